@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Entry point of the `tapedeck` binary: runs the compiled CLI from dist/ (built by `npm install`).
+import { existsSync } from 'node:fs';
+
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('tapedeck: dist/ is missing; run `npm install` (or `npm run build`) in the repository first\n');
+  process.exit(2);
+}
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv);

@@ -1,0 +1,72 @@
+// `tapedeck inspect`: what a tape holds.
+
+import { statSync } from 'node:fs';
+import { Command } from 'commander';
+import { TapeReader } from '../../tape/reader.js';
+import { EXIT } from '../exit.js';
+import { fmt, fmtBytes, line, printJson } from '../output.js';
+
+export function inspectCommand(): Command {
+  return new Command('inspect')
+    .summary('show what a tape holds: metadata, counts, time range, partitions')
+    .description('Prints the tape\'s metadata and counts. Reads every block (checking its checksum) to count events per partition.')
+    .argument('<tape>', 'the tape to inspect')
+    .option('--json', 'print one JSON object as the last line of stdout')
+    .action((tape: string, flags: { json?: boolean }) => {
+      const reader = TapeReader.open(tape);
+      try {
+        const summary = reader.summary();
+        const partitions = new Map<number, number>();
+        for (const cursor of reader.blocks(0)) {
+          try {
+            while (cursor.next()) partitions.set(cursor.partition, (partitions.get(cursor.partition) ?? 0) + 1);
+          } catch (error) {
+            throw reader.blockError(cursor, error);
+          }
+        }
+        const m = reader.meta;
+        const perPartition = Object.fromEntries([...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => [String(p), n]));
+        const timeRange =
+          summary.minTsUs === null || summary.maxTsUs === null
+            ? null
+            : { firstUs: summary.minTsUs, lastUs: summary.maxTsUs, first: new Date(summary.minTsUs / 1000).toISOString(), last: new Date(summary.maxTsUs / 1000).toISOString() };
+        const report = {
+          tape: tape,
+          bytes: statSync(tape).size,
+          formatVersion: m.formatVersion,
+          tapedeckVersion: m.tapedeckVersion,
+          engine: { name: m.engineName, version: m.engineVersion, options: m.engineOptions, codec: m.codec },
+          runSeed: m.runSeed,
+          source: m.source,
+          createdAt: m.createdAt,
+          events: summary.events,
+          blocks: summary.blocks,
+          checkpoints: summary.checkpoints,
+          checkpointEvery: m.checkpointEvery,
+          snapshots: summary.snapshots,
+          snapshotEvery: m.snapshotEvery,
+          rejects: summary.rejects,
+          timeRange,
+          partitions: perPartition,
+          sourcePositions: reader.sourcePositions(),
+        };
+        if (flags.json) {
+          printJson(report);
+        } else {
+          line(`${tape} (${fmtBytes(report.bytes)}), tape format ${m.formatVersion}, written by tapedeck ${m.tapedeckVersion} at ${m.createdAt}`);
+          line(`  engine       ${m.engineName} ${m.engineVersion}, codec ${m.codec}, run seed ${m.runSeed}`);
+          line(`  source       ${JSON.stringify(m.source)}`);
+          line(`  events       ${fmt(summary.events)} in ${fmt(summary.blocks)} blocks`);
+          line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${fmt(m.checkpointEvery)} events)`);
+          line(`  snapshots    ${fmt(summary.snapshots)} (every ${fmt(m.snapshotEvery)} events)`);
+          line(`  rejects      ${fmt(summary.rejects)}`);
+          if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
+          line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
+          for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);
+        }
+      } finally {
+        reader.close();
+      }
+      process.exitCode = EXIT.ok;
+    });
+}

@@ -1,0 +1,37 @@
+// Resolve --engine: a built-in name ("world") or a path to a user's engine module, which
+// exports the engine as its default export or as `engine`.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { EngineShapeError, TapedeckError } from '../engine/errors.js';
+import { builtInEngine, builtInEngineNames, normalizeEngine } from '../engine/registry.js';
+import type { Engine } from '../engine/types.js';
+
+function looksLikePath(spec: string): boolean {
+  return spec.includes('/') || spec.includes('\\') || /\.(m|c)?js$/.test(spec);
+}
+
+export async function loadEngine(spec: string): Promise<Engine> {
+  const builtIn = builtInEngine(spec);
+  if (builtIn !== undefined) return builtIn;
+  if (!looksLikePath(spec)) {
+    throw new TapedeckError(
+      'E_ENGINE_UNKNOWN',
+      `--engine "${spec}" is not a built-in engine (${builtInEngineNames().join(', ')}) nor a path; give a path such as ./my-engine.js`,
+    );
+  }
+  const path = resolve(spec);
+  if (!existsSync(path)) throw new TapedeckError('E_ENGINE_NOT_FOUND', `--engine ${spec}: no such file (${path})`);
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (cause) {
+    throw new TapedeckError('E_ENGINE_LOAD', `--engine ${spec}: the module failed to load: ${(cause as Error).message}`, { cause });
+  }
+  const candidate = module.default ?? module.engine;
+  if (candidate === undefined) {
+    throw new EngineShapeError(`--engine ${spec}: the module has neither a default export nor an export named "engine"`);
+  }
+  return normalizeEngine(candidate, `--engine ${spec}`);
+}

@@ -1,0 +1,46 @@
+// The `tapedeck` command line. Each command lives in cli/commands/; this file wires them up
+// and turns errors into the exit codes DESIGN.md fixes (0 ok, 1 a check failed, 2 usage or
+// input error).
+
+import { Command, CommanderError } from 'commander';
+import { TapedeckError } from '../engine/errors.js';
+import { tapedeckVersion } from '../tape/version.js';
+import { demoCommand } from './commands/demo.js';
+import { inspectCommand } from './commands/inspect.js';
+import { recordCommand } from './commands/record.js';
+import { replayCommand } from './commands/replay.js';
+import { EXIT } from './exit.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tapedeck')
+    .description(
+      'Record event streams into SQLite tapes and replay them deterministically, at full speed, through your engine on a virtual clock.\n' +
+        'Exit codes: 0 every check held; 1 a check failed (digest mismatch, invariant violated); 2 usage or input error.',
+    )
+    .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand()]) {
+    program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit through here with code 0; usage errors were already printed.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof TapedeckError) {
+      process.stderr.write(`tapedeck: error [${error.code}]: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`tapedeck: internal error (this is a bug in tapedeck; please report it):\n${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.usage;
+  }
+}

@@ -1,0 +1,97 @@
+// Seeded randomness. The generator is pure-rand's xoroshiro128+ (pinned version): the same
+// seed gives the same sequence on every platform, and a golden test holds it to that.
+
+import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { hashFinish, hashStart, hashStep, highWord, lowWord } from './hash.js';
+
+type Generator = ReturnType<typeof xoroshiro128plus>;
+
+/** The randomness an engine or generator may use. */
+export interface Random {
+  /** Uniform integer in [min, max], both included. */
+  int(min: number, max: number): number;
+  /** Uniform float in [0, 1), with 53 bits of randomness. */
+  float(): number;
+  /** Uniform 32-bit unsigned integer. */
+  uint32(): number;
+}
+
+/** A seeded generator whose state can be saved and restored. */
+export class SeededRandom implements Random {
+  private generator: Generator;
+
+  constructor(seed: number) {
+    if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+    this.generator = xoroshiro128plus(seed | 0);
+  }
+
+  static fromState(state: readonly number[]): SeededRandom {
+    const random = new SeededRandom(0);
+    random.generator = xoroshiro128plusFromState(state);
+    return random;
+  }
+
+  state(): number[] {
+    return [...this.generator.getState()];
+  }
+
+  int(min: number, max: number): number {
+    return uniformInt(this.generator, min, max);
+  }
+
+  float(): number {
+    return uniformFloat64(this.generator);
+  }
+
+  uint32(): number {
+    return this.generator.next() >>> 0;
+  }
+}
+
+/**
+ * The seed of the randomness an engine gets for event `seq` in a run seeded with `runSeed`.
+ * Derived, not carried, so that seeking to a snapshot needs no generator state.
+ */
+export function eventSeed(runSeed: number, seq: number): number {
+  let h = hashStart(0x7a9ede, 3);
+  h = hashStep(h, runSeed);
+  h = hashStep(h, lowWord(seq));
+  h = hashStep(h, highWord(seq));
+  return hashFinish(h) | 0;
+}
+
+/**
+ * Per-event randomness that only builds its generator when the engine draws from it, so
+ * engines that never use randomness pay nothing per event.
+ */
+export class EventRandom implements Random {
+  private generator: SeededRandom | null = null;
+  private runSeed = 0;
+  private seq = 0;
+
+  /** Point at event `seq`; the next draw starts that event's sequence. */
+  reset(runSeed: number, seq: number): void {
+    this.runSeed = runSeed;
+    this.seq = seq;
+    this.generator = null;
+  }
+
+  private current(): SeededRandom {
+    if (this.generator === null) this.generator = new SeededRandom(eventSeed(this.runSeed, this.seq));
+    return this.generator;
+  }
+
+  int(min: number, max: number): number {
+    return this.current().int(min, max);
+  }
+
+  float(): number {
+    return this.current().float();
+  }
+
+  uint32(): number {
+    return this.current().uint32();
+  }
+}

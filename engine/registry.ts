@@ -1,0 +1,53 @@
+// Built-in engines by name, and the check that an engine object (built in or loaded from a
+// user's module) has the shape the contract asks for. Loading a module by path is I/O and
+// lives with the CLI; this file stays pure.
+
+import { EngineShapeError } from './errors.js';
+import { jsonCodec } from './json-codec.js';
+import type { Engine } from './types.js';
+import { worldEngine } from './world/index.js';
+
+const BUILT_IN: ReadonlyMap<string, Engine> = new Map<string, Engine>([['world', worldEngine as unknown as Engine]]);
+
+export function builtInEngineNames(): string[] {
+  return [...BUILT_IN.keys()];
+}
+
+export function builtInEngine(name: string): Engine | undefined {
+  return BUILT_IN.get(name);
+}
+
+const REQUIRED_FUNCTIONS = ['init', 'apply', 'digest', 'snapshot', 'restore', 'checkInvariants'] as const;
+const CODEC_FUNCTIONS = ['encode', 'decode', 'toJSON', 'fromJSON'] as const;
+
+/**
+ * Check an engine object and fill in defaults (the JSON codec when it declares none). `where`
+ * names its origin in messages, e.g. the module path.
+ */
+export function normalizeEngine(candidate: unknown, where: string): Engine {
+  if (candidate === null || typeof candidate !== 'object') {
+    throw new EngineShapeError(`${where}: an engine must be an object, got ${candidate === null ? 'null' : typeof candidate}`);
+  }
+  const e = candidate as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof e.name !== 'string' || e.name === '') problems.push('`name` must be a non-empty string');
+  if (typeof e.version !== 'string' || e.version === '') problems.push('`version` must be a non-empty string');
+  for (const fn of REQUIRED_FUNCTIONS) if (typeof e[fn] !== 'function') problems.push(`\`${fn}\` must be a function`);
+  for (const fn of ['view', 'generate'] as const) {
+    if (e[fn] !== undefined && typeof e[fn] !== 'function') problems.push(`\`${fn}\`, when given, must be a function`);
+  }
+  let codec = e.codec;
+  if (codec === undefined) {
+    codec = jsonCodec;
+  } else if (codec === null || typeof codec !== 'object') {
+    problems.push('`codec`, when given, must be an object');
+  } else {
+    const c = codec as Record<string, unknown>;
+    if (typeof c.name !== 'string' || c.name === '') problems.push('`codec.name` must be a non-empty string');
+    for (const fn of CODEC_FUNCTIONS) if (typeof c[fn] !== 'function') problems.push(`\`codec.${fn}\` must be a function`);
+  }
+  if (problems.length > 0) {
+    throw new EngineShapeError(`${where} is not a valid engine: ${problems.join('; ')}. See "Writing an engine" in the README.`);
+  }
+  return { ...(candidate as Engine), codec: codec as Engine['codec'] };
+}

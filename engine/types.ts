@@ -1,0 +1,92 @@
+// The engine contract. Everything here is pure: no I/O, no wall clock, no ambient randomness.
+// Runners (recorder, replayer, live ingest) own time and randomness and hand them in through
+// an ApplyContext, so the same engine code gives the same state wherever it runs.
+
+import type { Random } from './random.js';
+
+/** The JSON form of one event: what NDJSON lines carry beside timestamp, partition and key. */
+export interface JsonEvent {
+  readonly type: string;
+  readonly payload: unknown;
+}
+
+/**
+ * Turns an engine's events into bytes for the tape and back, and into the JSON form used by
+ * NDJSON import/export. `decode` and `fromJSON` throw a CodecError naming what is wrong.
+ */
+export interface EventCodec<E> {
+  /** Stable name stored in the tape, e.g. "world-binary/1" or "json". */
+  readonly name: string;
+  encode(event: E): Uint8Array;
+  decode(bytes: Uint8Array): E;
+  /**
+   * Optional fast path: decode `length` bytes at `offset` without a subarray allocation.
+   * Must give exactly what `decode(bytes.subarray(offset, offset + length))` gives.
+   */
+  decodeAt?(bytes: Uint8Array, offset: number, length: number): E;
+  toJSON(event: E): JsonEvent;
+  fromJSON(json: JsonEvent): E;
+}
+
+/** One invariant that does not hold, named so that a report can say what and where. */
+export interface InvariantViolation {
+  /** Short stable identifier, e.g. "health-out-of-range". */
+  readonly code: string;
+  /** A sentence naming the entity and the values, e.g. "player 12 has health 140, outside [0, 100]". */
+  readonly message: string;
+}
+
+/** What the engine sees of the event's transport and of the virtual world around it. */
+export interface ApplyContext<U = unknown> {
+  /** Position of the event in the tape, from 0. */
+  readonly seq: number;
+  /** Virtual time in microseconds since the Unix epoch; never goes backwards within a run. */
+  readonly nowUs: number;
+  /** Recorded source timestamp of this event, in microseconds since the Unix epoch. */
+  readonly timestampUs: number;
+  /** Source partition of this event. */
+  readonly partition: number;
+  /**
+   * Seeded randomness for this event. The sequence depends only on the run seed and `seq`,
+   * so a replay that starts from a snapshot draws the same values as a straight run.
+   */
+  readonly random: Random;
+  /** Publish an output update (the engine's "updates topic"); off the state's path. */
+  emit(update: U): void;
+}
+
+/**
+ * An event engine: a deterministic state machine over events E with state S, publishing
+ * updates U. The reference engine `world` is one implementation; users load theirs by path.
+ */
+export interface Engine<S = unknown, E = unknown, U = unknown> {
+  readonly name: string;
+  readonly version: string;
+  readonly codec: EventCodec<E>;
+  /** Fresh state. `options` is engine-specific JSON, stored in the tape. */
+  init(options?: unknown): S;
+  /** Apply one event; returns the state to use next (the same object for mutable engines). */
+  apply(state: S, event: E, ctx: ApplyContext<U>): S;
+  /**
+   * Digest of the whole state as a lowercase hex string. Equal states give equal digests,
+   * whatever order they were built in.
+   */
+  digest(state: S): string;
+  snapshot(state: S): Uint8Array;
+  restore(bytes: Uint8Array): S;
+  /** Every invariant that does not hold now; empty when the state is sound. */
+  checkInvariants(state: S): InvariantViolation[];
+  /** Optional JSON view of the state, used to show structural differences. */
+  view?(state: S): unknown;
+  /**
+   * Optional traffic source for `demo` and simulation: the index-th event of a synthetic
+   * stream, drawn from `random`. Returns the event plus its partition and key.
+   */
+  generate?(random: Random, index: number): GeneratedEvent<E>;
+}
+
+export interface GeneratedEvent<E> {
+  readonly event: E;
+  readonly partition: number;
+  readonly key: string | null;
+}

@@ -1,0 +1,212 @@
+// The `world` codec: a compact binary form for the tape and a JSON form for NDJSON.
+//
+// Binary layout (little-endian), one tag byte then fixed fields per kind:
+//   join   0x00 player:u32 zone:u16 x:u16 y:u16            11 bytes
+//   leave  0x01 player:u32                                   5 bytes
+//   move   0x02 player:u32 dx:i16 dy:i16                     9 bytes
+//   rotate 0x03 player:u32 angle:u16                         7 bytes
+//   shoot  0x04 player:u32 target:u32 damage:u8             10 bytes
+//   loot   0x05 player:u32 treasure:u32                      9 bytes
+//   spawn  0x06 treasure:u32 zone:u16 x:u16 y:u16 value:u16 13 bytes
+// Ids must be at most WORLD_LIMITS.maxId. Anything else (unknown tag, wrong length, id out of
+// range) is a CodecError that says which.
+
+import { CodecError } from '../errors.js';
+import type { EventCodec, JsonEvent } from '../types.js';
+import { WORLD_EVENT_KIND_NAMES, WORLD_LIMITS, WorldEventKind, type WorldEvent } from './events.js';
+
+type FieldName = 'id' | 'other' | 'zone' | 'x' | 'y' | 'amount';
+type FieldType = 'u8' | 'u16' | 'i16' | 'u32';
+
+interface FieldSpec {
+  /** Name in the JSON payload. */
+  readonly json: string;
+  /** Field of WorldEvent it fills. */
+  readonly field: FieldName;
+  readonly type: FieldType;
+  readonly min: number;
+  readonly max: number;
+}
+
+const id = (json: string, field: FieldName): FieldSpec => ({ json, field, type: 'u32', min: 0, max: WORLD_LIMITS.maxId });
+const u16 = (json: string, field: FieldName, max: number): FieldSpec => ({ json, field, type: 'u16', min: 0, max });
+const i16 = (json: string, field: FieldName): FieldSpec => ({
+  json,
+  field,
+  type: 'i16',
+  min: -WORLD_LIMITS.maxStep,
+  max: WORLD_LIMITS.maxStep,
+});
+
+/** Fields per kind, in binary order. Index = WorldEventKind. */
+const LAYOUT: readonly (readonly FieldSpec[])[] = [
+  [id('player', 'id'), u16('zone', 'zone', WORLD_LIMITS.maxZone), u16('x', 'x', WORLD_LIMITS.maxCoordinate), u16('y', 'y', WORLD_LIMITS.maxCoordinate)],
+  [id('player', 'id')],
+  [id('player', 'id'), i16('dx', 'x'), i16('dy', 'y')],
+  [id('player', 'id'), u16('angle', 'amount', WORLD_LIMITS.maxAngle)],
+  [id('player', 'id'), id('target', 'other'), { json: 'damage', field: 'amount', type: 'u8', min: 0, max: WORLD_LIMITS.maxDamage }],
+  [id('player', 'id'), id('treasure', 'other')],
+  [
+    id('treasure', 'id'),
+    u16('zone', 'zone', WORLD_LIMITS.maxZone),
+    u16('x', 'x', WORLD_LIMITS.maxCoordinate),
+    u16('y', 'y', WORLD_LIMITS.maxCoordinate),
+    u16('value', 'amount', WORLD_LIMITS.maxValue),
+  ],
+];
+
+const FIELD_BYTES: Record<FieldType, number> = { u8: 1, u16: 2, i16: 2, u32: 4 };
+const SIZES = LAYOUT.map((fields) => 1 + fields.reduce((n, f) => n + FIELD_BYTES[f.type], 0));
+const KIND_BY_NAME = new Map<string, WorldEventKind>(WORLD_EVENT_KIND_NAMES.map((n, i) => [n, i as WorldEventKind]));
+
+function checkRange(kind: number, spec: FieldSpec, value: number): void {
+  if (!Number.isInteger(value) || value < spec.min || value > spec.max) {
+    throw new CodecError(
+      `${WORLD_EVENT_KIND_NAMES[kind]}.${spec.json} must be an integer in [${spec.min}, ${spec.max}], got ${value}`,
+    );
+  }
+}
+
+const put16 = (b: Uint8Array, o: number, v: number): void => {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+};
+const put32 = (b: Uint8Array, o: number, v: number): void => {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+};
+
+// Encoding is on the recording hot path: fields are range-checked against LAYOUT, then
+// written with hand-unrolled stores (a DataView per event costs more than the event).
+function encode(event: WorldEvent): Uint8Array {
+  const kind = event.kind;
+  const fields = LAYOUT[kind];
+  if (fields === undefined) throw new CodecError(`unknown world event kind ${kind}`);
+  for (let i = 0; i < fields.length; i++) {
+    const spec = fields[i];
+    const value = event[spec.field];
+    if (!(value >= spec.min && value <= spec.max) || value !== Math.floor(value)) checkRange(kind, spec, value);
+  }
+  const b = new Uint8Array(SIZES[kind]);
+  b[0] = kind;
+  put32(b, 1, event.id);
+  switch (kind) {
+    case WorldEventKind.join:
+      put16(b, 5, event.zone); put16(b, 7, event.x); put16(b, 9, event.y);
+      break;
+    case WorldEventKind.move:
+      put16(b, 5, event.x & 0xffff); put16(b, 7, event.y & 0xffff);
+      break;
+    case WorldEventKind.rotate:
+      put16(b, 5, event.amount);
+      break;
+    case WorldEventKind.shoot:
+      put32(b, 5, event.other); b[9] = event.amount;
+      break;
+    case WorldEventKind.loot:
+      put32(b, 5, event.other);
+      break;
+    case WorldEventKind.spawn:
+      put16(b, 5, event.zone); put16(b, 7, event.x); put16(b, 9, event.y); put16(b, 11, event.amount);
+      break;
+  }
+  return b;
+}
+
+// Hand-unrolled reads: decoding is on the replay hot path.
+const u16At = (b: Uint8Array, o: number): number => b[o] | (b[o + 1] << 8);
+const i16At = (b: Uint8Array, o: number): number => ((b[o] | (b[o + 1] << 8)) << 16) >> 16;
+const u32At = (b: Uint8Array, o: number): number => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+
+function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent {
+  if (length < 1) throw new CodecError('empty world event');
+  const kind = bytes[offset];
+  const size = SIZES[kind];
+  if (size === undefined) throw new CodecError(`unknown world event tag 0x${kind.toString(16).padStart(2, '0')}`);
+  if (length !== size) {
+    throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]} event must be ${size} bytes, got ${length}`);
+  }
+  const o = offset + 1;
+  const idValue = u32At(bytes, o);
+  if (idValue > WORLD_LIMITS.maxId) {
+    throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]}.${LAYOUT[kind][0].json} must be at most ${WORLD_LIMITS.maxId}, got ${idValue}`);
+  }
+  let other = 0;
+  let zone = 0;
+  let x = 0;
+  let y = 0;
+  let amount = 0;
+  switch (kind) {
+    case WorldEventKind.join:
+      zone = u16At(bytes, o + 4); x = u16At(bytes, o + 6); y = u16At(bytes, o + 8);
+      break;
+    case WorldEventKind.leave:
+      break;
+    case WorldEventKind.move:
+      x = i16At(bytes, o + 4); y = i16At(bytes, o + 6);
+      if (x < -WORLD_LIMITS.maxStep || y < -WORLD_LIMITS.maxStep) throw new CodecError(`move step below -${WORLD_LIMITS.maxStep}`);
+      break;
+    case WorldEventKind.rotate:
+      amount = u16At(bytes, o + 4);
+      break;
+    case WorldEventKind.shoot:
+      other = u32At(bytes, o + 4); amount = bytes[o + 8];
+      break;
+    case WorldEventKind.loot:
+      other = u32At(bytes, o + 4);
+      break;
+    case WorldEventKind.spawn:
+      zone = u16At(bytes, o + 4); x = u16At(bytes, o + 6); y = u16At(bytes, o + 8); amount = u16At(bytes, o + 10);
+      break;
+  }
+  if (other > WORLD_LIMITS.maxId) {
+    throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]}.${LAYOUT[kind][1].json} must be at most ${WORLD_LIMITS.maxId}, got ${other}`);
+  }
+  return { kind: kind as WorldEventKind, id: idValue, other, zone, x, y, amount };
+}
+
+function toJSON(event: WorldEvent): JsonEvent {
+  const fields = LAYOUT[event.kind];
+  if (fields === undefined) throw new CodecError(`unknown world event kind ${event.kind}`);
+  const payload: Record<string, number> = {};
+  for (const spec of fields) payload[spec.json] = event[spec.field];
+  return { type: WORLD_EVENT_KIND_NAMES[event.kind], payload };
+}
+
+function fromJSON(json: JsonEvent): WorldEvent {
+  const kind = KIND_BY_NAME.get(json.type);
+  if (kind === undefined) {
+    throw new CodecError(`unknown world event type ${JSON.stringify(json.type)}; expected one of ${WORLD_EVENT_KIND_NAMES.join(', ')}`);
+  }
+  const payload = json.payload;
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new CodecError(`${json.type} payload must be an object`);
+  }
+  const record = payload as Record<string, unknown>;
+  const fields = LAYOUT[kind];
+  const event: WorldEvent = { kind, id: 0, other: 0, zone: 0, x: 0, y: 0, amount: 0 };
+  for (const spec of fields) {
+    const value = record[spec.json];
+    if (value === undefined) throw new CodecError(`${json.type} payload is missing field "${spec.json}"`);
+    if (typeof value !== 'number') throw new CodecError(`${json.type}.${spec.json} must be a number, got ${typeof value}`);
+    checkRange(kind, spec, value);
+    event[spec.field] = value;
+  }
+  for (const key of Object.keys(record)) {
+    if (!fields.some((f) => f.json === key)) {
+      throw new CodecError(`${json.type} payload has unknown field "${key}"; expected ${fields.map((f) => f.json).join(', ')}`);
+    }
+  }
+  return event;
+}
+
+export const worldCodec: EventCodec<WorldEvent> = {
+  name: 'world-binary/1',
+  encode,
+  decode: (bytes) => decodeAt(bytes, 0, bytes.length),
+  decodeAt,
+  toJSON,
+  fromJSON,
+};

@@ -1,0 +1,256 @@
+// The `world` state: players and treasures in columns of typed arrays indexed by id, so the
+// hot loop touches no Maps and allocates nothing. Arrays grow (doubling) when a larger id
+// appears; ids are bounded by the codec (WORLD_LIMITS.maxId).
+//
+// Digest. Every entity has a 64-bit hash (two 32-bit lanes, hashWords with different seeds)
+// of all its fields, cached beside it. The state digest is the sum, modulo 2^32 per lane, of
+// the cached entity hashes, finished together with the counters and the options. A sum does
+// not depend on the order entities were created or updated in, and changing one entity costs
+// one re-hash: digest() is O(1), so runners can take a digest after every event.
+
+import { CodecError } from '../errors.js';
+import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord } from '../hash.js';
+
+export interface WorldOptions {
+  /** Number of zones (shards); each maps to one partition. */
+  readonly zones: number;
+  /** Side of each zone's square arena; coordinates are in [0, arenaSize - 1]. */
+  readonly arenaSize: number;
+  readonly maxHealth: number;
+  /** A dead player's next action after this long respawns them at a random spot. */
+  readonly respawnDelayUs: number;
+  /** Largest distance a single move covers on each axis; larger steps are clamped. */
+  readonly maxStep: number;
+  /** A shot hits when the target is within this distance, in the same zone. */
+  readonly shootRange: number;
+}
+
+export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
+  zones: 64,
+  arenaSize: 1024,
+  maxHealth: 100,
+  respawnDelayUs: 3_000_000,
+  maxStep: 16,
+  shootRange: 300,
+};
+
+/** Owner values of a treasure that no player holds. */
+export const OWNER_NONE = -1;
+export const OWNER_BANKED = -2;
+
+const SEED_A = 0x5eed_a;
+const SEED_B = 0x5eed_b;
+const TAG_PLAYER = 1;
+const TAG_TREASURE = 2;
+const INITIAL_CAPACITY = 1024;
+
+export function normalizeWorldOptions(input: unknown): WorldOptions {
+  if (input === undefined || input === null) return DEFAULT_WORLD_OPTIONS;
+  if (typeof input !== 'object' || Array.isArray(input)) throw new CodecError('world options must be an object');
+  const given = input as Record<string, unknown>;
+  const limits: Record<keyof WorldOptions, [number, number]> = {
+    zones: [1, 65536],
+    arenaSize: [1, 65536],
+    maxHealth: [1, 65535],
+    respawnDelayUs: [0, Number.MAX_SAFE_INTEGER],
+    maxStep: [0, 32767],
+    shootRange: [0, 1 << 17],
+  };
+  for (const key of Object.keys(given)) {
+    if (!(key in limits)) {
+      throw new CodecError(`unknown world option "${key}"; known options: ${Object.keys(limits).join(', ')}`);
+    }
+  }
+  const result: Record<string, number> = { ...DEFAULT_WORLD_OPTIONS };
+  for (const [key, [min, max]] of Object.entries(limits)) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new CodecError(`world option ${key} must be an integer in [${min}, ${max}], got ${String(value)}`);
+    }
+    result[key] = value;
+  }
+  return result as unknown as WorldOptions;
+}
+
+function grown<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(array: T, capacity: number, fill = 0): T {
+  const next = new (array.constructor as new (n: number) => T)(capacity);
+  next.set(array);
+  if (fill !== 0) next.fill(fill, array.length);
+  return next;
+}
+
+export class WorldState {
+  readonly options: WorldOptions;
+  private readonly optionsHash: number;
+
+  // Players, indexed by id.
+  playerCapacity = INITIAL_CAPACITY;
+  playerPresent = new Uint8Array(INITIAL_CAPACITY);
+  playerZone = new Uint16Array(INITIAL_CAPACITY);
+  playerX = new Uint16Array(INITIAL_CAPACITY);
+  playerY = new Uint16Array(INITIAL_CAPACITY);
+  playerAngle = new Uint16Array(INITIAL_CAPACITY);
+  playerHealth = new Uint16Array(INITIAL_CAPACITY);
+  playerKills = new Uint32Array(INITIAL_CAPACITY);
+  playerDeaths = new Uint32Array(INITIAL_CAPACITY);
+  playerHeld = new Uint32Array(INITIAL_CAPACITY);
+  playerDeathAtUs = new Float64Array(INITIAL_CAPACITY);
+  /** Head of the player's list of held treasures (linked through treasureNextOwned), or -1. */
+  playerOwnedHead = new Int32Array(INITIAL_CAPACITY).fill(-1);
+  playerHashA = new Uint32Array(INITIAL_CAPACITY);
+  playerHashB = new Uint32Array(INITIAL_CAPACITY);
+
+  // Treasures, indexed by id. A treasure id, once spawned, is never reused.
+  treasureCapacity = INITIAL_CAPACITY;
+  treasurePresent = new Uint8Array(INITIAL_CAPACITY);
+  treasureZone = new Uint16Array(INITIAL_CAPACITY);
+  treasureX = new Uint16Array(INITIAL_CAPACITY);
+  treasureY = new Uint16Array(INITIAL_CAPACITY);
+  treasureValue = new Uint16Array(INITIAL_CAPACITY);
+  treasureOwner = new Int32Array(INITIAL_CAPACITY).fill(OWNER_NONE);
+  treasureNextOwned = new Int32Array(INITIAL_CAPACITY).fill(-1);
+  treasureHashA = new Uint32Array(INITIAL_CAPACITY);
+  treasureHashB = new Uint32Array(INITIAL_CAPACITY);
+
+  // Counters.
+  playersPresent = 0;
+  treasuresSpawned = 0;
+  treasuresAvailable = 0;
+  /** Treasures that were held by players who left: kept out of play, still counted. */
+  treasuresBanked = 0;
+
+  // Sums of the cached entity hashes, per lane.
+  sumA = 0;
+  sumB = 0;
+
+  constructor(options: WorldOptions) {
+    this.options = options;
+    this.optionsHash = hashWords(SEED_A, [
+      options.zones,
+      options.arenaSize,
+      options.maxHealth,
+      lowWord(options.respawnDelayUs),
+      highWord(options.respawnDelayUs),
+      options.maxStep,
+      options.shootRange,
+    ]);
+  }
+
+  ensurePlayer(id: number): void {
+    if (id < this.playerCapacity) return;
+    let capacity = this.playerCapacity;
+    while (capacity <= id) capacity *= 2;
+    this.playerCapacity = capacity;
+    this.playerPresent = grown(this.playerPresent, capacity);
+    this.playerZone = grown(this.playerZone, capacity);
+    this.playerX = grown(this.playerX, capacity);
+    this.playerY = grown(this.playerY, capacity);
+    this.playerAngle = grown(this.playerAngle, capacity);
+    this.playerHealth = grown(this.playerHealth, capacity);
+    this.playerKills = grown(this.playerKills, capacity);
+    this.playerDeaths = grown(this.playerDeaths, capacity);
+    this.playerHeld = grown(this.playerHeld, capacity);
+    this.playerDeathAtUs = grown(this.playerDeathAtUs, capacity);
+    this.playerOwnedHead = grown(this.playerOwnedHead, capacity, -1);
+    this.playerHashA = grown(this.playerHashA, capacity);
+    this.playerHashB = grown(this.playerHashB, capacity);
+  }
+
+  ensureTreasure(id: number): void {
+    if (id < this.treasureCapacity) return;
+    let capacity = this.treasureCapacity;
+    while (capacity <= id) capacity *= 2;
+    this.treasureCapacity = capacity;
+    this.treasurePresent = grown(this.treasurePresent, capacity);
+    this.treasureZone = grown(this.treasureZone, capacity);
+    this.treasureX = grown(this.treasureX, capacity);
+    this.treasureY = grown(this.treasureY, capacity);
+    this.treasureValue = grown(this.treasureValue, capacity);
+    this.treasureOwner = grown(this.treasureOwner, capacity, OWNER_NONE);
+    this.treasureNextOwned = grown(this.treasureNextOwned, capacity, -1);
+    this.treasureHashA = grown(this.treasureHashA, capacity);
+    this.treasureHashB = grown(this.treasureHashB, capacity);
+  }
+
+  isPlayer(id: number): boolean {
+    return id < this.playerCapacity && this.playerPresent[id] === 1;
+  }
+
+  isTreasure(id: number): boolean {
+    return id < this.treasureCapacity && this.treasurePresent[id] === 1;
+  }
+
+  /** Recompute player `id`'s cached hash after a change (0 when absent) and update the sums. */
+  rehashPlayer(id: number): void {
+    let a = 0;
+    let b = 0;
+    if (this.playerPresent[id] === 1) {
+      a = this.hashPlayer(SEED_A, id);
+      b = this.hashPlayer(SEED_B, id);
+    }
+    this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
+    this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
+    this.playerHashA[id] = a;
+    this.playerHashB[id] = b;
+  }
+
+  rehashTreasure(id: number): void {
+    let a = 0;
+    let b = 0;
+    if (this.treasurePresent[id] === 1) {
+      a = this.hashTreasure(SEED_A, id);
+      b = this.hashTreasure(SEED_B, id);
+    }
+    this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
+    this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
+    this.treasureHashA[id] = a;
+    this.treasureHashB[id] = b;
+  }
+
+  private hashPlayer(seed: number, id: number): number {
+    const deathAtUs = this.playerDeathAtUs[id];
+    let h = hashStart(seed, 12);
+    h = hashStep(h, TAG_PLAYER);
+    h = hashStep(h, id);
+    h = hashStep(h, this.playerZone[id]);
+    h = hashStep(h, this.playerX[id]);
+    h = hashStep(h, this.playerY[id]);
+    h = hashStep(h, this.playerAngle[id]);
+    h = hashStep(h, this.playerHealth[id]);
+    h = hashStep(h, this.playerKills[id]);
+    h = hashStep(h, this.playerDeaths[id]);
+    h = hashStep(h, this.playerHeld[id]);
+    h = hashStep(h, lowWord(deathAtUs));
+    h = hashStep(h, highWord(deathAtUs));
+    return hashFinish(h);
+  }
+
+  private hashTreasure(seed: number, id: number): number {
+    let h = hashStart(seed, 7);
+    h = hashStep(h, TAG_TREASURE);
+    h = hashStep(h, id);
+    h = hashStep(h, this.treasureZone[id]);
+    h = hashStep(h, this.treasureX[id]);
+    h = hashStep(h, this.treasureY[id]);
+    h = hashStep(h, this.treasureValue[id]);
+    h = hashStep(h, this.treasureOwner[id]);
+    return hashFinish(h);
+  }
+
+  /** The digest: 16 hex digits. O(1). */
+  digest(): string {
+    return hex64(this.finishLane(SEED_B, this.sumB), this.finishLane(SEED_A, this.sumA));
+  }
+
+  private finishLane(seed: number, sum: number): number {
+    let h = hashStart(seed, 6);
+    h = hashStep(h, sum);
+    h = hashStep(h, this.optionsHash);
+    h = hashStep(h, this.playersPresent);
+    h = hashStep(h, this.treasuresSpawned);
+    h = hashStep(h, this.treasuresAvailable);
+    h = hashStep(h, this.treasuresBanked);
+    return hashFinish(h);
+  }
+}

@@ -1,0 +1,278 @@
+// Synthetic `world` traffic: a seeded generator of realistic game events with timestamps,
+// partitions and keys. Pure: the same options give the same events, on every machine.
+//
+// Arrivals are a Poisson process in virtual time (exponential gaps with mean 1/rate), shaped by
+// the profile:
+//   steady  constant rate;
+//   ramp    the rate climbs linearly from 0.25x to 1.75x the given rate over the session;
+//   burst   the first 100 ms of every virtual second run at 5x the rate;
+//   hot     constant rate, but players join zones with a Zipf-like skew (zone k gets weight
+//           1/(k+1)), so a few zones, and their partitions, carry most of the traffic.
+// The first `players` events are joins; after that the mix is about 50% move, 20% rotate,
+// 15% shoot, 6% loot, 6% spawn, 1.5% leave, 1.5% join. The generator keeps a light model
+// of who is online in which zone and which treasures it believes are available, so shots
+// aim at players in the same zone and loots at treasures that exist; whether they land is
+// the engine's business. Partition = zone mod partitions; key = the player id (decimal), or
+// "t<id>" for a treasure spawn.
+
+import { SeededRandom } from '../random.js';
+import { WorldEventKind, worldEvent, type WorldEvent } from './events.js';
+import { DEFAULT_WORLD_OPTIONS } from './state.js';
+
+export const TRAFFIC_PROFILES = ['steady', 'ramp', 'burst', 'hot'] as const;
+export type TrafficProfile = (typeof TRAFFIC_PROFILES)[number];
+
+export interface TrafficOptions {
+  readonly seed: number;
+  /** Number of events to generate. */
+  readonly events: number;
+  /** Mean arrival rate, events per second of virtual time. */
+  readonly ratePerSec: number;
+  readonly partitions: number;
+  readonly players: number;
+  readonly profile: TrafficProfile;
+  /** Timestamp of the session start, microseconds since the Unix epoch. */
+  readonly startUs: number;
+  /** Zones and arena size of the world the traffic is for. */
+  readonly zones: number;
+  readonly arenaSize: number;
+  readonly maxStep: number;
+}
+
+/** 2026-01-01T00:00:00Z: a fixed start, so that generated tapes do not depend on the wall clock. */
+export const DEFAULT_START_US = 1_767_225_600_000_000;
+
+export const DEFAULT_TRAFFIC_OPTIONS: TrafficOptions = {
+  seed: 1,
+  events: 1_000_000,
+  ratePerSec: 500_000,
+  partitions: DEFAULT_WORLD_OPTIONS.zones,
+  players: 5_000,
+  profile: 'steady',
+  startUs: DEFAULT_START_US,
+  zones: DEFAULT_WORLD_OPTIONS.zones,
+  arenaSize: DEFAULT_WORLD_OPTIONS.arenaSize,
+  maxStep: DEFAULT_WORLD_OPTIONS.maxStep,
+};
+
+export interface TrafficRecord {
+  readonly index: number;
+  readonly timestampUs: number;
+  readonly partition: number;
+  /** Key as UTF-8 bytes. The same array is handed out for every event of a player: do not mutate. */
+  readonly key: Uint8Array;
+  readonly event: WorldEvent;
+}
+
+// Cumulative thresholds of the event mix, out of 1000.
+const MIX = [
+  [500, WorldEventKind.move],
+  [700, WorldEventKind.rotate],
+  [850, WorldEventKind.shoot],
+  [910, WorldEventKind.loot],
+  [970, WorldEventKind.spawn],
+  [985, WorldEventKind.leave],
+  [1000, WorldEventKind.join],
+] as const;
+
+/** A growable set of ids with O(1) add, remove and uniform pick. */
+class IdBag {
+  private ids: number[] = [];
+  private readonly slot = new Map<number, number>();
+  get size(): number {
+    return this.ids.length;
+  }
+  add(id: number): void {
+    this.slot.set(id, this.ids.length);
+    this.ids.push(id);
+  }
+  remove(id: number): void {
+    const i = this.slot.get(id);
+    if (i === undefined) return;
+    const last = this.ids.pop() as number;
+    if (last !== id) {
+      this.ids[i] = last;
+      this.slot.set(last, i);
+    }
+    this.slot.delete(id);
+  }
+  pick(random: SeededRandom): number {
+    return this.ids[random.int(0, this.ids.length - 1)];
+  }
+}
+
+export class WorldTraffic {
+  readonly options: TrafficOptions;
+  private readonly random: SeededRandom;
+  private readonly encoder = new TextEncoder();
+  private index = 0;
+  private elapsedUs = 0;
+  private nextTreasure = 0;
+  /** Zone of the event being generated: it picks the partition. */
+  private eventZone = 0;
+  private readonly playerZone: Int32Array;
+  private readonly playerKeys: Uint8Array[];
+  private readonly online = new IdBag();
+  private readonly offline = new IdBag();
+  private readonly zonePlayers: IdBag[];
+  private readonly zoneTreasures: IdBag[];
+  private readonly zoneWeights: Float64Array;
+
+  constructor(options: Partial<TrafficOptions> = {}) {
+    this.options = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+    const o = this.options;
+    this.random = new SeededRandom(o.seed);
+    this.playerZone = new Int32Array(o.players).fill(-1);
+    this.playerKeys = Array.from({ length: o.players }, (_, p) => this.encoder.encode(String(p)));
+    for (let p = 0; p < o.players; p++) this.offline.add(p);
+    this.zonePlayers = Array.from({ length: o.zones }, () => new IdBag());
+    this.zoneTreasures = Array.from({ length: o.zones }, () => new IdBag());
+    // Cumulative zone weights: uniform, or 1/(k+1) for the hot profile.
+    this.zoneWeights = new Float64Array(o.zones);
+    let total = 0;
+    for (let z = 0; z < o.zones; z++) {
+      total += o.profile === 'hot' ? 1 / (z + 1) : 1;
+      this.zoneWeights[z] = total;
+    }
+    for (let z = 0; z < o.zones; z++) this.zoneWeights[z] /= total;
+  }
+
+  /** Index of the next event to be generated (the generator's source position). */
+  get position(): number {
+    return this.index;
+  }
+
+  get done(): boolean {
+    return this.index >= this.options.events;
+  }
+
+  /** The next event, or null when `events` have been generated. */
+  next(): TrafficRecord | null {
+    if (this.index >= this.options.events) return null;
+    const index = this.index++;
+    this.elapsedUs += this.gapUs(index);
+    const event = index < this.options.players ? this.joinEvent() : this.mixedEvent();
+    const isTreasure = event.kind === WorldEventKind.spawn;
+    return {
+      index,
+      timestampUs: this.options.startUs + Math.floor(this.elapsedUs),
+      partition: this.eventZone % this.options.partitions,
+      key: isTreasure ? this.encoder.encode(`t${event.id}`) : this.playerKeys[event.id],
+      event,
+    };
+  }
+
+  /** Skip ahead so that the next event generated is number `index` (used to resume). */
+  skipTo(index: number): void {
+    while (this.index < index && this.next() !== null) {
+      // Generating is the only way to rebuild the model; it is fast enough to replay.
+    }
+  }
+
+  private gapUs(index: number): number {
+    const o = this.options;
+    let rate = o.ratePerSec;
+    if (o.profile === 'ramp') rate *= 0.25 + (1.5 * index) / Math.max(1, o.events - 1);
+    else if (o.profile === 'burst' && this.elapsedUs % 1_000_000 < 100_000) rate *= 5;
+    // 1 - float() is in (0, 1], so the log is finite.
+    return (-Math.log(1 - this.random.float()) * 1e6) / rate;
+  }
+
+  private pickZone(): number {
+    const u = this.random.float();
+    const w = this.zoneWeights;
+    let lo = 0;
+    let hi = w.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (u < w[mid]) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  private coordinate(): number {
+    return this.random.int(0, this.options.arenaSize - 1);
+  }
+
+  private joinEvent(): WorldEvent {
+    if (this.offline.size === 0) return this.moveEvent(this.online.pick(this.random));
+    const player = this.offline.pick(this.random);
+    const zone = this.pickZone();
+    this.offline.remove(player);
+    this.online.add(player);
+    this.zonePlayers[zone].add(player);
+    this.playerZone[player] = zone;
+    this.eventZone = zone;
+    return worldEvent(WorldEventKind.join, player, 0, zone, this.coordinate(), this.coordinate());
+  }
+
+  private mixedEvent(): WorldEvent {
+    if (this.online.size === 0) return this.joinEvent();
+    const roll = this.random.int(0, 999);
+    let kind: WorldEventKind = WorldEventKind.move;
+    for (const [threshold, k] of MIX) {
+      if (roll < threshold) {
+        kind = k;
+        break;
+      }
+    }
+    const player = this.online.pick(this.random);
+    switch (kind) {
+      case WorldEventKind.move:
+        return this.moveEvent(player);
+      case WorldEventKind.rotate:
+        return this.withZone(worldEvent(WorldEventKind.rotate, player, 0, 0, 0, 0, this.random.int(0, 65535)), player);
+      case WorldEventKind.shoot: {
+        const players = this.zonePlayers[this.playerZone[player]];
+        if (players.size < 2) return this.moveEvent(player);
+        let target = players.pick(this.random);
+        if (target === player) target = players.pick(this.random);
+        if (target === player) return this.moveEvent(player);
+        return this.withZone(worldEvent(WorldEventKind.shoot, player, target, 0, 0, 0, this.random.int(10, 35)), player);
+      }
+      case WorldEventKind.loot: {
+        const treasures = this.zoneTreasures[this.playerZone[player]];
+        if (treasures.size === 0) return this.spawnEvent();
+        const treasure = treasures.pick(this.random);
+        treasures.remove(treasure);
+        return this.withZone(worldEvent(WorldEventKind.loot, player, treasure), player);
+      }
+      case WorldEventKind.spawn:
+        return this.spawnEvent();
+      case WorldEventKind.leave: {
+        this.online.remove(player);
+        this.offline.add(player);
+        const zone = this.playerZone[player];
+        this.zonePlayers[zone].remove(player);
+        this.playerZone[player] = -1;
+        this.eventZone = zone;
+        return worldEvent(WorldEventKind.leave, player);
+      }
+      default:
+        return this.joinEvent();
+    }
+  }
+
+  private moveEvent(player: number): WorldEvent {
+    const step = this.options.maxStep;
+    return this.withZone(
+      worldEvent(WorldEventKind.move, player, 0, 0, this.random.int(-step, step), this.random.int(-step, step)),
+      player,
+    );
+  }
+
+  private spawnEvent(): WorldEvent {
+    const treasure = this.nextTreasure++;
+    const zone = this.pickZone();
+    this.zoneTreasures[zone].add(treasure);
+    this.eventZone = zone;
+    return worldEvent(WorldEventKind.spawn, treasure, 0, zone, this.coordinate(), this.coordinate(), this.random.int(1, 100));
+  }
+
+  /** Player actions go to the partition of the player's zone. */
+  private withZone(event: WorldEvent, player: number): WorldEvent {
+    this.eventZone = this.playerZone[player];
+    return event;
+  }
+}

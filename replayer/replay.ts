@@ -1,0 +1,174 @@
+// The replayer: reads a tape's verified blocks, applies every event to the engine on the
+// virtual clock at full speed (it never sleeps), and compares the engine's digest with every
+// checkpoint recorded in the tape, checking invariants there too. Returns a result value;
+// the CLI and assertion helpers decide what is a failure.
+
+import { performance } from 'node:perf_hooks';
+import { RunContext } from '../engine/context.js';
+import { TapedeckError } from '../engine/errors.js';
+import { builtInEngine } from '../engine/registry.js';
+import type { Engine, InvariantViolation } from '../engine/types.js';
+import { TapeReader } from '../tape/reader.js';
+
+/** Past this many, mismatches and violations are counted but not listed. */
+const MAX_LISTED = 100;
+
+export interface ReplayOptions {
+  /** The engine to replay through; by default the built-in engine the tape names. */
+  readonly engine?: Engine;
+  /** Called after each block with the events applied so far and the total. */
+  readonly onProgress?: (eventsDone: number, eventsTotal: number) => void;
+}
+
+export interface CheckpointMismatch {
+  /** The checkpoint covers events with seq < nextSeq. */
+  readonly nextSeq: number;
+  readonly expected: string;
+  readonly actual: string;
+}
+
+export interface CheckpointViolations {
+  readonly nextSeq: number;
+  readonly violations: readonly InvariantViolation[];
+}
+
+export interface ReplayResult {
+  readonly ok: boolean;
+  readonly tape: string;
+  readonly engine: { readonly name: string; readonly version: string };
+  readonly recordedWith: { readonly name: string; readonly version: string };
+  readonly events: number;
+  readonly elapsedMs: number;
+  readonly eventsPerSec: number;
+  readonly checkpointsTotal: number;
+  readonly checkpointsVerified: number;
+  /** Number of checkpoints whose digest differed; the first MAX_LISTED are in mismatchList. */
+  readonly mismatches: number;
+  readonly mismatchList: readonly CheckpointMismatch[];
+  readonly invariantViolations: number;
+  readonly invariantViolationList: readonly CheckpointViolations[];
+  readonly finalDigest: string;
+  readonly updatesEmitted: number;
+}
+
+/** The tape cannot be replayed through this engine (unknown engine, undecodable event). */
+export class ReplayError extends TapedeckError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ReplayError';
+  }
+}
+
+export function replayTape(path: string, options: ReplayOptions = {}): ReplayResult {
+  const reader = TapeReader.open(path);
+  try {
+    return replayOpen(reader, options);
+  } finally {
+    reader.close();
+  }
+}
+
+function resolveEngine(reader: TapeReader, given: Engine | undefined): Engine {
+  if (given !== undefined) return given;
+  const engine = builtInEngine(reader.meta.engineName);
+  if (engine === undefined) {
+    throw new ReplayError(
+      'E_ENGINE_UNKNOWN',
+      `${reader.path} was recorded with engine "${reader.meta.engineName}", which is not built in; pass --engine PATH to its module`,
+    );
+  }
+  return engine;
+}
+
+function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
+  const engine = resolveEngine(reader, options.engine);
+  const meta = reader.meta;
+  const total = reader.summary().events;
+  const checkpoints = reader.checkpoints();
+  const codec = engine.codec;
+  const decodeAt = codec.decodeAt?.bind(codec);
+
+  const startedMs = performance.now();
+  const ctx = new RunContext(meta.runSeed);
+  let state = engine.init(meta.engineOptions ?? undefined);
+  let checkpointIndex = 0;
+  let nextCheckpointSeq = checkpoints.length > 0 ? checkpoints[0].nextSeq : Infinity;
+  let verified = 0;
+  let mismatchCount = 0;
+  const mismatchList: CheckpointMismatch[] = [];
+  let violationCount = 0;
+  const violationList: CheckpointViolations[] = [];
+  let events = 0;
+
+  const verifyCheckpoint = (): void => {
+    const checkpoint = checkpoints[checkpointIndex];
+    const actual = engine.digest(state);
+    verified++;
+    if (actual !== checkpoint.digest) {
+      mismatchCount++;
+      if (mismatchList.length < MAX_LISTED) mismatchList.push({ nextSeq: checkpoint.nextSeq, expected: checkpoint.digest, actual });
+    }
+    const violations = engine.checkInvariants(state);
+    if (violations.length > 0) {
+      violationCount += violations.length;
+      if (violationList.length < MAX_LISTED) violationList.push({ nextSeq: checkpoint.nextSeq, violations });
+    }
+    checkpointIndex++;
+    nextCheckpointSeq = checkpointIndex < checkpoints.length ? checkpoints[checkpointIndex].nextSeq : Infinity;
+  };
+
+  for (const cursor of reader.blocks(0)) {
+    const bytes = cursor.bytes;
+    while (true) {
+      let more: boolean;
+      try {
+        more = cursor.next();
+      } catch (error) {
+        throw reader.blockError(cursor, error);
+      }
+      if (!more) break;
+      let event: unknown;
+      try {
+        event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+      } catch (cause) {
+        throw new ReplayError(
+          'E_REPLAY_DECODE',
+          `${reader.path}: event ${cursor.seq} (block ${cursor.header.blockNo}) cannot be decoded by engine ${engine.name}'s codec ` +
+            `(${codec.name}; the tape was written with ${meta.codec}): ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
+      state = engine.apply(state, event, ctx);
+      events++;
+      if (events === nextCheckpointSeq) verifyCheckpoint();
+    }
+    options.onProgress?.(events, total);
+  }
+  // Checkpoints past the last event mean events are missing from the tape.
+  if (checkpointIndex < checkpoints.length) {
+    throw new ReplayError(
+      'E_TAPE_INCOMPLETE',
+      `${reader.path}: checkpoint at event ${checkpoints[checkpointIndex].nextSeq} lies beyond the ${events} events the tape holds`,
+    );
+  }
+
+  const elapsedMs = performance.now() - startedMs;
+  return {
+    ok: mismatchCount === 0 && violationCount === 0,
+    tape: reader.path,
+    engine: { name: engine.name, version: engine.version },
+    recordedWith: { name: meta.engineName, version: meta.engineVersion },
+    events,
+    elapsedMs,
+    eventsPerSec: elapsedMs > 0 ? (events * 1000) / elapsedMs : 0,
+    checkpointsTotal: checkpoints.length,
+    checkpointsVerified: verified,
+    mismatches: mismatchCount,
+    mismatchList,
+    invariantViolations: violationCount,
+    invariantViolationList: violationList,
+    finalDigest: engine.digest(state),
+    updatesEmitted: ctx.emitted,
+  };
+}

@@ -1,0 +1,281 @@
+// Event blocks: the unit in which a tape stores events (see docs/tape-format.md).
+//
+// A block is a run of consecutive events. Its row holds the header fields as columns (so that
+// stock sqlite3 can see them and seek by them) and the events as one blob. Each event in the
+// blob is:
+//   flags      u8       bit 0: key present; bit 1: headers present; bit 2: stream present
+//   tsDelta    zigzag   timestamp minus the previous event's (the first: minus first_ts_us)
+//   partition  varint
+//   posDelta   zigzag   source position minus the previous event's (the first: minus 0)
+//   [stream    varint]  index of the source stream (topic) when not 0
+//   [key       varint length, bytes]
+//   [headers   varint count, then per header: varint length, name bytes, varint length, value bytes]
+//   payload    varint length, bytes (the engine codec's encoding)
+// The checksum is CRC-32 (zlib's polynomial, via node:zlib) over a 52-byte canonical header,
+// then the blob. The header ("TDB1", block_no, first_seq, event_count, first_ts_us, min_ts_us,
+// max_ts_us as little-endian doubles or u32s, and the blob's length) repeats the row's
+// columns, so damage to a column is caught too.
+
+import { crc32 } from 'node:zlib';
+import { ByteSink, readVarint, readZigzag, VarintError, type ReadCursor } from './varint.js';
+
+export const FLAG_KEY = 1;
+export const FLAG_HEADERS = 2;
+export const FLAG_STREAM = 4;
+const KNOWN_FLAGS = FLAG_KEY | FLAG_HEADERS | FLAG_STREAM;
+
+export interface BlockHeader {
+  readonly blockNo: number;
+  readonly firstSeq: number;
+  readonly eventCount: number;
+  readonly firstTsUs: number;
+  readonly minTsUs: number;
+  readonly maxTsUs: number;
+}
+
+export interface EncodedBlock extends BlockHeader {
+  readonly data: Uint8Array;
+  readonly checksum: number;
+}
+
+export interface EventHeader {
+  readonly name: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+/** One event to store. */
+export interface BlockEvent {
+  readonly timestampUs: number;
+  readonly partition: number;
+  /** Position in the source: line number, Kafka offset, generator index. */
+  readonly position: number;
+  readonly stream?: number;
+  readonly key: Uint8Array | null;
+  readonly headers?: readonly EventHeader[];
+  readonly payload: Uint8Array;
+}
+
+export function blockChecksum(header: BlockHeader, data: Uint8Array): number {
+  const h = Buffer.alloc(52);
+  h.writeUInt32LE(0x31424454, 0); // "TDB1"
+  h.writeDoubleLE(header.blockNo, 4);
+  h.writeDoubleLE(header.firstSeq, 12);
+  h.writeUInt32LE(header.eventCount, 20);
+  h.writeDoubleLE(header.firstTsUs, 24);
+  h.writeDoubleLE(header.minTsUs, 32);
+  h.writeDoubleLE(header.maxTsUs, 40);
+  h.writeUInt32LE(data.length, 48);
+  return crc32(data, crc32(h)) >>> 0;
+}
+
+/** Accumulates events into a block. Reused across blocks; `finish` copies the bytes out. */
+export class BlockBuilder {
+  private readonly sink = new ByteSink(1 << 17);
+  private count = 0;
+  private firstSeq = 0;
+  private firstTsUs = 0;
+  private minTsUs = 0;
+  private maxTsUs = 0;
+  private prevTsUs = 0;
+  private prevPosition = 0;
+
+  get eventCount(): number {
+    return this.count;
+  }
+
+  get byteLength(): number {
+    return this.sink.length;
+  }
+
+  add(seq: number, event: BlockEvent): void {
+    const sink = this.sink;
+    if (this.count === 0) {
+      this.firstSeq = seq;
+      this.firstTsUs = event.timestampUs;
+      this.minTsUs = event.timestampUs;
+      this.maxTsUs = event.timestampUs;
+      this.prevTsUs = event.timestampUs;
+      this.prevPosition = 0;
+    } else if (seq !== this.firstSeq + this.count) {
+      throw new Error(`block events must be consecutive: expected seq ${this.firstSeq + this.count}, got ${seq}`);
+    }
+    const stream = event.stream ?? 0;
+    const headers = event.headers;
+    let flags = 0;
+    if (event.key !== null) flags |= FLAG_KEY;
+    if (headers !== undefined && headers.length > 0) flags |= FLAG_HEADERS;
+    if (stream !== 0) flags |= FLAG_STREAM;
+    sink.byte(flags);
+    sink.zigzag(event.timestampUs - this.prevTsUs);
+    sink.varint(event.partition);
+    sink.zigzag(event.position - this.prevPosition);
+    if (stream !== 0) sink.varint(stream);
+    if (event.key !== null) {
+      sink.varint(event.key.length);
+      sink.raw(event.key);
+    }
+    if (headers !== undefined && headers.length > 0) {
+      sink.varint(headers.length);
+      for (const h of headers) {
+        sink.varint(h.name.length);
+        sink.raw(h.name);
+        sink.varint(h.value.length);
+        sink.raw(h.value);
+      }
+    }
+    sink.varint(event.payload.length);
+    sink.raw(event.payload);
+    this.prevTsUs = event.timestampUs;
+    this.prevPosition = event.position;
+    if (event.timestampUs < this.minTsUs) this.minTsUs = event.timestampUs;
+    if (event.timestampUs > this.maxTsUs) this.maxTsUs = event.timestampUs;
+    this.count++;
+  }
+
+  /** The finished block, numbered `blockNo`; the builder is empty afterwards. */
+  finish(blockNo: number): EncodedBlock {
+    if (this.count === 0) throw new Error('cannot finish an empty block');
+    const header: BlockHeader = {
+      blockNo,
+      firstSeq: this.firstSeq,
+      eventCount: this.count,
+      firstTsUs: this.firstTsUs,
+      minTsUs: this.minTsUs,
+      maxTsUs: this.maxTsUs,
+    };
+    const data = this.sink.copy();
+    const block = { ...header, data, checksum: blockChecksum(header, data) };
+    this.sink.reset();
+    this.count = 0;
+    return block;
+  }
+}
+
+/** Thrown by BlockCursor when the blob does not parse; the reader adds the tape and block. */
+export class BlockFormatError extends Error {}
+
+/**
+ * Walks the events of one block without allocating per event: after `next()` returns true,
+ * the fields describe the current event, and key/payload are ranges of `bytes`.
+ */
+export class BlockCursor implements ReadCursor {
+  header: BlockHeader = { blockNo: -1, firstSeq: 0, eventCount: 0, firstTsUs: 0, minTsUs: 0, maxTsUs: 0 };
+  bytes: Uint8Array = new Uint8Array(0);
+  offset = 0;
+  end = 0;
+  remaining = 0;
+
+  seq = 0;
+  timestampUs = 0;
+  partition = 0;
+  position = 0;
+  stream = 0;
+  /** -1 when the event has no key. */
+  keyOffset = -1;
+  keyLength = 0;
+  /** -1 when the event has no headers; otherwise the offset of the header count. */
+  headersOffset = -1;
+  payloadOffset = 0;
+  payloadLength = 0;
+  maxTsUs = 0;
+  private minTsUs = 0;
+
+  reset(header: BlockHeader, data: Uint8Array): this {
+    this.header = header;
+    this.bytes = data;
+    this.offset = 0;
+    this.end = data.length;
+    this.remaining = header.eventCount;
+    this.seq = header.firstSeq - 1;
+    this.timestampUs = header.firstTsUs;
+    this.position = 0;
+    this.maxTsUs = -Infinity;
+    this.minTsUs = Infinity;
+    return this;
+  }
+
+  /** Advance to the next event; false at the end of the block. */
+  next(): boolean {
+    if (this.remaining === 0) {
+      if (this.offset !== this.end) throw new BlockFormatError(`${this.end - this.offset} bytes after the last event`);
+      this.checkTimes();
+      return false;
+    }
+    try {
+      const bytes = this.bytes;
+      if (this.offset >= this.end) throw new BlockFormatError(`block ends before event ${this.seq + 1}`);
+      const flags = bytes[this.offset++];
+      if ((flags & ~KNOWN_FLAGS) !== 0) throw new BlockFormatError(`unknown flags 0x${flags.toString(16)} at event ${this.seq + 1}`);
+      this.timestampUs += readZigzag(bytes, this);
+      this.partition = readVarint(bytes, this);
+      this.position += readZigzag(bytes, this);
+      this.stream = (flags & FLAG_STREAM) !== 0 ? readVarint(bytes, this) : 0;
+      if ((flags & FLAG_KEY) !== 0) {
+        this.keyLength = readVarint(bytes, this);
+        this.keyOffset = this.offset;
+        this.skip(this.keyLength);
+      } else {
+        this.keyOffset = -1;
+        this.keyLength = 0;
+      }
+      if ((flags & FLAG_HEADERS) !== 0) {
+        this.headersOffset = this.offset;
+        const count = readVarint(bytes, this);
+        for (let i = 0; i < count * 2; i++) this.skip(readVarint(bytes, this));
+      } else {
+        this.headersOffset = -1;
+      }
+      this.payloadLength = readVarint(bytes, this);
+      this.payloadOffset = this.offset;
+      this.skip(this.payloadLength);
+    } catch (error) {
+      if (error instanceof VarintError) throw new BlockFormatError(`${error.message} (event ${this.seq + 1})`);
+      throw error;
+    }
+    if (this.timestampUs > this.maxTsUs) this.maxTsUs = this.timestampUs;
+    if (this.timestampUs < this.minTsUs) this.minTsUs = this.timestampUs;
+    this.seq++;
+    this.remaining--;
+    return true;
+  }
+
+  private skip(n: number): void {
+    if (this.offset + n > this.end) throw new BlockFormatError(`field of ${n} bytes runs past the end of the block at event ${this.seq + 1}`);
+    this.offset += n;
+  }
+
+  key(): Uint8Array | null {
+    return this.keyOffset < 0 ? null : this.bytes.subarray(this.keyOffset, this.keyOffset + this.keyLength);
+  }
+
+  payload(): Uint8Array {
+    return this.bytes.subarray(this.payloadOffset, this.payloadOffset + this.payloadLength);
+  }
+
+  headers(): EventHeader[] {
+    if (this.headersOffset < 0) return [];
+    const cursor = { offset: this.headersOffset, end: this.end };
+    const count = readVarint(this.bytes, cursor);
+    const out: EventHeader[] = [];
+    for (let i = 0; i < count; i++) {
+      const nameLength = readVarint(this.bytes, cursor);
+      const name = this.bytes.subarray(cursor.offset, cursor.offset + nameLength);
+      cursor.offset += nameLength;
+      const valueLength = readVarint(this.bytes, cursor);
+      const value = this.bytes.subarray(cursor.offset, cursor.offset + valueLength);
+      cursor.offset += valueLength;
+      out.push({ name, value });
+    }
+    return out;
+  }
+
+  /** After the last event: check that the block's min/max timestamps match its header. */
+  checkTimes(): void {
+    const header = this.header;
+    if (this.minTsUs !== header.minTsUs || this.maxTsUs !== header.maxTsUs) {
+      throw new BlockFormatError(
+        `timestamps span ${this.minTsUs}..${this.maxTsUs} but the block header says ${header.minTsUs}..${header.maxTsUs}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// Errors about tapes: missing, not a tape, from a newer format, or damaged. All are input
+// errors (exit 2) and name the file and, where there is one, the block and its sequence range.
+
+import { TapedeckError } from '../engine/errors.js';
+
+export class TapeError extends TapedeckError {
+  readonly path: string;
+  constructor(code: string, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, `${path}: ${message}`, options);
+    this.name = 'TapeError';
+    this.path = path;
+  }
+}
+
+/** Stored data failed its checksum or structure check: nothing from it may be replayed. */
+export class TapeCorruptError extends TapeError {
+  readonly blockNo: number | null;
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
+  constructor(path: string, message: string, where: { blockNo?: number; firstSeq?: number; eventCount?: number } = {}, options?: { cause?: unknown }) {
+    const range =
+      where.blockNo === undefined
+        ? ''
+        : ` in block ${where.blockNo}` +
+          (where.firstSeq === undefined ? '' : ` (events ${where.firstSeq}..${where.firstSeq + (where.eventCount ?? 1) - 1})`);
+    super('E_TAPE_CORRUPT', path, `tape is damaged${range}: ${message}. Run \`tapedeck verify ${path}\` for a full report.`, options);
+    this.name = 'TapeCorruptError';
+    this.blockNo = where.blockNo ?? null;
+    this.firstSeq = where.firstSeq ?? null;
+    this.lastSeq = where.firstSeq === undefined ? null : where.firstSeq + (where.eventCount ?? 1) - 1;
+  }
+}

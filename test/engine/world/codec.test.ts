@@ -1,0 +1,73 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CodecError } from '../../../engine/errors.js';
+import { worldCodec } from '../../../engine/world/codec.js';
+import { join, move, shoot, spawn, WORLD_LIMITS, WorldEventKind, worldEvent } from '../../../engine/world/events.js';
+import { WorldTraffic } from '../../../engine/world/traffic.js';
+import { propertyParams } from '../../support/property.js';
+import { worldEventArb } from '../../support/world.js';
+
+const anyValidEvent = fc.oneof(
+  worldEventArb,
+  fc.tuple(fc.integer({ min: 0, max: WORLD_LIMITS.maxId }), fc.integer({ min: 0, max: WORLD_LIMITS.maxId }), fc.integer({ min: 0, max: 255 })).map(([p, t, d]) => shoot(p, t, d)),
+  fc.tuple(fc.integer({ min: 0, max: WORLD_LIMITS.maxId }), fc.integer({ min: -32767, max: 32767 }), fc.integer({ min: -32767, max: 32767 })).map(([p, dx, dy]) => move(p, dx, dy)),
+);
+
+describe('world codec', () => {
+  it('binary form round-trips every generated event', () => {
+    fc.assert(
+      fc.property(anyValidEvent, (event) => {
+        expect(worldCodec.decode(worldCodec.encode(event))).toEqual(event);
+      }),
+      propertyParams('world codec binary round trip', 500),
+    );
+  });
+
+  it('JSON form round-trips every generated event, through JSON text', () => {
+    fc.assert(
+      fc.property(anyValidEvent, (event) => {
+        const text = JSON.stringify(worldCodec.toJSON(event));
+        expect(worldCodec.fromJSON(JSON.parse(text))).toEqual(event);
+      }),
+      propertyParams('world codec JSON round trip', 500),
+    );
+  });
+
+  it('round-trips the synthetic generator\'s events, including decodeAt at an offset', () => {
+    const traffic = new WorldTraffic({ seed: 9, events: 20_000 });
+    const buffer = new Uint8Array(64);
+    for (let r = traffic.next(); r !== null; r = traffic.next()) {
+      const bytes = worldCodec.encode(r.event);
+      expect(worldCodec.decode(bytes)).toEqual(r.event);
+      buffer.set(bytes, 7);
+      expect(worldCodec.decodeAt!(buffer, 7, bytes.length)).toEqual(r.event);
+    }
+  });
+
+  it('uses the documented compact sizes', () => {
+    expect(worldCodec.encode(join(1, 2, 3, 4)).length).toBe(11);
+    expect(worldCodec.encode(move(1, -2, 3)).length).toBe(9);
+    expect(worldCodec.encode(spawn(1, 2, 3, 4, 5)).length).toBe(13);
+  });
+
+  it('names what is wrong with bad bytes', () => {
+    expect(() => worldCodec.decode(new Uint8Array([]))).toThrow(CodecError);
+    expect(() => worldCodec.decode(new Uint8Array([9, 0, 0, 0, 0]))).toThrow(/unknown world event tag 0x09/);
+    expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.leave, 1, 0, 0]))).toThrow(/leave event must be 5 bytes, got 4/);
+    expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.leave, 0xff, 0xff, 0xff, 0xff]))).toThrow(/leave.player must be at most 16777215/);
+  });
+
+  it('names what is wrong with bad JSON', () => {
+    expect(() => worldCodec.fromJSON({ type: 'teleport', payload: {} })).toThrow(/unknown world event type "teleport"/);
+    expect(() => worldCodec.fromJSON({ type: 'move', payload: { player: 1, dx: 1 } })).toThrow(/move payload is missing field "dy"/);
+    expect(() => worldCodec.fromJSON({ type: 'move', payload: { player: 1, dx: 1, dy: '2' } })).toThrow(/move.dy must be a number, got string/);
+    expect(() => worldCodec.fromJSON({ type: 'move', payload: { player: 1, dx: 1, dy: 2, dz: 3 } })).toThrow(/unknown field "dz"/);
+    expect(() => worldCodec.fromJSON({ type: 'join', payload: { player: 2 ** 53 + 2, zone: 0, x: 0, y: 0 } })).toThrow(/join.player must be an integer in \[0, 16777215\]/);
+    expect(() => worldCodec.fromJSON({ type: 'rotate', payload: null })).toThrow(/rotate payload must be an object/);
+  });
+
+  it('refuses to encode out-of-range fields', () => {
+    expect(() => worldCodec.encode(worldEvent(WorldEventKind.rotate, 1, 0, 0, 0, 0, 70000))).toThrow(/rotate.angle must be an integer in \[0, 65535\], got 70000/);
+    expect(() => worldCodec.encode(move(1, 0.5, 0))).toThrow(/move.dx must be an integer/);
+  });
+});
