@@ -153,14 +153,20 @@ export class TapeReader {
     let expectedBlockNo = -1;
     let expectedSeq = -1;
     const rows = this.guard('blocks', () => statement.iterate(fromSeq)) as IterableIterator<BlockRow>;
-    while (true) {
-      const step = this.guard('blocks', () => rows.next());
-      if (step.done) return;
-      const row = step.value;
-      const header = this.checkBlock(row, expectedBlockNo, expectedSeq);
-      expectedBlockNo = row.block_no + 1;
-      expectedSeq = row.first_seq + row.event_count;
-      yield cursor.reset(header, row.data);
+    try {
+      while (true) {
+        const step = this.guard('blocks', () => rows.next());
+        if (step.done) return;
+        const row = step.value;
+        const header = this.checkBlock(row, expectedBlockNo, expectedSeq);
+        expectedBlockNo = row.block_no + 1;
+        expectedSeq = row.first_seq + row.event_count;
+        yield cursor.reset(header, row.data);
+      }
+    } finally {
+      // Release the statement even when the caller stops early or a check throws, so that
+      // the connection can close.
+      rows.return?.();
     }
   }
 

@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { tapedeck, tempDir } from '../support/cli.js';
+
+function tapeContents(path: string): { blocks: unknown[]; checkpoints: unknown[] } {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      blocks: db.prepare('SELECT block_no, first_seq, event_count, checksum, hex(data) AS data FROM blocks ORDER BY block_no').all(),
+      checkpoints: db.prepare('SELECT next_seq, digest FROM checkpoints ORDER BY next_seq').all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe('tapedeck demo', () => {
+  it('records, replays and verifies every checkpoint, with a readable summary', () => {
+    const dir = tempDir();
+    const r = tapedeck(['demo', '--events', '60000', '--out', join(dir, 'demo.tape')]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/recorded\s+60,000 events/);
+    expect(r.stdout).toMatch(/verified\s+6 of 6 checkpoints: 0 mismatches, 0 invariant violations/);
+    expect(r.stdout).toMatch(/^OK: /m);
+  });
+
+  it('--json prints one JSON object as the last line with the contract fields', () => {
+    const dir = tempDir();
+    const r = tapedeck(['demo', '--events', '25000', '--checkpoint-every', '1000', '--json', '--out', join(dir, 'demo.tape')]);
+    expect(r.status).toBe(0);
+    const report = r.json<{ ok: boolean; events: number; checkpointsVerified: number; mismatches: number; invariantViolations: number }>();
+    expect(report).toMatchObject({ ok: true, events: 25000, checkpointsVerified: 25, mismatches: 0, invariantViolations: 0 });
+  });
+
+  it('gives identical events and digests for the same seed in two separate processes, and different ones for another seed', () => {
+    const dir = tempDir();
+    const run = (name: string, seed: string) => {
+      const r = tapedeck(['record', '--out', join(dir, name), '--events', '30000', '--seed', seed, '--checkpoint-every', '2000', '--json']);
+      expect(r.status).toBe(0);
+      return { digest: r.json<{ finalDigest: string }>().finalDigest, ...tapeContents(join(dir, name)) };
+    };
+    const a = run('a.tape', '42');
+    const b = run('b.tape', '42');
+    const c = run('c.tape', '43');
+    expect(b.blocks).toEqual(a.blocks);
+    expect(b.checkpoints).toEqual(a.checkpoints);
+    expect(b.digest).toBe(a.digest);
+    expect(c.digest).not.toBe(a.digest);
+    expect(c.blocks).not.toEqual(a.blocks);
+  });
+
+  it('supports every traffic profile', () => {
+    const dir = tempDir();
+    for (const profile of ['steady', 'ramp', 'burst', 'hot']) {
+      const r = tapedeck(['demo', '--events', '8000', '--profile', profile, '--json', '--out', join(dir, `${profile}.tape`)]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ ok: true, events: 8000 });
+    }
+  });
+});
+
+describe('tapedeck command line', () => {
+  it('--help lists every command with one line each, and --version prints the version', () => {
+    const help = tapedeck(['--help']);
+    expect(help.status).toBe(0);
+    for (const command of ['demo', 'record', 'replay', 'inspect']) expect(help.stdout).toMatch(new RegExp(`^  ${command} .*\\S`, 'm'));
+    const version = tapedeck(['--version']);
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('exits 2 naming the option on bad arguments', () => {
+    const r = tapedeck(['demo', '--events', 'ten']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--events must be a positive integer, got "ten"/);
+    const p = tapedeck(['demo', '--profile', 'spiky']);
+    expect(p.status).toBe(2);
+    expect(p.stderr).toMatch(/--profile must be one of steady, ramp, burst, hot/);
+    const unknown = tapedeck(['rewind']);
+    expect(unknown.status).toBe(2);
+  });
+
+  it('exits 2 with the path when a tape is missing or not a tape', () => {
+    const dir = tempDir();
+    const missing = tapedeck(['replay', join(dir, 'nope.tape')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.tape: no such file/);
+    const notTape = tapedeck(['inspect', join(process.cwd(), 'package.json')]);
+    expect(notTape.status).toBe(2);
+    expect(notTape.stderr).toMatch(/not a tapedeck tape/);
+  });
+
+  it('refuses to overwrite a tape without --force', () => {
+    const dir = tempDir();
+    const out = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', out, '--events', '100']).status).toBe(0);
+    const again = tapedeck(['record', '--out', out, '--events', '100']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+    expect(tapedeck(['record', '--out', out, '--events', '100', '--force']).status).toBe(0);
+  });
+});

@@ -1,0 +1,36 @@
+// Run the built `tapedeck` binary in a child process, as a user would.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(REPO, 'bin', 'tapedeck.js');
+
+export interface CliResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The last stdout line parsed as JSON (for --json runs). */
+  json<T = Record<string, unknown>>(): T;
+}
+
+export function tapedeck(args: readonly string[], options: { cwd?: string } = {}): CliResult {
+  if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return {
+    status: r.status ?? -1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    json<T>() {
+      const lines = r.stdout.trim().split('\n');
+      return JSON.parse(lines[lines.length - 1]) as T;
+    },
+  };
+}
+
+export function tempDir(prefix = 'tapedeck-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

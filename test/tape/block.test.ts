@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { blockChecksum, BlockBuilder, BlockCursor, BlockFormatError, type BlockEvent } from '../../tape/block.js';
+import { propertyParams } from '../support/property.js';
+
+const bytes = (max: number) => fc.uint8Array({ maxLength: max });
+const eventArb: fc.Arbitrary<BlockEvent> = fc.record({
+  timestampUs: fc.integer({ min: 0, max: 2 ** 52 }),
+  partition: fc.nat({ max: 1 << 20 }),
+  position: fc.integer({ min: 0, max: 2 ** 52 }),
+  stream: fc.nat({ max: 1000 }),
+  key: fc.option(bytes(40), { nil: null }),
+  headers: fc.array(fc.record({ name: bytes(10), value: bytes(50) }), { maxLength: 3 }),
+  payload: bytes(200),
+});
+
+function decodeAll(block: ReturnType<BlockBuilder['finish']>): BlockEvent[] {
+  const cursor = new BlockCursor().reset(block, block.data);
+  const out: BlockEvent[] = [];
+  while (cursor.next()) {
+    out.push({
+      timestampUs: cursor.timestampUs,
+      partition: cursor.partition,
+      position: cursor.position,
+      stream: cursor.stream,
+      key: cursor.key() === null ? null : Uint8Array.from(cursor.key()!),
+      headers: cursor.headers().map((h) => ({ name: Uint8Array.from(h.name), value: Uint8Array.from(h.value) })),
+      payload: Uint8Array.from(cursor.payload()),
+    });
+  }
+  return out;
+}
+
+describe('event blocks', () => {
+  it('round-trip every field of every event, in order, with sequence numbers', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 60 }), fc.nat({ max: 2 ** 40 }), (events, firstSeq) => {
+        const builder = new BlockBuilder();
+        events.forEach((e, i) => builder.add(firstSeq + i, e));
+        const block = builder.finish(3);
+        expect(block).toMatchObject({ blockNo: 3, firstSeq, eventCount: events.length });
+        expect(block.checksum).toBe(blockChecksum(block, block.data));
+        expect(decodeAll(block)).toEqual(events);
+        expect(block.minTsUs).toBe(Math.min(...events.map((e) => e.timestampUs)));
+        expect(block.maxTsUs).toBe(Math.max(...events.map((e) => e.timestampUs)));
+      }),
+      propertyParams('block round trip', 200),
+    );
+  });
+
+  it('a checksum changes when any byte of the data or any header field changes', () => {
+    const builder = new BlockBuilder();
+    for (let i = 0; i < 50; i++) builder.add(i, { timestampUs: 1000 + i, partition: i % 4, position: i, key: null, payload: new Uint8Array([i, 2, 3]) });
+    const block = builder.finish(0);
+    for (let i = 0; i < block.data.length; i++) {
+      const data = block.data.slice();
+      data[i] ^= 1 << (i % 8);
+      expect(blockChecksum(block, data)).not.toBe(block.checksum);
+    }
+    expect(blockChecksum({ ...block, firstSeq: 1 }, block.data)).not.toBe(block.checksum);
+    expect(blockChecksum({ ...block, maxTsUs: block.maxTsUs + 1 }, block.data)).not.toBe(block.checksum);
+  });
+
+  it('refuses non-consecutive sequence numbers and reports truncated data', () => {
+    const builder = new BlockBuilder();
+    builder.add(5, { timestampUs: 1, partition: 0, position: 0, key: null, payload: new Uint8Array(4) });
+    expect(() => builder.add(7, { timestampUs: 1, partition: 0, position: 0, key: null, payload: new Uint8Array(4) })).toThrow(/consecutive/);
+    const block = builder.finish(0);
+    const cursor = new BlockCursor().reset(block, block.data.subarray(0, block.data.length - 2));
+    expect(() => cursor.next()).toThrow(BlockFormatError);
+  });
+});
