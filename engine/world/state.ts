@@ -2,8 +2,8 @@
 // hot loop touches no Maps and allocates nothing. Arrays grow (doubling) when a larger id
 // appears; ids are bounded by the codec (WORLD_LIMITS.maxId).
 //
-// Digest. Every entity has a 64-bit hash (two 32-bit lanes, hashWords with different seeds)
-// of all its fields, cached beside it. The state digest is the sum, modulo 2^32 per lane, of
+// Digest. Every entity has a 64-bit hash (two 32-bit lanes, the hashWords algorithm with
+// different seeds) of all its fields, cached beside it. The state digest is the sum, modulo 2^32 per lane, of
 // the cached entity hashes, finished together with the counters and the options. A sum does
 // not depend on the order entities were created or updated in, and changing one entity costs
 // one re-hash: digest() is O(1), so runners can take a digest after every event.
@@ -38,10 +38,14 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
 export const OWNER_NONE = -1;
 export const OWNER_BANKED = -2;
 
+// Lane seeds: A and B for the two lanes, distinct per entity kind so that a player and a
+// treasure with the same fields never hash alike.
 const SEED_A = 0x5eed_a;
 const SEED_B = 0x5eed_b;
-const TAG_PLAYER = 1;
-const TAG_TREASURE = 2;
+const SEED_A_PLAYER = 0x5eed_a1;
+const SEED_B_PLAYER = 0x5eed_b1;
+const SEED_A_TREASURE = 0x5eed_a2;
+const SEED_B_TREASURE = 0x5eed_b2;
 const INITIAL_CAPACITY = 1024;
 
 export function normalizeWorldOptions(input: unknown): WorldOptions {
@@ -181,13 +185,37 @@ export class WorldState {
     return id < this.treasureCapacity && this.treasurePresent[id] === 1;
   }
 
-  /** Recompute player `id`'s cached hash after a change (0 when absent) and update the sums. */
+  /**
+   * Recompute player `id`'s cached hash after a change (0 when absent) and update the sums.
+   * Fields are packed two 16-bit values to a word; both lanes are computed in one pass so
+   * their multiply chains run side by side.
+   */
   rehashPlayer(id: number): void {
     let a = 0;
     let b = 0;
     if (this.playerPresent[id] === 1) {
-      a = this.hashPlayer(SEED_A, id);
-      b = this.hashPlayer(SEED_B, id);
+      const deathAtUs = this.playerDeathAtUs[id];
+      const w1 = this.playerZone[id] | (this.playerX[id] << 16);
+      const w2 = this.playerY[id] | (this.playerAngle[id] << 16);
+      const w3 = this.playerHealth[id];
+      const w4 = this.playerKills[id];
+      const w5 = this.playerDeaths[id];
+      const w6 = this.playerHeld[id];
+      const w7 = lowWord(deathAtUs);
+      const w8 = highWord(deathAtUs);
+      a = hashStart(SEED_A_PLAYER, 9);
+      b = hashStart(SEED_B_PLAYER, 9);
+      a = hashStep(a, id); b = hashStep(b, id);
+      a = hashStep(a, w1); b = hashStep(b, w1);
+      a = hashStep(a, w2); b = hashStep(b, w2);
+      a = hashStep(a, w3); b = hashStep(b, w3);
+      a = hashStep(a, w4); b = hashStep(b, w4);
+      a = hashStep(a, w5); b = hashStep(b, w5);
+      a = hashStep(a, w6); b = hashStep(b, w6);
+      a = hashStep(a, w7); b = hashStep(b, w7);
+      a = hashStep(a, w8); b = hashStep(b, w8);
+      a = hashFinish(a);
+      b = hashFinish(b);
     }
     this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
     this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
@@ -199,43 +227,22 @@ export class WorldState {
     let a = 0;
     let b = 0;
     if (this.treasurePresent[id] === 1) {
-      a = this.hashTreasure(SEED_A, id);
-      b = this.hashTreasure(SEED_B, id);
+      const w1 = this.treasureZone[id] | (this.treasureX[id] << 16);
+      const w2 = this.treasureY[id] | (this.treasureValue[id] << 16);
+      const w3 = this.treasureOwner[id];
+      a = hashStart(SEED_A_TREASURE, 4);
+      b = hashStart(SEED_B_TREASURE, 4);
+      a = hashStep(a, id); b = hashStep(b, id);
+      a = hashStep(a, w1); b = hashStep(b, w1);
+      a = hashStep(a, w2); b = hashStep(b, w2);
+      a = hashStep(a, w3); b = hashStep(b, w3);
+      a = hashFinish(a);
+      b = hashFinish(b);
     }
     this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
     this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
     this.treasureHashA[id] = a;
     this.treasureHashB[id] = b;
-  }
-
-  private hashPlayer(seed: number, id: number): number {
-    const deathAtUs = this.playerDeathAtUs[id];
-    let h = hashStart(seed, 12);
-    h = hashStep(h, TAG_PLAYER);
-    h = hashStep(h, id);
-    h = hashStep(h, this.playerZone[id]);
-    h = hashStep(h, this.playerX[id]);
-    h = hashStep(h, this.playerY[id]);
-    h = hashStep(h, this.playerAngle[id]);
-    h = hashStep(h, this.playerHealth[id]);
-    h = hashStep(h, this.playerKills[id]);
-    h = hashStep(h, this.playerDeaths[id]);
-    h = hashStep(h, this.playerHeld[id]);
-    h = hashStep(h, lowWord(deathAtUs));
-    h = hashStep(h, highWord(deathAtUs));
-    return hashFinish(h);
-  }
-
-  private hashTreasure(seed: number, id: number): number {
-    let h = hashStart(seed, 7);
-    h = hashStep(h, TAG_TREASURE);
-    h = hashStep(h, id);
-    h = hashStep(h, this.treasureZone[id]);
-    h = hashStep(h, this.treasureX[id]);
-    h = hashStep(h, this.treasureY[id]);
-    h = hashStep(h, this.treasureValue[id]);
-    h = hashStep(h, this.treasureOwner[id]);
-    return hashFinish(h);
   }
 
   /** The digest: 16 hex digits. O(1). */

@@ -75,6 +75,16 @@ const MIX = [
   [1000, WorldEventKind.join],
 ] as const;
 
+/** The ASCII bytes of `prefix` followed by the decimal digits of `n` (TextEncoder is slower here). */
+function asciiKey(prefix: string, n: number): Uint8Array {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  const bytes = new Uint8Array(prefix.length + digits);
+  for (let i = 0; i < prefix.length; i++) bytes[i] = prefix.charCodeAt(i);
+  for (let i = bytes.length - 1, v = n; i >= prefix.length; i--, v = Math.floor(v / 10)) bytes[i] = 48 + (v % 10);
+  return bytes;
+}
+
 /** A growable set of ids with O(1) add, remove and uniform pick. */
 class IdBag {
   private ids: number[] = [];
@@ -104,7 +114,6 @@ class IdBag {
 export class WorldTraffic {
   readonly options: TrafficOptions;
   private readonly random: SeededRandom;
-  private readonly encoder = new TextEncoder();
   private index = 0;
   private elapsedUs = 0;
   private nextTreasure = 0;
@@ -123,7 +132,7 @@ export class WorldTraffic {
     const o = this.options;
     this.random = new SeededRandom(o.seed);
     this.playerZone = new Int32Array(o.players).fill(-1);
-    this.playerKeys = Array.from({ length: o.players }, (_, p) => this.encoder.encode(String(p)));
+    this.playerKeys = Array.from({ length: o.players }, (_, p) => asciiKey('', p));
     for (let p = 0; p < o.players; p++) this.offline.add(p);
     this.zonePlayers = Array.from({ length: o.zones }, () => new IdBag());
     this.zoneTreasures = Array.from({ length: o.zones }, () => new IdBag());
@@ -157,7 +166,7 @@ export class WorldTraffic {
       index,
       timestampUs: this.options.startUs + Math.floor(this.elapsedUs),
       partition: this.eventZone % this.options.partitions,
-      key: isTreasure ? this.encoder.encode(`t${event.id}`) : this.playerKeys[event.id],
+      key: isTreasure ? asciiKey('t', event.id) : this.playerKeys[event.id],
       event,
     };
   }
