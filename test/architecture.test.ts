@@ -1,0 +1,65 @@
+// The structure docs/architecture.md promises: engine/ is pure, and dependencies point one way
+// (cli -> recorder, replayer -> tape -> engine).
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from './support/cli.js';
+
+function sources(folder: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.ts')) out.push(path);
+    }
+  };
+  walk(join(REPO, folder));
+  return out;
+}
+
+function imports(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1]);
+}
+
+/** Strip comments so that prose mentioning Date or Math.random does not count. */
+function code(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+}
+
+const ALLOWED: Record<string, string[]> = {
+  engine: ['engine'],
+  tape: ['engine', 'tape'],
+  recorder: ['engine', 'tape', 'recorder'],
+  replayer: ['engine', 'tape', 'replayer'],
+};
+
+describe('architecture', () => {
+  it('engine/ is pure: no node: modules, no wall clock, no ambient randomness, no timers', () => {
+    const files = sources('engine');
+    expect(files.length).toBeGreaterThan(5);
+    for (const file of files) {
+      const where = relative(REPO, file);
+      for (const spec of imports(file)) {
+        expect(spec.startsWith('.') || spec.startsWith('pure-rand/'), `${where} imports ${spec}`).toBe(true);
+      }
+      const text = code(file);
+      for (const banned of [/\bDate\b/, /Math\.random/, /\bperformance\b/, /\bset(Timeout|Interval|Immediate)\b/, /\bprocess\./, /\brequire\(/]) {
+        expect(banned.test(text), `${where} uses ${banned}`).toBe(false);
+      }
+    }
+  });
+
+  it('dependencies point one way: cli -> recorder, replayer -> tape -> engine', () => {
+    for (const [folder, allowed] of Object.entries(ALLOWED)) {
+      for (const file of sources(folder)) {
+        for (const spec of imports(file)) {
+          if (!spec.startsWith('.')) continue;
+          const target = relative(REPO, join(file, '..', spec)).split(/[\\/]/)[0];
+          expect(allowed, `${relative(REPO, file)} imports ${spec} (${target}/)`).toContain(target);
+        }
+      }
+    }
+  });
+});
