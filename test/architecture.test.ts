@@ -20,7 +20,7 @@ function sources(folder: string): string[] {
 }
 
 function imports(file: string): string[] {
-  return [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1]);
+  return [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s(?:[^;']*?from\s+)?'([^']+)'/gms)].map((m) => m[1]);
 }
 
 /** Strip comments so that prose mentioning Date or Math.random does not count. */
