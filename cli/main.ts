@@ -6,9 +6,11 @@ import { Command, CommanderError } from 'commander';
 import { TapedeckError } from '../engine/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { demoCommand } from './commands/demo.js';
+import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { recordCommand } from './commands/record.js';
 import { replayCommand } from './commands/replay.js';
+import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
 
 export function buildProgram(): Command {
@@ -20,7 +22,7 @@ export function buildProgram(): Command {
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand()]) {
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand()]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;

@@ -1,23 +1,31 @@
 // The recorder: reads a source, applies every event to the engine to take digest checkpoints
-// live, and writes blocks. Each commit holds one block plus the checkpoints and snapshots it
-// completes and the source position after its last event, in one transaction.
+// live, and writes blocks. Each commit holds one block plus the checkpoints, snapshots and
+// rejects it completes and the source position after its last input, in one transaction: a
+// crash at any moment leaves a tape that verifies and resumes without loss or duplicates.
 
 import { performance } from 'node:perf_hooks';
 import { RunContext } from '../engine/context.js';
+import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import { BlockBuilder } from '../tape/block.js';
-import type { Checkpoint, SnapshotRecord } from '../tape/schema.js';
+import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import type { Source, SourceRecord } from './source.js';
+import type { ResumePoint } from './resume.js';
+import { isReject, type Source, type SourceItem, type SourceReject } from './source.js';
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY = 100_000;
 export const DEFAULT_BLOCK_EVENTS = 4096;
+/** Rejects waiting for a commit; past this many they are committed without waiting for a block. */
+const MAX_PENDING_REJECTS = 1024;
+/** A live source's input is committed at least this often while it trickles in. */
+const LIVE_COMMIT_INTERVAL_MS = 100;
 
 export interface RecordOptions<S, E> {
   readonly path: string;
   readonly overwrite?: boolean;
+  /** Default: durable for live sources, relaxed otherwise. */
   readonly durability?: Durability;
   readonly engine: Engine<S, E>;
   readonly engineOptions?: unknown;
@@ -26,18 +34,32 @@ export interface RecordOptions<S, E> {
   readonly checkpointEvery?: number;
   readonly snapshotEvery?: number;
   readonly blockEvents?: number;
+  /** Keep malformed inputs in the tape's rejects table and go on; otherwise stop at the first. */
+  readonly quarantine?: boolean;
+  /** Continue a tape from where it ends (see resume.ts); the source must start at resume.position. */
+  readonly resume?: ResumePoint<S>;
   /** Called after each commit. */
   readonly onProgress?: (progress: RecordProgress) => void;
+  /** Aborting stops the source after its current batch; what was read is committed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RecordProgress {
   readonly events: number;
+  readonly read: number;
   readonly blocks: number;
 }
 
 export interface RecordResult {
   readonly path: string;
+  /** Events in the tape now (including those recorded before a resume). */
   readonly events: number;
+  /** Events accepted in this run. */
+  readonly eventsThisRun: number;
+  /** Inputs read from the source, in all runs: always accepted + quarantined. */
+  readonly read: number;
+  readonly accepted: number;
+  readonly quarantined: number;
   readonly blocks: number;
   readonly checkpoints: number;
   readonly snapshots: number;
@@ -45,6 +67,25 @@ export interface RecordResult {
   readonly updatesEmitted: number;
   readonly elapsedMs: number;
   readonly eventsPerSec: number;
+  readonly resumed: boolean;
+  /** True when the source was stopped (signal, stop condition) before its end. */
+  readonly stopped: boolean;
+}
+
+/** Malformed input in strict mode: names where, and what was wrong. Exit 2. */
+export class InputError extends TapedeckError {
+  readonly position: unknown;
+  readonly reasonCode: string;
+  constructor(reject: SourceReject, committedEvents: number) {
+    super(
+      'E_INPUT',
+      `${reject.where}: ${reject.reason} [${reject.reasonCode}]. ${committedEvents} events before it are committed; ` +
+        'fix the input and add --resume to continue, or record with --quarantine to keep bad lines aside and go on.',
+    );
+    this.name = 'InputError';
+    this.position = reject.position;
+    this.reasonCode = reject.reasonCode;
+  }
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -54,90 +95,145 @@ function positiveInteger(name: string, value: number): number {
 
 export async function recordTape<S, E>(source: Source<E>, options: RecordOptions<S, E>): Promise<RecordResult> {
   const engine = options.engine;
-  const checkpointEvery = positiveInteger('checkpointEvery', options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY);
-  const snapshotEvery = positiveInteger('snapshotEvery', options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
+  const resume = options.resume;
+  const checkpointEvery = positiveInteger('checkpointEvery', resume?.meta.checkpointEvery ?? options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY);
+  const snapshotEvery = positiveInteger('snapshotEvery', resume?.meta.snapshotEvery ?? options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
   const blockEvents = positiveInteger('blockEvents', options.blockEvents ?? DEFAULT_BLOCK_EVENTS);
-  const writer = TapeWriter.create(
-    options.path,
-    {
-      formatVersion: 1,
-      tapedeckVersion: tapedeckVersion(),
-      engineName: engine.name,
-      engineVersion: engine.version,
-      engineOptions: options.engineOptions ?? null,
-      codec: engine.codec.name,
-      runSeed: options.runSeed,
-      source: source.description,
-      createdAt: new Date().toISOString(),
-      checkpointEvery,
-      snapshotEvery,
-    },
-    { overwrite: options.overwrite, durability: options.durability },
-  );
+  const durability = options.durability ?? (source.live ? 'durable' : 'relaxed');
+  const writer =
+    resume !== undefined
+      ? TapeWriter.openForAppend(options.path, { durability })
+      : TapeWriter.create(
+          options.path,
+          {
+            formatVersion: 1,
+            tapedeckVersion: tapedeckVersion(),
+            engineName: engine.name,
+            engineVersion: engine.version,
+            engineOptions: options.engineOptions ?? null,
+            codec: engine.codec.name,
+            runSeed: options.runSeed,
+            source: source.description,
+            createdAt: new Date().toISOString(),
+            checkpointEvery,
+            snapshotEvery,
+          },
+          { overwrite: options.overwrite, durability },
+        );
 
   const startedMs = performance.now();
-  const ctx = new RunContext(options.runSeed);
-  let state = engine.init(options.engineOptions ?? undefined);
+  const runSeed = resume?.meta.runSeed ?? options.runSeed;
+  const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0 });
+  let state = resume?.state ?? engine.init(options.engineOptions ?? undefined);
   const builder = new BlockBuilder();
-  let seq = 0;
-  let blocks = 0;
+  const startSeq = resume?.nextSeq ?? 0;
+  let seq = startSeq;
+  let blockNo = resume?.nextBlockNo ?? 0;
+  let read = resume?.read ?? 0;
+  let quarantined = resume?.rejected ?? 0;
+  let blocksWritten = 0;
   let checkpointCount = 0;
   let snapshotCount = 0;
   let pendingCheckpoints: Checkpoint[] = [];
   let pendingSnapshots: SnapshotRecord[] = [];
-  let lastRecord: SourceRecord<E> | null = null;
+  let pendingRejects: RejectRecord[] = [];
+  let lastItem: SourceItem<E> | null = null;
+  let lastCommitMs = performance.now();
 
   const flush = (): void => {
     const hasBlock = builder.eventCount > 0;
-    if (!hasBlock && pendingCheckpoints.length === 0) return;
+    if (!hasBlock && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
     writer.commit({
-      block: hasBlock ? builder.finish(blocks) : undefined,
+      block: hasBlock ? builder.finish(blockNo) : undefined,
       checkpoints: pendingCheckpoints,
       snapshots: pendingSnapshots,
-      sourcePositions: lastRecord === null ? [] : [{ source: source.name, nextSeq: seq, position: source.resumeAfter(lastRecord) }],
+      rejects: pendingRejects,
+      sourcePositions:
+        lastItem === null ? [] : [{ source: source.name, nextSeq: seq, position: source.resumeAfter(lastItem), read, rejected: quarantined }],
     });
-    if (hasBlock) blocks++;
+    if (hasBlock) {
+      blockNo++;
+      blocksWritten++;
+    }
     checkpointCount += pendingCheckpoints.length;
     snapshotCount += pendingSnapshots.length;
     pendingCheckpoints = [];
     pendingSnapshots = [];
-    options.onProgress?.({ events: seq, blocks });
+    pendingRejects = [];
+    lastCommitMs = performance.now();
+    options.onProgress?.({ events: seq, read, blocks: blockNo });
   };
 
+  let stopped = false;
+  const onAbort = (): void => {
+    stopped = true;
+    source.stop();
+  };
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort);
+  let completed = false;
   try {
     for await (const batch of source.batches()) {
-      for (const record of batch) {
-        ctx.prepare(seq, record.timestampUs, record.partition);
-        state = engine.apply(state, record.event, ctx);
-        builder.add(seq, record);
-        lastRecord = record;
-        seq++;
-        if (seq % checkpointEvery === 0) {
-          pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+      for (let i = 0; i < batch.length; i++) {
+        const item = batch[i];
+        if (isReject(item)) {
+          if (!options.quarantine) {
+            // Commit everything before the bad input, then stop: the tape resumes right here.
+            flush();
+            throw new InputError(item, seq);
+          }
+          read++;
+          quarantined++;
+          pendingRejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+          lastItem = item;
+          if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
+          continue;
         }
+        ctx.prepare(seq, item.timestampUs, item.partition);
+        state = engine.apply(state, item.event, ctx);
+        builder.add(seq, item);
+        lastItem = item;
+        read++;
+        seq++;
+        if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
         if (seq % snapshotEvery === 0) {
           pendingSnapshots.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs, state: engine.snapshot(state) });
         }
         if (builder.eventCount >= blockEvents) flush();
       }
+      if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
     }
-    // The final state is always checkpointed, so a replay verifies the end of the tape too.
-    const finalDigest = engine.digest(state);
-    if (seq > 0 && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: finalDigest, nowUs: ctx.nowUs });
-    flush();
-    const elapsedMs = performance.now() - startedMs;
-    return {
-      path: options.path,
-      events: seq,
-      blocks,
-      checkpoints: checkpointCount,
-      snapshots: snapshotCount,
-      finalDigest,
-      updatesEmitted: ctx.emitted,
-      elapsedMs,
-      eventsPerSec: elapsedMs > 0 ? (seq * 1000) / elapsedMs : 0,
-    };
+    completed = true;
   } finally {
+    if (completed) {
+      // The final state is always checkpointed, so a replay verifies the end of the tape too.
+      if (seq > 0 && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+      flush();
+    }
     writer.close();
+    options.signal?.removeEventListener('abort', onAbort);
   }
+  const accepted = seq;
+  if (accepted + quarantined !== read) {
+    throw new Error(`recorder accounting broken: ${accepted} accepted + ${quarantined} quarantined != ${read} read`);
+  }
+  const elapsedMs = performance.now() - startedMs;
+  const eventsThisRun = seq - startSeq;
+  return {
+    path: options.path,
+    events: seq,
+    eventsThisRun,
+    read,
+    accepted,
+    quarantined,
+    blocks: blockNo,
+    checkpoints: checkpointCount,
+    snapshots: snapshotCount,
+    finalDigest: engine.digest(state),
+    updatesEmitted: ctx.emitted,
+    elapsedMs,
+    eventsPerSec: elapsedMs > 0 ? (eventsThisRun * 1000) / elapsedMs : 0,
+    resumed: resume !== undefined,
+    stopped,
+  };
 }

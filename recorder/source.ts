@@ -1,6 +1,7 @@
-// What the recorder reads from. A source hands out batches of records, each already encoded
-// by the engine's codec and also decoded (so the recorder can apply it for live checkpoints
-// without decoding again), and says where to resume after any record it handed out.
+// What the recorder reads from. A source hands out batches of items in input order: records
+// (already encoded by the engine's codec and also decoded, so the recorder can apply them for
+// live checkpoints without decoding again) and rejects (inputs it could not accept, with the
+// reason). It says where to resume after any item it handed out.
 
 import type { BlockEvent } from '../tape/block.js';
 
@@ -9,15 +10,40 @@ export interface SourceRecord<E = unknown> extends BlockEvent {
   readonly event: E;
 }
 
+export interface SourceReject {
+  readonly reject: true;
+  /** JSON position stored with the reject, e.g. {file, line, byteOffset}. */
+  readonly position: unknown;
+  /** Human form of the position, e.g. "events.ndjson line 17 (byte 2034)". */
+  readonly where: string;
+  /** Stable reason code, e.g. "invalid-json"; docs/recording.md lists them. */
+  readonly reasonCode: string;
+  readonly reason: string;
+  /** The raw input (possibly capped at the line limit), or null when not kept. */
+  readonly raw: Uint8Array | null;
+  readonly rawLength: number;
+}
+
+export type SourceItem<E = unknown> = SourceRecord<E> | SourceReject;
+
+export function isReject<E>(item: SourceItem<E>): item is SourceReject {
+  return (item as SourceReject).reject === true;
+}
+
 export interface Source<E = unknown> {
   /** Key in the tape's source_positions table, e.g. "synthetic" or "ndjson". */
   readonly name: string;
   /** JSON description stored in the tape's meta.source. */
   readonly description: unknown;
-  /** Records in batches, until the source ends. */
-  batches(): AsyncIterable<readonly SourceRecord<E>[]>;
-  /** Where to resume to read the record after `record` (stored with the block it ends). */
-  resumeAfter(record: SourceRecord<E>): unknown;
+  /**
+   * True when the input cannot be read again (stdin, a live topic): the recorder then syncs
+   * every commit to disk and commits at least every 100 ms while input trickles in.
+   */
+  readonly live: boolean;
+  /** Items in batches, until the source ends or stop() is called. */
+  batches(): AsyncIterable<readonly SourceItem<E>[]>;
+  /** Where to resume to read the item after `item` (stored with the commit it ends). */
+  resumeAfter(item: SourceItem<E>): unknown;
   /** Ask the source to end after the current batch (SIGINT, a stop condition). */
   stop(): void;
 }

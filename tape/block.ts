@@ -33,9 +33,44 @@ export interface BlockHeader {
   readonly maxTsUs: number;
 }
 
+/** Per (stream, partition) span of source positions within a block: the position index. */
+export interface BlockSource {
+  readonly stream: number;
+  readonly partition: number;
+  eventCount: number;
+  minPosition: number;
+  maxPosition: number;
+}
+
 export interface EncodedBlock extends BlockHeader {
   readonly data: Uint8Array;
   readonly checksum: number;
+  /** Sorted by stream, then partition. */
+  readonly sources: readonly BlockSource[];
+}
+
+/** Tracks BlockSource spans as events go by (used by the builder and by verify). */
+export class SourceSpans {
+  private readonly spans = new Map<number, BlockSource>();
+
+  add(stream: number, partition: number, position: number): void {
+    const key = stream * 4294967296 + partition;
+    const span = this.spans.get(key);
+    if (span === undefined) {
+      this.spans.set(key, { stream, partition, eventCount: 1, minPosition: position, maxPosition: position });
+    } else {
+      span.eventCount++;
+      if (position < span.minPosition) span.minPosition = position;
+      if (position > span.maxPosition) span.maxPosition = position;
+    }
+  }
+
+  /** The spans sorted by stream then partition; the tracker is empty afterwards. */
+  take(): BlockSource[] {
+    const out = [...this.spans.values()].sort((a, b) => a.stream - b.stream || a.partition - b.partition);
+    this.spans.clear();
+    return out;
+  }
 }
 
 export interface EventHeader {
@@ -71,6 +106,7 @@ export function blockChecksum(header: BlockHeader, data: Uint8Array): number {
 /** Accumulates events into a block. Reused across blocks; `finish` copies the bytes out. */
 export class BlockBuilder {
   private readonly sink = new ByteSink(1 << 17);
+  private readonly spans = new SourceSpans();
   private count = 0;
   private firstSeq = 0;
   private firstTsUs = 0;
@@ -125,6 +161,7 @@ export class BlockBuilder {
     }
     sink.varint(event.payload.length);
     sink.raw(event.payload);
+    this.spans.add(stream, event.partition, event.position);
     this.prevTsUs = event.timestampUs;
     this.prevPosition = event.position;
     if (event.timestampUs < this.minTsUs) this.minTsUs = event.timestampUs;
@@ -144,7 +181,7 @@ export class BlockBuilder {
       maxTsUs: this.maxTsUs,
     };
     const data = this.sink.copy();
-    const block = { ...header, data, checksum: blockChecksum(header, data) };
+    const block = { ...header, data, checksum: blockChecksum(header, data), sources: this.spans.take() };
     this.sink.reset();
     this.count = 0;
     return block;

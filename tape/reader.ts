@@ -3,11 +3,23 @@
 // block and its sequence range, never a wrong event.
 
 import { existsSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from './block.js';
 import { TapeCorruptError, TapeError } from './errors.js';
-import { metaFromRows, TAPE_APPLICATION_ID, TAPE_FORMAT_VERSION, type Checkpoint, type SnapshotRecord, type TapeMeta } from './schema.js';
+import {
+  checkpointChecksum,
+  META_CHECKSUM_KEY,
+  metaChecksum,
+  metaFromRows,
+  rowChecksum,
+  snapshotChecksum,
+  TAPE_APPLICATION_ID,
+  TAPE_FORMAT_VERSION,
+  type Checkpoint,
+  type RejectRecord,
+  type SnapshotRecord,
+  type TapeMeta,
+} from './schema.js';
 
 interface BlockRow {
   block_no: number;
@@ -36,12 +48,21 @@ function isSqliteCorruption(error: unknown): boolean {
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ';
 }
 
+export interface StoredSourcePosition {
+  readonly source: string;
+  readonly nextSeq: number;
+  readonly position: unknown;
+  readonly read: number;
+  readonly rejected: number;
+}
+
 export class TapeReader {
   readonly meta: TapeMeta;
 
   private constructor(
     readonly path: string,
-    private readonly db: Database.Database,
+    /** The connection, for tape/verify.ts; other callers use the methods. */
+    readonly db: Database.Database,
   ) {
     this.meta = this.readMeta();
   }
@@ -62,7 +83,7 @@ export class TapeReader {
     }
   }
 
-  private guard<T>(what: string, read: () => T): T {
+  guard<T>(what: string, read: () => T): T {
     try {
       return read();
     } catch (error) {
@@ -83,7 +104,12 @@ export class TapeReader {
       throw new TapeError('E_TAPE_NOT_A_TAPE', this.path, 'not a tapedeck tape (SQLite application_id is not "TAPE")');
     }
     const rows = this.guard('the meta table', () => this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]);
-    const { meta, missing, invalid } = metaFromRows(new Map(rows.map((r) => [r.key, r.value])));
+    const pairs = rows.map((r) => [r.key, r.value] as const);
+    const stored = rows.find((r) => r.key === META_CHECKSUM_KEY);
+    if (stored === undefined || Number(stored.value) !== metaChecksum(pairs)) {
+      throw new TapeCorruptError(this.path, stored === undefined ? `meta table has no ${META_CHECKSUM_KEY}` : 'meta table fails its checksum');
+    }
+    const { meta, missing, invalid } = metaFromRows(new Map(pairs));
     if (missing.length > 0 || invalid.length > 0) {
       const parts = [missing.length > 0 ? `missing ${missing.join(', ')}` : '', invalid.length > 0 ? `unreadable ${invalid.join(', ')}` : ''];
       throw new TapeCorruptError(this.path, `meta table is incomplete: ${parts.filter(Boolean).join('; ')}`);
@@ -112,19 +138,51 @@ export class TapeReader {
     });
   }
 
+  /** Every checkpoint, in order, each checked against its checksum. */
   checkpoints(): Checkpoint[] {
-    return this.guard('checkpoints', () =>
-      (this.db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs FROM checkpoints ORDER BY next_seq').all() as Checkpoint[]),
-    );
+    const rows = this.guard('checkpoints', () =>
+      this.db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum FROM checkpoints ORDER BY next_seq').all(),
+    ) as (Checkpoint & { checksum: number })[];
+    for (const r of rows) {
+      if (checkpointChecksum(r) !== r.checksum) throw new TapeCorruptError(this.path, `checkpoint at event ${r.nextSeq} fails its checksum`);
+    }
+    return rows.map(({ nextSeq, digest, nowUs }) => ({ nextSeq, digest, nowUs }));
   }
 
-  /** Source positions to resume from, by source name. */
-  sourcePositions(): { source: string; nextSeq: number; position: unknown }[] {
-    return this.guard('source positions', () =>
-      (this.db.prepare('SELECT source, next_seq AS nextSeq, position FROM source_positions').all() as { source: string; nextSeq: number; position: string }[]).map(
-        (r) => ({ ...r, position: JSON.parse(r.position) as unknown }),
-      ),
-    );
+  /** Source positions to resume from, each checked against its checksum. */
+  sourcePositions(): StoredSourcePosition[] {
+    const rows = this.guard('source positions', () =>
+      this.db.prepare('SELECT source, next_seq AS nextSeq, position, read, rejected, checksum FROM source_positions ORDER BY source').all(),
+    ) as { source: string; nextSeq: number; position: string; read: number; rejected: number; checksum: number }[];
+    return rows.map((r) => {
+      if (rowChecksum([r.source, r.nextSeq, r.position, r.read, r.rejected]) !== r.checksum) {
+        throw new TapeCorruptError(this.path, `source position of "${r.source}" fails its checksum`);
+      }
+      return { source: r.source, nextSeq: r.nextSeq, position: JSON.parse(r.position) as unknown, read: r.read, rejected: r.rejected };
+    });
+  }
+
+  /** Quarantined inputs in order (at most `limit`), each checked against its checksum. */
+  rejects(limit = Number.MAX_SAFE_INTEGER): (RejectRecord & { rejectNo: number })[] {
+    const rows = this.guard('rejects', () =>
+      this.db
+        .prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no LIMIT ?')
+        .all(limit),
+    ) as { reject_no: number; next_seq: number; position: string; reason_code: string; reason: string; raw_length: number; raw: Uint8Array | null; checksum: number }[];
+    return rows.map((r) => {
+      if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) {
+        throw new TapeCorruptError(this.path, `reject ${r.reject_no} fails its checksum`);
+      }
+      return {
+        rejectNo: r.reject_no,
+        nextSeq: r.next_seq,
+        position: JSON.parse(r.position) as unknown,
+        reasonCode: r.reason_code,
+        reason: r.reason,
+        rawLength: r.raw_length,
+        raw: r.raw,
+      };
+    });
   }
 
   /** The latest snapshot taken at or before `seq`, checked against its checksum; null if none. */
@@ -133,10 +191,11 @@ export class TapeReader {
       this.db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots WHERE next_seq <= ? ORDER BY next_seq DESC LIMIT 1').get(seq),
     ) as { next_seq: number; digest: string; now_us: number; checksum: number; state: Uint8Array } | undefined;
     if (row === undefined) return null;
-    if (crc32(row.state) >>> 0 !== row.checksum) {
+    const snapshot = { nextSeq: row.next_seq, digest: row.digest, nowUs: row.now_us, state: row.state };
+    if (snapshotChecksum(snapshot) !== row.checksum) {
       throw new TapeCorruptError(this.path, `snapshot at event ${row.next_seq} fails its checksum`);
     }
-    return { nextSeq: row.next_seq, digest: row.digest, nowUs: row.now_us, state: row.state };
+    return snapshot;
   }
 
   /**
@@ -171,7 +230,7 @@ export class TapeReader {
   }
 
   /** Check one block row and return its header; throws TapeCorruptError naming it. */
-  private checkBlock(row: BlockRow, expectedBlockNo: number, expectedSeq: number): BlockHeader {
+  checkBlock(row: BlockRow, expectedBlockNo: number, expectedSeq: number): BlockHeader {
     const where = { blockNo: row.block_no, firstSeq: row.first_seq, eventCount: row.event_count };
     const header: BlockHeader = {
       blockNo: row.block_no,

@@ -1,18 +1,32 @@
 // Writes a tape. Every commit is one SQLite transaction holding a block of events together
-// with the checkpoints and snapshots it completes and the source position after it, so a
-// crash leaves either all of that or none of it.
+// with its position index, the checkpoints, snapshots and rejects it completes, and the
+// source position after it, so a crash leaves either all of that or none of it.
 
 import { existsSync, rmSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
 import { TapeError } from './errors.js';
-import { metaToRows, SCHEMA_V1, TAPE_APPLICATION_ID, TAPE_FORMAT_VERSION, type Checkpoint, type SnapshotRecord, type TapeMeta } from './schema.js';
+import {
+  checkpointChecksum,
+  META_CHECKSUM_KEY,
+  metaChecksum,
+  metaToRows,
+  rowChecksum,
+  SCHEMA_V1,
+  snapshotChecksum,
+  TAPE_APPLICATION_ID,
+  TAPE_FORMAT_VERSION,
+  type Checkpoint,
+  type RejectRecord,
+  type SnapshotRecord,
+  type TapeMeta,
+} from './schema.js';
 
 /**
  * relaxed: WAL with synchronous=NORMAL; a power loss may lose the last commits but never
  *          corrupts the tape (for sources that can be re-read, like a file or a generator).
- * durable: synchronous=FULL; a commit survives power loss once it returns (for stdin, Kafka).
+ * durable: WAL with synchronous=FULL; a commit survives power loss once it returns (for
+ *          sources that cannot be re-read: stdin, Kafka).
  */
 export type Durability = 'relaxed' | 'durable';
 
@@ -21,12 +35,17 @@ export interface SourcePositionRecord {
   readonly nextSeq: number;
   /** JSON-serialisable position to resume the source from. */
   readonly position: unknown;
+  /** Inputs read from the source so far (accepted + rejected). */
+  readonly read: number;
+  /** Inputs quarantined so far. */
+  readonly rejected: number;
 }
 
 export interface CommitBatch {
   readonly block?: EncodedBlock;
   readonly checkpoints?: readonly Checkpoint[];
   readonly snapshots?: readonly SnapshotRecord[];
+  readonly rejects?: readonly RejectRecord[];
   readonly sourcePositions?: readonly SourcePositionRecord[];
 }
 
@@ -38,8 +57,10 @@ export interface CreateTapeOptions {
 
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
+  private readonly insertBlockSource: Database.Statement;
   private readonly insertCheckpoint: Database.Statement;
   private readonly insertSnapshot: Database.Statement;
+  private readonly insertReject: Database.Statement;
   private readonly upsertPosition: Database.Statement;
   private readonly commitTx: (batch: CommitBatch) => void;
 
@@ -50,25 +71,50 @@ export class TapeWriter {
     this.insertBlock = db.prepare(
       'INSERT INTO blocks (block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.insertCheckpoint = db.prepare('INSERT INTO checkpoints (next_seq, digest, now_us) VALUES (?, ?, ?)');
+    this.insertBlockSource = db.prepare(
+      'INSERT INTO block_sources (block_no, stream, partition, event_count, min_position, max_position) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.insertCheckpoint = db.prepare('INSERT INTO checkpoints (next_seq, digest, now_us, checksum) VALUES (?, ?, ?, ?)');
     this.insertSnapshot = db.prepare('INSERT INTO snapshots (next_seq, digest, now_us, checksum, state) VALUES (?, ?, ?, ?, ?)');
+    this.insertReject = db.prepare(
+      'INSERT INTO rejects (next_seq, position, reason_code, reason, raw_length, raw, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.upsertPosition = db.prepare(
-      'INSERT INTO source_positions (source, next_seq, position) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET next_seq = excluded.next_seq, position = excluded.position',
+      'INSERT INTO source_positions (source, next_seq, position, read, rejected, checksum) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (source) DO UPDATE SET next_seq = excluded.next_seq, position = excluded.position, read = excluded.read, ' +
+        'rejected = excluded.rejected, checksum = excluded.checksum',
     );
     this.commitTx = db.transaction((batch: CommitBatch) => {
       const b = batch.block;
       if (b !== undefined) {
         this.insertBlock.run(b.blockNo, b.firstSeq, b.eventCount, b.firstTsUs, b.minTsUs, b.maxTsUs, b.data.length, b.checksum, b.data);
+        for (const s of b.sources) this.insertBlockSource.run(b.blockNo, s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition);
       }
-      for (const c of batch.checkpoints ?? []) this.insertCheckpoint.run(c.nextSeq, c.digest, c.nowUs);
-      for (const s of batch.snapshots ?? []) this.insertSnapshot.run(s.nextSeq, s.digest, s.nowUs, crc32(s.state) >>> 0, s.state);
-      for (const p of batch.sourcePositions ?? []) this.upsertPosition.run(p.source, p.nextSeq, JSON.stringify(p.position));
+      for (const c of batch.checkpoints ?? []) this.insertCheckpoint.run(c.nextSeq, c.digest, c.nowUs, checkpointChecksum(c));
+      for (const s of batch.snapshots ?? []) this.insertSnapshot.run(s.nextSeq, s.digest, s.nowUs, snapshotChecksum(s), s.state);
+      for (const r of batch.rejects ?? []) {
+        const position = JSON.stringify(r.position);
+        const checksum = rowChecksum([r.nextSeq, position, r.reasonCode, r.reason, r.rawLength], r.raw);
+        this.insertReject.run(r.nextSeq, position, r.reasonCode, r.reason, r.rawLength, r.raw, checksum);
+      }
+      for (const p of batch.sourcePositions ?? []) {
+        const position = JSON.stringify(p.position);
+        const checksum = rowChecksum([p.source, p.nextSeq, position, p.read, p.rejected]);
+        this.upsertPosition.run(p.source, p.nextSeq, position, p.read, p.rejected, checksum);
+      }
     });
+  }
+
+  private static configure(db: Database.Database, durability: Durability | undefined): void {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'durable' ? 'FULL' : 'NORMAL'}`);
   }
 
   static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
     if (existsSync(path)) {
-      if (!options.overwrite) throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, or remove it first');
+      if (!options.overwrite) {
+        throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, add --resume to continue it, or --force to replace it');
+      }
       for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
     }
     let db: Database.Database;
@@ -79,15 +125,31 @@ export class TapeWriter {
     }
     // Large pages keep event blobs in few overflow pages.
     db.pragma('page_size = 65536');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.durability === 'durable' ? 'FULL' : 'NORMAL'}`);
+    TapeWriter.configure(db, options.durability);
     db.pragma(`application_id = ${TAPE_APPLICATION_ID}`);
     db.pragma(`user_version = ${TAPE_FORMAT_VERSION}`);
     db.transaction(() => {
       db.exec(SCHEMA_V1);
+      const rows = metaToRows(meta);
       const insert = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-      for (const [key, value] of metaToRows(meta)) insert.run(key, value);
+      for (const [key, value] of rows) insert.run(key, value);
+      insert.run(META_CHECKSUM_KEY, String(metaChecksum(rows)));
     })();
+    return new TapeWriter(path, db);
+  }
+
+  /**
+   * Open an existing tape to append to it (resume). The caller has read it with TapeReader
+   * first and knows where it ends.
+   */
+  static openForAppend(path: string, options: { durability?: Durability } = {}): TapeWriter {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: true });
+    } catch (cause) {
+      throw new TapeError('E_TAPE_OPEN', path, `cannot open the tape for writing: ${(cause as Error).message}`, { cause });
+    }
+    TapeWriter.configure(db, options.durability);
     return new TapeWriter(path, db);
   }
 

@@ -1,20 +1,32 @@
 // `tapedeck record`: capture a source into a tape, with digest checkpoints computed live.
 
 import { Command } from 'commander';
-import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
+import { TapedeckError } from '../../engine/errors.js';
+import type { Engine } from '../../engine/types.js';
+import type { TrafficOptions } from '../../engine/world/traffic.js';
+import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape, type RecordResult } from '../../recorder/record.js';
+import { openResume, type ResumePoint } from '../../recorder/resume.js';
+import type { Source } from '../../recorder/source.js';
+import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
+import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
+import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { oneOf, positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 
-const SOURCES = ['synthetic'] as const;
+const SOURCES = ['synthetic', 'ndjson'] as const;
 
 interface RecordFlags extends SyntheticFlags {
   source: (typeof SOURCES)[number];
+  input?: string;
   out: string;
-  engine: string;
+  engine?: string;
   force?: boolean;
+  resume?: boolean;
+  quarantine?: boolean;
+  maxLineBytes: number;
   checkpointEvery: number;
   snapshotEvery: number;
   blockEvents: number;
@@ -26,12 +38,23 @@ export function recordCommand(): Command {
     .summary('record a source into a tape, with digest checkpoints computed live')
     .description(
       'Reads events from a source and writes them into a tape (one SQLite file), applying each to the engine so that ' +
-        'digest checkpoints and snapshots are recorded live. Sources today: synthetic (seeded world traffic, or your ' +
-        "engine's generate() hook).",
+        'digest checkpoints and snapshots are recorded live.\n\n' +
+        'Sources:\n' +
+        "  synthetic  seeded world traffic (or your engine's generate() hook): --events, --seed, --rate, ...\n" +
+        '  ndjson     one event per line from --input FILE, or --input - for stdin (format: docs/recording.md)\n\n' +
+        'Bad input: strict by default (the first malformed line stops the run with exit 2, naming file, line and byte ' +
+        'offset; the lines before it are committed). With --quarantine, malformed lines go to the tape\'s rejects table ' +
+        'with their position, raw bytes and reason, and the run goes on.\n\n' +
+        'Interrupting (Ctrl-C, SIGTERM) stops cleanly: what was read is committed. --resume continues a tape from where ' +
+        'it ends, without loss or duplicates.',
     )
     .requiredOption('--out <file>', 'the tape to write')
     .option('--source <kind>', `where events come from: ${SOURCES.join(', ')}`, oneOf('--source', SOURCES), 'synthetic')
-    .option('--engine <name|path>', 'engine computing the live checkpoints: "world" or a path to your engine module', 'world')
+    .option('--input <file>', 'for --source ndjson: the file to read, or - for stdin')
+    .option('--engine <name|path>', 'engine computing the live checkpoints: "world" or a path to your engine module [default: world, or the tape\'s on --resume]')
+    .option('--resume', 'continue the tape at --out from where it ends')
+    .option('--quarantine', 'keep malformed inputs in the tape\'s rejects table and go on, instead of stopping')
+    .option('--max-line-bytes <n>', 'longest NDJSON line accepted', positiveInt('--max-line-bytes'), DEFAULT_MAX_LINE_BYTES)
     .option('--force', 'replace --out if it exists');
   addSyntheticOptions(command, 1_000_000);
   return command
@@ -39,28 +62,94 @@ export function recordCommand(): Command {
     .option('--snapshot-every <n>', 'events between state snapshots (for seeking)', positiveInt('--snapshot-every'), DEFAULT_SNAPSHOT_EVERY)
     .option('--block-events <n>', 'events per stored block', positiveInt('--block-events'), DEFAULT_BLOCK_EVENTS)
     .option('--json', 'print one JSON object as the last line of stdout')
-    .action(async (flags: RecordFlags) => {
-      const engine = await loadEngine(flags.engine);
-      const source = syntheticSource(engine, flags);
-      const bar = progress('recording');
-      const result = await recordTape(source, {
-        path: flags.out,
-        overwrite: flags.force === true,
-        engine,
-        runSeed: flags.seed,
-        checkpointEvery: flags.checkpointEvery,
-        snapshotEvery: flags.snapshotEvery,
-        blockEvents: flags.blockEvents,
-        onProgress: (p) => bar.update(p.events, flags.events),
-      });
-      bar.stop();
-      if (flags.json) {
-        printJson({ ok: true, ...result });
-      } else {
-        line(`recorded ${fmt(result.events)} events into ${result.path}`);
-        line(`  ${fmt(result.blocks)} blocks, ${fmt(result.checkpoints)} checkpoints, ${fmt(result.snapshots)} snapshots`);
-        line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s; final digest ${result.finalDigest}`);
-      }
-      process.exitCode = EXIT.ok;
+    .action(async (flags: RecordFlags, cmd: Command) => {
+      process.exitCode = await runRecord(flags, cmd);
     });
+}
+
+async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
+  if (flags.resume && flags.force) throw new TapedeckError('E_USAGE', '--resume and --force contradict each other: one continues the tape, the other replaces it');
+  let engineSpec = flags.engine ?? 'world';
+  let resume: ResumePoint | undefined;
+  if (flags.resume) {
+    if (flags.engine === undefined) {
+      const reader = TapeReader.open(flags.out);
+      engineSpec = reader.meta.engineName;
+      reader.close();
+    }
+  }
+  const engine = await loadEngine(engineSpec);
+  if (flags.resume) resume = openResume(flags.out, engine, flags.source);
+  const source = buildSource(flags, engine, resume, cmd);
+
+  const controller = new AbortController();
+  let signalName: string | null = null;
+  const onSignal = (name: string) => () => {
+    signalName = name;
+    controller.abort();
+  };
+  const onInt = onSignal('SIGINT');
+  const onTerm = onSignal('SIGTERM');
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  const bar = progress('recording');
+  const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
+  let result: RecordResult;
+  try {
+    result = await recordTape(source, {
+      path: flags.out,
+      overwrite: flags.force === true,
+      engine,
+      runSeed: flags.seed,
+      checkpointEvery: flags.checkpointEvery,
+      snapshotEvery: flags.snapshotEvery,
+      blockEvents: flags.blockEvents,
+      quarantine: flags.quarantine === true,
+      resume,
+      signal: controller.signal,
+      onProgress: (p) => bar.update(p.read, total ?? p.read),
+    });
+  } finally {
+    bar.stop();
+    process.removeListener('SIGINT', onInt);
+    process.removeListener('SIGTERM', onTerm);
+  }
+  if (flags.json) {
+    printJson({ ok: true, stoppedBy: signalName, ...result });
+  } else {
+    const verb = result.resumed ? 'resumed and recorded' : 'recorded';
+    line(`${verb} ${fmt(result.eventsThisRun)} events into ${result.path} (${fmt(result.events)} in the tape)`);
+    line(`  read ${fmt(result.read)} inputs: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined`);
+    line(`  ${fmt(result.blocks)} blocks; this run wrote ${fmt(result.checkpoints)} checkpoints and ${fmt(result.snapshots)} snapshots`);
+    line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s; digest ${result.finalDigest} at event ${fmt(result.events)}`);
+    if (signalName !== null) line(`stopped by ${signalName}: everything read is committed; continue with --resume`);
+  }
+  return EXIT.ok;
+}
+
+function syntheticTotal(flags: RecordFlags, resume: ResumePoint | undefined): number {
+  const events = (resume?.meta.source as { events?: number } | undefined)?.events;
+  return events ?? flags.events;
+}
+
+function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | undefined, cmd: Command): Source {
+  if (flags.source === 'ndjson') {
+    if (flags.input === undefined) throw new TapedeckError('E_USAGE', '--source ndjson needs --input FILE (or --input - for stdin)');
+    const from = (resume?.position ?? undefined) as NdjsonPosition | undefined;
+    return new NdjsonSource({ input: flags.input, codec: engine.codec, maxLineBytes: flags.maxLineBytes, from: flags.input === '-' && from !== undefined ? { byteOffset: 0, line: from.line } : from });
+  }
+  if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
+  if (resume === undefined) return syntheticSource(engine, flags);
+  // On resume the generator's options come from the tape, so that the stream continues exactly.
+  for (const name of ['events', 'seed', 'rate', 'partitions', 'players', 'profile']) {
+    if (cmd.getOptionValueSource(name) === 'cli') {
+      throw new TapedeckError('E_USAGE', `--${name} cannot change on --resume: the generator's options come from the tape`);
+    }
+  }
+  const stored = resume.meta.source as Record<string, unknown>;
+  const nextIndex = (resume.position as { nextIndex?: number } | null)?.nextIndex ?? 0;
+  if (stored.generator === 'world-traffic/1') {
+    return new WorldTrafficSource(stored as unknown as Partial<TrafficOptions>, nextIndex) as Source;
+  }
+  return new EngineGeneratedSource(engine, stored as unknown as GeneratedSourceOptions, nextIndex) as Source;
 }

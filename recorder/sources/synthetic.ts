@@ -7,12 +7,13 @@ import { SeededRandom } from '../../engine/random.js';
 import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
 import { DEFAULT_START_US, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
-import type { Source, SourceRecord } from '../source.js';
+import type { Source, SourceItem, SourceRecord } from '../source.js';
 
 const BATCH_EVENTS = 4096;
 
 export class WorldTrafficSource implements Source<WorldEvent> {
   readonly name = 'synthetic';
+  readonly live = false;
   readonly description: unknown;
   private readonly traffic: WorldTraffic;
   private stopped = false;
@@ -42,8 +43,8 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     }
   }
 
-  resumeAfter(record: SourceRecord<WorldEvent>): unknown {
-    return { nextIndex: record.position + 1 };
+  resumeAfter(record: SourceItem<WorldEvent>): unknown {
+    return { nextIndex: (record as SourceRecord<WorldEvent>).position + 1 };
   }
 
   stop(): void {
@@ -61,6 +62,7 @@ export interface GeneratedSourceOptions {
 /** Traffic for any engine that has a generate() hook. */
 export class EngineGeneratedSource<E> implements Source<E> {
   readonly name = 'synthetic';
+  readonly live = false;
   readonly description: unknown;
   private readonly random: SeededRandom;
   private readonly encoder = new TextEncoder();
@@ -71,38 +73,42 @@ export class EngineGeneratedSource<E> implements Source<E> {
   constructor(
     private readonly engine: Engine<unknown, E>,
     private readonly options: GeneratedSourceOptions,
+    startIndex = 0,
   ) {
     if (engine.generate === undefined) {
       throw new Error(`engine ${engine.name} has no generate() hook, so it cannot make synthetic traffic`);
     }
     this.random = new SeededRandom(options.seed);
     this.description = { kind: 'synthetic', generator: `${engine.name}.generate`, ...options, startUs: options.startUs ?? DEFAULT_START_US };
+    // Regenerate up to the resume point: the arrival times and the generator's draws depend
+    // on everything before it.
+    for (let i = 0; i < startIndex; i++) this.nextRecord();
+  }
+
+  private nextRecord(): SourceRecord<E> {
+    const index = this.index++;
+    this.elapsedUs += (-Math.log(1 - this.random.float()) * 1e6) / this.options.ratePerSec;
+    const g = this.engine.generate!(this.random, index);
+    return {
+      timestampUs: (this.options.startUs ?? DEFAULT_START_US) + Math.floor(this.elapsedUs),
+      partition: g.partition,
+      position: index,
+      key: g.key === null ? null : this.encoder.encode(g.key),
+      payload: this.engine.codec.encode(g.event),
+      event: g.event,
+    };
   }
 
   async *batches(): AsyncIterable<readonly SourceRecord<E>[]> {
-    const generate = this.engine.generate!;
-    const startUs = this.options.startUs ?? DEFAULT_START_US;
     while (!this.stopped && this.index < this.options.events) {
       const batch: SourceRecord<E>[] = [];
-      for (let i = 0; i < BATCH_EVENTS && this.index < this.options.events; i++) {
-        const index = this.index++;
-        this.elapsedUs += (-Math.log(1 - this.random.float()) * 1e6) / this.options.ratePerSec;
-        const g = generate(this.random, index);
-        batch.push({
-          timestampUs: startUs + Math.floor(this.elapsedUs),
-          partition: g.partition,
-          position: index,
-          key: g.key === null ? null : this.encoder.encode(g.key),
-          payload: this.engine.codec.encode(g.event),
-          event: g.event,
-        });
-      }
+      for (let i = 0; i < BATCH_EVENTS && this.index < this.options.events; i++) batch.push(this.nextRecord());
       yield batch;
     }
   }
 
-  resumeAfter(record: SourceRecord<E>): unknown {
-    return { nextIndex: record.position + 1 };
+  resumeAfter(record: SourceItem<E>): unknown {
+    return { nextIndex: (record as SourceRecord<E>).position + 1 };
   }
 
   stop(): void {

@@ -1,0 +1,79 @@
+// `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads.
+
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { Command } from 'commander';
+import { TapedeckError } from '../../engine/errors.js';
+import { builtInEngine } from '../../engine/registry.js';
+import { formatEventLine } from '../../tape/ndjson.js';
+import { TapeReader } from '../../tape/reader.js';
+import { EXIT } from '../exit.js';
+import { loadEngine } from '../load-engine.js';
+import { nonNegativeInt, oneOf } from '../parse.js';
+
+interface ExportFlags {
+  format: 'ndjson';
+  from?: number;
+  to?: number;
+  out?: string;
+  engine?: string;
+}
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .summary('write a tape\'s events as NDJSON (the format record --source ndjson reads)')
+    .description(
+      'Writes the events of the tape, one JSON object per line (docs/recording.md), to stdout or --out. Every block is ' +
+        'checked against its checksum before its events are written; a damaged tape stops the export with exit 2. ' +
+        'With --out the file appears only when the export is complete.',
+    )
+    .argument('<tape>', 'the tape to export')
+    .option('--format <format>', 'output format: ndjson', oneOf('--format', ['ndjson'] as const), 'ndjson')
+    .option('--from <seq>', 'first event to export (sequence number, from 0)', nonNegativeInt('--from'))
+    .option('--to <seq>', 'last event to export, included', nonNegativeInt('--to'))
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--engine <name|path>', "engine whose codec decodes the events [default: the tape's engine]")
+    .action(async (tape: string, flags: ExportFlags) => {
+      const reader = TapeReader.open(tape);
+      const partial = flags.out === undefined ? null : `${flags.out}.partial`;
+      let fd = 1;
+      try {
+        const engine = flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngine(reader.meta.engineName);
+        if (engine === undefined) {
+          throw new TapedeckError('E_ENGINE_UNKNOWN', `${tape} was recorded with engine "${reader.meta.engineName}", which is not built in; pass --engine PATH to its module`);
+        }
+        const from = flags.from ?? 0;
+        const to = flags.to ?? Number.MAX_SAFE_INTEGER;
+        if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
+        if (partial !== null) fd = openSync(partial, 'w', 0o600);
+        for (const cursor of reader.blocks(from)) {
+          const lines: string[] = [];
+          let done = false;
+          try {
+            while (cursor.next()) {
+              if (cursor.seq < from) continue;
+              if (cursor.seq > to) {
+                done = true;
+                break;
+              }
+              const event = engine.codec.decode(cursor.payload());
+              lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
+            }
+          } catch (error) {
+            throw reader.blockError(cursor, error);
+          }
+          if (lines.length > 0) writeSync(fd, lines.join('\n') + '\n');
+          if (done) break;
+        }
+        if (partial !== null) {
+          closeSync(fd);
+          fd = 1;
+          renameSync(partial, flags.out!);
+        }
+      } finally {
+        if (fd !== 1) closeSync(fd);
+        if (partial !== null) rmSync(partial, { force: true });
+        reader.close();
+      }
+      process.exitCode = EXIT.ok;
+    });
+}

@@ -1,0 +1,163 @@
+// The NDJSON source: one event per line (format in tape/ndjson.ts), from a file or stdin.
+//
+// Accepted at the level of lines: CRLF line ends (the "\r" is dropped), a UTF-8 byte order
+// mark at the very start of the file, a last line without a newline. Everything else that
+// is wrong with a line makes it a reject with a reason code (see docs/recording.md).
+// Resume position: the byte offset and line number after the last committed line. A file can
+// be re-read, so the recorder syncs relaxed; stdin cannot, so it is `live`.
+
+import { createReadStream, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { resolve } from 'node:path';
+import type { EventCodec } from '../../engine/types.js';
+import { TapedeckError } from '../../engine/errors.js';
+import { isProblem, parseEventLine } from '../../tape/ndjson.js';
+import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
+import { splitLines, type Line } from './lines.js';
+
+export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
+const READ_CHUNK_BYTES = 1 << 20;
+
+export interface NdjsonPosition {
+  /** Offset of the next line to read. */
+  readonly byteOffset: number;
+  /** Number of lines read so far (the next line is line + 1). */
+  readonly line: number;
+}
+
+export interface NdjsonSourceOptions<E> {
+  /** A file path, or "-" for stdin. */
+  readonly input: string;
+  readonly codec: EventCodec<E>;
+  readonly maxLineBytes?: number;
+  /** Where to start (resume); the beginning by default. */
+  readonly from?: NdjsonPosition;
+  /** Keep raw bytes of rejected lines (default true). */
+  readonly keepRaw?: boolean;
+  /** For tests: the stream to read instead of process.stdin when input is "-". */
+  readonly stdin?: AsyncIterable<Uint8Array>;
+}
+
+const BOM = [0xef, 0xbb, 0xbf];
+
+export class NdjsonSource<E> implements Source<E> {
+  readonly name = 'ndjson';
+  readonly description: unknown;
+  readonly live: boolean;
+  private readonly label: string;
+  private readonly maxLineBytes: number;
+  private stopped = false;
+
+  constructor(private readonly options: NdjsonSourceOptions<E>) {
+    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1) {
+      throw new TapedeckError('E_USAGE', `--max-line-bytes must be a positive integer, got ${options.maxLineBytes}`);
+    }
+    this.live = options.input === '-';
+    this.label = this.live ? 'stdin' : options.input;
+    if (!this.live) {
+      if (!existsSync(options.input)) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
+      const from = options.from;
+      if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from.byteOffset);
+    }
+    this.description = { kind: 'ndjson', input: this.live ? '-' : resolve(options.input), maxLineBytes: this.maxLineBytes };
+  }
+
+  private chunks(): AsyncIterable<Uint8Array> {
+    if (this.live) return this.options.stdin ?? process.stdin;
+    return createReadStream(this.options.input, { start: this.options.from?.byteOffset ?? 0, highWaterMark: READ_CHUNK_BYTES });
+  }
+
+  async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
+    const from = this.options.from ?? { byteOffset: 0, line: 0 };
+    const lines = splitLines(this.chunks(), { maxLineBytes: this.maxLineBytes, startOffset: from.byteOffset, startLine: from.line });
+    try {
+      for await (const chunkLines of lines) {
+        const batch: SourceItem<E>[] = new Array(chunkLines.length);
+        for (let i = 0; i < chunkLines.length; i++) batch[i] = this.parse(chunkLines[i]);
+        if (batch.length > 0) yield batch;
+        if (this.stopped) return;
+      }
+    } finally {
+      await lines.return(undefined);
+    }
+  }
+
+  private parse(line: Line): SourceItem<E> {
+    if (line.tooLong) return this.reject(line, 'line-too-long', `line is ${line.length} bytes, longer than the limit of ${this.maxLineBytes} (--max-line-bytes)`);
+    const bytes = line.bytes;
+    let start = 0;
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 13) end--; // CRLF
+    if (line.lineNo === 1 && bytes[0] === BOM[0] && bytes[1] === BOM[1] && bytes[2] === BOM[2]) start = 3;
+    if (start === end) return this.reject(line, 'empty-line', 'empty line');
+    const view = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+    if (!isUtf8(view)) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
+    const text = Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('utf8');
+    const parsed = parseEventLine(text, this.options.codec);
+    if (isProblem(parsed)) return this.reject(line, parsed.reasonCode, parsed.reason);
+    const record: NdjsonRecord<E> = {
+      timestampUs: parsed.timestampUs,
+      partition: parsed.partition,
+      position: line.lineNo,
+      key: parsed.key,
+      headers: parsed.headers,
+      payload: parsed.payload,
+      event: parsed.event,
+      nextByteOffset: line.nextByteOffset,
+    };
+    return record;
+  }
+
+  private reject(line: Line, reasonCode: string, reason: string): NdjsonReject {
+    return {
+      reject: true,
+      position: { input: this.label, line: line.lineNo, byteOffset: line.byteOffset },
+      where: `${this.label} line ${line.lineNo} (byte ${line.byteOffset})`,
+      reasonCode,
+      reason,
+      raw: this.options.keepRaw === false ? null : Uint8Array.from(line.bytes),
+      rawLength: line.length,
+      lineNo: line.lineNo,
+      nextByteOffset: line.nextByteOffset,
+    };
+  }
+
+  resumeAfter(item: SourceItem<E>): NdjsonPosition {
+    const it = item as NdjsonRecord<E> | NdjsonReject;
+    return { byteOffset: it.nextByteOffset, line: 'lineNo' in it ? it.lineNo : (it as NdjsonRecord<E>).position };
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+interface NdjsonRecord<E> extends SourceRecord<E> {
+  readonly nextByteOffset: number;
+}
+
+interface NdjsonReject extends SourceReject {
+  readonly lineNo: number;
+  readonly nextByteOffset: number;
+}
+
+/** A resume offset must be the start of a line of the same file: the byte before it a newline. */
+function checkResumePoint(path: string, byteOffset: number): void {
+  const size = statSync(path).size;
+  if (byteOffset > size) {
+    throw new TapedeckError('E_RESUME_MISMATCH', `${path} is ${size} bytes, shorter than the ${byteOffset} bytes already recorded; is it the same file?`);
+  }
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, byteOffset - 1);
+    // At the end of a file without a final newline the last byte is not a newline; that is
+    // fine when nothing follows.
+    if (b[0] !== 10 && byteOffset !== size) {
+      throw new TapedeckError('E_RESUME_MISMATCH', `${path}: byte ${byteOffset} is not the start of a line; the file changed since it was recorded`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,189 @@
+// `verify`: a full check of a tape that reports every problem it finds instead of stopping at
+// the first: every block's checksum and structure, sequence continuity, the position index,
+// the checksums of checkpoints, snapshots, rejects and source positions, and SQLite's own
+// integrity check.
+
+import { blockChecksum, BlockCursor, SourceSpans, type BlockHeader } from './block.js';
+import { TapeError } from './errors.js';
+import { TapeReader } from './reader.js';
+import { checkpointChecksum, rowChecksum, snapshotChecksum } from './schema.js';
+
+export interface DamagedBlock {
+  readonly blockNo: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly problem: string;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly tape: string;
+  readonly events: number;
+  readonly blocks: number;
+  readonly blocksChecked: number;
+  readonly damagedBlocks: readonly DamagedBlock[];
+  /** Problems outside event blocks (tables, continuity, SQLite structure). */
+  readonly problems: readonly string[];
+}
+
+interface BlockRow {
+  block_no: number;
+  first_seq: number;
+  event_count: number;
+  first_ts_us: number;
+  min_ts_us: number;
+  max_ts_us: number;
+  byte_length: number;
+  checksum: number;
+  data: Uint8Array;
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Verify a tape. Throws only when the file is missing; a file that is not a sound tape is a report. */
+export function verifyTape(path: string): VerifyReport {
+  let reader: TapeReader;
+  try {
+    reader = TapeReader.open(path);
+  } catch (error) {
+    if (error instanceof TapeError && error.code === 'E_TAPE_NOT_FOUND') throw error;
+    return { ok: false, tape: path, events: 0, blocks: 0, blocksChecked: 0, damagedBlocks: [], problems: [message(error)] };
+  }
+  try {
+    return verifyOpen(reader);
+  } finally {
+    reader.close();
+  }
+}
+
+function verifyOpen(reader: TapeReader): VerifyReport {
+  const db = reader.db;
+  const problems: string[] = [];
+  const damaged: DamagedBlock[] = [];
+  const attempt = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (error) {
+      problems.push(`${what}: ${message(error)}`);
+    }
+  };
+
+  attempt('SQLite integrity check', () => {
+    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+    const bad = rows.map((r) => r.integrity_check).filter((r) => r !== 'ok');
+    if (bad.length > 0) problems.push(`SQLite integrity check: ${bad.slice(0, 10).join('; ')}`);
+  });
+
+  let blockNos: { block_no: number; first_seq: number; event_count: number }[] = [];
+  attempt('blocks table', () => {
+    blockNos = db.prepare('SELECT block_no, first_seq, event_count FROM blocks ORDER BY block_no').all() as typeof blockNos;
+  });
+  const getBlock = db.prepare('SELECT block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data FROM blocks WHERE block_no = ?');
+  const getSources = db.prepare('SELECT stream, partition, event_count, min_position, max_position FROM block_sources WHERE block_no = ? ORDER BY stream, partition');
+  const cursor = new BlockCursor();
+  const spans = new SourceSpans();
+  let expectedSeq = 0;
+  let checked = 0;
+  for (let i = 0; i < blockNos.length; i++) {
+    const { block_no: blockNo, first_seq: firstSeq, event_count: count } = blockNos[i];
+    const damage = (problem: string) => damaged.push({ blockNo, firstSeq, lastSeq: firstSeq + count - 1, problem });
+    if (blockNo !== i) problems.push(`block numbers jump from ${i - 1} to ${blockNo}`);
+    if (firstSeq !== expectedSeq) damage(`sequence gap: the block starts at event ${firstSeq}, the previous one ended before ${expectedSeq}`);
+    expectedSeq = firstSeq + count;
+    try {
+      const row = getBlock.get(blockNo) as BlockRow;
+      const header: BlockHeader = { blockNo, firstSeq, eventCount: count, firstTsUs: row.first_ts_us, minTsUs: row.min_ts_us, maxTsUs: row.max_ts_us };
+      if (!(row.data instanceof Uint8Array) || row.data.length !== row.byte_length) {
+        damage('event data is missing or has the wrong length');
+        continue;
+      }
+      if (blockChecksum(header, row.data) !== row.checksum) {
+        damage('checksum mismatch');
+        continue;
+      }
+      cursor.reset(header, row.data);
+      while (cursor.next()) spans.add(cursor.stream, cursor.partition, cursor.position);
+      const expected = JSON.stringify(spans.take());
+      const stored = JSON.stringify(
+        (getSources.all(blockNo) as { stream: number; partition: number; event_count: number; min_position: number; max_position: number }[]).map((s) => ({
+          stream: s.stream,
+          partition: s.partition,
+          eventCount: s.event_count,
+          minPosition: s.min_position,
+          maxPosition: s.max_position,
+        })),
+      );
+      if (expected !== stored) damage('the position index (block_sources) does not match the events');
+      checked++;
+    } catch (error) {
+      spans.take();
+      damage(message(error));
+    }
+  }
+  const events = expectedSeq;
+
+  attempt('checkpoints', () => {
+    for (const r of db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum FROM checkpoints ORDER BY next_seq').all() as {
+      nextSeq: number;
+      digest: string;
+      nowUs: number;
+      checksum: number;
+    }[]) {
+      if (checkpointChecksum(r) !== r.checksum) problems.push(`checkpoint at event ${r.nextSeq} fails its checksum`);
+      else if (r.nextSeq > events) problems.push(`checkpoint at event ${r.nextSeq} lies beyond the ${events} events in the tape`);
+    }
+  });
+  attempt('snapshots', () => {
+    for (const r of db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum, state FROM snapshots ORDER BY next_seq').all() as {
+      nextSeq: number;
+      digest: string;
+      nowUs: number;
+      checksum: number;
+      state: Uint8Array;
+    }[]) {
+      if (snapshotChecksum(r) !== r.checksum) problems.push(`snapshot at event ${r.nextSeq} fails its checksum`);
+      else if (r.nextSeq > events) problems.push(`snapshot at event ${r.nextSeq} lies beyond the ${events} events in the tape`);
+    }
+  });
+  attempt('source positions', () => {
+    for (const r of db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions').all() as {
+      source: string;
+      next_seq: number;
+      position: string;
+      read: number;
+      rejected: number;
+      checksum: number;
+    }[]) {
+      if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) problems.push(`source position of "${r.source}" fails its checksum`);
+      else if (r.next_seq !== events) problems.push(`source position of "${r.source}" is at event ${r.next_seq}, but the tape holds ${events} events`);
+      else if (r.read !== r.next_seq + r.rejected) problems.push(`source "${r.source}" counts ${r.read} read but ${r.next_seq} accepted + ${r.rejected} quarantined`);
+    }
+  });
+  attempt('rejects', () => {
+    let count = 0;
+    for (const r of db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no').iterate() as IterableIterator<{
+      reject_no: number;
+      next_seq: number;
+      position: string;
+      reason_code: string;
+      reason: string;
+      raw_length: number;
+      raw: Uint8Array | null;
+      checksum: number;
+    }>) {
+      count++;
+      if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) problems.push(`reject ${r.reject_no} fails its checksum`);
+    }
+    return count;
+  });
+
+  return {
+    ok: problems.length === 0 && damaged.length === 0,
+    tape: reader.path,
+    events,
+    blocks: blockNos.length,
+    blocksChecked: checked,
+    damagedBlocks: damaged,
+    problems,
+  };
+}
