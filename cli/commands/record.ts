@@ -140,13 +140,16 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
   }
   if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
   if (resume === undefined) return syntheticSource(engine, flags);
-  // On resume the generator's options come from the tape, so that the stream continues exactly.
-  for (const name of ['events', 'seed', 'rate', 'partitions', 'players', 'profile']) {
-    if (cmd.getOptionValueSource(name) === 'cli') {
-      throw new TapedeckError('E_USAGE', `--${name} cannot change on --resume: the generator's options come from the tape`);
+  // On resume the generator's options come from the tape, so that the stream continues
+  // exactly; repeating them on the command line is fine, changing them is not.
+  const stored = resume.meta.source as Record<string, unknown>;
+  const storedName: Record<string, string> = { events: 'events', seed: 'seed', rate: 'ratePerSec', partitions: 'partitions', players: 'players', profile: 'profile' };
+  for (const [flag, key] of Object.entries(storedName)) {
+    const given = (flags as unknown as Record<string, unknown>)[flag];
+    if (cmd.getOptionValueSource(flag) === 'cli' && key in stored && stored[key] !== given) {
+      throw new TapedeckError('E_USAGE', `--${flag} ${String(given)} differs from the tape's ${String(stored[key])}: on --resume the generator's options come from the tape`);
     }
   }
-  const stored = resume.meta.source as Record<string, unknown>;
   const nextIndex = (resume.position as { nextIndex?: number } | null)?.nextIndex ?? 0;
   if (stored.generator === 'world-traffic/1') {
     return new WorldTrafficSource(stored as unknown as Partial<TrafficOptions>, nextIndex) as Source;

@@ -1,0 +1,124 @@
+// The bad-input corpus, in strict and quarantine mode: every kind of malformed line is named
+// with its position, and accepted + quarantined always equals lines read.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { worldEngine } from '../../engine/world/index.js';
+import { InputError, recordTape } from '../../recorder/record.js';
+import { NdjsonSource } from '../../recorder/sources/ndjson.js';
+import { TapeReader } from '../../tape/reader.js';
+import { tapedeck, tempDir } from '../support/cli.js';
+
+const good = (player: number, ts = 1_000 + player) =>
+  `{"timestampUs":${ts},"partition":0,"key":"${player}","type":"join","payload":{"player":${player},"zone":0,"x":1,"y":2}}`;
+
+/** [reason code, line bytes] for each malformed kind. */
+const BAD: [string, Buffer][] = [
+  ['invalid-json', Buffer.from('{"timestampUs":1,"partition":0,"key":"1","type":"join","payload":{"player":1')],
+  ['invalid-utf8', Buffer.concat([Buffer.from('{"timestampUs":1,"partition":0,"key":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","type":"leave","payload":{"player":1}}')])],
+  ['nul-byte', Buffer.from('{"timestampUs":1,"partition":0,\u0000"key":"1","type":"leave","payload":{"player":1}}')],
+  ['bom', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(good(5))])],
+  ['line-too-long', Buffer.from(`{"timestampUs":1,"partition":0,"key":"${'k'.repeat(400)}","type":"leave","payload":{"player":1}}`)],
+  ['missing-field', Buffer.from('{"timestampUs":1,"key":"1","type":"leave","payload":{"player":1}}')],
+  ['wrong-type', Buffer.from('{"timestampUs":1,"partition":"3","key":"1","type":"leave","payload":{"player":1}}')],
+  ['integer-too-large', Buffer.from('{"timestampUs":9007199254740993,"partition":0,"key":"1","type":"leave","payload":{"player":1}}')],
+  ['integer-too-large', Buffer.from('{"timestampUs":1,"partition":0,"key":"1","type":"leave","payload":{"player":123456789012345678}}')],
+  ['codec-rejected', Buffer.from('{"timestampUs":1,"partition":0,"key":"1","type":"teleport","payload":{"player":1}}')],
+  ['codec-rejected', Buffer.from('{"timestampUs":1,"partition":0,"key":"1","type":"join","payload":{"player":1,"zone":0,"x":70000,"y":2}}')],
+  ['empty-line', Buffer.from('')],
+  ['not-an-object', Buffer.from('[1,2,3]')],
+  ['unknown-field', Buffer.from('{"timestampUs":1,"partition":0,"key":"1","type":"leave","payload":{"player":1},"offset":7}')],
+];
+const MAX_LINE = 300;
+
+/** A file mixing accepted forms (BOM at start, CRLF, no final newline) with every bad kind. */
+function corpus(): { bytes: Buffer; goodLines: number; badCodes: string[] } {
+  const parts: Buffer[] = [Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(good(1) + '\n'), Buffer.from(good(2) + '\r\n')];
+  let player = 10;
+  for (const [, bytes] of BAD) parts.push(bytes, Buffer.from('\n'), Buffer.from(good(player++) + '\n'));
+  parts.push(Buffer.from(good(99))); // no final newline
+  return { bytes: Buffer.concat(parts), goodLines: 3 + BAD.length, badCodes: BAD.map(([code]) => code) };
+}
+
+describe('bad input, strict mode', () => {
+  for (const [code, bytes] of BAD) {
+    it(`stops at ${code}, naming file, line and byte offset; the lines before it are committed`, async () => {
+      const dir = tempDir();
+      const input = join(dir, 'in.ndjson');
+      const content = Buffer.concat([Buffer.from(good(1) + '\n'), bytes, Buffer.from('\n' + good(2) + '\n')]);
+      writeFileSync(input, content);
+      const out = join(dir, 't.tape');
+      const source = new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE });
+      const error = await recordTape(source, { path: out, engine: worldEngine, runSeed: 1 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).reasonCode).toBe(code);
+      expect((error as InputError).message).toContain(`${input} line 2 (byte ${good(1).length + 1})`);
+      const reader = TapeReader.open(out);
+      expect(reader.summary().events).toBe(1);
+      reader.close();
+    });
+  }
+
+  it('exits 2 on the command line with the position and what to do', () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(input, good(1) + '\n' + '{"timestampUs":1,"partition":0\n');
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, 't.tape')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${input} line 2 (byte ${good(1).length + 1}): not valid JSON`);
+    expect(r.stderr).toMatch(/\[invalid-json\]\. 1 events before it are committed/);
+    expect(r.stderr).toMatch(/--quarantine/);
+  });
+});
+
+describe('bad input, quarantine mode', () => {
+  it('keeps every bad line with position, raw bytes and reason; accepted + quarantined = read', () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    const { bytes, goodLines, badCodes } = corpus();
+    writeFileSync(input, bytes);
+    const out = join(dir, 't.tape');
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', out, '--quarantine', '--max-line-bytes', String(MAX_LINE), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = r.json<{ read: number; accepted: number; quarantined: number }>();
+    expect(report).toMatchObject({ read: goodLines + badCodes.length, accepted: goodLines, quarantined: badCodes.length });
+
+    const reader = TapeReader.open(out);
+    const rejects = reader.rejects();
+    expect(rejects.map((x) => x.reasonCode)).toEqual(badCodes);
+    // Bad lines sit at lines 3, 5, 7, ... (after the BOM line and the CRLF line).
+    expect(rejects.map((x) => (x.position as { line: number }).line)).toEqual(badCodes.map((_, i) => 3 + 2 * i));
+    const utf8 = rejects.find((x) => x.reasonCode === 'invalid-utf8')!;
+    expect(Buffer.from(utf8.raw!)).toEqual(BAD[1][1]);
+    const tooLong = rejects.find((x) => x.reasonCode === 'line-too-long')!;
+    expect(tooLong.rawLength).toBe(BAD[4][1].length);
+    expect(tooLong.raw!.length).toBe(MAX_LINE);
+    expect(reader.sourcePositions()[0]).toMatchObject({ read: report.read, rejected: report.quarantined, nextSeq: report.accepted });
+    reader.close();
+    expect(tapedeck(['verify', out]).status).toBe(0);
+    const inspect = tapedeck(['inspect', out, '--json']).json<{ rejects: number; events: number }>();
+    expect(inspect).toMatchObject({ rejects: badCodes.length, events: goodLines });
+  });
+
+  it('never holds a line longer than the limit in memory whole (a 50 MB line without newlines)', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(input, Buffer.concat([Buffer.from(good(1) + '\n'), Buffer.alloc(50 << 20, 0x61), Buffer.from('\n' + good(2) + '\n')]));
+    const source = new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: 1024 });
+    const result = await recordTape(source, { path: join(dir, 't.tape'), engine: worldEngine, runSeed: 1, quarantine: true });
+    expect(result).toMatchObject({ read: 3, accepted: 2, quarantined: 1 });
+  });
+
+  it('reads stdin', async () => {
+    const dir = tempDir();
+    const lines = [good(1), good(2), 'oops', good(3)].join('\n') + '\n';
+    const source = new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin: Readable.from([Buffer.from(lines.slice(0, 50)), Buffer.from(lines.slice(50))]) });
+    const result = await recordTape(source, { path: join(dir, 't.tape'), engine: worldEngine, runSeed: 1, quarantine: true });
+    expect(result).toMatchObject({ read: 4, accepted: 3, quarantined: 1 });
+    const reader = TapeReader.open(join(dir, 't.tape'));
+    expect(reader.rejects()[0]).toMatchObject({ reasonCode: 'invalid-json', position: { input: 'stdin', line: 3 } });
+    reader.close();
+  });
+});
