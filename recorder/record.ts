@@ -21,6 +21,8 @@ export const DEFAULT_BLOCK_EVENTS = 4096;
 const MAX_PENDING_REJECTS = 1024;
 /** A live source's input is committed at least this often while it trickles in. */
 const LIVE_COMMIT_INTERVAL_MS = 100;
+/** Longest stretch without letting the event loop run timers and signal handlers. */
+const YIELD_INTERVAL_MS = 50;
 
 export interface RecordOptions<S, E> {
   readonly path: string;
@@ -139,6 +141,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let pendingRejects: RejectRecord[] = [];
   let lastItem: SourceItem<E> | null = null;
   let lastCommitMs = performance.now();
+  let lastYieldMs = performance.now();
 
   const flush = (): void => {
     const hasBlock = builder.eventCount > 0;
@@ -202,12 +205,19 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         if (builder.eventCount >= blockEvents) flush();
       }
       if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+      // A source that never waits on I/O (a generator, a cached file) would keep the event
+      // loop from ever running signal handlers; give it a turn now and then.
+      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYieldMs = performance.now();
+      }
     }
     completed = true;
   } finally {
     if (completed) {
       // The final state is always checkpointed, so a replay verifies the end of the tape too.
-      if (seq > 0 && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+      // (Only when this run added events: a resumed tape already has its end checkpointed.)
+      if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
       flush();
     }
     writer.close();
