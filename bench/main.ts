@@ -13,6 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
+import { NdjsonSource } from '../recorder/sources/ndjson.js';
+import { formatEventLine } from '../tape/ndjson.js';
+import { TapeReader } from '../tape/reader.js';
+import { measureRecordingRss, type RssReport } from './rss.js';
 import { RunContext } from '../engine/context.js';
 import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/index.js';
 import { recordTape } from '../recorder/record.js';
@@ -27,6 +34,10 @@ interface BenchContext {
   readonly dir: string;
   /** A tape of `events` events, recorded once for the replay cases. */
   readonly tape: string;
+  /** The same events as NDJSON (what `export` writes). */
+  readonly ndjson: string;
+  /** The tape's block rows, in memory, for the raw SQLite ceiling. */
+  readonly blockRows: readonly unknown[][];
 }
 
 interface Case {
@@ -34,6 +45,8 @@ interface Case {
   readonly description: string;
   /** Needs ctx.records. These cases run last, so that the other cases do not pay for a heap holding them. */
   readonly inMemory?: boolean;
+  /** The case this one is measured against (same run), besides the engine ceiling. */
+  readonly baseline?: string;
   /** Runs once and returns the number of events processed. */
   run(ctx: BenchContext): number | Promise<number>;
 }
@@ -87,12 +100,62 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'sqlite-raw-ceiling',
+    description: 'the same blocks inserted by a bare better-sqlite3 loop, one transaction per block (baseline)',
+    run: (ctx) => {
+      const path = join(ctx.dir, 'raw.sqlite');
+      rmSync(path, { force: true });
+      const db = new Database(path);
+      db.pragma('page_size = 65536');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec('CREATE TABLE blocks (block_no INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL UNIQUE, event_count INTEGER NOT NULL, first_ts_us INTEGER NOT NULL, min_ts_us INTEGER NOT NULL, max_ts_us INTEGER NOT NULL, byte_length INTEGER NOT NULL, checksum INTEGER NOT NULL, data BLOB NOT NULL)');
+      const insert = db.prepare('INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      const one = db.transaction((row: unknown[]) => insert.run(...row));
+      let n = 0;
+      for (const row of ctx.blockRows) {
+        one(row);
+        n += row[2] as number;
+      }
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.close();
+      return n;
+    },
+  },
+  {
     name: 'record-synthetic',
+    baseline: 'sqlite-raw-ceiling',
     description: 'generate + encode + apply with live checkpoints + write blocks to a tape',
     run: async (ctx) => {
       const path = join(ctx.dir, 'record-bench.tape');
       const result = await recordTape(new WorldTrafficSource({ seed: ctx.seed, events: ctx.events }), {
         path,
+        overwrite: true,
+        engine: worldEngine,
+        runSeed: ctx.seed,
+      });
+      return result.events;
+    },
+  },
+  {
+    name: 'ndjson-bare-parse',
+    description: 'a bare loop over the NDJSON file: readline + JSON.parse per line (baseline)',
+    run: async (ctx) => {
+      const lines = createInterface({ input: createReadStream(ctx.ndjson), crlfDelay: Infinity });
+      let n = 0;
+      for await (const text of lines) {
+        if (JSON.parse(text) !== null) n++;
+      }
+      return n;
+    },
+  },
+  {
+    name: 'record-ndjson',
+    baseline: 'ndjson-bare-parse',
+    description: 'record the NDJSON file: split, validate, parse, encode, apply with live checkpoints, write',
+    run: async (ctx) => {
+      const result = await recordTape(new NdjsonSource({ input: ctx.ndjson, codec: worldEngine.codec }), {
+        path: join(ctx.dir, 'record-ndjson.tape'),
         overwrite: true,
         engine: worldEngine,
         runSeed: ctx.seed,
@@ -111,6 +174,33 @@ const CASES: readonly Case[] = [
   },
 ];
 
+interface Goal {
+  readonly goal: string;
+  readonly measured: string;
+  readonly met: boolean;
+}
+
+/** The figures the issues ask for, checked against what this run measured. */
+function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseline: number | null }[], rss: RssReport | null): Goal[] {
+  const goals: Goal[] = [];
+  const row = (name: string) => rows.find((r) => r.name === name);
+  const synthetic = row('record-synthetic');
+  if (synthetic !== undefined) {
+    goals.push({ goal: 'record-synthetic >= 3,000,000 events/s', measured: `${Math.round(synthetic.eventsPerSec).toLocaleString('en-US')} events/s`, met: synthetic.eventsPerSec >= 3_000_000 });
+    if (synthetic.ratioToBaseline !== null) {
+      goals.push({ goal: 'record-synthetic >= 0.6 of sqlite-raw-ceiling', measured: synthetic.ratioToBaseline.toFixed(3), met: synthetic.ratioToBaseline >= 0.6 });
+    }
+  }
+  const ndjson = row('record-ndjson');
+  if (ndjson?.ratioToBaseline != null) {
+    goals.push({ goal: 'record-ndjson >= 0.7 of ndjson-bare-parse', measured: ndjson.ratioToBaseline.toFixed(3), met: ndjson.ratioToBaseline >= 0.7 });
+  }
+  if (rss !== null) {
+    goals.push({ goal: `peak RSS recording ${rss.events.toLocaleString('en-US')} events <= 200 MB`, measured: `${rss.peakRssMb.toFixed(1)} MB`, met: rss.peakRssMb <= 200 });
+  }
+  return goals;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -124,6 +214,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '5' },
       only: { type: 'string' },
       seed: { type: 'string', default: '1' },
+      'rss-events': { type: 'string', default: '20000000' },
     },
   });
   const events = Number(values.events);
@@ -140,7 +231,22 @@ async function main(): Promise<void> {
     process.stderr.write(`preparing a tape of ${events} events (seed ${seed})...\n`);
     const tape = join(dir, 'replay-bench.tape');
     await recordTape(new WorldTrafficSource({ seed, events }), { path: tape, engine: worldEngine, runSeed: seed });
-    const ctx: BenchContext = { events, seed, records: [], dir, tape };
+    const ndjson = join(dir, 'bench.ndjson');
+    const reader = TapeReader.open(tape);
+    const blockRows: unknown[][] = [];
+    const lines: string[] = [];
+    for (const cursor of reader.blocks(0)) {
+      const h = cursor.header;
+      blockRows.push([h.blockNo, h.firstSeq, h.eventCount, h.firstTsUs, h.minTsUs, h.maxTsUs, cursor.bytes.length, 0, Buffer.from(cursor.bytes)]);
+      while (cursor.next()) {
+        const event = worldEngine.codec.decode(cursor.payload());
+        lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: [] }, event, worldEngine.codec));
+      }
+    }
+    reader.close();
+    writeFileSync(ndjson, lines.join('\n') + '\n');
+    lines.length = 0;
+    const ctx: BenchContext = { events, seed, records: [], dir, tape, ndjson, blockRows };
 
     const results: { name: string; description: string; events: number; medianMs: number; eventsPerSec: number; runsMs: number[] }[] = [];
     for (const c of cases) {
@@ -163,10 +269,29 @@ async function main(): Promise<void> {
       results.push({ name: c.name, description: c.description, events: n, medianMs, eventsPerSec: (n * 1000) / medianMs, runsMs });
     }
     const ceiling = results.find((r) => r.name === 'engine-ceiling')!.eventsPerSec;
-    const rows = results.map((r) => ({ ...r, ratioToCeiling: r.eventsPerSec / ceiling }));
+    const byName = new Map(results.map((r) => [r.name, r]));
+    const rows = results.map((r) => {
+      const baseline = CASES.find((c) => c.name === r.name)?.baseline;
+      const base = baseline === undefined ? undefined : byName.get(baseline);
+      return { ...r, ratioToCeiling: r.eventsPerSec / ceiling, baseline: base === undefined ? null : baseline!, ratioToBaseline: base === undefined ? null : r.eventsPerSec / base.eventsPerSec };
+    });
 
-    const header = ['case', 'events', 'median ms', 'events/s', 'x ceiling'];
-    const table = rows.map((r) => [r.name, r.events.toLocaleString('en-US'), r.medianMs.toFixed(1), Math.round(r.eventsPerSec).toLocaleString('en-US'), r.ratioToCeiling.toFixed(3)]);
+    let rss: RssReport | null = null;
+    if (only === null || only.has('record-rss')) {
+      const rssEvents = Number(values['rss-events']);
+      process.stderr.write(`record-rss: recording ${rssEvents} events in a child process, sampling RSS...\n`);
+      rss = await measureRecordingRss(rssEvents, dir);
+    }
+
+    const header = ['case', 'events', 'median ms', 'events/s', 'x ceiling', 'x baseline'];
+    const table = rows.map((r) => [
+      r.name,
+      r.events.toLocaleString('en-US'),
+      r.medianMs.toFixed(1),
+      Math.round(r.eventsPerSec).toLocaleString('en-US'),
+      r.ratioToCeiling.toFixed(3),
+      r.ratioToBaseline === null ? '' : `${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`,
+    ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
     const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
     console.log(`tapedeck bench: node ${process.version}, ${events.toLocaleString('en-US')} events, median of ${reps} runs, seed ${seed}`);
@@ -174,7 +299,16 @@ async function main(): Promise<void> {
     for (const t of table) console.log(format(t));
     console.log('');
     for (const r of rows) console.log(`  ${r.name}: ${r.description}`);
-    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows }));
+    if (rss !== null) {
+      console.log('');
+      console.log(`record-rss: ${rss.events.toLocaleString('en-US')} synthetic events recorded in ${(rss.elapsedMs / 1000).toFixed(1)} s; peak RSS ${rss.peakRssMb.toFixed(1)} MB`);
+      console.log(`  RSS at 10/25/50/75/100% of the run: ${rss.rssMbAtQuarters.map((m) => m.toFixed(1)).join(' / ')} MB`);
+    }
+    const goals = evaluateGoals(rows, rss);
+    console.log('');
+    console.log('goals:');
+    for (const g of goals) console.log(`  ${g.met ? 'MET ' : 'MISS'} ${g.goal}: ${g.measured}`);
+    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows, rss, goals }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -34,6 +34,34 @@ export interface ParseProblem {
 const KNOWN_FIELDS = new Set(['timestampUs', 'partition', 'key', 'keyBase64', 'headers', 'type', 'payload']);
 const MAX_PARTITION = 2 ** 31 - 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DIGITS_16 = /\d{16}/g;
+
+/**
+ * Whether the text has a digit run that could exceed 2^53 (9007199254740991): 17 or more
+ * digits, or 16 starting with a 9. Cheap (a 16-digit timestamp in microseconds is on every
+ * line and is safe), so that the exact scan runs only when needed.
+ */
+function mayHoldUnsafeInteger(text: string): boolean {
+  DIGITS_16.lastIndex = 0;
+  for (let m = DIGITS_16.exec(text); m !== null; m = DIGITS_16.exec(text)) {
+    const after = text.charCodeAt(m.index + 16);
+    if (text.charCodeAt(m.index) === 57 || (after >= 48 && after <= 57)) return true;
+  }
+  return false;
+}
+/** UTF-8 bytes of recently seen keys: keys repeat (a player, an account), encoding them does not need to. */
+const keyCache = new Map<string, Uint8Array>();
+const KEY_CACHE_MAX = 65536;
+
+function keyBytes(key: string): Uint8Array {
+  let bytes = keyCache.get(key);
+  if (bytes === undefined) {
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
+    bytes = Buffer.from(key, 'utf8');
+    keyCache.set(key, bytes);
+  }
+  return bytes;
+}
 
 const problem = (reasonCode: string, reason: string): ParseProblem => ({ reasonCode, reason });
 
@@ -84,10 +112,11 @@ export function parseEventLine<E>(text: string, codec: EventCodec<E>): ParsedLin
     return problem('not-an-object', `a line must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
   }
   const o = value as Record<string, unknown>;
-  for (const field in o) {
-    if (!KNOWN_FIELDS.has(field)) return problem('unknown-field', `unknown field "${field}"; a line has timestampUs, partition, key, type, payload (and optionally keyBase64, headers)`);
+  const fields = Object.keys(o);
+  for (let i = 0; i < fields.length; i++) {
+    if (!KNOWN_FIELDS.has(fields[i])) return problem('unknown-field', `unknown field "${fields[i]}"; a line has timestampUs, partition, key, type, payload (and optionally keyBase64, headers)`);
   }
-  if (/\d{16}/.test(text)) {
+  if (mayHoldUnsafeInteger(text)) {
     const unsafe = findUnsafeInteger(text);
     if (unsafe !== null) return problem('integer-too-large', `integer ${unsafe} is beyond 2^53 and would lose precision`);
   }
@@ -103,7 +132,7 @@ export function parseEventLine<E>(text: string, codec: EventCodec<E>): ParsedLin
   if (o.key !== undefined && o.keyBase64 !== undefined) return problem('wrong-type', 'give "key" or "keyBase64", not both');
   if (o.key !== undefined && o.key !== null) {
     if (typeof o.key !== 'string') return problem('wrong-type', `"key" must be a string or null, got ${typeof o.key}`);
-    key = Buffer.from(o.key, 'utf8');
+    key = keyBytes(o.key);
   } else if (o.keyBase64 !== undefined) {
     if (typeof o.keyBase64 !== 'string' || !BASE64.test(o.keyBase64)) return problem('wrong-type', '"keyBase64" must be a base64 string');
     key = Buffer.from(o.keyBase64, 'base64');

@@ -2,7 +2,7 @@
 // with its position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
 import { TapeError } from './errors.js';
@@ -117,25 +117,33 @@ export class TapeWriter {
       }
       for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
     }
+    // Build the empty tape under a temporary name and rename it into place, so that a crash
+    // during creation never leaves a file at `path` that is not a tape.
+    const building = `${path}.creating`;
+    for (const suffix of ['', '-journal']) rmSync(building + suffix, { force: true });
     let db: Database.Database;
     try {
-      db = new Database(path);
+      db = new Database(building);
     } catch (cause) {
       throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: ${(cause as Error).message}`, { cause });
     }
-    // Large pages keep event blobs in few overflow pages.
-    db.pragma('page_size = 65536');
-    TapeWriter.configure(db, options.durability);
-    db.pragma(`application_id = ${TAPE_APPLICATION_ID}`);
-    db.pragma(`user_version = ${TAPE_FORMAT_VERSION}`);
-    db.transaction(() => {
-      db.exec(SCHEMA_V1);
-      const rows = metaToRows(meta);
-      const insert = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-      for (const [key, value] of rows) insert.run(key, value);
-      insert.run(META_CHECKSUM_KEY, String(metaChecksum(rows)));
-    })();
-    return new TapeWriter(path, db);
+    try {
+      // Large pages keep event blobs in few overflow pages.
+      db.pragma('page_size = 65536');
+      db.pragma(`application_id = ${TAPE_APPLICATION_ID}`);
+      db.pragma(`user_version = ${TAPE_FORMAT_VERSION}`);
+      db.transaction(() => {
+        db.exec(SCHEMA_V1);
+        const rows = metaToRows(meta);
+        const insert = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+        for (const [key, value] of rows) insert.run(key, value);
+        insert.run(META_CHECKSUM_KEY, String(metaChecksum(rows)));
+      })();
+    } finally {
+      db.close();
+    }
+    renameSync(building, path);
+    return TapeWriter.openForAppend(path, { durability: options.durability });
   }
 
   /**

@@ -194,10 +194,11 @@ function fromJSON(json: JsonEvent): WorldEvent {
     checkRange(kind, spec, value);
     event[spec.field] = value;
   }
-  for (const key of Object.keys(record)) {
-    if (!fields.some((f) => f.json === key)) {
-      throw new CodecError(`${json.type} payload has unknown field "${key}"; expected ${fields.map((f) => f.json).join(', ')}`);
-    }
+  // Every expected field was found above, so any extra key is unknown.
+  const keys = Object.keys(record);
+  if (keys.length !== fields.length) {
+    const unknown = keys.find((key) => !fields.some((f) => f.json === key));
+    throw new CodecError(`${json.type} payload has unknown field "${unknown}"; expected ${fields.map((f) => f.json).join(', ')}`);
   }
   return event;
 }

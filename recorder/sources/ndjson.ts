@@ -93,7 +93,7 @@ export class NdjsonSource<E> implements Source<E> {
     if (start === end) return this.reject(line, 'empty-line', 'empty line');
     const view = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     if (!isUtf8(view)) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
-    const text = Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('utf8');
+    const text = (Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength)).toString('utf8');
     const parsed = parseEventLine(text, this.options.codec);
     if (isProblem(parsed)) return this.reject(line, parsed.reasonCode, parsed.reason);
     const record: NdjsonRecord<E> = {

@@ -20,6 +20,8 @@ export interface CliResult {
 export function tapedeck(args: readonly string[], options: { cwd?: string } = {}): CliResult {
   if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20 });
+  // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
+  if (r.error !== undefined) throw r.error;
   return {
     status: r.status ?? -1,
     stdout: r.stdout,
