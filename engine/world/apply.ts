@@ -3,20 +3,22 @@
 // it was: clients send such actions all the time, and they are not input errors.
 //
 //  join    adds the player at (x, y) in `zone` with full health; ignored if present or out of bounds.
-//  leave   removes the player; the treasures they held are banked (out of play, still counted).
+//  leave   removes the player; the treasures they held are banked: they leave the world (the
+//          bank is account storage, not game state) and are counted in treasuresBanked.
 //  move    moves by (dx, dy), each clamped to maxStep, then to the arena.
 //  rotate  sets the facing angle.
 //  shoot   damages a living target in the same zone within shootRange; at 0 health the target
 //          dies (deaths + 1, shooter kills + 1).
 //  loot    gives an available treasure in the player's zone to the player; a treasure is
 //          looted at most once.
-//  spawn   places a new treasure; a treasure id is never reused.
+//  spawn   places a treasure; ignored while a treasure with that id is in the world (an id
+//          whose treasure was banked may be spawned again, as a new treasure).
 // A dead player's action after respawnDelayUs respawns them at a random spot in their zone
 // (ctx.random), with full health, and then applies; before that it is ignored.
 
 import type { ApplyContext } from '../types.js';
 import { WorldEventKind, type WorldEvent } from './events.js';
-import { OWNER_BANKED, OWNER_NONE, type WorldState } from './state.js';
+import { OWNER_NONE, type WorldState } from './state.js';
 
 export type WorldUpdate =
   | { readonly type: 'joined'; readonly player: number; readonly zone: number }
@@ -76,7 +78,8 @@ function leavePlayer(state: WorldState, id: number, ctx: ApplyContext<WorldUpdat
   let banked = 0;
   for (let t = state.playerOwnedHead[id]; t !== -1; ) {
     const next = state.treasureNextOwned[t];
-    state.treasureOwner[t] = OWNER_BANKED;
+    state.treasurePresent[t] = 0;
+    state.treasureOwner[t] = OWNER_NONE;
     state.treasureNextOwned[t] = -1;
     state.rehashTreasure(t);
     banked++;

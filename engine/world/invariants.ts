@@ -2,7 +2,7 @@
 // runner is paranoid). O(players + treasures). Each violation names the entity and values.
 
 import type { InvariantViolation } from '../types.js';
-import { OWNER_BANKED, OWNER_NONE, type WorldState } from './state.js';
+import { OWNER_NONE, type WorldState } from './state.js';
 
 /** Past this many violations the list is cut short: one broken rule tends to break thousands. */
 const MAX_VIOLATIONS = 50;
@@ -45,14 +45,10 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   if (players !== state.playersPresent) add('player-count-mismatch', `${players} players present but the counter says ${state.playersPresent}`);
 
   let available = 0;
-  let banked = 0;
-  let spawned = 0;
   for (let t = 0; t < state.treasureCapacity; t++) {
     if (state.treasurePresent[t] !== 1) continue;
-    spawned++;
     const owner = state.treasureOwner[t];
     if (owner === OWNER_NONE) available++;
-    else if (owner === OWNER_BANKED) banked++;
     else if (!state.isPlayer(owner)) add('treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
     else if (listed[t] !== 1) add('treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
     if (state.treasureZone[t] >= zones) add('zone-out-of-range', `treasure ${t} is in zone ${state.treasureZone[t]}, but the world has ${zones} zones`);
@@ -60,12 +56,8 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
       add('position-out-of-bounds', `treasure ${t} is at (${state.treasureX[t]}, ${state.treasureY[t]}), outside [0, ${arenaSize - 1}]`);
     }
   }
-  if (spawned !== state.treasuresSpawned || available !== state.treasuresAvailable || banked !== state.treasuresBanked) {
-    add(
-      'treasure-counter-mismatch',
-      `counters say spawned ${state.treasuresSpawned}, available ${state.treasuresAvailable}, banked ${state.treasuresBanked}; ` +
-        `the treasures say ${spawned}, ${available}, ${banked}`,
-    );
+  if (available !== state.treasuresAvailable) {
+    add('treasure-counter-mismatch', `the counter says ${state.treasuresAvailable} treasures are available; the treasures say ${available}`);
   }
   if (state.treasuresSpawned !== state.treasuresAvailable + heldTotal + state.treasuresBanked) {
     add(
@@ -79,6 +71,5 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
 
 function ownerName(owner: number): string {
   if (owner === OWNER_NONE) return 'nobody';
-  if (owner === OWNER_BANKED) return 'the bank';
   return `player ${owner}`;
 }

@@ -34,9 +34,8 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
   shootRange: 300,
 };
 
-/** Owner values of a treasure that no player holds. */
+/** Owner value of a treasure that no player holds. */
 export const OWNER_NONE = -1;
-export const OWNER_BANKED = -2;
 
 // Lane seeds: A and B for the two lanes, distinct per entity kind so that a player and a
 // treasure with the same fields never hash alike.
@@ -105,7 +104,8 @@ export class WorldState {
   playerHashA = new Uint32Array(INITIAL_CAPACITY);
   playerHashB = new Uint32Array(INITIAL_CAPACITY);
 
-  // Treasures, indexed by id. A treasure id, once spawned, is never reused.
+  // Treasures in the world, indexed by id. Banked treasures leave the world (and the arrays'
+  // present flags), so the state stays as large as the live economy, not its history.
   treasureCapacity = INITIAL_CAPACITY;
   treasurePresent = new Uint8Array(INITIAL_CAPACITY);
   treasureZone = new Uint16Array(INITIAL_CAPACITY);
@@ -121,7 +121,7 @@ export class WorldState {
   playersPresent = 0;
   treasuresSpawned = 0;
   treasuresAvailable = 0;
-  /** Treasures that were held by players who left: kept out of play, still counted. */
+  /** Treasures that were held by players who left: out of the world, still counted. */
   treasuresBanked = 0;
 
   // Sums of the cached entity hashes, per lane.

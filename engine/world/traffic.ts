@@ -39,6 +39,9 @@ export interface TrafficOptions {
   readonly maxStep: number;
 }
 
+/** Treasure ids the generator cycles through (a spawn onto an id still in the world is ignored). */
+export const TREASURE_ID_POOL = 1 << 16;
+
 /** 2026-01-01T00:00:00Z: a fixed start, so that generated tapes do not depend on the wall clock. */
 export const DEFAULT_START_US = 1_767_225_600_000_000;
 
@@ -272,7 +275,9 @@ export class WorldTraffic {
   }
 
   private spawnEvent(): WorldEvent {
-    const treasure = this.nextTreasure++;
+    // Treasure ids cycle through a pool: an id whose treasure was banked can come back.
+    const treasure = this.nextTreasure;
+    this.nextTreasure = (this.nextTreasure + 1) % TREASURE_ID_POOL;
     const zone = this.pickZone();
     this.zoneTreasures[zone].add(treasure);
     this.eventZone = zone;

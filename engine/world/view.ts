@@ -1,12 +1,12 @@
 // A plain JSON view of the `world` state, for structural comparison and diffs. Entities are
 // keyed by id and listed in id order, so equal states give deep-equal views.
 
-import { OWNER_BANKED, OWNER_NONE, type WorldState } from './state.js';
+import { OWNER_NONE, type WorldState } from './state.js';
 
 export interface WorldView {
   counters: { playersPresent: number; treasuresSpawned: number; treasuresAvailable: number; treasuresBanked: number };
   players: Record<string, { zone: number; x: number; y: number; angle: number; health: number; kills: number; deaths: number; held: number; deathAtUs: number }>;
-  treasures: Record<string, { zone: number; x: number; y: number; value: number; owner: number | 'none' | 'banked' }>;
+  treasures: Record<string, { zone: number; x: number; y: number; value: number; owner: number | 'none' }>;
 }
 
 export function viewWorld(state: WorldState): WorldView {
@@ -34,7 +34,7 @@ export function viewWorld(state: WorldState): WorldView {
       x: state.treasureX[t],
       y: state.treasureY[t],
       value: state.treasureValue[t],
-      owner: owner === OWNER_NONE ? 'none' : owner === OWNER_BANKED ? 'banked' : owner,
+      owner: owner === OWNER_NONE ? 'none' : owner,
     };
   }
   return {

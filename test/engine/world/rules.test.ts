@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RunContext } from '../../../engine/context.js';
 import { join, leave, loot, move, rotate, shoot, spawn, type WorldEvent } from '../../../engine/world/events.js';
 import { worldEngine, type WorldUpdate } from '../../../engine/world/index.js';
-import { OWNER_BANKED, type WorldState } from '../../../engine/world/state.js';
+import { OWNER_NONE, type WorldState } from '../../../engine/world/state.js';
 
 const OPTIONS = { zones: 2, arenaSize: 100, respawnDelayUs: 1000, shootRange: 50, maxStep: 10 };
 
@@ -55,11 +55,16 @@ describe('world rules', () => {
     expect(worldEngine.checkInvariants(state)).toEqual([]);
   });
 
-  it('banks the treasures of a player who leaves, and never reuses a treasure id', () => {
-    const { state } = play([spawn(7, 0, 5, 5, 10), join(1, 0, 1, 1), loot(1, 7), leave(1), spawn(7, 0, 1, 1, 1), join(1, 0, 1, 1), loot(1, 7)]);
-    expect(state.treasureOwner[7]).toBe(OWNER_BANKED);
-    expect([state.treasuresSpawned, state.treasuresBanked, state.playerHeld[1]]).toEqual([1, 1, 0]);
+  it('banks the treasures of a player who leaves: they leave the world, and the id can be spawned anew', () => {
+    const before = play([spawn(7, 0, 5, 5, 10), join(1, 0, 1, 1), loot(1, 7), spawn(7, 0, 9, 9, 99), leave(1)]).state;
+    expect(before.isTreasure(7)).toBe(false);
+    expect([before.treasuresSpawned, before.treasuresBanked, before.treasuresAvailable]).toEqual([1, 1, 0]);
+    expect(worldEngine.checkInvariants(before)).toEqual([]);
+    const { state } = play([spawn(7, 0, 5, 5, 10), join(1, 0, 1, 1), loot(1, 7), leave(1), spawn(7, 0, 1, 1, 1), join(2, 0, 1, 1), loot(2, 7)]);
+    expect(state.treasureOwner[7]).toBe(2);
+    expect([state.treasuresSpawned, state.treasuresBanked, state.playerHeld[2]]).toEqual([2, 1, 1]);
     expect(worldEngine.checkInvariants(state)).toEqual([]);
+    expect(OWNER_NONE).toBe(-1);
   });
 
   it('reports broken invariants by entity', () => {
