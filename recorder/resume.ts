@@ -62,14 +62,7 @@ export function openResume<S, E>(path: string, engine: Engine<S, E>, sourceName:
     if (ci < 0) ci = checkpoints.length;
     const codec = engine.codec;
     for (const cursor of reader.blocks(from)) {
-      while (true) {
-        let more: boolean;
-        try {
-          more = cursor.next();
-        } catch (error) {
-          throw reader.blockError(cursor, error);
-        }
-        if (!more) break;
+      while (reader.advance(cursor)) {
         if (cursor.seq < from) continue;
         ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
         state = engine.apply(state, codec.decode(cursor.payload()), ctx);

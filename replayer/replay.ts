@@ -119,14 +119,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
 
   for (const cursor of reader.blocks(0)) {
     const bytes = cursor.bytes;
-    while (true) {
-      let more: boolean;
-      try {
-        more = cursor.next();
-      } catch (error) {
-        throw reader.blockError(cursor, error);
-      }
-      if (!more) break;
+    while (reader.advance(cursor)) {
       let event: unknown;
       try {
         event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());

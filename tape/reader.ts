@@ -21,7 +21,8 @@ import {
   type TapeMeta,
 } from './schema.js';
 
-interface BlockRow {
+/** A row of the blocks table as better-sqlite3 returns it. */
+export interface BlockRow {
   block_no: number;
   first_seq: number;
   event_count: number;
@@ -252,6 +253,18 @@ export class TapeReader {
       throw new TapeCorruptError(this.path, `sequence gap: expected the block to start at event ${expectedSeq}`, where);
     }
     return header;
+  }
+
+  /**
+   * Move the cursor to the next event of its block (false at the end). A block that does not
+   * parse becomes a TapeCorruptError naming it, never a half-read event.
+   */
+  advance(cursor: BlockCursor): boolean {
+    try {
+      return cursor.next();
+    } catch (error) {
+      throw this.blockError(cursor, error);
+    }
   }
 
   /** Wrap a failure while decoding the block the cursor is in, naming the block. */

@@ -5,7 +5,7 @@
 
 import { blockChecksum, BlockCursor, SourceSpans, type BlockHeader } from './block.js';
 import { TapeError } from './errors.js';
-import { TapeReader } from './reader.js';
+import { TapeReader, type BlockRow } from './reader.js';
 import { checkpointChecksum, rowChecksum, snapshotChecksum } from './schema.js';
 
 export interface DamagedBlock {
@@ -26,17 +26,6 @@ export interface VerifyReport {
   readonly problems: readonly string[];
 }
 
-interface BlockRow {
-  block_no: number;
-  first_seq: number;
-  event_count: number;
-  first_ts_us: number;
-  min_ts_us: number;
-  max_ts_us: number;
-  byte_length: number;
-  checksum: number;
-  data: Uint8Array;
-}
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

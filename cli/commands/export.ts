@@ -48,18 +48,19 @@ export function exportCommand(): Command {
         for (const cursor of reader.blocks(from)) {
           const lines: string[] = [];
           let done = false;
-          try {
-            while (cursor.next()) {
-              if (cursor.seq < from) continue;
-              if (cursor.seq > to) {
-                done = true;
-                break;
-              }
-              const event = engine.codec.decode(cursor.payload());
-              lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
+          while (reader.advance(cursor)) {
+            if (cursor.seq < from) continue;
+            if (cursor.seq > to) {
+              done = true;
+              break;
             }
-          } catch (error) {
-            throw reader.blockError(cursor, error);
+            let event: unknown;
+            try {
+              event = engine.codec.decode(cursor.payload());
+            } catch (cause) {
+              throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${engine.codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
+            }
+            lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
           }
           if (lines.length > 0) writeSync(fd, lines.join('\n') + '\n');
           if (done) break;

@@ -18,11 +18,7 @@ export function inspectCommand(): Command {
         const summary = reader.summary();
         const partitions = new Map<number, number>();
         for (const cursor of reader.blocks(0)) {
-          try {
-            while (cursor.next()) partitions.set(cursor.partition, (partitions.get(cursor.partition) ?? 0) + 1);
-          } catch (error) {
-            throw reader.blockError(cursor, error);
-          }
+          while (reader.advance(cursor)) partitions.set(cursor.partition, (partitions.get(cursor.partition) ?? 0) + 1);
         }
         const m = reader.meta;
         const perPartition = Object.fromEntries([...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => [String(p), n]));

@@ -41,11 +41,7 @@ function readEvents(path: string): { events: string[]; error: unknown } {
   try {
     reader = TapeReader.open(path);
     for (const cursor of reader.blocks(0)) {
-      try {
-        while (cursor.next()) events.push(`${cursor.seq}|${cursor.timestampUs}|${cursor.partition}|${cursor.position}|${Buffer.from(cursor.payload()).toString('hex')}`);
-      } catch (error) {
-        throw reader.blockError(cursor, error);
-      }
+      while (reader.advance(cursor)) events.push(`${cursor.seq}|${cursor.timestampUs}|${cursor.partition}|${cursor.position}|${Buffer.from(cursor.payload()).toString('hex')}`);
     }
     return { events, error: null };
   } catch (error) {
