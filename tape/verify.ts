@@ -134,6 +134,8 @@ function verifyOpen(reader: TapeReader): VerifyReport {
       else if (r.nextSeq > events) problems.push(`snapshot at event ${r.nextSeq} lies beyond the ${events} events in the tape`);
     }
   });
+  let rejectRows = 0;
+  let rejectedCounted = 0;
   attempt('source positions', () => {
     for (const r of db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions').all() as {
       source: string;
@@ -145,7 +147,8 @@ function verifyOpen(reader: TapeReader): VerifyReport {
     }[]) {
       if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) problems.push(`source position of "${r.source}" fails its checksum`);
       else if (r.next_seq !== events) problems.push(`source position of "${r.source}" is at event ${r.next_seq}, but the tape holds ${events} events`);
-      else if (r.read !== r.next_seq + r.rejected) problems.push(`source "${r.source}" counts ${r.read} read but ${r.next_seq} accepted + ${r.rejected} quarantined`);
+      rejectedCounted += r.rejected;
+      if (r.read !== r.next_seq + r.rejected) problems.push(`source "${r.source}" counts ${r.read} read but ${r.next_seq} accepted + ${r.rejected} quarantined`);
     }
   });
   attempt('rejects', () => {
@@ -163,8 +166,11 @@ function verifyOpen(reader: TapeReader): VerifyReport {
       count++;
       if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) problems.push(`reject ${r.reject_no} fails its checksum`);
     }
-    return count;
+    rejectRows = count;
   });
+  if (rejectRows !== rejectedCounted) {
+    problems.push(`the rejects table holds ${rejectRows} rows, but the source positions count ${rejectedCounted} quarantined inputs`);
+  }
 
   return {
     ok: problems.length === 0 && damaged.length === 0,
