@@ -88,26 +88,34 @@ function asciiKey(prefix: string, n: number): Uint8Array {
   return bytes;
 }
 
-/** A growable set of ids with O(1) add, remove and uniform pick. */
+/**
+ * A set of ids with O(1) add, remove and uniform pick. `slot` maps an id to its index in the
+ * bag; bags that never hold the same id at once (the zones' bags) share one slot array.
+ */
 class IdBag {
-  private ids: number[] = [];
-  private readonly slot = new Map<number, number>();
+  private readonly ids: number[] = [];
+
+  constructor(private readonly slot: Int32Array) {}
+
+  static slots(bound: number): Int32Array {
+    return new Int32Array(bound).fill(-1);
+  }
   get size(): number {
     return this.ids.length;
   }
   add(id: number): void {
-    this.slot.set(id, this.ids.length);
+    this.slot[id] = this.ids.length;
     this.ids.push(id);
   }
   remove(id: number): void {
-    const i = this.slot.get(id);
-    if (i === undefined) return;
+    const i = this.slot[id];
+    if (i === -1 || this.ids[i] !== id) return;
     const last = this.ids.pop() as number;
     if (last !== id) {
       this.ids[i] = last;
-      this.slot.set(last, i);
+      this.slot[last] = i;
     }
-    this.slot.delete(id);
+    this.slot[id] = -1;
   }
   pick(random: SeededRandom): number {
     return this.ids[random.int(0, this.ids.length - 1)];
@@ -124,11 +132,13 @@ export class WorldTraffic {
   private eventZone = 0;
   private readonly playerZone: Int32Array;
   private readonly playerKeys: Uint8Array[];
-  private readonly online = new IdBag();
-  private readonly offline = new IdBag();
+  private readonly online: IdBag;
+  private readonly offline: IdBag;
   private readonly zonePlayers: IdBag[];
   private readonly zoneTreasures: IdBag[];
   private readonly zoneWeights: Float64Array;
+  /** The zone whose bag holds each treasure id the generator believes available, or -1. */
+  private readonly treasureZone = new Int32Array(TREASURE_ID_POOL).fill(-1);
 
   constructor(options: Partial<TrafficOptions> = {}) {
     this.options = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
@@ -136,9 +146,13 @@ export class WorldTraffic {
     this.random = new SeededRandom(o.seed);
     this.playerZone = new Int32Array(o.players).fill(-1);
     this.playerKeys = Array.from({ length: o.players }, (_, p) => asciiKey('', p));
+    this.online = new IdBag(IdBag.slots(o.players));
+    this.offline = new IdBag(IdBag.slots(o.players));
     for (let p = 0; p < o.players; p++) this.offline.add(p);
-    this.zonePlayers = Array.from({ length: o.zones }, () => new IdBag());
-    this.zoneTreasures = Array.from({ length: o.zones }, () => new IdBag());
+    const playerSlots = IdBag.slots(o.players);
+    const treasureSlots = IdBag.slots(TREASURE_ID_POOL);
+    this.zonePlayers = Array.from({ length: o.zones }, () => new IdBag(playerSlots));
+    this.zoneTreasures = Array.from({ length: o.zones }, () => new IdBag(treasureSlots));
     // Cumulative zone weights: uniform, or 1/(k+1) for the hot profile.
     this.zoneWeights = new Float64Array(o.zones);
     let total = 0;
@@ -248,6 +262,7 @@ export class WorldTraffic {
         if (treasures.size === 0) return this.spawnEvent();
         const treasure = treasures.pick(this.random);
         treasures.remove(treasure);
+        this.treasureZone[treasure] = -1;
         return this.withZone(worldEvent(WorldEventKind.loot, player, treasure), player);
       }
       case WorldEventKind.spawn:
@@ -279,6 +294,10 @@ export class WorldTraffic {
     const treasure = this.nextTreasure;
     this.nextTreasure = (this.nextTreasure + 1) % TREASURE_ID_POOL;
     const zone = this.pickZone();
+    // An id from the pool may still sit, unlooted, in some zone: it moves to the new one.
+    const previous = this.treasureZone[treasure];
+    if (previous !== -1) this.zoneTreasures[previous].remove(treasure);
+    this.treasureZone[treasure] = zone;
     this.zoneTreasures[zone].add(treasure);
     this.eventZone = zone;
     return worldEvent(WorldEventKind.spawn, treasure, 0, zone, this.coordinate(), this.coordinate(), this.random.int(1, 100));
