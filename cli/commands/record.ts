@@ -2,6 +2,7 @@
 
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
+import { builtInEngine } from '../../engine/registry.js';
 import type { Engine } from '../../engine/types.js';
 import type { TrafficOptions } from '../../engine/world/traffic.js';
 import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape, type RecordResult } from '../../recorder/record.js';
@@ -76,6 +77,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       const reader = TapeReader.open(flags.out);
       engineSpec = reader.meta.engineName;
       reader.close();
+      if (builtInEngine(engineSpec) === undefined) {
+        throw new TapedeckError('E_USAGE', `${flags.out} was recorded with engine "${engineSpec}", which is not built in; resume with --engine PATH to its module`);
+      }
     }
   }
   const engine = await loadEngine(engineSpec);
