@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { TapedeckError } from '../engine/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
+import { bisectCommand } from './commands/bisect.js';
 import { demoCommand } from './commands/demo.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand()]) {
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand()]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;

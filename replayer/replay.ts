@@ -9,6 +9,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine, InvariantViolation } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
+import { lockstep, type Divergence } from './bisect.js';
 
 /** Past this many, mismatches and violations are counted but not listed. */
 const MAX_LISTED = 100;
@@ -18,6 +19,11 @@ export interface ReplayOptions {
   readonly engine?: Engine;
   /** Called after each block with the events applied so far and the total. */
   readonly onProgress?: (eventsDone: number, eventsTotal: number) => void;
+  /**
+   * The engine that recorded the checkpoints, run in lockstep to locate the first divergent
+   * event after a mismatch; by default the built-in engine the tape names, if there is one.
+   */
+  readonly reference?: Engine;
 }
 
 export interface CheckpointMismatch {
@@ -49,6 +55,11 @@ export interface ReplayResult {
   readonly invariantViolationList: readonly CheckpointViolations[];
   readonly finalDigest: string;
   readonly updatesEmitted: number;
+  /** The first event after which the state differs from the reference engine's; null when none was found. */
+  readonly firstDivergentSeq: number | null;
+  /** That event and the state difference there; or why it could not be located. */
+  readonly divergence: Divergence | null;
+  readonly divergenceNote: string | null;
 }
 
 /** The tape cannot be replayed through this engine (unknown engine, undecodable event). */
@@ -99,12 +110,16 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   let violationCount = 0;
   const violationList: CheckpointViolations[] = [];
   let events = 0;
+  /** The last checkpoint that matched before the first mismatch: where the search starts. */
+  let lastGoodSeq = 0;
 
   const verifyCheckpoint = (): void => {
     const checkpoint = checkpoints[checkpointIndex];
     const actual = engine.digest(state);
     verified++;
-    if (actual !== checkpoint.digest) {
+    if (actual === checkpoint.digest) {
+      if (mismatchCount === 0) lastGoodSeq = checkpoint.nextSeq;
+    } else {
       mismatchCount++;
       if (mismatchList.length < MAX_LISTED) mismatchList.push({ nextSeq: checkpoint.nextSeq, expected: checkpoint.digest, actual });
     }
@@ -147,6 +162,27 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   }
 
   const elapsedMs = performance.now() - startedMs;
+  const finalDigest = engine.digest(state);
+
+  // Locate the first divergent event: the reference engine and this one in lockstep from the
+  // snapshot before the last good checkpoint up to the first bad one.
+  let divergence: Divergence | null = null;
+  let divergenceNote: string | null = null;
+  if (mismatchCount > 0) {
+    const reference = options.reference ?? builtInEngine(meta.engineName);
+    if (reference === undefined) {
+      divergenceNote = `the tape's engine "${meta.engineName}" is not built in; give it as the reference to locate the first divergent event`;
+    } else {
+      const firstBad = mismatchList[0].nextSeq;
+      const found = lockstep(reader, reference, engine, lastGoodSeq, firstBad - 1);
+      divergence = found.divergence;
+      if (divergence === null) {
+        divergenceNote =
+          `${reference.name} ${reference.version} and ${engine.name} ${engine.version} agree on every event from ${found.fromSeq} to ${firstBad - 1}, ` +
+          'yet the checkpoint differs: the engine is not deterministic, or the tape was recorded by another build';
+      }
+    }
+  }
   return {
     ok: mismatchCount === 0 && violationCount === 0,
     tape: reader.path,
@@ -161,7 +197,10 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     mismatchList,
     invariantViolations: violationCount,
     invariantViolationList: violationList,
-    finalDigest: engine.digest(state),
+    finalDigest,
     updatesEmitted: ctx.emitted,
+    firstDivergentSeq: divergence?.seq ?? null,
+    divergence,
+    divergenceNote,
   };
 }

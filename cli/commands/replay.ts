@@ -2,6 +2,7 @@
 
 import { Command } from 'commander';
 import { replayTape } from '../../replayer/replay.js';
+import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
@@ -33,7 +34,9 @@ export function replayCommand(): Command {
         line(`replayed ${fmt(result.events)} events of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
         line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s, ${fmt(result.updatesEmitted)} updates emitted`);
         line(`  ${fmt(result.checkpointsVerified)} of ${fmt(result.checkpointsTotal)} checkpoints verified: ${fmt(result.mismatches)} mismatches, ${fmt(result.invariantViolations)} invariant violations`);
-        for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  after event ${m.nextSeq - 1}: expected ${m.expected}, got ${m.actual}`);
+        for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  checkpoint after event ${m.nextSeq - 1}: recorded ${m.expected}, replayed ${m.actual}`);
+        if (result.divergence !== null) printDivergence(result.divergence, `${result.recordedWith.name} ${result.recordedWith.version}`, `${result.engine.name} ${result.engine.version}`);
+        else if (result.divergenceNote !== null) line(`  NOTE      ${result.divergenceNote}`);
         for (const v of result.invariantViolationList.slice(0, 10)) {
           for (const x of v.violations.slice(0, 5)) line(`  VIOLATION after event ${v.nextSeq - 1}: ${x.code}: ${x.message}`);
         }
