@@ -35,3 +35,17 @@ export function oneOf<T extends string>(name: string, choices: readonly T[]): (v
     return value as T;
   };
 }
+
+/** A point in time: microseconds since the epoch (digits), or an ISO 8601 date-time. */
+export function timeUs(name: string): (value: string) => number {
+  return (value) => {
+    if (/^\d+$/.test(value)) {
+      const n = Number(value);
+      if (Number.isSafeInteger(n)) return n;
+    } else {
+      const ms = Date.parse(value);
+      if (Number.isFinite(ms)) return ms * 1000;
+    }
+    throw new InvalidArgumentError(`${name} must be microseconds since the epoch or an ISO date-time such as 2026-01-01T00:00:01.5Z, got "${value}"`);
+  };
+}

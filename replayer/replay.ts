@@ -24,6 +24,14 @@ export interface ReplayOptions {
    * event after a mismatch; by default the built-in engine the tape names, if there is one.
    */
   readonly reference?: Engine;
+  /** First event to replay (seq); the replay starts at the last snapshot before it and fast-forwards. */
+  readonly fromSeq?: number;
+  /** Last event to replay (seq, included). */
+  readonly toSeq?: number;
+  /** First event with a timestamp at or after this (µs since the epoch); instead of fromSeq. */
+  readonly fromTimeUs?: number;
+  /** Last event with a timestamp before or at this, in tape order; instead of toSeq. */
+  readonly toTimeUs?: number;
 }
 
 export interface CheckpointMismatch {
@@ -43,7 +51,14 @@ export interface ReplayResult {
   readonly tape: string;
   readonly engine: { readonly name: string; readonly version: string };
   readonly recordedWith: { readonly name: string; readonly version: string };
+  /** Events replayed in the range (not counting the fast-forward from the snapshot). */
   readonly events: number;
+  readonly fromSeq: number;
+  /** Last event replayed (included), or null when the range was empty. */
+  readonly toSeq: number | null;
+  /** Where the replay started: the snapshot it restored (its digest checked), or 0. */
+  readonly startedAtSeq: number;
+  readonly fastForwarded: number;
   readonly elapsedMs: number;
   readonly eventsPerSec: number;
   readonly checkpointsTotal: number;
@@ -91,6 +106,17 @@ function resolveEngine(reader: TapeReader, given: Engine | undefined): Engine {
   return engine;
 }
 
+/** Turn the range options into sequence numbers (toSeq MAX_SAFE_INTEGER: to the end). */
+function resolveRange(reader: TapeReader, options: ReplayOptions, total: number): { fromSeq: number; toSeq: number } {
+  if (options.fromSeq !== undefined && options.fromTimeUs !== undefined) throw new ReplayError('E_USAGE', 'give --from or --from-time, not both');
+  if (options.toSeq !== undefined && options.toTimeUs !== undefined) throw new ReplayError('E_USAGE', 'give --to or --to-time, not both');
+  const fromSeq = options.fromTimeUs !== undefined ? reader.firstSeqAtOrAfter(options.fromTimeUs) ?? total : (options.fromSeq ?? 0);
+  const toSeq = options.toTimeUs !== undefined ? (reader.lastSeqAtOrBefore(options.toTimeUs) ?? -1) : (options.toSeq ?? Number.MAX_SAFE_INTEGER);
+  if (fromSeq > total) throw new ReplayError('E_USAGE', `--from ${fromSeq} is past the end of the tape (${total} events)`);
+  if (toSeq < fromSeq - 1) throw new ReplayError('E_USAGE', `the range ends (${toSeq}) before it starts (${fromSeq})`);
+  return { fromSeq, toSeq };
+}
+
 function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const engine = resolveEngine(reader, options.engine);
   const meta = reader.meta;
@@ -100,18 +126,35 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const decodeAt = codec.decodeAt?.bind(codec);
 
   const startedMs = performance.now();
-  const ctx = new RunContext(meta.runSeed);
-  let state = engine.init(meta.engineOptions ?? undefined);
-  let checkpointIndex = 0;
-  let nextCheckpointSeq = checkpoints.length > 0 ? checkpoints[0].nextSeq : Infinity;
+  const { fromSeq, toSeq } = resolveRange(reader, options, total);
+  // Seek: start from the last snapshot at or before fromSeq, and check that it restores to its digest.
+  const snapshot = fromSeq > 0 ? reader.snapshotAtOrBefore(fromSeq) : null;
+  const startSeq = snapshot?.nextSeq ?? 0;
+  const ctx = new RunContext(meta.runSeed, { startUs: snapshot?.nowUs ?? 0 });
+  let state = snapshot === null ? engine.init(meta.engineOptions ?? undefined) : engine.restore(snapshot.state);
+  // Checkpoints within what this replay applies: after the start, up to the end of the range.
+  let checkpointIndex = checkpoints.findIndex((c) => c.nextSeq > startSeq);
+  if (checkpointIndex < 0) checkpointIndex = checkpoints.length;
+  const endCheckpoints = checkpoints.findIndex((c) => c.nextSeq > toSeq + 1);
+  const checkpointsInRange = (endCheckpoints < 0 ? checkpoints.length : endCheckpoints) - checkpointIndex;
+  let nextCheckpointSeq = checkpointIndex < checkpoints.length ? checkpoints[checkpointIndex].nextSeq : Infinity;
   let verified = 0;
   let mismatchCount = 0;
   const mismatchList: CheckpointMismatch[] = [];
   let violationCount = 0;
   const violationList: CheckpointViolations[] = [];
   let events = 0;
+  let lastSeq: number | null = null;
   /** The last checkpoint that matched before the first mismatch: where the search starts. */
-  let lastGoodSeq = 0;
+  let lastGoodSeq = startSeq;
+  if (snapshot !== null) {
+    const restored = engine.digest(state);
+    verified++;
+    if (restored !== snapshot.digest) {
+      mismatchCount++;
+      mismatchList.push({ nextSeq: snapshot.nextSeq, expected: snapshot.digest, actual: restored });
+    }
+  }
 
   const verifyCheckpoint = (): void => {
     const checkpoint = checkpoints[checkpointIndex];
@@ -132,9 +175,12 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     nextCheckpointSeq = checkpointIndex < checkpoints.length ? checkpoints[checkpointIndex].nextSeq : Infinity;
   };
 
-  for (const cursor of reader.blocks(0)) {
+  const rangeEvents = Math.max(0, Math.min(toSeq, total - 1) - fromSeq + 1);
+  blocks: for (const cursor of reader.blocks(startSeq)) {
     const bytes = cursor.bytes;
     while (reader.advance(cursor)) {
+      if (cursor.seq < startSeq) continue;
+      if (cursor.seq > toSeq) break blocks;
       let event: unknown;
       try {
         event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
@@ -148,13 +194,16 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       }
       ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
       state = engine.apply(state, event, ctx);
-      events++;
-      if (events === nextCheckpointSeq) verifyCheckpoint();
+      if (cursor.seq >= fromSeq) {
+        events++;
+        lastSeq = cursor.seq;
+      }
+      if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
     }
-    options.onProgress?.(events, total);
+    options.onProgress?.(events, rangeEvents);
   }
   // Checkpoints past the last event mean events are missing from the tape.
-  if (checkpointIndex < checkpoints.length) {
+  if (toSeq === Number.MAX_SAFE_INTEGER && checkpointIndex < checkpoints.length) {
     throw new ReplayError(
       'E_TAPE_INCOMPLETE',
       `${reader.path}: checkpoint at event ${checkpoints[checkpointIndex].nextSeq} lies beyond the ${events} events the tape holds`,
@@ -189,9 +238,13 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     engine: { name: engine.name, version: engine.version },
     recordedWith: { name: meta.engineName, version: meta.engineVersion },
     events,
+    fromSeq,
+    toSeq: lastSeq,
+    startedAtSeq: startSeq,
+    fastForwarded: Math.max(0, fromSeq - startSeq),
     elapsedMs,
     eventsPerSec: elapsedMs > 0 ? (events * 1000) / elapsedMs : 0,
-    checkpointsTotal: checkpoints.length,
+    checkpointsTotal: checkpointsInRange + (snapshot === null ? 0 : 1),
     checkpointsVerified: verified,
     mismatches: mismatchCount,
     mismatchList,

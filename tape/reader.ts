@@ -255,6 +255,32 @@ export class TapeReader {
     return header;
   }
 
+  /** The first event, in tape order, whose timestamp is at or after `timestampUs`; null if none. */
+  firstSeqAtOrAfter(timestampUs: number): number | null {
+    const row = this.guard('blocks', () =>
+      this.db.prepare('SELECT first_seq FROM blocks WHERE max_ts_us >= ? ORDER BY block_no LIMIT 1').get(timestampUs),
+    ) as { first_seq: number } | undefined;
+    if (row === undefined) return null;
+    for (const cursor of this.blocks(row.first_seq)) {
+      while (this.advance(cursor)) if (cursor.timestampUs >= timestampUs) return cursor.seq;
+    }
+    return null;
+  }
+
+  /** The last event, in tape order, whose timestamp is at or before `timestampUs`; null if none. */
+  lastSeqAtOrBefore(timestampUs: number): number | null {
+    const row = this.guard('blocks', () =>
+      this.db.prepare('SELECT first_seq FROM blocks WHERE min_ts_us <= ? ORDER BY block_no DESC LIMIT 1').get(timestampUs),
+    ) as { first_seq: number } | undefined;
+    if (row === undefined) return null;
+    let last: number | null = null;
+    for (const cursor of this.blocks(row.first_seq)) {
+      while (this.advance(cursor)) if (cursor.timestampUs <= timestampUs) last = cursor.seq;
+      break;
+    }
+    return last;
+  }
+
   /**
    * Move the cursor to the next event of its block (false at the end). A block that does not
    * parse becomes a TapeCorruptError naming it, never a half-read event.

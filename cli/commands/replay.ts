@@ -6,9 +6,14 @@ import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { nonNegativeInt, timeUs } from '../parse.js';
 
 interface ReplayFlags {
   engine?: string;
+  from?: number;
+  to?: number;
+  fromTime?: number;
+  toTime?: number;
   json?: boolean;
 }
 
@@ -22,16 +27,28 @@ export function replayCommand(): Command {
     )
     .argument('<tape>', 'the tape to replay')
     .option('--engine <name|path>', 'engine to replay through [default: the engine named in the tape]')
+    .option('--from <seq>', 'first event to replay; starts at the last snapshot before it (its digest checked) and fast-forwards', nonNegativeInt('--from'))
+    .option('--to <seq>', 'last event to replay, included', nonNegativeInt('--to'))
+    .option('--from-time <time>', 'first event at or after this time (µs since the epoch, or ISO 8601)', timeUs('--from-time'))
+    .option('--to-time <time>', 'last event at or before this time', timeUs('--to-time'))
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (tape: string, flags: ReplayFlags) => {
       const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
       const bar = progress('replaying');
-      const result = replayTape(tape, { engine, onProgress: (done, total) => bar.update(done, total) });
+      const result = replayTape(tape, {
+        engine,
+        fromSeq: flags.from,
+        toSeq: flags.to,
+        fromTimeUs: flags.fromTime,
+        toTimeUs: flags.toTime,
+        onProgress: (done, total) => bar.update(done, total),
+      });
       bar.stop();
       if (flags.json) {
         printJson(result);
       } else {
-        line(`replayed ${fmt(result.events)} events of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
+        const range = result.toSeq === null ? ' (empty range)' : result.fromSeq > 0 || flags.to !== undefined || flags.toTime !== undefined ? ` (events ${result.fromSeq}..${result.toSeq}, from the snapshot at ${result.startedAtSeq})` : '';
+        line(`replayed ${fmt(result.events)} events${range} of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
         line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s, ${fmt(result.updatesEmitted)} updates emitted`);
         line(`  ${fmt(result.checkpointsVerified)} of ${fmt(result.checkpointsTotal)} checkpoints verified: ${fmt(result.mismatches)} mismatches, ${fmt(result.invariantViolations)} invariant violations`);
         for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  checkpoint after event ${m.nextSeq - 1}: recorded ${m.expected}, replayed ${m.actual}`);
