@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { RunContext } from '../engine/context.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
-import type { Engine, InvariantViolation } from '../engine/types.js';
+import type { Engine, InvariantViolation, JsonEvent } from '../engine/types.js';
+import { DeterminismGuard, DeterminismViolationError } from './guard.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
 
@@ -75,6 +76,16 @@ export interface ReplayResult {
   /** That event and the state difference there; or why it could not be located. */
   readonly divergence: Divergence | null;
   readonly divergenceNote: string | null;
+  /** Engine code read the wall clock, drew ambient randomness or set a timer: the replay stopped there. */
+  readonly determinismViolation: DeterminismViolation | null;
+}
+
+export interface DeterminismViolation {
+  /** The API called, e.g. "Date.now()". */
+  readonly api: string;
+  /** The event being applied (or the checkpoint being verified after it). */
+  readonly seq: number;
+  readonly event: JsonEvent | null;
 }
 
 /** The tape cannot be replayed through this engine (unknown engine, undecodable event). */
@@ -176,34 +187,55 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   };
 
   const rangeEvents = Math.max(0, Math.min(toSeq, total - 1) - fromSeq + 1);
-  blocks: for (const cursor of reader.blocks(startSeq)) {
-    const bytes = cursor.bytes;
-    while (reader.advance(cursor)) {
-      if (cursor.seq < startSeq) continue;
-      if (cursor.seq > toSeq) break blocks;
-      let event: unknown;
-      try {
-        event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
-      } catch (cause) {
-        throw new ReplayError(
-          'E_REPLAY_DECODE',
-          `${reader.path}: event ${cursor.seq} (block ${cursor.header.blockNo}) cannot be decoded by engine ${engine.name}'s codec ` +
-            `(${codec.name}; the tape was written with ${meta.codec}): ${(cause as Error).message}`,
-          { cause },
-        );
+  const guard = new DeterminismGuard();
+  let violation: DeterminismViolation | null = null;
+  guard.install();
+  try {
+    blocks: for (const cursor of reader.blocks(startSeq)) {
+      const bytes = cursor.bytes;
+      while (reader.advance(cursor)) {
+        if (cursor.seq < startSeq) continue;
+        if (cursor.seq > toSeq) break blocks;
+        let event: unknown;
+        try {
+          event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+        } catch (cause) {
+          throw new ReplayError(
+            'E_REPLAY_DECODE',
+            `${reader.path}: event ${cursor.seq} (block ${cursor.header.blockNo}) cannot be decoded by engine ${engine.name}'s codec ` +
+              `(${codec.name}; the tape was written with ${meta.codec}): ${(cause as Error).message}`,
+            { cause },
+          );
+        }
+        ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
+        // Engine code under the guard: a forbidden API call ends the replay here, even if the
+        // engine swallowed the error the trap threw.
+        try {
+          state = engine.apply(state, event, ctx);
+          if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
+        } catch (error) {
+          if (!(error instanceof DeterminismViolationError)) throw error;
+        }
+        if (guard.violated) {
+          guard.uninstall();
+          violation = { api: guard.take()!, seq: cursor.seq, event: codec.toJSON(event) };
+          break blocks;
+        }
+        if (cursor.seq >= fromSeq) {
+          events++;
+          lastSeq = cursor.seq;
+        }
       }
-      ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
-      state = engine.apply(state, event, ctx);
-      if (cursor.seq >= fromSeq) {
-        events++;
-        lastSeq = cursor.seq;
-      }
-      if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
+      // Progress reporting is the runner's, not the engine's: it may read the clock.
+      guard.uninstall();
+      options.onProgress?.(events, rangeEvents);
+      guard.install();
     }
-    options.onProgress?.(events, rangeEvents);
+  } finally {
+    guard.uninstall();
   }
   // Checkpoints past the last event mean events are missing from the tape.
-  if (toSeq === Number.MAX_SAFE_INTEGER && checkpointIndex < checkpoints.length) {
+  if (violation === null && toSeq === Number.MAX_SAFE_INTEGER && checkpointIndex < checkpoints.length) {
     throw new ReplayError(
       'E_TAPE_INCOMPLETE',
       `${reader.path}: checkpoint at event ${checkpoints[checkpointIndex].nextSeq} lies beyond the ${events} events the tape holds`,
@@ -217,7 +249,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   // snapshot before the last good checkpoint up to the first bad one.
   let divergence: Divergence | null = null;
   let divergenceNote: string | null = null;
-  if (mismatchCount > 0) {
+  if (mismatchCount > 0 && violation === null) {
     const reference = options.reference ?? builtInEngine(meta.engineName);
     if (reference === undefined) {
       divergenceNote = `the tape's engine "${meta.engineName}" is not built in; give it as the reference to locate the first divergent event`;
@@ -233,7 +265,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     }
   }
   return {
-    ok: mismatchCount === 0 && violationCount === 0,
+    ok: mismatchCount === 0 && violationCount === 0 && violation === null,
     tape: reader.path,
     engine: { name: engine.name, version: engine.version },
     recordedWith: { name: meta.engineName, version: meta.engineVersion },
@@ -255,5 +287,6 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     firstDivergentSeq: divergence?.seq ?? null,
     divergence,
     divergenceNote,
+    determinismViolation: violation,
   };
 }

@@ -52,6 +52,11 @@ export function replayCommand(): Command {
         line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s, ${fmt(result.updatesEmitted)} updates emitted`);
         line(`  ${fmt(result.checkpointsVerified)} of ${fmt(result.checkpointsTotal)} checkpoints verified: ${fmt(result.mismatches)} mismatches, ${fmt(result.invariantViolations)} invariant violations`);
         for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  checkpoint after event ${m.nextSeq - 1}: recorded ${m.expected}, replayed ${m.actual}`);
+        if (result.determinismViolation !== null) {
+          const v = result.determinismViolation;
+          line(`  NONDETERMINISTIC  engine code called ${v.api} while applying event ${v.seq}${v.event === null ? '' : `: ${JSON.stringify(v.event)}`}; the replay stopped there`);
+          line('            engines must take time from ctx.nowUs and randomness from ctx.random');
+        }
         if (result.divergence !== null) printDivergence(result.divergence, `${result.recordedWith.name} ${result.recordedWith.version}`, `${result.engine.name} ${result.engine.version}`);
         else if (result.divergenceNote !== null) line(`  NOTE      ${result.divergenceNote}`);
         for (const v of result.invariantViolationList.slice(0, 10)) {
