@@ -9,8 +9,17 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine, InvariantViolation, JsonEvent } from '../engine/types.js';
 import { DeterminismGuard, DeterminismViolationError } from './guard.js';
+import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
+
+/** The real clock, bound before any guard replaces performance.now for engine code. */
+const realNow = performance.now.bind(performance);
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Block the thread (the replay loop is synchronous): a wait that nothing will wake. */
+function sleepMs(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
 
 /** Past this many, mismatches and violations are counted but not listed. */
 const MAX_LISTED = 100;
@@ -33,6 +42,13 @@ export interface ReplayOptions {
   readonly fromTimeUs?: number;
   /** Last event with a timestamp before or at this, in tape order; instead of toSeq. */
   readonly toTimeUs?: number;
+  /** Check the engine's invariants after every event, not only at checkpoints. */
+  readonly paranoid?: boolean;
+  /**
+   * 'max' (default): never sleep; virtual time follows the recorded timestamps. A number K:
+   * paced, so that wall-clock time follows recorded time divided by K (K = 2: twice as fast).
+   */
+  readonly speed?: number | 'max';
 }
 
 export interface CheckpointMismatch {
@@ -62,6 +78,9 @@ export interface ReplayResult {
   readonly fastForwarded: number;
   readonly elapsedMs: number;
   readonly eventsPerSec: number;
+  readonly speed: number | 'max';
+  /** Time spent waiting to follow the recorded pace (0 at --speed max). */
+  readonly sleptMs: number;
   readonly checkpointsTotal: number;
   readonly checkpointsVerified: number;
   /** Number of checkpoints whose digest differed; the first MAX_LISTED are in mismatchList. */
@@ -156,6 +175,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const violationList: CheckpointViolations[] = [];
   let events = 0;
   let lastSeq: number | null = null;
+  let reachedSeq = startSeq;
   /** The last checkpoint that matched before the first mismatch: where the search starts. */
   let lastGoodSeq = startSeq;
   if (snapshot !== null) {
@@ -167,6 +187,15 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     }
   }
 
+  const paranoid = options.paranoid === true;
+  const checkInvariantsAt = (nextSeq: number): void => {
+    const violations = engine.checkInvariants(state);
+    if (violations.length > 0) {
+      violationCount += violations.length;
+      if (violationList.length < MAX_LISTED) violationList.push({ nextSeq, violations });
+    }
+  };
+
   const verifyCheckpoint = (): void => {
     const checkpoint = checkpoints[checkpointIndex];
     const actual = engine.digest(state);
@@ -177,16 +206,19 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       mismatchCount++;
       if (mismatchList.length < MAX_LISTED) mismatchList.push({ nextSeq: checkpoint.nextSeq, expected: checkpoint.digest, actual });
     }
-    const violations = engine.checkInvariants(state);
-    if (violations.length > 0) {
-      violationCount += violations.length;
-      if (violationList.length < MAX_LISTED) violationList.push({ nextSeq: checkpoint.nextSeq, violations });
-    }
+    if (!paranoid) checkInvariantsAt(checkpoint.nextSeq);
     checkpointIndex++;
     nextCheckpointSeq = checkpointIndex < checkpoints.length ? checkpoints[checkpointIndex].nextSeq : Infinity;
   };
 
   const rangeEvents = Math.max(0, Math.min(toSeq, total - 1) - fromSeq + 1);
+  const speed = options.speed ?? 'max';
+  if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new ReplayError('E_USAGE', `--speed must be "max" or a positive number, got ${speed}`);
+  // Pacing: the first replayed event sets the origin; later ones wait until their recorded
+  // offset, divided by the speed, has passed on the wall clock.
+  let paceOriginUs = -1;
+  let paceOriginMs = 0;
+  let sleptMs = 0;
   const guard = new DeterminismGuard();
   let violation: DeterminismViolation | null = null;
   guard.install();
@@ -207,11 +239,24 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
             { cause },
           );
         }
+        if (speed !== 'max' && cursor.seq >= fromSeq) {
+          if (paceOriginUs < 0) {
+            paceOriginUs = cursor.timestampUs;
+            paceOriginMs = realNow();
+          } else {
+            const waitMs = paceOriginMs + (cursor.timestampUs - paceOriginUs) / 1000 / speed - realNow();
+            if (waitMs >= 1) {
+              sleepMs(waitMs);
+              sleptMs += waitMs;
+            }
+          }
+        }
         ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
         // Engine code under the guard: a forbidden API call ends the replay here, even if the
         // engine swallowed the error the trap threw.
         try {
           state = engine.apply(state, event, ctx);
+          if (paranoid) checkInvariantsAt(cursor.seq + 1);
           if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
         } catch (error) {
           if (!(error instanceof DeterminismViolationError)) throw error;
@@ -221,6 +266,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
           violation = { api: guard.take()!, seq: cursor.seq, event: codec.toJSON(event) };
           break blocks;
         }
+        reachedSeq = cursor.seq + 1;
         if (cursor.seq >= fromSeq) {
           events++;
           lastSeq = cursor.seq;
@@ -236,9 +282,9 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   }
   // Checkpoints past the last event mean events are missing from the tape.
   if (violation === null && toSeq === Number.MAX_SAFE_INTEGER && checkpointIndex < checkpoints.length) {
-    throw new ReplayError(
-      'E_TAPE_INCOMPLETE',
-      `${reader.path}: checkpoint at event ${checkpoints[checkpointIndex].nextSeq} lies beyond the ${events} events the tape holds`,
+    throw new TapeCorruptError(
+      reader.path,
+      `events are missing: a checkpoint covers ${checkpoints[checkpointIndex].nextSeq} events, but the tape's blocks end after ${reachedSeq}`,
     );
   }
 
@@ -275,6 +321,8 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     startedAtSeq: startSeq,
     fastForwarded: Math.max(0, fromSeq - startSeq),
     elapsedMs,
+    speed,
+    sleptMs,
     eventsPerSec: elapsedMs > 0 ? (events * 1000) / elapsedMs : 0,
     checkpointsTotal: checkpointsInRange + (snapshot === null ? 0 : 1),
     checkpointsVerified: verified,

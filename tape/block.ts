@@ -19,6 +19,12 @@
 import { crc32 } from 'node:zlib';
 import { ByteSink, readVarint, readZigzag, VarintError, type ReadCursor } from './varint.js';
 
+/**
+ * Largest timestamp (µs: the year 2112) or source position a block stores: deltas between two
+ * such values, zigzag-encoded, stay below 2^53 and so exact in a JS number.
+ */
+export const MAX_BLOCK_VALUE = 2 ** 52 - 1;
+
 export const FLAG_KEY = 1;
 export const FLAG_HEADERS = 2;
 export const FLAG_STREAM = 4;
@@ -134,6 +140,9 @@ export class BlockBuilder {
       this.prevPosition = 0;
     } else if (seq !== this.firstSeq + this.count) {
       throw new Error(`block events must be consecutive: expected seq ${this.firstSeq + this.count}, got ${seq}`);
+    }
+    if (!(event.timestampUs >= 0 && event.timestampUs <= MAX_BLOCK_VALUE) || !(event.position >= 0 && event.position <= MAX_BLOCK_VALUE)) {
+      throw new RangeError(`event ${seq}: timestamp ${event.timestampUs} and position ${event.position} must be integers in [0, 2^52 - 1]`);
     }
     const stream = event.stream ?? 0;
     const headers = event.headers;

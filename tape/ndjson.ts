@@ -15,7 +15,7 @@
 // ParseProblem values with a stable reason code; docs/recording.md lists them.
 
 import type { EventCodec } from '../engine/types.js';
-import type { EventHeader } from './block.js';
+import { MAX_BLOCK_VALUE, type EventHeader } from './block.js';
 
 export interface ParsedLine<E> {
   readonly timestampUs: number;
@@ -122,7 +122,9 @@ export function parseEventLine<E>(text: string, codec: EventCodec<E>): ParsedLin
   }
   const ts = o.timestampUs;
   if (ts === undefined) return problem('missing-field', 'missing field "timestampUs"');
-  if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return problem('wrong-type', `"timestampUs" must be a non-negative integer (microseconds), got ${JSON.stringify(ts)}`);
+  if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0 || ts > MAX_BLOCK_VALUE) {
+    return problem('wrong-type', `"timestampUs" must be an integer in [0, 2^52 - 1] (microseconds since the epoch), got ${JSON.stringify(ts)}`);
+  }
   const partition = o.partition;
   if (partition === undefined) return problem('missing-field', 'missing field "partition"');
   if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition > MAX_PARTITION) {

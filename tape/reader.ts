@@ -216,7 +216,10 @@ export class TapeReader {
     try {
       while (true) {
         const step = this.guard('blocks', () => rows.next());
-        if (step.done) return;
+        if (step.done) {
+          this.checkEnd(expectedSeq);
+          return;
+        }
         const row = step.value;
         const header = this.checkBlock(row, expectedBlockNo, expectedSeq);
         expectedBlockNo = row.block_no + 1;
@@ -227,6 +230,21 @@ export class TapeReader {
       // Release the statement even when the caller stops early or a check throws, so that
       // the connection can close.
       rows.return?.();
+    }
+  }
+
+  /**
+   * After the last block: the tape must hold as many events as its source position and its
+   * checkpoints say, or blocks at the end are missing (a reader would otherwise see a shorter
+   * tape without an error).
+   */
+  private checkEnd(endSeq: number): void {
+    if (endSeq < 0) endSeq = 0;
+    const positions = this.sourcePositions();
+    const lastCheckpoint = this.guard('checkpoints', () => this.db.prepare('SELECT MAX(next_seq) AS n FROM checkpoints').get()) as { n: number | null };
+    const expected = Math.max(lastCheckpoint.n ?? 0, ...positions.map((p) => p.nextSeq));
+    if (endSeq < expected) {
+      throw new TapeCorruptError(this.path, `events are missing at the end: the blocks end after ${endSeq} events, but the tape's source position and checkpoints cover ${expected}`);
     }
   }
 

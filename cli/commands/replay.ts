@@ -6,7 +6,9 @@ import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { nonNegativeInt, timeUs } from '../parse.js';
+import { nonNegativeInt, positiveNumber, timeUs } from '../parse.js';
+
+const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
 interface ReplayFlags {
   engine?: string;
@@ -14,6 +16,8 @@ interface ReplayFlags {
   to?: number;
   fromTime?: number;
   toTime?: number;
+  paranoid?: boolean;
+  speed: number | 'max';
   json?: boolean;
 }
 
@@ -31,6 +35,8 @@ export function replayCommand(): Command {
     .option('--to <seq>', 'last event to replay, included', nonNegativeInt('--to'))
     .option('--from-time <time>', 'first event at or after this time (µs since the epoch, or ISO 8601)', timeUs('--from-time'))
     .option('--to-time <time>', 'last event at or before this time', timeUs('--to-time'))
+    .option('--speed <max|K>', 'max: never sleep (virtual time follows the recorded timestamps); K: paced, wall-clock time = recorded time / K', speedValue, 'max' as const)
+    .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (tape: string, flags: ReplayFlags) => {
       const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
@@ -41,6 +47,8 @@ export function replayCommand(): Command {
         toSeq: flags.to,
         fromTimeUs: flags.fromTime,
         toTimeUs: flags.toTime,
+        paranoid: flags.paranoid === true,
+        speed: flags.speed,
         onProgress: (done, total) => bar.update(done, total),
       });
       bar.stop();

@@ -35,6 +35,21 @@ describe('damaged tapes', () => {
     expect(r.stderr).toMatch(/block 3 \(events 3000\.\.3999\): blocks jump from 1 to 3/);
   });
 
+  it('every reader refuses a tape whose last blocks are gone, instead of showing a shorter tape', () => {
+    const dir = tempDir();
+    const path = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', path, '--events', '5000', '--block-events', '1000']).status).toBe(0);
+    const db = new Database(path);
+    db.prepare('DELETE FROM blocks WHERE block_no >= 3').run();
+    db.close();
+    for (const command of ['replay', 'export', 'inspect']) {
+      const r = tapedeck([command, path]);
+      expect(r.status, command).toBe(2);
+      expect(r.stderr, command).toMatch(/events are missing at the end: the blocks end after 3000 events, but the tape's source position and checkpoints cover 5000/);
+    }
+    expect(tapedeck(['verify', path]).status).toBe(1);
+  });
+
   it('verify names a quarantined input that went missing from the rejects table', () => {
     const dir = tempDir();
     const input = join(dir, 'in.ndjson');

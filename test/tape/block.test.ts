@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blockChecksum, BlockBuilder, BlockCursor, BlockFormatError, type BlockEvent } from '../../tape/block.js';
+import { blockChecksum, BlockBuilder, BlockCursor, BlockFormatError, MAX_BLOCK_VALUE, type BlockEvent } from '../../tape/block.js';
 import { propertyParams } from '../support/property.js';
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
 const eventArb: fc.Arbitrary<BlockEvent> = fc.record({
-  timestampUs: fc.integer({ min: 0, max: 2 ** 52 }),
+  timestampUs: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
   partition: fc.nat({ max: 1 << 20 }),
-  position: fc.integer({ min: 0, max: 2 ** 52 }),
+  position: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
   stream: fc.nat({ max: 1000 }),
   key: fc.option(bytes(40), { nil: null }),
   headers: fc.array(fc.record({ name: bytes(10), value: bytes(50) }), { maxLength: 3 }),
@@ -59,6 +59,14 @@ describe('event blocks', () => {
     }
     expect(blockChecksum({ ...block, firstSeq: 1 }, block.data)).not.toBe(block.checksum);
     expect(blockChecksum({ ...block, maxTsUs: block.maxTsUs + 1 }, block.data)).not.toBe(block.checksum);
+  });
+
+  it('round-trips the extremes, and refuses timestamps or positions beyond 2^52 - 1', () => {
+    const builder = new BlockBuilder();
+    const extremes = [MAX_BLOCK_VALUE, 0, MAX_BLOCK_VALUE, 0].map((v, i) => ({ timestampUs: v, partition: i, position: MAX_BLOCK_VALUE - v, stream: 0, key: null, headers: [], payload: new Uint8Array([i]) }));
+    extremes.forEach((e, i) => builder.add(i, e));
+    expect(decodeAll(builder.finish(0))).toEqual(extremes);
+    expect(() => builder.add(0, { timestampUs: 2 ** 52, partition: 0, position: 0, key: null, payload: new Uint8Array(1) })).toThrow(/must be integers in \[0, 2\^52 - 1\]/);
   });
 
   it('refuses non-consecutive sequence numbers and reports truncated data', () => {
