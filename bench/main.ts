@@ -19,7 +19,8 @@ import Database from 'better-sqlite3';
 import { NdjsonSource } from '../recorder/sources/ndjson.js';
 import { formatEventLine } from '../tape/ndjson.js';
 import { TapeReader } from '../tape/reader.js';
-import { measureRecordingRss, type RssReport } from './rss.js';
+import { measureLongRun, type RssReport } from './rss.js';
+import { worldCodec } from '../engine/world/codec.js';
 import { RunContext } from '../engine/context.js';
 import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/index.js';
 import { recordTape } from '../recorder/record.js';
@@ -38,6 +39,8 @@ interface BenchContext {
   readonly ndjson: string;
   /** The tape's block rows, in memory, for the raw SQLite ceiling. */
   readonly blockRows: readonly unknown[][];
+  /** The same events, one SQLite row each with a JSON payload, for the naive replay baseline. */
+  readonly naiveDb: string;
 }
 
 interface Case {
@@ -164,7 +167,28 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'replay-naive-baseline',
+    description: 'naive replay: one SQLite row per event, JSON payload parsed per event, same engine and checkpoints (baseline)',
+    run: (ctx) => {
+      const db = new Database(ctx.naiveDb, { readonly: true });
+      const state = worldEngine.init();
+      const run = new RunContext(ctx.seed);
+      let n = 0;
+      let digest = '';
+      for (const row of db.prepare('SELECT seq, ts, partition, payload FROM events ORDER BY seq').iterate() as IterableIterator<{ seq: number; ts: number; partition: number; payload: string }>) {
+        run.prepare(row.seq, row.ts, row.partition);
+        worldEngine.apply(state, worldCodec.fromJSON(JSON.parse(row.payload)), run);
+        n++;
+        if (n % CHECKPOINT_EVERY === 0) digest = worldEngine.digest(state);
+      }
+      db.close();
+      if (digest === '') throw new Error('naive baseline took no digest');
+      return n;
+    },
+  },
+  {
     name: 'replay-verify',
+    baseline: 'replay-naive-baseline',
     description: 'full-speed replay of a tape, every block checksummed, every checkpoint verified',
     run: (ctx) => {
       const result = replayTape(ctx.tape, { engine: worldEngine });
@@ -195,8 +219,25 @@ function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseli
   if (ndjson?.ratioToBaseline != null) {
     goals.push({ goal: 'record-ndjson >= 0.7 of ndjson-bare-parse', measured: ndjson.ratioToBaseline.toFixed(3), met: ndjson.ratioToBaseline >= 0.7 });
   }
+  const replay = row('replay-verify');
+  if (replay !== undefined) {
+    goals.push({ goal: 'replay-verify >= 5,000,000 events/s', measured: `${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s`, met: replay.eventsPerSec >= 5_000_000 });
+    const ceiling = row('engine-ceiling');
+    if (ceiling !== undefined) {
+      const ratio = replay.eventsPerSec / ceiling.eventsPerSec;
+      goals.push({ goal: 'replay-verify >= 0.5 of engine-ceiling', measured: ratio.toFixed(3), met: ratio >= 0.5 });
+    }
+    const naive = row('replay-naive-baseline');
+    if (naive !== undefined) {
+      const ratio = replay.eventsPerSec / naive.eventsPerSec;
+      goals.push({ goal: 'replay-verify >= 10x replay-naive-baseline', measured: `${ratio.toFixed(1)}x`, met: ratio >= 10 });
+    }
+  }
   if (rss !== null) {
-    goals.push({ goal: `peak RSS recording ${rss.events.toLocaleString('en-US')} events <= 200 MB`, measured: `${rss.peakRssMb.toFixed(1)} MB`, met: rss.peakRssMb <= 200 });
+    const n = rss.events.toLocaleString('en-US');
+    goals.push({ goal: `peak RSS recording ${n} events <= 200 MB`, measured: `${rss.record.peakRssMb.toFixed(1)} MB`, met: rss.record.peakRssMb <= 200 });
+    goals.push({ goal: `peak RSS replaying ${n} events <= 256 MB`, measured: `${rss.replay.peakRssMb.toFixed(1)} MB`, met: rss.replay.peakRssMb <= 256 });
+    goals.push({ goal: `--from into the middle of ${n} events starts within 200 ms`, measured: `${rss.seekMs.toFixed(1)} ms`, met: rss.seekMs <= 200 });
   }
   return goals;
 }
@@ -214,7 +255,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '5' },
       only: { type: 'string' },
       seed: { type: 'string', default: '1' },
-      'rss-events': { type: 'string', default: '20000000' },
+      'long-events': { type: 'string', default: '20000000' },
     },
   });
   const events = Number(values.events);
@@ -245,8 +286,19 @@ async function main(): Promise<void> {
     }
     reader.close();
     writeFileSync(ndjson, lines.join('\n') + '\n');
+    const naiveDb = join(dir, 'naive.sqlite');
+    const naive = new Database(naiveDb);
+    naive.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, ts INTEGER, partition INTEGER, key TEXT, payload TEXT)');
+    const insertNaive = naive.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?)');
+    naive.transaction(() => {
+      lines.forEach((text, seq) => {
+        const o = JSON.parse(text) as { timestampUs: number; partition: number; key: string | null; type: string; payload: unknown };
+        insertNaive.run(seq, o.timestampUs, o.partition, o.key, JSON.stringify({ type: o.type, payload: o.payload }));
+      });
+    })();
+    naive.close();
     lines.length = 0;
-    const ctx: BenchContext = { events, seed, records: [], dir, tape, ndjson, blockRows };
+    const ctx: BenchContext = { events, seed, records: [], dir, tape, ndjson, blockRows, naiveDb };
 
     const results: { name: string; description: string; events: number; medianMs: number; eventsPerSec: number; runsMs: number[] }[] = [];
     for (const c of cases) {
@@ -277,10 +329,10 @@ async function main(): Promise<void> {
     });
 
     let rss: RssReport | null = null;
-    if (only === null || only.has('record-rss')) {
-      const rssEvents = Number(values['rss-events']);
-      process.stderr.write(`record-rss: recording ${rssEvents} events in a child process, sampling RSS...\n`);
-      rss = await measureRecordingRss(rssEvents, dir);
+    if (only === null || only.has('long-run')) {
+      const rssEvents = Number(values['long-events']);
+      process.stderr.write(`long-run: recording and replaying ${rssEvents} events in a child process, sampling RSS...\n`);
+      rss = await measureLongRun(rssEvents, dir);
     }
 
     const header = ['case', 'events', 'median ms', 'events/s', 'x ceiling', 'x baseline'];
@@ -300,9 +352,12 @@ async function main(): Promise<void> {
     console.log('');
     for (const r of rows) console.log(`  ${r.name}: ${r.description}`);
     if (rss !== null) {
+      const mb = (xs: number[]) => xs.map((m) => m.toFixed(1)).join(' / ');
       console.log('');
-      console.log(`record-rss: ${rss.events.toLocaleString('en-US')} synthetic events recorded in ${(rss.elapsedMs / 1000).toFixed(1)} s; peak RSS ${rss.peakRssMb.toFixed(1)} MB`);
-      console.log(`  RSS at 10/25/50/75/100% of the run: ${rss.rssMbAtQuarters.map((m) => m.toFixed(1)).join(' / ')} MB`);
+      console.log(`long-run, ${rss.events.toLocaleString('en-US')} events (child process, RSS sampled every 100 ms):`);
+      console.log(`  record: ${(rss.record.elapsedMs / 1000).toFixed(1)} s, peak RSS ${rss.record.peakRssMb.toFixed(1)} MB; at 10/25/50/75/100%: ${mb(rss.record.rssMbAtQuarters)} MB`);
+      console.log(`  replay: ${(rss.replay.elapsedMs / 1000).toFixed(1)} s, peak RSS ${rss.replay.peakRssMb.toFixed(1)} MB; at 10/25/50/75/100%: ${mb(rss.replay.rssMbAtQuarters)} MB`);
+      console.log(`  seek:   --from the middle applied its first event after ${rss.seekMs.toFixed(1)} ms`);
     }
     const goals = evaluateGoals(rows, rss);
     console.log('');
