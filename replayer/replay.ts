@@ -49,6 +49,8 @@ export interface ReplayOptions {
    * paced, so that wall-clock time follows recorded time divided by K (K = 2: twice as fast).
    */
   readonly speed?: number | 'max';
+  /** Also return this replay's digest at every checkpoint (for comparing runs). */
+  readonly collectDigests?: boolean;
 }
 
 export interface CheckpointMismatch {
@@ -95,6 +97,8 @@ export interface ReplayResult {
   /** That event and the state difference there; or why it could not be located. */
   readonly divergence: Divergence | null;
   readonly divergenceNote: string | null;
+  /** With collectDigests: this replay's digest at each checkpoint it verified. */
+  readonly checkpointDigests?: readonly { readonly nextSeq: number; readonly digest: string }[];
   /** Engine code read the wall clock, drew ambient randomness or set a timer: the replay stopped there. */
   readonly determinismViolation: DeterminismViolation | null;
 }
@@ -188,6 +192,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   }
 
   const paranoid = options.paranoid === true;
+  const digests: { nextSeq: number; digest: string }[] | null = options.collectDigests ? [] : null;
   const checkInvariantsAt = (nextSeq: number): void => {
     const violations = engine.checkInvariants(state);
     if (violations.length > 0) {
@@ -200,6 +205,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     const checkpoint = checkpoints[checkpointIndex];
     const actual = engine.digest(state);
     verified++;
+    digests?.push({ nextSeq: checkpoint.nextSeq, digest: actual });
     if (actual === checkpoint.digest) {
       if (mismatchCount === 0) lastGoodSeq = checkpoint.nextSeq;
     } else {
@@ -336,5 +342,6 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     divergence,
     divergenceNote,
     determinismViolation: violation,
+    ...(digests === null ? {} : { checkpointDigests: digests }),
   };
 }

@@ -1,6 +1,8 @@
 // `tapedeck replay`: replay a tape at full speed and verify every checkpoint.
 
+import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
+import { TapedeckError } from '../../engine/errors.js';
 import { replayTape } from '../../replayer/replay.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
@@ -18,6 +20,8 @@ interface ReplayFlags {
   toTime?: number;
   paranoid?: boolean;
   speed: number | 'max';
+  checkpointDigests?: boolean;
+  checkDeterminism?: boolean;
   json?: boolean;
 }
 
@@ -36,9 +40,15 @@ export function replayCommand(): Command {
     .option('--from-time <time>', 'first event at or after this time (µs since the epoch, or ISO 8601)', timeUs('--from-time'))
     .option('--to-time <time>', 'last event at or before this time', timeUs('--to-time'))
     .option('--speed <max|K>', 'max: never sleep (virtual time follows the recorded timestamps); K: paced, wall-clock time = recorded time / K', speedValue, 'max' as const)
+    .option('--checkpoint-digests', "with --json: include this replay's digest at every checkpoint")
+    .option('--check-determinism', 'replay twice in two separate processes and compare their digests at every checkpoint')
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
-    .action(async (tape: string, flags: ReplayFlags) => {
+    .action(async (tape: string, flags: ReplayFlags, cmd: Command) => {
+      if (flags.checkDeterminism) {
+        process.exitCode = checkDeterminism(tape, cmd);
+        return;
+      }
       const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
       const bar = progress('replaying');
       const result = replayTape(tape, {
@@ -49,6 +59,7 @@ export function replayCommand(): Command {
         toTimeUs: flags.toTime,
         paranoid: flags.paranoid === true,
         speed: flags.speed,
+        collectDigests: flags.checkpointDigests === true,
         onProgress: (done, total) => bar.update(done, total),
       });
       bar.stop();
@@ -74,4 +85,42 @@ export function replayCommand(): Command {
       }
       process.exitCode = result.ok ? EXIT.ok : EXIT.checkFailed;
     });
+}
+
+/**
+ * Run this replay (minus --check-determinism) in two child processes and compare the digests
+ * each took at every checkpoint: an engine that depends on anything outside the tape (time,
+ * randomness, addresses, iteration order of unordered structures) shows up as a difference.
+ */
+function checkDeterminism(tape: string, cmd: Command): number {
+  const passOn: string[] = [];
+  for (const option of ['engine', 'from', 'to', 'fromTime', 'toTime'] as const) {
+    const value = cmd.getOptionValue(option) as unknown;
+    if (value !== undefined) passOn.push(`--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value));
+  }
+  const run = () => {
+    const r = spawnSync(process.execPath, [process.argv[1], 'replay', tape, ...passOn, '--checkpoint-digests', '--json'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const lines = r.stdout.trim().split('\n');
+    try {
+      return JSON.parse(lines[lines.length - 1]) as { checkpointDigests?: { nextSeq: number; digest: string }[]; ok: boolean };
+    } catch {
+      throw new TapedeckError('E_CHILD_REPLAY', `a replay process failed (exit ${r.status}): ${r.stderr.trim()}`);
+    }
+  };
+  const a = run();
+  const b = run();
+  const da = a.checkpointDigests ?? [];
+  const db = b.checkpointDigests ?? [];
+  let first: { nextSeq: number; a: string; b: string } | null = null;
+  for (let i = 0; i < Math.max(da.length, db.length); i++) {
+    if (da[i]?.digest !== db[i]?.digest || da[i]?.nextSeq !== db[i]?.nextSeq) {
+      first = { nextSeq: (da[i] ?? db[i]).nextSeq, a: da[i]?.digest ?? '(none)', b: db[i]?.digest ?? '(none)' };
+      break;
+    }
+  }
+  const report = { ok: first === null, tape, checkpointsCompared: Math.min(da.length, db.length), firstDifference: first, runs: [{ ok: a.ok }, { ok: b.ok }] };
+  if (cmd.getOptionValue('json')) printJson(report);
+  else if (first === null) line(`deterministic: two processes agree at all ${da.length} checkpoints of ${tape}`);
+  else line(`NOT DETERMINISTIC: the two processes differ at the checkpoint after event ${first.nextSeq - 1}: ${first.a} vs ${first.b}`);
+  return first === null ? EXIT.ok : EXIT.checkFailed;
 }

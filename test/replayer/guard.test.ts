@@ -71,3 +71,24 @@ describe('determinism guard', () => {
     expect(r.stdout).toMatch(/NONDETERMINISTIC\s+engine code called Date\.now\(\) while applying event 1500: \{"type":/);
   });
 });
+
+describe('--check-determinism', () => {
+  it('agrees for the world engine, and names the first checkpoint where two processes differ for an engine that is not deterministic', () => {
+    const dir = tempDir();
+    const tape = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '6000', '--checkpoint-every', '1000']).status).toBe(0);
+    const same = tapedeck(['replay', tape, '--check-determinism', '--json']);
+    expect(same.status).toBe(0);
+    expect(same.json()).toMatchObject({ ok: true, checkpointsCompared: 6, firstDifference: null });
+    // Randomness from node:crypto, which the guard does not trap: only comparing runs shows it.
+    const module = join(dir, 'lucky.mjs');
+    writeFileSync(
+      module,
+      `import { randomInt } from 'node:crypto';\nimport { worldEngine } from ${JSON.stringify(pathToFileURL(join(REPO, 'dist', 'index.js')).href)};\n` +
+        'export default { ...worldEngine, apply(state, event, ctx) { const s = worldEngine.apply(state, event, ctx); if (ctx.seq === 3500) { s.treasuresSpawned += randomInt(1, 2 ** 40); } return s; } };\n',
+    );
+    const r = tapedeck(['replay', tape, '--engine', module, '--check-determinism', '--json']);
+    expect(r.status).toBe(1);
+    expect(r.json()).toMatchObject({ ok: false, firstDifference: { nextSeq: 4000 } });
+  });
+});
