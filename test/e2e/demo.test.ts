@@ -65,7 +65,7 @@ describe('tapedeck command line', () => {
   it('--help lists every command with one line each, and --version prints the version', () => {
     const help = tapedeck(['--help']);
     expect(help.status).toBe(0);
-    for (const command of ['demo', 'record', 'replay', 'inspect', 'verify', 'export']) expect(help.stdout).toMatch(new RegExp(`^  ${command} .*\\S`, 'm'));
+    for (const command of ['demo', 'record', 'replay', 'inspect', 'verify', 'export', 'bisect']) expect(help.stdout).toMatch(new RegExp(`^  ${command} .*\\S`, 'm'));
     const version = tapedeck(['--version']);
     expect(version.status).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
