@@ -133,7 +133,6 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let blockNo = resume?.nextBlockNo ?? 0;
   let read = resume?.read ?? 0;
   let quarantined = resume?.rejected ?? 0;
-  let blocksWritten = 0;
   let checkpointCount = 0;
   let snapshotCount = 0;
   let pendingCheckpoints: Checkpoint[] = [];
@@ -154,10 +153,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
       sourcePositions:
         lastItem === null ? [] : [{ source: source.name, nextSeq: seq, position: source.resumeAfter(lastItem), read, rejected: quarantined }],
     });
-    if (hasBlock) {
-      blockNo++;
-      blocksWritten++;
-    }
+    if (hasBlock) blockNo++;
     checkpointCount += pendingCheckpoints.length;
     snapshotCount += pendingSnapshots.length;
     pendingCheckpoints = [];
