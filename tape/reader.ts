@@ -49,6 +49,27 @@ function isSqliteCorruption(error: unknown): boolean {
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ';
 }
 
+/**
+ * A block row's header, and what is wrong with its data (not a blob, wrong length, checksum
+ * mismatch), or null when it is sound. The one judgement of a block's integrity, shared by the
+ * reader (which throws on it) and verify (which reports it and goes on).
+ */
+export function inspectBlockRow(row: BlockRow): { header: BlockHeader; problem: string | null } {
+  const header: BlockHeader = {
+    blockNo: row.block_no,
+    firstSeq: row.first_seq,
+    eventCount: row.event_count,
+    firstTsUs: row.first_ts_us,
+    minTsUs: row.min_ts_us,
+    maxTsUs: row.max_ts_us,
+  };
+  let problem: string | null = null;
+  if (!(row.data instanceof Uint8Array)) problem = 'event data is not a blob';
+  else if (row.data.length !== row.byte_length) problem = `event data is ${row.data.length} bytes, the block says ${row.byte_length}`;
+  else if (blockChecksum(header, row.data) !== row.checksum) problem = 'checksum mismatch';
+  return { header, problem };
+}
+
 export interface StoredSourcePosition {
   readonly source: string;
   readonly nextSeq: number;
@@ -251,19 +272,8 @@ export class TapeReader {
   /** Check one block row and return its header; throws TapeCorruptError naming it. */
   checkBlock(row: BlockRow, expectedBlockNo: number, expectedSeq: number): BlockHeader {
     const where = { blockNo: row.block_no, firstSeq: row.first_seq, eventCount: row.event_count };
-    const header: BlockHeader = {
-      blockNo: row.block_no,
-      firstSeq: row.first_seq,
-      eventCount: row.event_count,
-      firstTsUs: row.first_ts_us,
-      minTsUs: row.min_ts_us,
-      maxTsUs: row.max_ts_us,
-    };
-    if (!(row.data instanceof Uint8Array)) throw new TapeCorruptError(this.path, 'event data is not a blob', where);
-    if (row.data.length !== row.byte_length) {
-      throw new TapeCorruptError(this.path, `event data is ${row.data.length} bytes, the block says ${row.byte_length}`, where);
-    }
-    if (blockChecksum(header, row.data) !== row.checksum) throw new TapeCorruptError(this.path, 'checksum mismatch', where);
+    const { header, problem } = inspectBlockRow(row);
+    if (problem !== null) throw new TapeCorruptError(this.path, problem, where);
     if (expectedBlockNo >= 0 && row.block_no !== expectedBlockNo) {
       throw new TapeCorruptError(this.path, `blocks jump from ${expectedBlockNo - 1} to ${row.block_no}`, where);
     }

@@ -3,9 +3,9 @@
 // the checksums of checkpoints, snapshots, rejects and source positions, and SQLite's own
 // integrity check.
 
-import { blockChecksum, BlockCursor, SourceSpans, type BlockHeader } from './block.js';
+import { BlockCursor, SourceSpans } from './block.js';
 import { TapeError } from './errors.js';
-import { TapeReader, type BlockRow } from './reader.js';
+import { inspectBlockRow, TapeReader, type BlockRow } from './reader.js';
 import { checkpointChecksum, rowChecksum, snapshotChecksum } from './schema.js';
 
 export interface DamagedBlock {
@@ -81,13 +81,9 @@ function verifyOpen(reader: TapeReader): VerifyReport {
     expectedSeq = firstSeq + count;
     try {
       const row = getBlock.get(blockNo) as BlockRow;
-      const header: BlockHeader = { blockNo, firstSeq, eventCount: count, firstTsUs: row.first_ts_us, minTsUs: row.min_ts_us, maxTsUs: row.max_ts_us };
-      if (!(row.data instanceof Uint8Array) || row.data.length !== row.byte_length) {
-        damage('event data is missing or has the wrong length');
-        continue;
-      }
-      if (blockChecksum(header, row.data) !== row.checksum) {
-        damage('checksum mismatch');
+      const { header, problem } = inspectBlockRow(row);
+      if (problem !== null) {
+        damage(problem);
         continue;
       }
       cursor.reset(header, row.data);

@@ -6,13 +6,12 @@ import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { recordTape } from '../../recorder/record.js';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { replayTape } from '../../replayer/replay.js';
 import { loadEngine } from '../load-engine.js';
 import { fmt, fmtBytes, fmtSeconds, line, printJson, progress } from '../output.js';
 import { positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
-import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder/record.js';
 import { EXIT } from '../exit.js';
 
 interface DemoFlags extends SyntheticFlags {
