@@ -1,5 +1,9 @@
 // Invariants of the `world` state, checked at checkpoints (and after every event when a
 // runner is paranoid). O(players + treasures). Each violation names the entity and values.
+//
+// The scans run at every checkpoint of a replay, so they are written for speed: the columns
+// are read into locals once, the loops hold no closures, and the messages are only built when
+// a rule is broken.
 
 import type { InvariantViolation } from '../types.js';
 import { OWNER_NONE, type WorldState } from './state.js';
@@ -7,60 +11,92 @@ import { OWNER_NONE, type WorldState } from './state.js';
 /** Past this many violations the list is cut short: one broken rule tends to break thousands. */
 const MAX_VIOLATIONS = 50;
 
+function add(out: InvariantViolation[], code: string, message: string): void {
+  if (out.length < MAX_VIOLATIONS) out.push({ code, message });
+}
+
+/** Scratch marks (which treasures were seen in an inventory), reused between calls. */
+let listedScratch = new Uint8Array(0);
+
 export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   const out: InvariantViolation[] = [];
-  const add = (code: string, message: string): void => {
-    if (out.length < MAX_VIOLATIONS) out.push({ code, message });
-  };
   const { zones, arenaSize, maxHealth } = state.options;
+  const treasureCapacity = state.treasureCapacity;
+  const playerCapacity = state.playerCapacity;
 
   // How many player inventories list each treasure: at most one may.
-  const listed = new Uint8Array(state.treasureCapacity);
+  if (listedScratch.length < treasureCapacity) listedScratch = new Uint8Array(treasureCapacity);
+  const listed = listedScratch;
+  listed.fill(0, 0, treasureCapacity);
+
+  const playerPresent = state.playerPresent;
+  const playerHealth = state.playerHealth;
+  const playerZone = state.playerZone;
+  const playerX = state.playerX;
+  const playerY = state.playerY;
+  const playerHeld = state.playerHeld;
+  const playerOwnedHead = state.playerOwnedHead;
+  const treasureOwner = state.treasureOwner;
+  const treasureNextOwned = state.treasureNextOwned;
   let players = 0;
   let heldTotal = 0;
-  for (let p = 0; p < state.playerCapacity; p++) {
-    if (state.playerPresent[p] !== 1) continue;
+  for (let p = 0; p < playerCapacity; p++) {
+    if (playerPresent[p] !== 1) continue;
     players++;
-    const health = state.playerHealth[p];
-    if (health > maxHealth) add('health-out-of-range', `player ${p} has health ${health}, outside [0, ${maxHealth}]`);
-    if (state.playerZone[p] >= zones) add('zone-out-of-range', `player ${p} is in zone ${state.playerZone[p]}, but the world has ${zones} zones`);
-    if (state.playerX[p] >= arenaSize || state.playerY[p] >= arenaSize) {
-      add('position-out-of-bounds', `player ${p} is at (${state.playerX[p]}, ${state.playerY[p]}), outside [0, ${arenaSize - 1}]`);
+    const health = playerHealth[p];
+    if (health > maxHealth || playerZone[p] >= zones || playerX[p] >= arenaSize || playerY[p] >= arenaSize) {
+      if (health > maxHealth) add(out, 'health-out-of-range', `player ${p} has health ${health}, outside [0, ${maxHealth}]`);
+      if (playerZone[p] >= zones) add(out, 'zone-out-of-range', `player ${p} is in zone ${playerZone[p]}, but the world has ${zones} zones`);
+      if (playerX[p] >= arenaSize || playerY[p] >= arenaSize) {
+        add(out, 'position-out-of-bounds', `player ${p} is at (${playerX[p]}, ${playerY[p]}), outside [0, ${arenaSize - 1}]`);
+      }
     }
     let count = 0;
     // Bounded walk: a list longer than the number of treasures has a cycle.
-    for (let t = state.playerOwnedHead[p]; t !== -1 && count <= state.treasureCapacity; t = state.treasureNextOwned[t]) {
+    for (let t = playerOwnedHead[p]; t !== -1 && count <= treasureCapacity; t = treasureNextOwned[t]) {
       count++;
-      if (state.treasureOwner[t] !== p) {
-        add('treasure-owner-mismatch', `treasure ${t} is in player ${p}'s inventory but its owner is ${ownerName(state.treasureOwner[t])}`);
+      if (treasureOwner[t] !== p || listed[t] === 1) {
+        if (treasureOwner[t] !== p) {
+          add(out, 'treasure-owner-mismatch', `treasure ${t} is in player ${p}'s inventory but its owner is ${ownerName(treasureOwner[t])}`);
+        }
+        if (listed[t] === 1) add(out, 'treasure-owned-twice', `treasure ${t} is held by more than one player (seen again in player ${p}'s inventory)`);
       }
-      if (listed[t] === 1) add('treasure-owned-twice', `treasure ${t} is held by more than one player (seen again in player ${p}'s inventory)`);
       listed[t] = 1;
     }
-    if (count !== state.playerHeld[p]) {
-      add('held-count-mismatch', `player ${p} holds ${count} treasures but counts ${state.playerHeld[p]}`);
-    }
-    heldTotal += state.playerHeld[p];
+    const held = playerHeld[p];
+    if (count !== held) add(out, 'held-count-mismatch', `player ${p} holds ${count} treasures but counts ${held}`);
+    heldTotal += held;
   }
-  if (players !== state.playersPresent) add('player-count-mismatch', `${players} players present but the counter says ${state.playersPresent}`);
+  if (players !== state.playersPresent) add(out, 'player-count-mismatch', `${players} players present but the counter says ${state.playersPresent}`);
 
+  const treasurePresent = state.treasurePresent;
+  const treasureZone = state.treasureZone;
+  const treasureX = state.treasureX;
+  const treasureY = state.treasureY;
   let available = 0;
-  for (let t = 0; t < state.treasureCapacity; t++) {
-    if (state.treasurePresent[t] !== 1) continue;
-    const owner = state.treasureOwner[t];
+  for (let t = 0; t < treasureCapacity; t++) {
+    if (treasurePresent[t] !== 1) continue;
+    const owner = treasureOwner[t];
+    // One test for the common case; the rules are told apart only when one is broken.
+    const ownerOk = owner === OWNER_NONE || (listed[t] === 1 && owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1);
     if (owner === OWNER_NONE) available++;
-    else if (!state.isPlayer(owner)) add('treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
-    else if (listed[t] !== 1) add('treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
-    if (state.treasureZone[t] >= zones) add('zone-out-of-range', `treasure ${t} is in zone ${state.treasureZone[t]}, but the world has ${zones} zones`);
-    if (state.treasureX[t] >= arenaSize || state.treasureY[t] >= arenaSize) {
-      add('position-out-of-bounds', `treasure ${t} is at (${state.treasureX[t]}, ${state.treasureY[t]}), outside [0, ${arenaSize - 1}]`);
+    if (ownerOk && treasureZone[t] < zones && treasureX[t] < arenaSize && treasureY[t] < arenaSize) continue;
+    if (owner !== OWNER_NONE && !(owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1)) {
+      add(out, 'treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
+    } else if (owner !== OWNER_NONE && listed[t] !== 1) {
+      add(out, 'treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
+    }
+    if (treasureZone[t] >= zones) add(out, 'zone-out-of-range', `treasure ${t} is in zone ${treasureZone[t]}, but the world has ${zones} zones`);
+    if (treasureX[t] >= arenaSize || treasureY[t] >= arenaSize) {
+      add(out, 'position-out-of-bounds', `treasure ${t} is at (${treasureX[t]}, ${treasureY[t]}), outside [0, ${arenaSize - 1}]`);
     }
   }
   if (available !== state.treasuresAvailable) {
-    add('treasure-counter-mismatch', `the counter says ${state.treasuresAvailable} treasures are available; the treasures say ${available}`);
+    add(out, 'treasure-counter-mismatch', `the counter says ${state.treasuresAvailable} treasures are available; the treasures say ${available}`);
   }
   if (state.treasuresSpawned !== state.treasuresAvailable + heldTotal + state.treasuresBanked) {
     add(
+      out,
       'treasure-not-conserved',
       `${state.treasuresSpawned} treasures spawned, but ${state.treasuresAvailable} available + ${heldTotal} held + ` +
         `${state.treasuresBanked} banked = ${state.treasuresAvailable + heldTotal + state.treasuresBanked}`,

@@ -9,7 +9,7 @@
 // one re-hash: digest() is O(1), so runners can take a digest after every event.
 
 import { CodecError } from '../errors.js';
-import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord } from '../hash.js';
+import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord, PRIME2, PRIME3, PRIME4 } from '../hash.js';
 
 export interface WorldOptions {
   /** Number of zones (shards); each maps to one partition. */
@@ -46,6 +46,28 @@ const SEED_B_PLAYER = 0x5eed_b1;
 const SEED_A_TREASURE = 0x5eed_a2;
 const SEED_B_TREASURE = 0x5eed_b2;
 const INITIAL_CAPACITY = 1024;
+
+/** The words of the entity being re-hashed (the hot path allocates nothing). */
+const HASH_WORDS = new Int32Array(9);
+
+/**
+ * hashStep over HASH_WORDS[0..count), then hashFinish: the same values as hashWords, written
+ * as one loop without calls, because the re-hash runs on every event and is inlined into the
+ * engine's hot path, where V8's inlining budget would otherwise leave hashStep as a call.
+ */
+function hashLaneWords(h: number, count: number): number {
+  const w = HASH_WORDS;
+  for (let i = 0; i < count; i++) {
+    h = (h + Math.imul(w[i], PRIME3)) | 0;
+    h = Math.imul((h << 17) | (h >>> 15), PRIME4);
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, PRIME2);
+  h ^= h >>> 13;
+  h = Math.imul(h, PRIME3);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
 
 export function normalizeWorldOptions(input: unknown): WorldOptions {
   if (input === undefined || input === null) return DEFAULT_WORLD_OPTIONS;
@@ -187,35 +209,25 @@ export class WorldState {
 
   /**
    * Recompute player `id`'s cached hash after a change (0 when absent) and update the sums.
-   * Fields are packed two 16-bit values to a word; both lanes are computed in one pass so
-   * their multiply chains run side by side.
+   * Fields are packed two 16-bit values to a word.
    */
   rehashPlayer(id: number): void {
     let a = 0;
     let b = 0;
     if (this.playerPresent[id] === 1) {
       const deathAtUs = this.playerDeathAtUs[id];
-      const w1 = this.playerZone[id] | (this.playerX[id] << 16);
-      const w2 = this.playerY[id] | (this.playerAngle[id] << 16);
-      const w3 = this.playerHealth[id];
-      const w4 = this.playerKills[id];
-      const w5 = this.playerDeaths[id];
-      const w6 = this.playerHeld[id];
-      const w7 = lowWord(deathAtUs);
-      const w8 = highWord(deathAtUs);
-      a = hashStart(SEED_A_PLAYER, 9);
-      b = hashStart(SEED_B_PLAYER, 9);
-      a = hashStep(a, id); b = hashStep(b, id);
-      a = hashStep(a, w1); b = hashStep(b, w1);
-      a = hashStep(a, w2); b = hashStep(b, w2);
-      a = hashStep(a, w3); b = hashStep(b, w3);
-      a = hashStep(a, w4); b = hashStep(b, w4);
-      a = hashStep(a, w5); b = hashStep(b, w5);
-      a = hashStep(a, w6); b = hashStep(b, w6);
-      a = hashStep(a, w7); b = hashStep(b, w7);
-      a = hashStep(a, w8); b = hashStep(b, w8);
-      a = hashFinish(a);
-      b = hashFinish(b);
+      const w = HASH_WORDS;
+      w[0] = id;
+      w[1] = this.playerZone[id] | (this.playerX[id] << 16);
+      w[2] = this.playerY[id] | (this.playerAngle[id] << 16);
+      w[3] = this.playerHealth[id];
+      w[4] = this.playerKills[id];
+      w[5] = this.playerDeaths[id];
+      w[6] = this.playerHeld[id];
+      w[7] = lowWord(deathAtUs);
+      w[8] = highWord(deathAtUs);
+      a = hashLaneWords(hashStart(SEED_A_PLAYER, 9), 9);
+      b = hashLaneWords(hashStart(SEED_B_PLAYER, 9), 9);
     }
     this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
     this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
@@ -227,17 +239,13 @@ export class WorldState {
     let a = 0;
     let b = 0;
     if (this.treasurePresent[id] === 1) {
-      const w1 = this.treasureZone[id] | (this.treasureX[id] << 16);
-      const w2 = this.treasureY[id] | (this.treasureValue[id] << 16);
-      const w3 = this.treasureOwner[id];
-      a = hashStart(SEED_A_TREASURE, 4);
-      b = hashStart(SEED_B_TREASURE, 4);
-      a = hashStep(a, id); b = hashStep(b, id);
-      a = hashStep(a, w1); b = hashStep(b, w1);
-      a = hashStep(a, w2); b = hashStep(b, w2);
-      a = hashStep(a, w3); b = hashStep(b, w3);
-      a = hashFinish(a);
-      b = hashFinish(b);
+      const w = HASH_WORDS;
+      w[0] = id;
+      w[1] = this.treasureZone[id] | (this.treasureX[id] << 16);
+      w[2] = this.treasureY[id] | (this.treasureValue[id] << 16);
+      w[3] = this.treasureOwner[id];
+      a = hashLaneWords(hashStart(SEED_A_TREASURE, 4), 4);
+      b = hashLaneWords(hashStart(SEED_B_TREASURE, 4), 4);
     }
     this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
     this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
