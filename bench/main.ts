@@ -26,6 +26,7 @@ import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/i
 import { recordTape } from '../recorder/record.js';
 import { WorldTrafficSource } from '../recorder/sources/synthetic.js';
 import { replayTape } from '../replayer/replay.js';
+import { replayTapeSharded } from '../replayer/shards.js';
 
 interface BenchContext {
   readonly events: number;
@@ -193,6 +194,16 @@ const CASES: readonly Case[] = [
     run: (ctx) => {
       const result = replayTape(ctx.tape, { engine: worldEngine });
       if (!result.ok) throw new Error('bench replay failed verification');
+      return result.events;
+    },
+  },
+  {
+    name: 'replay-verify-2-workers',
+    baseline: 'replay-verify',
+    description: 'the same on 2 worker threads, sharded by partition (includes starting the workers)',
+    run: async (ctx) => {
+      const result = await replayTapeSharded(ctx.tape, { workers: 2 });
+      if (!result.ok) throw new Error('bench sharded replay failed verification');
       return result.events;
     },
   },

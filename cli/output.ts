@@ -1,7 +1,34 @@
 // Output conventions: human summaries on stdout; with --json, one JSON object as the last
 // line of stdout; progress bars on stderr, and only when stderr is a terminal.
 
+import { writeSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Write all of `text` to a file descriptor, synchronously. A pipe may be in non-blocking mode
+ * (Node makes stdout non-blocking once process.stdout is touched), where writeSync can write
+ * only part of the buffer or fail with EAGAIN: both are retried until every byte is out. A
+ * reader that went away (EPIPE) ends the process quietly, as Unix tools do.
+ */
+export function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
+      if (code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      throw error;
+    }
+  }
+}
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');

@@ -83,6 +83,34 @@ export interface Engine<S = unknown, E = unknown, U = unknown> {
    * stream, drawn from `random`. Returns the event plus its partition and key.
    */
   generate?(random: Random, index: number): GeneratedEvent<E>;
+  /**
+   * Optional: the engine's claim that its state is sharded by partition, which lets
+   * `replay --workers N` apply each shard on its own thread (see EngineSharding).
+   */
+  readonly sharding?: EngineSharding<S>;
+}
+
+/**
+ * An engine whose state is a union of independent shards, one per partition: an event on
+ * partition p reads and changes only shard p's part of the state, and the engine's
+ * invariants hold for the whole state when they hold for every shard.
+ *
+ * `replay --workers N` gives shard p to worker p mod N. Every worker reads the whole tape (its
+ * virtual clock follows every event, so ctx.nowUs is what a single-threaded replay sees) but
+ * applies only its partitions' events to a state of its own, started from init(). At each
+ * checkpoint it reports digestWords(state); the runner adds the workers' words element-wise
+ * modulo 2^32 and asks digestFromWords for the digest, which is compared with the recorded
+ * one. Addition does not depend on order, so the combination does not depend on how
+ * partitions were spread over workers.
+ */
+export interface EngineSharding<S> {
+  /** Words (32-bit integers) that summarise this part of the state; summed across shards. */
+  digestWords(state: S): readonly number[];
+  /**
+   * The digest of the whole state given the element-wise sum (mod 2^32) of every shard's
+   * words; must equal digest() of the same state replayed in one piece.
+   */
+  digestFromWords(words: readonly number[], options?: unknown): string;
 }
 
 export interface GeneratedEvent<E> {

@@ -1,14 +1,15 @@
 // `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads.
 
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { builtInEngine } from '../../engine/registry.js';
 import { formatEventLine } from '../../tape/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../load-engine.js';
+import { loadEngine } from '../../replayer/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
+import { writeAll } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -62,7 +63,7 @@ export function exportCommand(): Command {
             }
             lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
           }
-          if (lines.length > 0) writeSync(fd, lines.join('\n') + '\n');
+          if (lines.length > 0) writeAll(fd, lines.join('\n') + '\n');
           if (done) break;
         }
         if (partial !== null) {

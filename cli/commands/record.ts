@@ -12,7 +12,7 @@ import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../..
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../load-engine.js';
+import { loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { oneOf, positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';

@@ -3,12 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
-import { replayTape } from '../../replayer/replay.js';
+import { replayTape, type ReplayResult } from '../../replayer/replay.js';
+import { replayTapeSharded } from '../../replayer/shards.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../load-engine.js';
+import { loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { nonNegativeInt, positiveNumber, timeUs } from '../parse.js';
+import { nonNegativeInt, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
 const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
@@ -22,6 +23,7 @@ interface ReplayFlags {
   speed: number | 'max';
   checkpointDigests?: boolean;
   checkDeterminism?: boolean;
+  workers?: number;
   json?: boolean;
 }
 
@@ -42,6 +44,11 @@ export function replayCommand(): Command {
     .option('--speed <max|K>', 'max: never sleep (virtual time follows the recorded timestamps); K: paced, wall-clock time = recorded time / K', speedValue, 'max' as const)
     .option('--checkpoint-digests', "with --json: include this replay's digest at every checkpoint")
     .option('--check-determinism', 'replay twice in two separate processes and compare their digests at every checkpoint')
+    .option(
+      '--workers <n>',
+      'replay on N worker threads, one shard of partitions each (partition mod N), for engines that declare their state sharded by partition; whole tape, --speed max',
+      positiveInt('--workers'),
+    )
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (tape: string, flags: ReplayFlags, cmd: Command) => {
@@ -49,26 +56,42 @@ export function replayCommand(): Command {
         process.exitCode = checkDeterminism(tape, cmd);
         return;
       }
-      const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
       const bar = progress('replaying');
-      const result = replayTape(tape, {
-        engine,
-        fromSeq: flags.from,
-        toSeq: flags.to,
-        fromTimeUs: flags.fromTime,
-        toTimeUs: flags.toTime,
-        paranoid: flags.paranoid === true,
-        speed: flags.speed,
-        collectDigests: flags.checkpointDigests === true,
-        onProgress: (done, total) => bar.update(done, total),
-      });
+      let result: ReplayResult & { workers?: number; eventsPerWorker?: readonly number[] };
+      if (flags.workers !== undefined) {
+        const conflicting = (['from', 'to', 'fromTime', 'toTime', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
+        if (flags.speed !== 'max') conflicting.push('speed' as never);
+        if (conflicting.length > 0) {
+          throw new TapedeckError('E_USAGE', `--workers replays the whole tape at --speed max; it cannot be combined with ${conflicting.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+        }
+        result = await replayTapeSharded(tape, {
+          engineSpec: flags.engine,
+          workers: flags.workers,
+          paranoid: flags.paranoid === true,
+          onProgress: (done, total) => bar.update(done, total),
+        });
+      } else {
+        const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
+        result = replayTape(tape, {
+          engine,
+          fromSeq: flags.from,
+          toSeq: flags.to,
+          fromTimeUs: flags.fromTime,
+          toTimeUs: flags.toTime,
+          paranoid: flags.paranoid === true,
+          speed: flags.speed,
+          collectDigests: flags.checkpointDigests === true,
+          onProgress: (done, total) => bar.update(done, total),
+        });
+      }
       bar.stop();
       if (flags.json) {
         printJson(result);
       } else {
         const range = result.toSeq === null ? ' (empty range)' : result.fromSeq > 0 || flags.to !== undefined || flags.toTime !== undefined ? ` (events ${result.fromSeq}..${result.toSeq}, from the snapshot at ${result.startedAtSeq})` : '';
         line(`replayed ${fmt(result.events)} events${range} of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
-        line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s, ${fmt(result.updatesEmitted)} updates emitted`);
+        const threads = result.workers === undefined ? '' : ` on ${result.workers} worker threads (events per worker: ${result.eventsPerWorker!.map(fmt).join(', ')})`;
+        line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${threads}, ${fmt(result.updatesEmitted)} updates emitted`);
         line(`  ${fmt(result.checkpointsVerified)} of ${fmt(result.checkpointsTotal)} checkpoints verified: ${fmt(result.mismatches)} mismatches, ${fmt(result.invariantViolations)} invariant violations`);
         for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  checkpoint after event ${m.nextSeq - 1}: recorded ${m.expected}, replayed ${m.actual}`);
         if (result.determinismViolation !== null) {

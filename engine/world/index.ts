@@ -22,6 +22,13 @@ export const worldEngine: Engine<WorldState, WorldEvent, WorldUpdate> = {
   restore: restoreWorld,
   checkInvariants: checkWorldInvariants,
   view: viewWorld,
+  // Zones are partitions, and no rule reaches across zones (a shot or a loot in another zone
+  // is ignored), so each zone's players and treasures form a shard, provided every entity's
+  // events come on its zone's partition, as the generator and the story's topic do.
+  sharding: {
+    digestWords: (state) => state.digestWords(),
+    digestFromWords: (words, options) => WorldState.digestFromWords(words, normalizeWorldOptions(options)),
+  },
 };
 
 export * from './events.js';

@@ -152,15 +152,7 @@ export class WorldState {
 
   constructor(options: WorldOptions) {
     this.options = options;
-    this.optionsHash = hashWords(SEED_A, [
-      options.zones,
-      options.arenaSize,
-      options.maxHealth,
-      lowWord(options.respawnDelayUs),
-      highWord(options.respawnDelayUs),
-      options.maxStep,
-      options.shootRange,
-    ]);
+    this.optionsHash = optionsHashOf(options);
   }
 
   ensurePlayer(id: number): void {
@@ -255,17 +247,45 @@ export class WorldState {
 
   /** The digest: 16 hex digits. O(1). */
   digest(): string {
-    return hex64(this.finishLane(SEED_B, this.sumB), this.finishLane(SEED_A, this.sumA));
+    return worldDigest(this.optionsHash, this.sumA, this.sumB, this.playersPresent, this.treasuresSpawned, this.treasuresAvailable, this.treasuresBanked);
   }
 
-  private finishLane(seed: number, sum: number): number {
-    let h = hashStart(seed, 6);
-    h = hashStep(h, sum);
-    h = hashStep(h, this.optionsHash);
-    h = hashStep(h, this.playersPresent);
-    h = hashStep(h, this.treasuresSpawned);
-    h = hashStep(h, this.treasuresAvailable);
-    h = hashStep(h, this.treasuresBanked);
-    return hashFinish(h);
+  /**
+   * What a shard contributes to the digest of a sharded replay: the lane sums and the
+   * counters, all of which add up across disjoint shards (see EngineSharding).
+   */
+  digestWords(): number[] {
+    return [this.sumA >>> 0, this.sumB >>> 0, this.playersPresent, this.treasuresSpawned, this.treasuresAvailable, this.treasuresBanked];
   }
+
+  /** The digest of a state whose shards' digestWords() sum to `words`. */
+  static digestFromWords(words: readonly number[], options: WorldOptions): string {
+    if (words.length !== 6) throw new RangeError(`world digest words: expected 6, got ${words.length}`);
+    return worldDigest(optionsHashOf(options), words[0] | 0, words[1] | 0, words[2] >>> 0, words[3] >>> 0, words[4] >>> 0, words[5] >>> 0);
+  }
+}
+
+function optionsHashOf(options: WorldOptions): number {
+  return hashWords(SEED_A, [
+    options.zones,
+    options.arenaSize,
+    options.maxHealth,
+    lowWord(options.respawnDelayUs),
+    highWord(options.respawnDelayUs),
+    options.maxStep,
+    options.shootRange,
+  ]);
+}
+
+function finishLane(seed: number, sum: number, optionsHash: number, counters: readonly [number, number, number, number]): number {
+  let h = hashStart(seed, 6);
+  h = hashStep(h, sum);
+  h = hashStep(h, optionsHash);
+  for (const c of counters) h = hashStep(h, c);
+  return hashFinish(h);
+}
+
+function worldDigest(optionsHash: number, sumA: number, sumB: number, players: number, spawned: number, available: number, banked: number): string {
+  const counters = [players, spawned, available, banked] as const;
+  return hex64(finishLane(SEED_B, sumB, optionsHash, counters), finishLane(SEED_A, sumA, optionsHash, counters));
 }

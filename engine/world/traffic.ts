@@ -39,7 +39,7 @@ export interface TrafficOptions {
   readonly maxStep: number;
 }
 
-/** Treasure ids the generator cycles through (a spawn onto an id still in the world is ignored). */
+/** Treasure ids the generator cycles through, shared out among zones (a spawn onto an id still in the world is ignored). */
 export const TREASURE_ID_POOL = 1 << 16;
 
 /** 2026-01-01T00:00:00Z: a fixed start, so that generated tapes do not depend on the wall clock. */
@@ -127,7 +127,8 @@ export class WorldTraffic {
   private readonly random: SeededRandom;
   private index = 0;
   private elapsedUs = 0;
-  private nextTreasure = 0;
+  /** Per zone: the index, within the zone's share of treasure ids, of its next spawn. */
+  private readonly nextTreasure: Int32Array;
   /** Zone of the event being generated: it picks the partition. */
   private eventZone = 0;
   private readonly playerZone: Int32Array;
@@ -145,6 +146,7 @@ export class WorldTraffic {
     const o = this.options;
     this.random = new SeededRandom(o.seed);
     this.playerZone = new Int32Array(o.players).fill(-1);
+    this.nextTreasure = new Int32Array(o.zones);
     this.playerKeys = Array.from({ length: o.players }, (_, p) => asciiKey('', p));
     this.online = new IdBag(IdBag.slots(o.players));
     this.offline = new IdBag(IdBag.slots(o.players));
@@ -290,10 +292,15 @@ export class WorldTraffic {
   }
 
   private spawnEvent(): WorldEvent {
-    // Treasure ids cycle through a pool: an id whose treasure was banked can come back.
-    const treasure = this.nextTreasure;
-    this.nextTreasure = (this.nextTreasure + 1) % TREASURE_ID_POOL;
+    // Treasure ids are zone-local and cycle: zone z spawns z, z + zones, z + 2 zones, ...
+    // through its share of the pool, so an id whose treasure was banked can come back, but
+    // only in the zone it was in. No event on one zone's partition then depends on another
+    // zone's state, which is what lets a replay shard the world by partition.
     const zone = this.pickZone();
+    const zones = this.options.zones;
+    const share = Math.max(1, Math.floor(TREASURE_ID_POOL / zones));
+    const treasure = zone + zones * this.nextTreasure[zone];
+    this.nextTreasure[zone] = (this.nextTreasure[zone] + 1) % share;
     // An id from the pool may still sit, unlooted, in some zone: it moves to the new one.
     const previous = this.treasureZone[treasure];
     if (previous !== -1) this.zoneTreasures[previous].remove(treasure);
