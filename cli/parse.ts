@@ -49,3 +49,33 @@ export function timeUs(name: string): (value: string) => number {
     throw new InvalidArgumentError(`${name} must be microseconds since the epoch or an ISO date-time such as 2026-01-01T00:00:01.5Z, got "${value}"`);
   };
 }
+
+/** A duration: a number with a unit, ms, s, m or h ("1500ms", "30s", "5m"); returns milliseconds. */
+export function durationMs(name: string): (value: string) => number {
+  return (value) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+    if (m !== null) {
+      const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+      if (ms > 0 && Number.isFinite(ms)) return ms;
+    }
+    throw new InvalidArgumentError(`${name} must be a duration such as 1500ms, 30s, 5m or 2h, got "${value}"`);
+  };
+}
+
+/** A repeatable option: each use adds its value to the list. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A comma-separated list of HOST:PORT addresses. */
+export function hostPorts(name: string): (value: string) => string[] {
+  return (value) => {
+    const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const hp of list) {
+      const m = /^(.+):(\d{1,5})$/.exec(hp);
+      if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new InvalidArgumentError(`${name} must be HOST:PORT[,HOST:PORT...], got "${value}"`);
+    }
+    if (list.length === 0) throw new InvalidArgumentError(`${name} must be HOST:PORT[,HOST:PORT...], got "${value}"`);
+    return list;
+  };
+}

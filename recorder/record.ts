@@ -145,14 +145,15 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const flush = (): void => {
     const hasBlock = builder.eventCount > 0;
     if (!hasBlock && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
+    const position = lastItem === null ? undefined : source.resumeAfter(lastItem);
     writer.commit({
       block: hasBlock ? builder.finish(blockNo) : undefined,
       checkpoints: pendingCheckpoints,
       snapshots: pendingSnapshots,
       rejects: pendingRejects,
-      sourcePositions:
-        lastItem === null ? [] : [{ source: source.name, nextSeq: seq, position: source.resumeAfter(lastItem), read, rejected: quarantined }],
+      sourcePositions: position === undefined ? [] : [{ source: source.name, nextSeq: seq, position, read, rejected: quarantined }],
     });
+    if (position !== undefined) source.committed?.(position);
     if (hasBlock) blockNo++;
     checkpointCount += pendingCheckpoints.length;
     snapshotCount += pendingSnapshots.length;

@@ -46,4 +46,6 @@ export interface Source<E = unknown> {
   resumeAfter(item: SourceItem<E>): unknown;
   /** Ask the source to end after the current batch (SIGINT, a stop condition). */
   stop(): void;
+  /** Optional: told after the tape committed `position` (a Kafka source commits it to its group). */
+  committed?(position: unknown): void;
 }

@@ -14,10 +14,11 @@ import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { oneOf, positiveInt } from '../parse.js';
+import { collect, durationMs, hostPorts, oneOf, positiveInt } from '../parse.js';
+import { KafkaSource, VALUE_FORMATS, type KafkaPosition, type ValueFormat } from '../../recorder/sources/kafka.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 
-const SOURCES = ['synthetic', 'ndjson'] as const;
+const SOURCES = ['synthetic', 'ndjson', 'kafka'] as const;
 
 interface RecordFlags extends SyntheticFlags {
   source: (typeof SOURCES)[number];
@@ -31,6 +32,14 @@ interface RecordFlags extends SyntheticFlags {
   checkpointEvery: number;
   snapshotEvery: number;
   blockEvents: number;
+  brokers?: string[];
+  topic?: string[];
+  group?: string;
+  fromBeginning?: boolean;
+  untilCaughtUp?: boolean;
+  maxEvents?: number;
+  duration?: number;
+  valueFormat: ValueFormat;
   json?: boolean;
 }
 
@@ -42,7 +51,9 @@ export function recordCommand(): Command {
         'digest checkpoints and snapshots are recorded live.\n\n' +
         'Sources:\n' +
         "  synthetic  seeded world traffic (or your engine's generate() hook): --events, --seed, --rate, ...\n" +
-        '  ndjson     one event per line from --input FILE, or --input - for stdin (format: docs/recording.md)\n\n' +
+        '  ndjson     one event per line from --input FILE, or --input - for stdin (format: docs/recording.md)\n' +
+        '  kafka      every partition of --topic T (repeatable) on --brokers HOST:PORT; stop with --until-caught-up,\n' +
+        '             --max-events or --duration (or Ctrl-C); positions are stored in the tape, so --resume is exact\n\n' +
         'Bad input: strict by default (the first malformed line stops the run with exit 2, naming file, line and byte ' +
         'offset; the lines before it are committed). With --quarantine, malformed lines go to the tape\'s rejects table ' +
         'with their position, raw bytes and reason, and the run goes on.\n\n' +
@@ -56,7 +67,15 @@ export function recordCommand(): Command {
     .option('--resume', 'continue the tape at --out from where it ends')
     .option('--quarantine', 'keep malformed inputs in the tape\'s rejects table and go on, instead of stopping')
     .option('--max-line-bytes <n>', 'longest NDJSON line accepted', positiveInt('--max-line-bytes'), DEFAULT_MAX_LINE_BYTES)
-    .option('--force', 'replace --out if it exists');
+    .option('--force', 'replace --out if it exists')
+    .option('--brokers <list>', 'for --source kafka: bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
+    .option('--topic <name>', 'for --source kafka: a topic to record, all its partitions (repeat for several)', collect)
+    .option('--group <id>', 'for --source kafka: consumer group (recorders in one group share the partitions) [default: tapedeck-record-<topics>]')
+    .option('--from-beginning', 'for --source kafka: partitions the tape and the group have no position for start at the beginning [default: at the end]')
+    .option('--until-caught-up', 'for --source kafka: stop at the end offsets seen at start')
+    .option('--max-events <n>', 'for --source kafka: stop after this many records in this run', positiveInt('--max-events'))
+    .option('--duration <time>', 'for --source kafka: stop after this long, e.g. 30s, 5m', durationMs('--duration'))
+    .option('--value-format <format>', `for --source kafka: json (the event's {"type","payload"} JSON) or codec (the engine codec's bytes)`, oneOf('--value-format', VALUE_FORMATS), 'json');
   addSyntheticOptions(command, 1_000_000);
   return command
     .option('--checkpoint-every <n>', 'events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
@@ -137,6 +156,34 @@ function syntheticTotal(flags: RecordFlags, resume: ResumePoint | undefined): nu
 }
 
 function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | undefined, cmd: Command): Source {
+  const kafkaOnly = (['brokers', 'topic', 'group', 'fromBeginning', 'untilCaughtUp', 'maxEvents', 'duration'] as const).filter((o) => flags[o] !== undefined);
+  if (flags.source !== 'kafka' && kafkaOnly.length > 0) {
+    throw new TapedeckError('E_USAGE', `${kafkaOnly.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${kafkaOnly.length === 1 ? 'is' : 'are'} for --source kafka`);
+  }
+  if (flags.source === 'kafka') {
+    if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
+    const stored = resume?.meta.source as { kind?: string; brokers?: string[]; topics?: string[]; group?: string | null; valueFormat?: ValueFormat } | undefined;
+    const topics = flags.topic ?? stored?.topics;
+    const brokers = flags.brokers ?? stored?.brokers;
+    if (topics === undefined) throw new TapedeckError('E_USAGE', '--source kafka needs --topic NAME (repeat for several topics)');
+    if (brokers === undefined) throw new TapedeckError('E_USAGE', '--source kafka needs --brokers HOST:PORT');
+    if (stored !== undefined && stored.topics !== undefined && JSON.stringify(stored.topics) !== JSON.stringify(topics)) {
+      throw new TapedeckError('E_USAGE', `--topic ${topics.join(', ')} differs from the tape's ${stored.topics.join(', ')}: a resumed capture reads the same topics`);
+    }
+    return new KafkaSource({
+      brokers,
+      topics,
+      codec: engine.codec,
+      group: flags.group ?? stored?.group ?? undefined,
+      valueFormat: cmd.getOptionValueSource('valueFormat') === 'cli' ? flags.valueFormat : (stored?.valueFormat ?? flags.valueFormat),
+      fromBeginning: flags.fromBeginning === true,
+      from: (resume?.position ?? undefined) as KafkaPosition | undefined,
+      untilCaughtUp: flags.untilCaughtUp === true,
+      maxEvents: flags.maxEvents,
+      durationMs: flags.duration,
+      onWarning: (message) => process.stderr.write(`tapedeck: warning: ${message}\n`),
+    }) as Source;
+  }
   if (flags.source === 'ndjson') {
     if (flags.input === undefined) throw new TapedeckError('E_USAGE', '--source ndjson needs --input FILE (or --input - for stdin)');
     const from = (resume?.position ?? undefined) as NdjsonPosition | undefined;

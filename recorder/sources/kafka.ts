@@ -1,0 +1,378 @@
+// Recording from Kafka topics (kafkajs). Every partition of every topic is read; each record
+// keeps its topic (the block's stream), partition, offset (the source position), key, headers
+// and timestamp (Kafka's milliseconds, stored as microseconds).
+//
+// The tape's stored positions are the source of truth: a position is the next offset of each
+// topic-partition, written in the same transaction as the events it covers (see record.ts).
+// On every (re)assignment the consumer seeks each partition to the tape's position; a
+// partition the tape has not seen starts from the committed offset of the group given with
+// --group (recorders sharing a group), or else from the beginning with --from-beginning, or
+// the end. A record whose offset is below the tape's position (a
+// re-delivery after a rebalance or a reconnect) is skipped, and a batch that starts past it
+// (a seek that did not take) is refused and the partition sought back, so nothing is recorded
+// twice and nothing is skipped. With --group, offsets are committed to the group only after
+// the tape has committed them, for monitoring and for recorders that share the group.
+//
+// Values: --value-format json (default) reads the event's JSON form {"type", "payload"},
+// --value-format codec the engine codec's bytes. A null value or a value the codec rejects is
+// a reject (strict: the run stops there; --quarantine: it is kept with its reason, in the
+// same transaction that advances the position past it).
+
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { CodecError, TapedeckError } from '../../engine/errors.js';
+import type { EventCodec, JsonEvent } from '../../engine/types.js';
+import type { EventHeader } from '../../tape/block.js';
+import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
+
+export const VALUE_FORMATS = ['json', 'codec'] as const;
+export type ValueFormat = (typeof VALUE_FORMATS)[number];
+
+/** Next offset to read, per topic and partition: the Kafka source's resume position. */
+export interface KafkaPosition {
+  readonly next: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+export interface KafkaSourceOptions<E> {
+  readonly brokers: readonly string[];
+  readonly topics: readonly string[];
+  readonly codec: EventCodec<E>;
+  readonly group?: string;
+  readonly clientId?: string;
+  readonly valueFormat?: ValueFormat;
+  /** Partitions with no stored position and no committed group offset start at the beginning (else at the end). */
+  readonly fromBeginning?: boolean;
+  /** The tape's stored position (on --resume). */
+  readonly from?: KafkaPosition;
+  /** Stop at the end offsets seen at start. */
+  readonly untilCaughtUp?: boolean;
+  /** Stop after this many records (accepted or rejected) in this run. */
+  readonly maxEvents?: number;
+  /** Stop after this long (ms) from the start of consumption. */
+  readonly durationMs?: number;
+  /** Raw values of rejects are kept up to this many bytes. */
+  readonly maxRawBytes?: number;
+  /** Warnings that do not stop the capture (a failed offset commit to the group). */
+  readonly onWarning?: (message: string) => void;
+  /** kafkajs connection timeout, ms. */
+  readonly connectionTimeoutMs?: number;
+}
+
+/** How long the source waits for Kafka before handing the recorder an empty batch, so it can commit what it has. */
+const IDLE_BATCH_MS = 100;
+const DEFAULT_MAX_RAW_BYTES = 1 << 20;
+
+interface Pending<E> {
+  readonly items: SourceItem<E>[];
+  readonly done: () => void;
+}
+
+/** Partition key in maps. */
+const tp = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export class KafkaSource<E> implements Source<E> {
+  readonly name = 'kafka';
+  readonly live = true;
+  readonly description: unknown;
+  private readonly kafka: Kafka;
+  private readonly group: string;
+  /** --group given: partitions the tape has no position for start at the group's committed offsets, and offsets are committed back. */
+  private readonly sharedGroup: boolean;
+  private readonly valueFormat: ValueFormat;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private consumer: Consumer | null = null;
+  private stopped = false;
+  private failure: Error | null = null;
+  /** Next offset per partition as of the last fully processed batch (plus the tape's start). */
+  private readonly baseline = new Map<string, number>();
+  /** Next offset per partition as handed to the recorder (what a record must not go below). */
+  private readonly expected = new Map<string, number>();
+  private readonly topicIndex = new Map<string, number>();
+  /** End offsets (high watermarks) at start, for --until-caught-up. */
+  private endOffsets: Map<string, number> | null = null;
+  private handedOut = 0;
+  private startedMs = 0;
+  private queue: Pending<E>[] = [];
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly options: KafkaSourceOptions<E>) {
+    if (options.topics.length === 0) throw new TapedeckError('E_USAGE', '--source kafka needs at least one --topic');
+    if (options.brokers.length === 0) throw new TapedeckError('E_USAGE', '--source kafka needs --brokers HOST:PORT[,HOST:PORT...]');
+    options.topics.forEach((t, i) => this.topicIndex.set(t, i));
+    // Without --group, a group of its own: the tape's positions drive the capture, and two
+    // recorders started without a group never split the partitions between them by surprise.
+    this.sharedGroup = options.group !== undefined;
+    this.group = options.group ?? `tapedeck-record-${process.pid}-${Date.now().toString(36)}`;
+    this.valueFormat = options.valueFormat ?? 'json';
+    // The tape records where it read from, never credentials.
+    this.description = { kind: 'kafka', brokers: [...options.brokers], topics: [...options.topics], group: options.group ?? null, valueFormat: this.valueFormat };
+    for (const [topic, partitions] of Object.entries(options.from?.next ?? {})) {
+      if (!this.topicIndex.has(topic)) continue;
+      for (const [partition, next] of Object.entries(partitions)) {
+        this.baseline.set(tp(topic, Number(partition)), next);
+        this.expected.set(tp(topic, Number(partition)), next);
+      }
+    }
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'tapedeck',
+      brokers: [...options.brokers],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+      retry: { retries: 12, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+  }
+
+  /** The position after `item`: every partition's next offset as the recorder has it then. */
+  resumeAfter(item: SourceItem<E>): KafkaPosition {
+    const next: Record<string, Record<string, number>> = {};
+    const put = (key: string, value: number): void => {
+      const [topic, partition] = key.split('\u0000');
+      (next[topic] ??= {})[partition] = value;
+    };
+    for (const [key, value] of this.baseline) put(key, value);
+    const at = (item as { kafka?: { topic: string; partition: number; offset: number } }).kafka;
+    if (at !== undefined) put(tp(at.topic, at.partition), at.offset + 1);
+    return { next };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
+    const consumer = this.kafka.consumer({ groupId: this.group, allowAutoTopicCreation: false, retry: { retries: 12, initialRetryTime: 200, maxRetryTime: 5_000 } });
+    this.consumer = consumer;
+    try {
+      await this.start(consumer);
+      while (true) {
+        if (this.failure !== null) throw this.failure;
+        if (this.caughtUp()) this.stopped = true;
+        const entry = this.queue.shift();
+        if (entry === undefined) {
+          if (this.stopped) break;
+          if (this.options.durationMs !== undefined && Date.now() - this.startedMs >= this.options.durationMs) {
+            this.stopped = true;
+            break;
+          }
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            setTimeout(resolve, IDLE_BATCH_MS);
+          });
+          this.wake = null;
+          if (this.queue.length === 0) yield [];
+          continue;
+        }
+        yield entry.items;
+        // The recorder has taken every item of the batch: its positions become the baseline.
+        for (const item of entry.items) {
+          const at = (item as { kafka?: { topic: string; partition: number; offset: number } }).kafka!;
+          this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
+        }
+        entry.done();
+      }
+    } finally {
+      this.stopped = true;
+      for (const entry of this.queue) entry.done();
+      this.queue = [];
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** After the tape committed `position`, tell the group (monitoring, shared groups). */
+  committed(position: unknown): void {
+    const consumer = this.consumer;
+    if (consumer === null || this.stopped || !this.sharedGroup) return;
+    const next = (position as KafkaPosition).next;
+    const offsets = Object.entries(next).flatMap(([topic, partitions]) =>
+      Object.entries(partitions).map(([partition, offset]) => ({ topic, partition: Number(partition), offset: String(offset) })),
+    );
+    if (offsets.length === 0) return;
+    consumer.commitOffsets(offsets).catch((error: unknown) => {
+      this.options.onWarning?.(`could not commit offsets to group ${this.group} (the tape holds them; capture goes on): ${(error as Error).message}`);
+    });
+  }
+
+  private caughtUp(): boolean {
+    if (this.endOffsets === null) return false;
+    for (const [key, end] of this.endOffsets) {
+      if ((this.expected.get(key) ?? 0) < end) return false;
+    }
+    return true;
+  }
+
+  private async start(consumer: Consumer): Promise<void> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = this.options.topics.filter((t) => !existing.has(t));
+      if (missing.length > 0) throw new TapedeckError('E_KAFKA_TOPIC', `topic ${missing.join(', ')} does not exist on ${this.options.brokers.join(',')}`);
+      // Where each partition starts: the tape's position; else, with --group, the group's
+      // committed offset; else the beginning (--from-beginning) or the end.
+      const committed = new Map<string, number>();
+      if (this.sharedGroup) for (const t of await admin.fetchOffsets({ groupId: this.group, topics: [...this.options.topics] })) {
+        for (const p of t.partitions) if (Number(p.offset) >= 0) committed.set(tp(t.topic, p.partition), Number(p.offset));
+      }
+      const ends = new Map<string, number>();
+      for (const topic of this.options.topics) {
+        for (const p of await admin.fetchTopicOffsets(topic)) {
+          const key = tp(topic, p.partition);
+          const low = Number(p.low);
+          const high = Number(p.high);
+          ends.set(key, high);
+          const start = this.expected.get(key) ?? committed.get(key) ?? (this.options.fromBeginning ? low : high);
+          if (start < low) {
+            throw new TapedeckError(
+              'E_KAFKA_GAP',
+              `${topic} partition ${p.partition}: the capture is at offset ${start}, but the topic now starts at ${low} ` +
+                `(retention deleted offsets ${start}..${low - 1} before they were recorded); nothing was recorded past the gap`,
+            );
+          }
+          this.expected.set(key, start);
+          // Every partition's start goes into the tape's first position, so that a resume
+          // continues partitions this run never got to from where this run would have started.
+          if (!this.baseline.has(key)) this.baseline.set(key, start);
+        }
+      }
+      if (this.options.untilCaughtUp) this.endOffsets = ends;
+    } catch (error) {
+      if (error instanceof TapedeckError) throw error;
+      throw new TapedeckError('E_KAFKA_CONNECT', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    if (this.caughtUp()) return;
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.options.topics], fromBeginning: this.options.fromBeginning === true });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      // Seek every assigned partition to where the capture is (the tape's position first).
+      const assignment = event.payload.memberAssignment as Record<string, number[]>;
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        for (const partition of partitions) {
+          const next = this.expected.get(tp(topic, partition));
+          if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
+        }
+      }
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) {
+        this.failure = new TapedeckError('E_KAFKA', `the Kafka consumer stopped: ${event.payload.error.message}`, { cause: event.payload.error });
+        this.wake?.();
+      }
+    });
+    this.startedMs = Date.now();
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch, isRunning, isStale }) => {
+        if (process.env.TAPEDECK_DEBUG_KAFKA) process.stderr.write(`batch ${batch.topic}/${batch.partition} first ${batch.messages[0]?.offset} n ${batch.messages.length} expected ${this.expected.get(tp(batch.topic, batch.partition))} stopped ${this.stopped} stale ${isStale()}\n`);
+        if (this.stopped || !isRunning() || isStale()) return;
+        const topic = batch.topic;
+        const partition = batch.partition;
+        const key = tp(topic, partition);
+        const messages = batch.messages;
+        if (messages.length === 0) return;
+        const expected = this.expected.get(key);
+        if (expected !== undefined && Number(messages[0].offset) > expected) {
+          // The fetch started past the tape's position (a seek that did not take): go back.
+          consumer.seek({ topic, partition, offset: String(expected) });
+          throw new KafkaSeekRetry(`${topic}/${partition}: fetched from ${messages[0].offset}, the tape is at ${expected}`);
+        }
+        const items: SourceItem<E>[] = [];
+        const end = this.endOffsets?.get(key);
+        for (const message of messages) {
+          const offset = Number(message.offset);
+          const next = this.expected.get(key);
+          if (next !== undefined && offset < next) continue; // already in the tape
+          if (end !== undefined && offset >= end) break; // past the end seen at start
+          if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) break;
+          items.push(this.toItem(topic, partition, message));
+          this.expected.set(key, offset + 1);
+          this.handedOut++;
+        }
+        if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) this.stopped = true;
+        if (items.length === 0) return;
+        await new Promise<void>((resolve) => {
+          this.queue.push({ items, done: resolve });
+          this.wake?.();
+        });
+      },
+    });
+  }
+
+  private toItem(topic: string, partition: number, message: KafkaMessage): SourceItem<E> {
+    const offset = Number(message.offset);
+    const where = `kafka topic ${topic} partition ${partition} offset ${offset}`;
+    const position = { topic, partition, offset };
+    const kafka = { topic, partition, offset };
+    const value = message.value;
+    const reject = (reasonCode: string, reason: string): SourceReject & { kafka: typeof kafka } => {
+      const raw = value === null ? null : new Uint8Array(value.subarray(0, this.options.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES));
+      return { reject: true, position, where, reasonCode, reason, raw, rawLength: value?.length ?? 0, kafka };
+    };
+    if (value === null) return reject('null-value', 'the record has a null value (a tombstone), not an event');
+    let event: E;
+    let payload: Uint8Array;
+    const codec = this.options.codec;
+    if (this.valueFormat === 'codec') {
+      try {
+        event = codec.decode(value);
+      } catch (error) {
+        return reject('codec-rejected', `the ${codec.name} codec rejects the value: ${(error as Error).message}`);
+      }
+      payload = new Uint8Array(value);
+    } else {
+      let text: string;
+      try {
+        text = this.decoder.decode(value);
+      } catch {
+        return reject('invalid-utf8', 'the value is not valid UTF-8');
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (error) {
+        return reject('invalid-json', `the value is not JSON: ${(error as Error).message}`);
+      }
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) return reject('not-an-object', 'the value must be a JSON object {"type", "payload"}');
+      const o = json as Record<string, unknown>;
+      if (typeof o.type !== 'string') return reject('bad-field', 'the value\'s "type" must be a string');
+      if (!('payload' in o)) return reject('missing-field', 'the value has no "payload"');
+      try {
+        event = codec.fromJSON({ type: o.type, payload: o.payload } as JsonEvent);
+        payload = codec.encode(event);
+      } catch (error) {
+        if (!(error instanceof CodecError) && !(error instanceof Error)) throw error;
+        return reject('codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`);
+      }
+    }
+    const record: SourceRecord<E> & { kafka: typeof kafka } = {
+      timestampUs: Number(message.timestamp) * 1000,
+      partition,
+      position: offset,
+      stream: this.topicIndex.get(topic)!,
+      key: message.key === null ? null : new Uint8Array(message.key),
+      headers: convertHeaders(message.headers),
+      payload,
+      event,
+      kafka,
+    };
+    return record;
+  }
+}
+
+/** Thrown inside eachBatch to make kafkajs fetch again from the position just sought. */
+class KafkaSeekRetry extends Error {}
+
+function convertHeaders(headers: KafkaMessage['headers']): EventHeader[] {
+  const out: EventHeader[] = [];
+  if (headers === undefined) return out;
+  const encoder = new TextEncoder();
+  const bytes = (v: Buffer | string): Uint8Array => (typeof v === 'string' ? encoder.encode(v) : new Uint8Array(v));
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.push({ name: encoder.encode(name), value: bytes(v) });
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+// The real Kafka broker the tests use: started by scripts/kafka/broker.sh (CI's .ci/run does
+// it). Tests that need it call kafkaAvailable(): in CI a missing broker is a failure, never a
+// skip; on a developer's machine the suite says loudly that it skipped them and how to start it.
+
+import { Socket } from 'node:net';
+import { Kafka, logLevel, Partitioners, type Admin, type Message } from 'kafkajs';
+import { WorldTraffic, worldCodec } from '../../engine/world/index.js';
+
+export const KAFKA_BROKERS = (process.env.TAPEDECK_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TAPEDECK_KAFKA_PORT ?? '19092'}`).split(',');
+
+function reachable(hostPort: string, timeoutMs = 1000): Promise<boolean> {
+  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, host, () => done(true));
+  });
+}
+
+/** True when the broker answers. In CI, throws instead of returning false. */
+export async function kafkaAvailable(): Promise<boolean> {
+  if (await reachable(KAFKA_BROKERS[0])) return true;
+  const message = `no Kafka broker at ${KAFKA_BROKERS.join(',')}: start one with scripts/kafka/broker.sh start`;
+  if (process.env.CI) throw new Error(`${message} (CI must run the Kafka tests, not skip them)`);
+  process.stderr.write(`\n*** SKIPPING Kafka tests: ${message} ***\n\n`);
+  return false;
+}
+
+export function kafka(): Kafka {
+  return new Kafka({ clientId: 'tapedeck-tests', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+}
+
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+let topicCounter = 0;
+/** A fresh topic with a unique name. */
+export async function createTopic(prefix: string, partitions: number): Promise<string> {
+  const topic = `${prefix}-${process.pid}-${Date.now()}-${topicCounter++}`;
+  await withAdmin(async (admin) => {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  });
+  return topic;
+}
+
+/** Produce `events` world events as JSON values, partition = zone mod partitions, key = player; returns the count. */
+export async function produceWorld(topic: string, events: number, partitions: number, seed = 1): Promise<number> {
+  const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    const traffic = new WorldTraffic({ seed, events, partitions });
+    let batch: Message[] = [];
+    const sends: Promise<unknown>[] = [];
+    for (let r = traffic.next(); r !== null; r = traffic.next()) {
+      const json = worldCodec.toJSON(r.event);
+      batch.push({
+        partition: r.partition,
+        key: Buffer.from(r.key ?? ''),
+        value: JSON.stringify(json),
+        timestamp: String(Math.floor(r.timestampUs / 1000)),
+        headers: { source: 'tapedeck-test', seq: String(r.index) },
+      });
+      if (batch.length === 10_000) {
+        sends.push(producer.send({ topic, messages: batch, acks: -1 }));
+        batch = [];
+        if (sends.length >= 4) await Promise.all(sends.splice(0));
+      }
+    }
+    if (batch.length > 0) sends.push(producer.send({ topic, messages: batch, acks: -1 }));
+    await Promise.all(sends);
+    return events;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface TopicRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string | null;
+  timestampMs: number;
+  headers: Record<string, string>;
+}
+
+/** Every record of the topic, per partition in offset order (a plain consumer from the beginning). */
+export async function readTopic(topic: string): Promise<Map<number, TopicRecord[]>> {
+  const ends = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+  const remaining = new Map(ends.map((p) => [p.partition, Number(p.high) - Number(p.low)]));
+  const out = new Map<number, TopicRecord[]>(ends.map((p) => [p.partition, []]));
+  let left = [...remaining.values()].reduce((a, b) => a + b, 0);
+  if (left === 0) return out;
+  const consumer = kafka().consumer({ groupId: `tapedeck-test-reader-${Date.now()}-${topicCounter++}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          const list = out.get(batch.partition)!;
+          for (const m of batch.messages) {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
+            list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, timestampMs: Number(m.timestamp), headers });
+            left--;
+          }
+          if (left <= 0) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
