@@ -5,11 +5,14 @@ import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { replayTape, type ReplayResult } from '../../replayer/replay.js';
 import { replayTapeSharded } from '../../replayer/shards.js';
+import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } from '../../replayer/republish.js';
+import { builtInEngine } from '../../engine/registry.js';
+import { TapeReader } from '../../tape/reader.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { nonNegativeInt, positiveInt, positiveNumber, timeUs } from '../parse.js';
+import { hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
 const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
@@ -24,6 +27,10 @@ interface ReplayFlags {
   checkpointDigests?: boolean;
   checkDeterminism?: boolean;
   workers?: number;
+  toKafka?: boolean;
+  brokers?: string[];
+  topic?: string;
+  valueFormat: RepublishValueFormat;
   json?: boolean;
 }
 
@@ -49,12 +56,23 @@ export function replayCommand(): Command {
       'replay on N worker threads, one shard of partitions each (partition mod N), for engines that declare their state sharded by partition; whole tape, --speed max',
       positiveInt('--workers'),
     )
+    .option('--to-kafka', 'republish: send the events to --topic on --brokers, with keys, headers and partitions, at --speed (max or K); the engine is not run')
+    .option('--brokers <list>', 'with --to-kafka: bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
+    .option('--topic <name>', 'with --to-kafka: the topic to send to (it must exist; with fewer partitions, partition p goes to p mod count)')
+    .option('--value-format <format>', 'with --to-kafka: json (the event\'s {"type","payload"}) or codec (the stored bytes)', oneOf('--value-format', REPUBLISH_VALUE_FORMATS), 'json')
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (tape: string, flags: ReplayFlags, cmd: Command) => {
       if (flags.checkDeterminism) {
         process.exitCode = checkDeterminism(tape, cmd);
         return;
+      }
+      if (flags.toKafka) {
+        process.exitCode = await republish(tape, flags);
+        return;
+      }
+      for (const o of ['brokers', 'topic'] as const) {
+        if (flags[o] !== undefined) throw new TapedeckError('E_USAGE', `--${o} is for --to-kafka`);
       }
       const bar = progress('replaying');
       let result: ReplayResult & { workers?: number; eventsPerWorker?: readonly number[] };
@@ -146,4 +164,43 @@ function checkDeterminism(tape: string, cmd: Command): number {
   else if (first === null) line(`deterministic: two processes agree at all ${da.length} checkpoints of ${tape}`);
   else line(`NOT DETERMINISTIC: the two processes differ at the checkpoint after event ${first.nextSeq - 1}: ${first.a} vs ${first.b}`);
   return first === null ? EXIT.ok : EXIT.checkFailed;
+}
+
+async function republish(tape: string, flags: ReplayFlags): Promise<number> {
+  if (flags.brokers === undefined || flags.topic === undefined) throw new TapedeckError('E_USAGE', '--to-kafka needs --brokers HOST:PORT and --topic NAME');
+  const conflicting = (['fromTime', 'toTime', 'workers', 'paranoid', 'checkDeterminism', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
+  if (conflicting.length > 0) {
+    throw new TapedeckError('E_USAGE', `--to-kafka cannot be combined with ${conflicting.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+  }
+  let engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
+  if (engine === undefined) {
+    const reader = TapeReader.open(tape);
+    const name = reader.meta.engineName;
+    reader.close();
+    engine = builtInEngine(name);
+    if (engine === undefined) throw new TapedeckError('E_ENGINE_UNKNOWN', `${tape} was recorded with engine "${name}", which is not built in; pass --engine PATH (its codec turns the events into JSON)`);
+  }
+  const bar = progress('republishing');
+  const result = await republishTape(tape, {
+    brokers: flags.brokers,
+    topic: flags.topic,
+    engine,
+    speed: flags.speed,
+    valueFormat: flags.valueFormat,
+    fromSeq: flags.from,
+    toSeq: flags.to,
+    onProgress: (sent, total) => bar.update(sent, total),
+  });
+  bar.stop();
+  if (flags.json) printJson(result);
+  else {
+    line(`republished ${fmt(result.events)} events of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values)`);
+    const requested = result.requestedEventsPerSec === null ? 'as fast as the broker takes them (--speed max)' : `requested ${fmt(result.requestedEventsPerSec)} events/s (recorded ${fmt(result.recordedEventsPerSec ?? 0)} x ${result.speed})`;
+    line(`  ${fmtSeconds(result.elapsedMs)}, achieved ${fmt(result.eventsPerSec)} events/s; ${requested}`);
+    if (result.remappedPartitions.length > 0) {
+      line(`  the topic has fewer partitions than the tape: ${result.remappedPartitions.map((m) => `${m.from}->${m.to}`).join(', ')}`);
+    }
+    line(`  last acknowledged event: ${result.lastAckedSeq ?? 'none'}`);
+  }
+  return EXIT.ok;
 }
