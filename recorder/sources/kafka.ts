@@ -201,7 +201,8 @@ export class KafkaSource<E> implements Source<E> {
   }
 
   private async start(consumer: Consumer): Promise<void> {
-    const admin = this.kafka.admin();
+    // Fewer retries than the consumer: an unreachable broker at start is reported within seconds.
+    const admin = this.kafka.admin({ retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 } });
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());

@@ -169,6 +169,62 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
   }, 120_000);
 });
 
+describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
+  const dir = tempDir();
+  const brokers = KAFKA_BROKERS.join(',');
+
+  it('sends every event with its key, partition, timestamp and headers; kcat reads them back', async () => {
+    const source = await createTopic('republish-src', 6);
+    await produceWorld(source, 20_000, 6, 5);
+    const tape = join(dir, 'src.tape');
+    expect(tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', source, '--from-beginning', '--until-caught-up', '--out', tape]).status).toBe(0);
+    const target = await createTopic('republish-dst', 6);
+    const r = tapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ ok: true, events: 20_000, lastAckedSeq: 19_999, remappedPartitions: [] });
+    // kcat, an independent client, reads the target: partition, key, timestamp (ms), value, headers.
+    const out = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\t%o\t%k\t%T\t%h\t%s\n'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(out.status, out.stderr).toBe(0);
+    const got = out.stdout.trim().split('\n').map((l) => l.split('\t'));
+    expect(got).toHaveLength(20_000);
+    const byPartition = new Map<number, string[][]>();
+    for (const g of got) byPartition.set(Number(g[0]), [...(byPartition.get(Number(g[0])) ?? []), g]);
+    const recorded = readTape(tape);
+    const expectedByPartition = new Map<number, TapeRecord[]>();
+    for (const x of recorded) expectedByPartition.set(x.partition, [...(expectedByPartition.get(x.partition) ?? []), x]);
+    for (const [partition, expected] of expectedByPartition) {
+      const lines = byPartition.get(partition)!;
+      expect(lines.map((l) => l[2])).toEqual(expected.map((x) => x.key));
+      expect(lines.map((l) => Number(l[3]))).toEqual(expected.map((x) => x.timestampUs / 1000));
+      expect(lines.map((l) => JSON.stringify(JSON.parse(l[5])))).toEqual(expected.map((x) => x.json));
+      expect(lines.every((l) => l[4].includes('source=tapedeck-test'))).toBe(true);
+    }
+  }, 180_000);
+
+  it('maps partitions mod the target\'s count and paces --speed K no faster than recorded time / K', async () => {
+    const target = await createTopic('republish-narrow', 2);
+    const tape = join(dir, 'paced.tape');
+    // 3,000 events at 20,000/s: 150 ms of recorded time; at --speed 0.5 at least 300 ms.
+    expect(tapedeck(['record', '--out', tape, '--events', '3000', '--rate', '20000', '--partitions', '4']).status).toBe(0);
+    const r = tapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '0.5', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = r.json<{ events: number; elapsedMs: number; requestedEventsPerSec: number; recordedEventsPerSec: number; eventsPerSec: number; remappedPartitions: { from: number; to: number }[] }>();
+    expect(report.events).toBe(3000);
+    expect(report.remappedPartitions).toEqual([{ from: 2, to: 0 }, { from: 3, to: 1 }]);
+    expect(report.requestedEventsPerSec).toBeCloseTo(report.recordedEventsPerSec * 0.5, 6);
+    const spanMs = (3000 / report.recordedEventsPerSec) * 1000;
+    expect(report.elapsedMs).toBeGreaterThanOrEqual(spanMs / 0.5 - 5);
+    const count = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\n'], { encoding: 'utf8' });
+    expect(count.stdout.trim().split('\n')).toHaveLength(3000);
+  }, 120_000);
+
+  it('names a missing target topic (exit 2)', () => {
+    const r = tapedeck(['replay', join(REPO, 'fixtures', 'golden-world.tape'), '--to-kafka', '--brokers', brokers, '--topic', 'no-such-target-topic']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no-such-target-topic does not exist/);
+  }, 60_000);
+});
+
 describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and broker restart (real broker)', () => {
   const dir = tempDir();
   const events = 1_000_000;
