@@ -2,7 +2,9 @@
 // the same run on the same machine (the machines are shared and noisy, so absolute figures
 // vary; ratios travel better). Prints a table, then one JSON object as the last line.
 //
-//   npm run bench -- [--events N] [--reps N] [--only name,name]
+//   npm run bench -- [--events N] [--reps N] [--only name,name] [--long-events N] [--kafka-events N]
+//
+// --only takes case names, plus `long-run` (the RSS run) and `kafka` (the broker cases).
 //
 // Baseline: engine-ceiling, the `world` engine applying pre-decoded events held in memory,
 // with a digest every 10,000 events (the default checkpoint cadence). Later issues add their
@@ -20,6 +22,8 @@ import { NdjsonSource } from '../recorder/sources/ndjson.js';
 import { formatEventLine } from '../tape/ndjson.js';
 import { TapeReader } from '../tape/reader.js';
 import { measureLongRun, type RssReport } from './rss.js';
+import { runKafkaBench, type KafkaBenchRow } from './kafka.js';
+import { Socket } from 'node:net';
 import { worldCodec } from '../engine/world/codec.js';
 import { RunContext } from '../engine/context.js';
 import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/index.js';
@@ -216,8 +220,13 @@ interface Goal {
 }
 
 /** The figures the issues ask for, checked against what this run measured. */
-function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseline: number | null }[], rss: RssReport | null): Goal[] {
+function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseline: number | null }[], rss: RssReport | null, kafkaRows: KafkaBenchRow[] | null): Goal[] {
   const goals: Goal[] = [];
+  const krow = (name: string) => kafkaRows?.find((r) => r.name === name);
+  const recordKafka = krow('record-kafka');
+  if (recordKafka?.ratioToBaseline != null) goals.push({ goal: 'record-kafka >= 0.9 of kafka-bare-consumer', measured: recordKafka.ratioToBaseline.toFixed(3), met: recordKafka.ratioToBaseline >= 0.9 });
+  const republish = krow('republish-max');
+  if (republish?.ratioToBaseline != null) goals.push({ goal: 'republish-max >= 0.9 of kafka-bare-producer', measured: republish.ratioToBaseline.toFixed(3), met: republish.ratioToBaseline >= 0.9 });
   const row = (name: string) => rows.find((r) => r.name === name);
   const synthetic = row('record-synthetic');
   if (synthetic !== undefined) {
@@ -267,6 +276,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       seed: { type: 'string', default: '1' },
       'long-events': { type: 'string', default: '20000000' },
+      'kafka-events': { type: 'string', default: '500000' },
     },
   });
   const events = Number(values.events);
@@ -339,6 +349,18 @@ async function main(): Promise<void> {
       return { ...r, ratioToCeiling: r.eventsPerSec / ceiling, baseline: base === undefined ? null : baseline!, ratioToBaseline: base === undefined ? null : r.eventsPerSec / base.eventsPerSec };
     });
 
+    // Kafka cases need the broker (scripts/kafka/broker.sh start); without it they are reported as not run.
+    const kafkaBrokers = (process.env.TAPEDECK_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TAPEDECK_KAFKA_PORT ?? '19092'}`).split(',');
+    let kafkaRows: KafkaBenchRow[] | null = null;
+    let kafkaNote: string | null = null;
+    if (only === null || only.has('kafka')) {
+      if (await reachable(kafkaBrokers[0])) {
+        kafkaRows = await runKafkaBench(kafkaBrokers, Number(values['kafka-events']), reps, dir);
+      } else {
+        kafkaNote = `not run: no broker at ${kafkaBrokers.join(',')} (start one with scripts/kafka/broker.sh start)`;
+      }
+    }
+
     let rss: RssReport | null = null;
     if (only === null || only.has('long-run')) {
       const rssEvents = Number(values['long-events']);
@@ -370,11 +392,24 @@ async function main(): Promise<void> {
       console.log(`  replay: ${(rss.replay.elapsedMs / 1000).toFixed(1)} s, peak RSS ${rss.replay.peakRssMb.toFixed(1)} MB; at 10/25/50/75/100%: ${mb(rss.replay.rssMbAtQuarters)} MB`);
       console.log(`  seek:   --from the middle applied its first event after ${rss.seekMs.toFixed(1)} ms`);
     }
-    const goals = evaluateGoals(rows, rss);
+    if (kafkaRows !== null) {
+      console.log('');
+      console.log(`kafka, against the broker at ${kafkaBrokers.join(',')} (${kafkaRows[0]?.events.toLocaleString('en-US') ?? 0} events, 12 partitions, JSON values, median of ${reps} runs):`);
+      const kw = Math.max(...kafkaRows.map((r) => r.name.length));
+      for (const r of kafkaRows) {
+        const ratio = r.ratioToBaseline === null ? '' : `  ${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`;
+        console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s${ratio}`);
+      }
+      for (const r of kafkaRows) console.log(`  ${r.name}: ${r.description}`);
+    } else if (kafkaNote !== null) {
+      console.log('');
+      console.log(`kafka: ${kafkaNote}`);
+    }
+    const goals = evaluateGoals(rows, rss, kafkaRows);
     console.log('');
     console.log('goals:');
     for (const g of goals) console.log(`  ${g.met ? 'MET ' : 'MISS'} ${g.goal}: ${g.measured}`);
-    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows, rss, goals }));
+    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows, rss, kafka: kafkaRows, goals }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -384,3 +419,17 @@ main().catch((error: unknown) => {
   process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });
+
+function reachable(hostPort: string): Promise<boolean> {
+  const at = hostPort.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(Number(hostPort.slice(at + 1)), hostPort.slice(0, at), () => done(true));
+  });
+}

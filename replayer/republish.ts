@@ -55,6 +55,12 @@ export interface RepublishResult {
 }
 
 const DEFAULT_BATCH = 2000;
+/**
+ * A request also ends when one partition has this many messages in it: kafkajs groups a
+ * request's messages by partition in time quadratic in that count, and a tape recorded from
+ * Kafka holds long runs of one partition (a consumer reads partition by partition).
+ */
+const MAX_PER_PARTITION = 256;
 const MAX_IN_FLIGHT = 4;
 
 export async function republishTape(path: string, options: RepublishOptions): Promise<RepublishResult> {
@@ -101,6 +107,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     let lastTsUs = -1;
     let batch: Message[] = [];
     let batchLastSeq = -1;
+    const perPartition = new Map<number, number>();
 
     const drainTo = async (maxInFlight: number): Promise<void> => {
       while (inFlight.length > maxInFlight) {
@@ -113,6 +120,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       if (batch.length === 0) return;
       const messages = batch;
       batch = [];
+      perPartition.clear();
       const promise = producer!.send({ topic: options.topic, messages, acks: -1 });
       promise.catch(() => undefined); // awaited in order by drainTo; this only keeps a later failure from being reported as unhandled first
       inFlight.push({ promise, lastSeq: batchLastSeq });
@@ -177,7 +185,9 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
         });
         batchLastSeq = cursor.seq;
         sent++;
-        if (batch.length >= batchSize) await flushBatch();
+        const inPartition = (perPartition.get(partition) ?? 0) + 1;
+        perPartition.set(partition, inPartition);
+        if (batch.length >= batchSize || inPartition >= MAX_PER_PARTITION) await flushBatch();
       }
       if (done) break;
     }

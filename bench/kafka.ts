@@ -1,0 +1,140 @@
+// Kafka benchmarks against the real broker (scripts/kafka/broker.sh), each against a bare
+// client baseline measured in the same run on the same topic:
+//   record-kafka    `record --source kafka` (recordTape + KafkaSource, world engine, live
+//                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts;
+//   republish-max   `replay --to-kafka --speed max` vs a bare kafkajs producer sending the
+//                   same messages (built beforehand) in the same batches;
+//   kcat            kcat's consume rate on the same topic, printed as a reference.
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Kafka, logLevel, type Message } from 'kafkajs';
+import { worldEngine, WorldTraffic, worldCodec } from '../engine/world/index.js';
+import { recordTape } from '../recorder/record.js';
+import { KafkaSource } from '../recorder/sources/kafka.js';
+import { republishTape } from '../replayer/republish.js';
+
+export interface KafkaBenchRow {
+  readonly name: string;
+  readonly description: string;
+  readonly events: number;
+  readonly medianMs: number;
+  readonly eventsPerSec: number;
+  readonly baseline: string | null;
+  readonly ratioToBaseline: number | null;
+}
+
+const PARTITIONS = 12;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export async function runKafkaBench(brokers: string[], events: number, reps: number, dir: string): Promise<KafkaBenchRow[]> {
+  const kafka = new Kafka({ clientId: 'tapedeck-bench', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const stamp = `${process.pid}-${Date.now()}`;
+  const topic = `bench-src-${stamp}`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  let targets = 0;
+  const newTarget = async (): Promise<string> => {
+    const t = `bench-dst-${stamp}-${targets++}`;
+    await admin.createTopics({ topics: [{ topic: t, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+    return t;
+  };
+
+  // The messages, built once: what the producer baseline sends and what the topic holds.
+  const batches: Message[][] = [];
+  let batch: Message[] = [];
+  const traffic = new WorldTraffic({ seed: 1, events, partitions: PARTITIONS });
+  for (let r = traffic.next(); r !== null; r = traffic.next()) {
+    batch.push({ partition: r.partition, key: Buffer.from(r.key ?? ''), value: Buffer.from(JSON.stringify(worldCodec.toJSON(r.event))), timestamp: String(Math.floor(r.timestampUs / 1000)) });
+    if (batch.length === 2000) {
+      batches.push(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+  const producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 4 });
+  await producer.connect();
+  const produce = async (to: string): Promise<void> => {
+    const inFlight: Promise<unknown>[] = [];
+    for (const b of batches) {
+      inFlight.push(producer.send({ topic: to, messages: b, acks: -1 }));
+      if (inFlight.length >= 4) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+  };
+  process.stderr.write(`kafka: producing ${events} events into ${topic}...\n`);
+  await produce(topic);
+
+  const rows: KafkaBenchRow[] = [];
+  const measure = async (name: string, description: string, baseline: string | null, run: () => Promise<number>): Promise<void> => {
+    process.stderr.write(`${name}: warm-up + ${reps} runs\n`);
+    await run();
+    const runsMs: number[] = [];
+    let n = 0;
+    for (let i = 0; i < reps; i++) {
+      const started = performance.now();
+      n = await run();
+      runsMs.push(performance.now() - started);
+    }
+    const medianMs = median(runsMs);
+    const eventsPerSec = (n * 1000) / medianMs;
+    const base = baseline === null ? undefined : rows.find((r) => r.name === baseline);
+    rows.push({ name, description, events: n, medianMs, eventsPerSec, baseline, ratioToBaseline: base === undefined ? null : eventsPerSec / base.eventsPerSec });
+  };
+
+  let groups = 0;
+  await measure('kafka-bare-consumer', 'a bare kafkajs eachBatch consumer reading the topic from the beginning, counting (baseline)', null, async () => {
+    const consumer = kafka.consumer({ groupId: `bench-bare-${stamp}-${groups++}` });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let seen = 0;
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch: b }) => {
+            seen += b.messages.length;
+            if (seen >= events) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    await consumer.disconnect();
+    return seen;
+  });
+  await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', async () => {
+    const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
+      path: join(dir, 'kafka-bench.tape'),
+      overwrite: true,
+      engine: worldEngine,
+      runSeed: 1,
+    });
+    return result.events;
+  });
+  await measure('kafka-bare-producer', 'a bare kafkajs producer sending the same messages, built beforehand, 2,000 per request, 4 in flight (baseline)', null, async () => {
+    await produce(await newTarget());
+    return events;
+  });
+  await measure('republish-max', 'replay --to-kafka --speed max of the recorded tape: read, decode, JSON, send (same batches and in-flight limit)', 'kafka-bare-producer', async () => {
+    const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
+    return result.events;
+  });
+  await measure('kcat-consume', 'kcat -C -e reading the same topic from the beginning (reference)', null, async () => {
+    const r = spawnSync('kcat', ['-b', brokers[0], '-t', topic, '-C', '-e', '-q', '-o', 'beginning', '-f', '%o\n'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    if (r.status !== 0) throw new Error(`kcat failed: ${r.stderr}`);
+    return r.stdout.length === 0 ? 0 : r.stdout.trimEnd().split('\n').length;
+  });
+
+  await producer.disconnect();
+  const topics = [topic, ...Array.from({ length: targets }, (_, i) => `bench-dst-${stamp}-${i}`)];
+  await admin.deleteTopics({ topics }).catch(() => undefined);
+  await admin.disconnect();
+  return rows;
+}
