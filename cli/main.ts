@@ -9,6 +9,7 @@ import { bisectCommand } from './commands/bisect.js';
 import { demoCommand } from './commands/demo.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
+import { mergeCommand } from './commands/merge.js';
 import { recordCommand } from './commands/record.js';
 import { replayCommand } from './commands/replay.js';
 import { verifyCommand } from './commands/verify.js';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand()]) {
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), mergeCommand()]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;

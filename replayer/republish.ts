@@ -6,10 +6,16 @@
 // target has fewer partitions, to (recorded partition mod target partitions), which keeps
 // each recorded partition's order (all of it lands in one target partition).
 //
-// Delivery is at-least-once: messages are acknowledged by all in-sync replicas (acks=-1) in
-// batches of up to BATCH messages with a few batches in flight; the report's lastAckedSeq is
-// the last event known delivered, with every event before it. After a crash, run again with
-// --from lastAckedSeq+1: events that were in flight at the crash may then arrive twice.
+// Order: partitions are spread over LANES send lanes (partition mod LANES). Each lane sends
+// one request at a time and waits for its acknowledgement (retries included) before the
+// next, so a partition's messages reach the broker in tape order; the lanes run side by side,
+// so up to LANES requests are in flight. (Concurrent requests for one partition could be
+// reordered by the client or by a retry.)
+//
+// Delivery is at-least-once: messages are acknowledged by all in-sync replicas (acks=-1); the
+// report's lastAckedSeq is the last event known delivered together with every event before
+// it. After a crash, run again with --from lastAckedSeq+1: events after it that were in
+// flight at the crash may then arrive twice.
 
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
@@ -61,7 +67,7 @@ const DEFAULT_BATCH = 2000;
  * Kafka holds long runs of one partition (a consumer reads partition by partition).
  */
 const MAX_PER_PARTITION = 256;
-const MAX_IN_FLIGHT = 4;
+const LANES = 4;
 
 export async function republishTape(path: string, options: RepublishOptions): Promise<RepublishResult> {
   const speed = options.speed ?? 'max';
@@ -95,37 +101,60 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       await admin.disconnect().catch(() => undefined);
     }
 
-    producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: MAX_IN_FLIGHT });
+    producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: LANES });
     await producer.connect();
     const remapped = new Map<number, number>();
-    const inFlight: { promise: Promise<unknown>; lastSeq: number }[] = [];
-    let lastAckedSeq: number | null = null;
+    interface Lane {
+      batch: Message[];
+      firstSeq: number;
+      readonly perPartition: Map<number, number>;
+      /** The lane's request in flight (resolved when acknowledged), or null. */
+      sending: Promise<void> | null;
+      sendingFirstSeq: number;
+    }
+    const lanes: Lane[] = Array.from({ length: LANES }, () => ({ batch: [], firstSeq: -1, perPartition: new Map(), sending: null, sendingFirstSeq: -1 }));
+    let failure: unknown = null;
+    let lastSentSeq = -1;
     let sent = 0;
     const startedMs = performance.now();
     let originUs = -1;
     let firstTsUs = -1;
     let lastTsUs = -1;
-    let batch: Message[] = [];
-    let batchLastSeq = -1;
-    const perPartition = new Map<number, number>();
 
-    const drainTo = async (maxInFlight: number): Promise<void> => {
-      while (inFlight.length > maxInFlight) {
-        const head = inFlight.shift()!;
-        await head.promise;
-        lastAckedSeq = head.lastSeq;
+    /** Every event before the earliest one not yet acknowledged is delivered. */
+    const lastAcked = (): number | null => {
+      let earliest = lastSentSeq + 1;
+      for (const lane of lanes) {
+        if (lane.sending !== null) earliest = Math.min(earliest, lane.sendingFirstSeq);
+        if (lane.batch.length > 0) earliest = Math.min(earliest, lane.firstSeq);
       }
+      return earliest - 1 >= fromSeq ? earliest - 1 : null;
     };
-    const flushBatch = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const messages = batch;
-      batch = [];
-      perPartition.clear();
-      const promise = producer!.send({ topic: options.topic, messages, acks: -1 });
-      promise.catch(() => undefined); // awaited in order by drainTo; this only keeps a later failure from being reported as unhandled first
-      inFlight.push({ promise, lastSeq: batchLastSeq });
-      await drainTo(MAX_IN_FLIGHT - 1);
+    const dispatch = async (lane: Lane): Promise<void> => {
+      if (lane.sending !== null) await lane.sending;
+      if (failure !== null) throw failure;
+      if (lane.batch.length === 0) return;
+      const messages = lane.batch;
+      lane.sendingFirstSeq = lane.firstSeq;
+      lane.batch = [];
+      lane.perPartition.clear();
+      lane.sending = producer!.send({ topic: options.topic, messages, acks: -1 }).then(
+        () => {
+          lane.sending = null;
+        },
+        (error: unknown) => {
+          lane.sending = null;
+          failure ??= error;
+        },
+      );
       options.onProgress?.(sent, rangeEvents);
+    };
+    const dispatchAll = async (): Promise<void> => {
+      for (const lane of lanes) await dispatch(lane);
+    };
+    const settle = async (): Promise<void> => {
+      for (const lane of lanes) if (lane.sending !== null) await lane.sending;
+      if (failure !== null) throw failure;
     };
 
     try {
@@ -146,7 +175,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
           const waitMs = dueMs - performance.now();
           if (waitMs >= 1) {
             // Send what is due before waiting, so that nothing sits in a batch past its time.
-            await flushBatch();
+            await dispatchAll();
             const again = dueMs - performance.now();
             if (again >= 1) await new Promise((resolve) => setTimeout(resolve, again));
           }
@@ -176,25 +205,29 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
           headers[Buffer.from(h.name).toString('utf8')] = Buffer.from(h.value);
           hasHeaders = true;
         }
-        batch.push({
+        const lane = lanes[partition % LANES];
+        if (lane.batch.length === 0) lane.firstSeq = cursor.seq;
+        lane.batch.push({
           partition,
           key: key === null ? null : Buffer.from(key),
           value,
           timestamp: String(Math.floor(ts / 1000)),
           ...(hasHeaders ? { headers } : {}),
         });
-        batchLastSeq = cursor.seq;
+        lastSentSeq = cursor.seq;
         sent++;
-        const inPartition = (perPartition.get(partition) ?? 0) + 1;
-        perPartition.set(partition, inPartition);
-        if (batch.length >= batchSize || inPartition >= MAX_PER_PARTITION) await flushBatch();
+        const inPartition = (lane.perPartition.get(partition) ?? 0) + 1;
+        lane.perPartition.set(partition, inPartition);
+        if (lane.batch.length >= batchSize || inPartition >= MAX_PER_PARTITION) await dispatch(lane);
       }
       if (done) break;
     }
-    await flushBatch();
-    await drainTo(0);
+    await dispatchAll();
+    await settle();
     } catch (error) {
       if (error instanceof TapedeckError) throw error;
+      await Promise.all(lanes.map((l) => l.sending)).catch(() => undefined);
+      const lastAckedSeq = lastAcked();
       const resumeAt = lastAckedSeq === null ? fromSeq : lastAckedSeq + 1;
       throw new TapedeckError(
         'E_KAFKA_PRODUCE',
@@ -212,7 +245,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       topic: options.topic,
       events: sent,
       fromSeq,
-      lastAckedSeq,
+      lastAckedSeq: lastAcked(),
       targetPartitions,
       remappedPartitions: [...remapped.entries()].sort((a, b) => a[0] - b[0]).map(([from, to]) => ({ from, to })),
       elapsedMs,

@@ -2,7 +2,7 @@
 // verifies and --resume continues; the final tape holds exactly the source, in order.
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../engine/random.js';
@@ -30,7 +30,8 @@ async function crashUntilDone(recordArgs: string[], tape: string, seed: number):
   const random = new SeededRandom(seed);
   let kills = 0;
   for (let attempt = 0; attempt < 400; attempt++) {
-    const resume = attempt > 0 ? ['--resume'] : [];
+    // Resume once the tape exists (a kill can come before the recorder created it).
+    const resume = existsSync(tape) ? ['--resume'] : [];
     // Early runs die at random points; after enough kills the recording may finish.
     const delayMs = kills < KILLS ? random.int(150, 600) : 600_000;
     const r = await runAndMaybeKill([...recordArgs, '--out', tape, ...resume], delayMs);

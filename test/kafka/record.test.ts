@@ -132,6 +132,21 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(tapedeck(['verify', tape]).status).toBe(0);
   }, 180_000);
 
+  it('merge keeps a record captured by two recorders once, and the merged tape resumes from the furthest positions', () => {
+    const a = join(dir, 'merge-a.tape');
+    const b = join(dir, 'merge-b.tape');
+    expect(tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--until-caught-up', '--out', a]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--max-events', '30000', '--out', b]).status).toBe(0);
+    const merged = join(dir, 'merged.tape');
+    const r = tapedeck(['merge', b, a, '--out', merged, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ events, duplicatesSkipped: 30000 });
+    expect(compareWithTopic(readTape(merged), contents)).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    const resumed = tapedeck(['record', '--source', 'kafka', '--resume', '--until-caught-up', '--out', merged, '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.json()).toMatchObject({ events, eventsThisRun: 0 });
+  }, 180_000);
+
   it('names a missing topic and an unreachable broker (exit 2)', () => {
     const missing = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', 'no-such-topic-here', '--until-caught-up', '--out', join(dir, 'x.tape')]);
     expect(missing.status).toBe(2);

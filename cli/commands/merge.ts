@@ -1,0 +1,83 @@
+// `tapedeck merge`: join tapes into one (scale-out capture: several recorders in one consumer
+// group, each with its own tape). See recorder/sources/merge.ts for the order and duplicates.
+
+import { Command } from 'commander';
+import { builtInEngine } from '../../engine/registry.js';
+import { TapedeckError } from '../../engine/errors.js';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
+import { MergeSource } from '../../recorder/sources/merge.js';
+import type { Source } from '../../recorder/source.js';
+import { loadEngine } from '../../replayer/load-engine.js';
+import { TapeReader } from '../../tape/reader.js';
+import { EXIT } from '../exit.js';
+import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { positiveInt } from '../parse.js';
+
+interface MergeFlags {
+  out: string;
+  engine?: string;
+  force?: boolean;
+  checkpointEvery: number;
+  snapshotEvery: number;
+  json?: boolean;
+}
+
+export function mergeCommand(): Command {
+  return new Command('merge')
+    .summary('join several tapes into one (captures by recorders that shared a consumer group)')
+    .description(
+      'Merges the events of the tapes by timestamp (ties: the tape listed first), keeping every partition\'s order, into a new ' +
+        'tape whose checkpoints and snapshots are computed again over the merged stream. For tapes recorded from Kafka, a ' +
+        'record in more than one tape (the same topic, partition and offset) is kept once and counted; the merged tape\'s ' +
+        'position is the furthest of the inputs\' per partition, so `record --resume` can continue it. Quarantined inputs are ' +
+        'carried over. Every input block is checked against its checksum. Exit 0 on success, 2 when an input is damaged or ' +
+        'the tapes do not merge (other engines, other kinds of source, a partition\'s order that merging would break).',
+    )
+    .argument('<tapes...>', 'two or more tapes to merge')
+    .requiredOption('--out <file>', 'the merged tape to write')
+    .option('--engine <name|path>', "engine computing the checkpoints [default: the tapes' engine]")
+    .option('--force', 'replace --out if it exists')
+    .option('--checkpoint-every <n>', 'events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
+    .option('--snapshot-every <n>', 'events between state snapshots', positiveInt('--snapshot-every'), DEFAULT_SNAPSHOT_EVERY)
+    .option('--json', 'print one JSON object as the last line of stdout')
+    .action(async (tapes: string[], flags: MergeFlags) => {
+      if (tapes.length < 2) throw new TapedeckError('E_USAGE', 'merge needs at least two tapes');
+      let engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
+      if (engine === undefined) {
+        const reader = TapeReader.open(tapes[0]);
+        const name = reader.meta.engineName;
+        reader.close();
+        engine = builtInEngine(name);
+        if (engine === undefined) throw new TapedeckError('E_ENGINE_UNKNOWN', `${tapes[0]} was recorded with engine "${name}", which is not built in; pass --engine PATH to its module`);
+      }
+      const source = new MergeSource(tapes, engine.codec);
+      const bar = progress('merging');
+      try {
+        const result = await recordTape(source as Source, {
+          path: flags.out,
+          overwrite: flags.force === true,
+          engine,
+          engineOptions: source.firstMeta.engineOptions ?? undefined,
+          runSeed: source.firstMeta.runSeed,
+          checkpointEvery: flags.checkpointEvery,
+          snapshotEvery: flags.snapshotEvery,
+          quarantine: true,
+          durability: 'relaxed',
+          onProgress: (p) => bar.update(p.read, p.read),
+        });
+        bar.stop();
+        const stats = source.stats;
+        if (flags.json) printJson({ ok: true, inputs: tapes, ...stats, ...result });
+        else {
+          line(`merged ${tapes.length} tapes into ${result.path}: ${fmt(result.events)} events, ${fmt(result.quarantined)} quarantined inputs carried over`);
+          for (const [i, t] of tapes.entries()) line(`  ${t}: ${fmt(stats.eventsPerInput[i])} events`);
+          if (stats.duplicatesSkipped > 0) line(`  ${fmt(stats.duplicatesSkipped)} records were in more than one tape (same topic, partition, offset) and are kept once`);
+          line(`  ${fmt(result.checkpoints)} checkpoints and ${fmt(result.snapshots)} snapshots over the merged stream; digest ${result.finalDigest}; ${fmtSeconds(result.elapsedMs)}`);
+        }
+      } finally {
+        bar.stop();
+        source.close();
+      }
+      process.exitCode = EXIT.ok;
+    });
+}

@@ -1,0 +1,69 @@
+// `tapedeck merge`: tapes of disjoint partitions join into one that holds every event, keeps
+// each partition's order, and replays with checkpoints computed over the merged stream.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tapedeck, tempDir } from '../support/cli.js';
+
+function byPartition(lines: string[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const l of lines) {
+    const p = (JSON.parse(l) as { partition: number }).partition;
+    const list = out.get(p);
+    if (list === undefined) out.set(p, [l]);
+    else list.push(l);
+  }
+  return out;
+}
+
+describe('merge', () => {
+  it('joins tapes of disjoint partitions: every event once, each partition in order, checkpoints recomputed', () => {
+    const dir = tempDir();
+    const whole = join(dir, 'whole.tape');
+    expect(tapedeck(['record', '--out', whole, '--events', '40000', '--partitions', '8', '--seed', '9']).status).toBe(0);
+    const lines = tapedeck(['export', whole]).stdout.trim().split('\n');
+    // Two "recorders", each with half of the partitions; one also quarantined a bad line.
+    const even = lines.filter((l) => (JSON.parse(l) as { partition: number }).partition % 2 === 0);
+    const odd = lines.filter((l) => (JSON.parse(l) as { partition: number }).partition % 2 === 1);
+    writeFileSync(join(dir, 'even.ndjson'), even.join('\n') + '\n');
+    writeFileSync(join(dir, 'odd.ndjson'), [...odd.slice(0, 100), '{"broken":', ...odd.slice(100)].join('\n') + '\n');
+    const a = join(dir, 'even.tape');
+    const b = join(dir, 'odd.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', join(dir, 'even.ndjson'), '--out', a, '--seed', '9']).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', join(dir, 'odd.ndjson'), '--out', b, '--seed', '9', '--quarantine']).status).toBe(0);
+
+    const merged = join(dir, 'merged.tape');
+    const r = tapedeck(['merge', a, b, '--out', merged, '--checkpoint-every', '5000', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ ok: true, events: 40000, quarantined: 1, eventsPerInput: [even.length, odd.length], duplicatesSkipped: 0 });
+
+    const out = tapedeck(['export', merged]).stdout.trim().split('\n');
+    expect(out).toHaveLength(40000);
+    expect(byPartition(out)).toEqual(byPartition(lines));
+    // Timestamps never go backwards in the merged tape (both inputs were in time order).
+    const ts = out.map((l) => (JSON.parse(l) as { timestampUs: number }).timestampUs);
+    expect(ts.every((t, i) => i === 0 || t >= ts[i - 1])).toBe(true);
+    const replay = tapedeck(['replay', merged, '--json']);
+    expect(replay.status, replay.stdout).toBe(0);
+    expect(replay.json()).toMatchObject({ ok: true, events: 40000, checkpointsVerified: 8 });
+    expect(tapedeck(['verify', merged]).status).toBe(0);
+    const inspect = tapedeck(['inspect', merged, '--json']).json<{ rejects: number }>();
+    expect(inspect.rejects).toBe(1);
+    expect(readFileSync(merged).length).toBeGreaterThan(0);
+  });
+
+  it('refuses tapes of different engines or sources, and a single tape (exit 2)', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.tape');
+    expect(tapedeck(['record', '--out', a, '--events', '1000']).status).toBe(0);
+    const lines = join(dir, 'a.ndjson');
+    expect(tapedeck(['export', a, '--out', lines]).status).toBe(0);
+    const b = join(dir, 'b.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--out', b]).status).toBe(0);
+    const mixed = tapedeck(['merge', a, b, '--out', join(dir, 'm.tape')]);
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toMatch(/recorded from a ndjson source, .* from synthetic/);
+    expect(tapedeck(['merge', a, '--out', join(dir, 'n.tape')]).status).toBe(2);
+  });
+});
