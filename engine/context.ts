@@ -5,7 +5,8 @@ import { VirtualClock } from './clock.js';
 import { EventRandom, type Random } from './random.js';
 import type { ApplyContext } from './types.js';
 
-export type UpdateSink<U> = (update: U, seq: number) => void;
+/** Receives each update the engine emits, with the seq and partition of the event being applied. */
+export type UpdateSink<U> = (update: U, seq: number, partition: number) => void;
 
 export class RunContext<U = unknown> implements ApplyContext<U> {
   seq = 0;
@@ -42,6 +43,6 @@ export class RunContext<U = unknown> implements ApplyContext<U> {
 
   emit(update: U): void {
     this.emitted++;
-    if (this.sink !== null) this.sink(update, this.seq);
+    if (this.sink !== null) this.sink(update, this.seq, this.partition);
   }
 }

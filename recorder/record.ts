@@ -4,7 +4,7 @@
 // crash at any moment leaves a tape that verifies and resumes without loss or duplicates.
 
 import { performance } from 'node:perf_hooks';
-import { RunContext } from '../engine/context.js';
+import { RunContext, type UpdateSink } from '../engine/context.js';
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import { BlockBuilder } from '../tape/block.js';
@@ -12,7 +12,7 @@ import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
 import type { ResumePoint } from './resume.js';
-import { isReject, type Source, type SourceItem, type SourceReject } from './source.js';
+import { isReject, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY = 100_000;
@@ -44,6 +44,12 @@ export interface RecordOptions<S, E> {
   readonly onProgress?: (progress: RecordProgress) => void;
   /** Aborting stops the source after its current batch; what was read is committed. */
   readonly signal?: AbortSignal;
+  /** Receives the updates the engine emits (ctx.emit), with the event's seq (live ingest publishes them). */
+  readonly updateSink?: UpdateSink<unknown>;
+  /** Awaited after each batch from the source (live ingest waits here while its update publisher catches up). */
+  readonly betweenBatches?: () => Promise<void>;
+  /** Called after each event is applied (live ingest measures latency here). */
+  readonly onApplied?: (item: SourceRecord<E>) => void;
 }
 
 export interface RecordProgress {
@@ -125,7 +131,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   const startedMs = performance.now();
   const runSeed = resume?.meta.runSeed ?? options.runSeed;
-  const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0 });
+  const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0, sink: options.updateSink });
   let state = resume?.state ?? engine.init(options.engineOptions ?? undefined);
   const builder = new BlockBuilder();
   const startSeq = resume?.nextSeq ?? 0;
@@ -191,6 +197,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         }
         ctx.prepare(seq, item.timestampUs, item.partition);
         state = engine.apply(state, item.event, ctx);
+        options.onApplied?.(item);
         builder.add(seq, item);
         lastItem = item;
         read++;
@@ -202,6 +209,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         if (builder.eventCount >= blockEvents) flush();
       }
       if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+      if (options.betweenBatches !== undefined) await options.betweenBatches();
       // A source that never waits on I/O (a generator, a cached file) would keep the event
       // loop from ever running signal handlers; give it a turn now and then.
       if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {

@@ -18,6 +18,7 @@
 // a reject (strict: the run stops there; --quarantine: it is kept with its reason, in the
 // same transaction that advances the position past it).
 
+import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { CodecError, TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
@@ -53,6 +54,11 @@ export interface KafkaSourceOptions<E> {
   readonly maxRawBytes?: number;
   /** Warnings that do not stop the capture (a failed offset commit to the group). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * The bounded channel between the consumer and the engine: at most this many records are
+   * handed over at a time; the consumer waits (kafkajs stops fetching) until they are taken.
+   */
+  readonly channelCapacity?: number;
   /** kafkajs connection timeout, ms. */
   readonly connectionTimeoutMs?: number;
 }
@@ -90,6 +96,10 @@ export class KafkaSource<E> implements Source<E> {
   /** End offsets (high watermarks) at start, for --until-caught-up. */
   private endOffsets: Map<string, number> | null = null;
   private handedOut = 0;
+  /** Most records waiting in the channel at once. */
+  maxDepth = 0;
+  /** Time the consumer spent waiting for the engine to take records (backpressure), ms. */
+  blockedMs = 0;
   private startedMs = 0;
   private queue: Pending<E>[] = [];
   private wake: (() => void) | null = null;
@@ -280,24 +290,36 @@ export class KafkaSource<E> implements Source<E> {
           consumer.seek({ topic, partition, offset: String(expected) });
           throw new KafkaSeekRetry(`${topic}/${partition}: fetched from ${messages[0].offset}, the tape is at ${expected}`);
         }
-        const items: SourceItem<E>[] = [];
         const end = this.endOffsets?.get(key);
+        const capacity = this.options.channelCapacity ?? Number.MAX_SAFE_INTEGER;
+        let items: SourceItem<E>[] = [];
+        const handOff = async (): Promise<void> => {
+          // The channel holds at most `capacity` records: this fetch waits (and kafkajs stops
+          // fetching this partition) until the recorder has taken them.
+          const chunk = items;
+          items = [];
+          if (chunk.length > this.maxDepth) this.maxDepth = chunk.length;
+          const waitStarted = performance.now();
+          await new Promise<void>((resolve) => {
+            this.queue.push({ items: chunk, done: resolve });
+            this.wake?.();
+          });
+          this.blockedMs += performance.now() - waitStarted;
+        };
         for (const message of messages) {
           const offset = Number(message.offset);
           const next = this.expected.get(key);
           if (next !== undefined && offset < next) continue; // already in the tape
           if (end !== undefined && offset >= end) break; // past the end seen at start
           if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) break;
+          if (this.stopped && this.options.maxEvents === undefined) break;
           items.push(this.toItem(topic, partition, message));
           this.expected.set(key, offset + 1);
           this.handedOut++;
+          if (items.length >= capacity) await handOff();
         }
         if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) this.stopped = true;
-        if (items.length === 0) return;
-        await new Promise<void>((resolve) => {
-          this.queue.push({ items, done: resolve });
-          this.wake?.();
-        });
+        if (items.length > 0) await handOff();
       },
     });
   }

@@ -1,0 +1,119 @@
+// `tapedeck ingest`: the live service (see recorder/ingest.ts).
+
+import { Command } from 'commander';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder/record.js';
+import { DEFAULT_CHANNEL_CAPACITY, ingest, type LatencySummary } from '../../recorder/ingest.js';
+import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js';
+import { loadEngine } from '../../replayer/load-engine.js';
+import { EXIT } from '../exit.js';
+import { fmt, fmtSeconds, line, printJson } from '../output.js';
+import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
+
+interface IngestFlags {
+  brokers: string[];
+  topic: string[];
+  outTopic?: string;
+  record?: string;
+  engine: string;
+  group?: string;
+  fromBeginning?: boolean;
+  untilCaughtUp?: boolean;
+  maxEvents?: number;
+  duration?: number;
+  channelCapacity: number;
+  valueFormat: ValueFormat;
+  quarantine?: boolean;
+  force?: boolean;
+  seed: number;
+  checkpointEvery: number;
+  snapshotEvery: number;
+  json?: boolean;
+}
+
+const latencyText = (l: LatencySummary | null): string =>
+  l === null ? 'no events yet' : `p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)}, p99 ${l.p99.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, max ${l.max.toFixed(2)}, mean ${l.mean.toFixed(2)}`;
+
+export function ingestCommand(): Command {
+  return new Command('ingest')
+    .summary('the live service: consume Kafka, apply the engine, publish its updates (and record a tape)')
+    .description(
+      'Consumes every partition of --topic, passes the events through a bounded channel (--channel-capacity; when it is full ' +
+        'the consumer pauses, so memory stays bounded) into one engine loop, and publishes the engine\'s updates to --out-topic ' +
+        'off the engine\'s path. With --record FILE it also writes a tape with live digest checkpoints, exactly as ' +
+        '`record --source kafka` does, so the capture can be replayed and verified later. Reports latency percentiles from ' +
+        'each event\'s timestamp to the moment it was applied (live on stderr on a terminal, and in the summary). ' +
+        'Runs until Ctrl-C/SIGTERM or a stop condition (--until-caught-up, --max-events, --duration).',
+    )
+    .requiredOption('--brokers <list>', 'bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
+    .requiredOption('--topic <name>', 'input topic (repeat for several)', collect)
+    .option('--out-topic <name>', 'publish the engine\'s updates here (JSON values; partition = the event\'s partition mod its count)')
+    .option('--record <file>', 'also record the input into this tape, with live checkpoints')
+    .option('--engine <name|path>', 'the engine to run', 'world')
+    .option('--group <id>', 'consumer group, to share the partitions with other instances [default: a private group]')
+    .option('--from-beginning', 'partitions without a committed position start at the beginning [default: at the end]')
+    .option('--until-caught-up', 'stop at the end offsets seen at start')
+    .option('--max-events <n>', 'stop after this many records', positiveInt('--max-events'))
+    .option('--duration <time>', 'stop after this long, e.g. 30s, 5m', durationMs('--duration'))
+    .option('--channel-capacity <n>', 'records the channel between consumer and engine holds', positiveInt('--channel-capacity'), DEFAULT_CHANNEL_CAPACITY)
+    .option('--value-format <format>', 'json ({"type","payload"}) or codec (the engine codec\'s bytes)', oneOf('--value-format', VALUE_FORMATS), 'json')
+    .option('--quarantine', 'keep undecodable records aside (in the tape\'s rejects with --record) and go on, instead of stopping')
+    .option('--force', 'replace the --record tape if it exists')
+    .option('--seed <n>', 'run seed of the randomness the engine draws from (stored in the tape)', nonNegativeInt('--seed'), 1)
+    .option('--checkpoint-every <n>', 'with --record: events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
+    .option('--snapshot-every <n>', 'with --record: events between snapshots', positiveInt('--snapshot-every'), DEFAULT_SNAPSHOT_EVERY)
+    .option('--json', 'print one JSON object as the last line of stdout')
+    .action(async (flags: IngestFlags) => {
+      const engine = await loadEngine(flags.engine);
+      const controller = new AbortController();
+      let signalName: string | null = null;
+      const onSignal = (name: string) => () => {
+        signalName = name;
+        controller.abort();
+      };
+      const onInt = onSignal('SIGINT');
+      const onTerm = onSignal('SIGTERM');
+      process.once('SIGINT', onInt);
+      process.once('SIGTERM', onTerm);
+      const live = process.stderr.isTTY === true;
+      try {
+        const result = await ingest({
+          kafka: {
+            brokers: flags.brokers,
+            topics: flags.topic,
+            group: flags.group,
+            valueFormat: flags.valueFormat,
+            fromBeginning: flags.fromBeginning === true,
+            untilCaughtUp: flags.untilCaughtUp === true,
+            maxEvents: flags.maxEvents,
+            durationMs: flags.duration,
+            onWarning: (message) => process.stderr.write(`tapedeck: warning: ${message}\n`),
+          },
+          engine,
+          channelCapacity: flags.channelCapacity,
+          outTopic: flags.outTopic,
+          recordPath: flags.record,
+          overwrite: flags.force === true,
+          runSeed: flags.seed,
+          checkpointEvery: flags.checkpointEvery,
+          snapshotEvery: flags.snapshotEvery,
+          quarantine: flags.quarantine === true,
+          signal: controller.signal,
+          onStatus: live ? (s) => process.stderr.write(`\r${fmt(s.events)} events, ${fmt(s.eventsPerSec)}/s, ${fmt(s.updatesPublished)} updates published; latency ${latencyText(s.latencyMs)}\x1b[K`) : undefined,
+        });
+        if (live) process.stderr.write('\n');
+        if (flags.json) printJson({ ...result, stoppedBy: signalName });
+        else {
+          line(`ingested ${fmt(result.events)} events through ${engine.name} ${engine.version} in ${fmtSeconds(result.elapsedMs)} (${fmt(result.eventsPerSec)} events/s); ${fmt(result.quarantined)} quarantined`);
+          line(`  latency, event timestamp to applied: ${latencyText(result.latencyMs)}`);
+          line(`  channel: capacity ${fmt(result.channelCapacity)}, at most ${fmt(result.channelMaxDepth)} waiting; the consumer waited ${fmtSeconds(result.backpressureMs)} for the engine`);
+          line(`  updates: ${fmt(result.updatesEmitted)} emitted, ${fmt(result.updatesPublished)} published${result.outTopic === null ? ' (no --out-topic)' : ` to ${result.outTopic}`}`);
+          if (result.record !== null) line(`  recorded into ${result.record.path}: ${fmt(result.record.events)} events, ${fmt(result.record.checkpoints)} checkpoints; digest ${result.finalDigest}`);
+          if (signalName !== null) line(`stopped by ${signalName}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
+        }
+      } finally {
+        process.removeListener('SIGINT', onInt);
+        process.removeListener('SIGTERM', onTerm);
+      }
+      process.exitCode = EXIT.ok;
+    });
+}
