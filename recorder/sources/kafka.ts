@@ -277,7 +277,6 @@ export class KafkaSource<E> implements Source<E> {
       autoCommit: false,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, isRunning, isStale }) => {
-        if (process.env.TAPEDECK_DEBUG_KAFKA) process.stderr.write(`batch ${batch.topic}/${batch.partition} first ${batch.messages[0]?.offset} n ${batch.messages.length} expected ${this.expected.get(tp(batch.topic, batch.partition))} stopped ${this.stopped} stale ${isStale()}\n`);
         if (this.stopped || !isRunning() || isStale()) return;
         const topic = batch.topic;
         const partition = batch.partition;
