@@ -18,9 +18,10 @@
 // a reject (strict: the run stops there; --quarantine: it is kept with its reason, in the
 // same transaction that advances the position past it).
 
+import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import { CodecError, TapedeckError } from '../../engine/errors.js';
+import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import type { EventHeader } from '../../tape/block.js';
 import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
@@ -84,7 +85,6 @@ export class KafkaSource<E> implements Source<E> {
   /** --group given: partitions the tape has no position for start at the group's committed offsets, and offsets are committed back. */
   private readonly sharedGroup: boolean;
   private readonly valueFormat: ValueFormat;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private consumer: Consumer | null = null;
   private stopped = false;
   private failure: Error | null = null;
@@ -139,8 +139,8 @@ export class KafkaSource<E> implements Source<E> {
       (next[topic] ??= {})[partition] = value;
     };
     for (const [key, value] of this.baseline) put(key, value);
-    const at = (item as { kafka?: { topic: string; partition: number; offset: number } }).kafka;
-    if (at !== undefined) put(tp(at.topic, at.partition), at.offset + 1);
+    const at = this.locate(item);
+    put(tp(at.topic, at.partition), at.offset + 1);
     return { next };
   }
 
@@ -151,6 +151,7 @@ export class KafkaSource<E> implements Source<E> {
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
     const consumer = this.kafka.consumer({ groupId: this.group, allowAutoTopicCreation: false, retry: { retries: 12, initialRetryTime: 200, maxRetryTime: 5_000 } });
+    let handedOver: Pending<E> | null = null;
     this.consumer = consumer;
     try {
       await this.start(consumer);
@@ -172,16 +173,21 @@ export class KafkaSource<E> implements Source<E> {
           if (this.queue.length === 0) yield [];
           continue;
         }
+        handedOver = entry;
         yield entry.items;
+        handedOver = null;
         // The recorder has taken every item of the batch: its positions become the baseline.
         for (const item of entry.items) {
-          const at = (item as { kafka?: { topic: string; partition: number; offset: number } }).kafka!;
+          const at = this.locate(item);
           this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
         }
         entry.done();
       }
     } finally {
       this.stopped = true;
+      // Release the fetches waiting on the channel (the recorder stopped, or failed mid-batch),
+      // so that the consumer can disconnect.
+      handedOver?.done();
       for (const entry of this.queue) entry.done();
       this.queue = [];
       await consumer.disconnect().catch(() => undefined);
@@ -323,17 +329,30 @@ export class KafkaSource<E> implements Source<E> {
     });
   }
 
+  /** Topic, partition and offset of an item this source handed out. */
+  private locate(item: SourceItem<E>): { topic: string; partition: number; offset: number } {
+    if ('reject' in item) return item.position as { topic: string; partition: number; offset: number };
+    return { topic: this.options.topics[item.stream ?? 0], partition: item.partition, offset: item.position };
+  }
+
+  private reject(topic: string, partition: number, offset: number, value: Buffer | null, reasonCode: string, reason: string): SourceReject {
+    return {
+      reject: true,
+      position: { topic, partition, offset },
+      where: `kafka topic ${topic} partition ${partition} offset ${offset}`,
+      reasonCode,
+      reason,
+      raw: value === null ? null : new Uint8Array(value.subarray(0, this.options.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES)),
+      rawLength: value?.length ?? 0,
+    };
+  }
+
+  // On the capture's hot path: no closures, no copies of keys or values (the block builder
+  // copies the bytes it stores), header names encoded once.
   private toItem(topic: string, partition: number, message: KafkaMessage): SourceItem<E> {
     const offset = Number(message.offset);
-    const where = `kafka topic ${topic} partition ${partition} offset ${offset}`;
-    const position = { topic, partition, offset };
-    const kafka = { topic, partition, offset };
     const value = message.value;
-    const reject = (reasonCode: string, reason: string): SourceReject & { kafka: typeof kafka } => {
-      const raw = value === null ? null : new Uint8Array(value.subarray(0, this.options.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES));
-      return { reject: true, position, where, reasonCode, reason, raw, rawLength: value?.length ?? 0, kafka };
-    };
-    if (value === null) return reject('null-value', 'the record has a null value (a tombstone), not an event');
+    if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
     let event: E;
     let payload: Uint8Array;
     const codec = this.options.codec;
@@ -341,60 +360,63 @@ export class KafkaSource<E> implements Source<E> {
       try {
         event = codec.decode(value);
       } catch (error) {
-        return reject('codec-rejected', `the ${codec.name} codec rejects the value: ${(error as Error).message}`);
+        return this.reject(topic, partition, offset, value, 'codec-rejected', `the ${codec.name} codec rejects the value: ${(error as Error).message}`);
       }
-      payload = new Uint8Array(value);
+      payload = value;
     } else {
-      let text: string;
-      try {
-        text = this.decoder.decode(value);
-      } catch {
-        return reject('invalid-utf8', 'the value is not valid UTF-8');
-      }
+      if (!isUtf8(value)) return this.reject(topic, partition, offset, value, 'invalid-utf8', 'the value is not valid UTF-8');
       let json: unknown;
       try {
-        json = JSON.parse(text);
+        json = JSON.parse(value.toString('utf8'));
       } catch (error) {
-        return reject('invalid-json', `the value is not JSON: ${(error as Error).message}`);
+        return this.reject(topic, partition, offset, value, 'invalid-json', `the value is not JSON: ${(error as Error).message}`);
       }
-      if (json === null || typeof json !== 'object' || Array.isArray(json)) return reject('not-an-object', 'the value must be a JSON object {"type", "payload"}');
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+        return this.reject(topic, partition, offset, value, 'not-an-object', 'the value must be a JSON object {"type", "payload"}');
+      }
       const o = json as Record<string, unknown>;
-      if (typeof o.type !== 'string') return reject('bad-field', 'the value\'s "type" must be a string');
-      if (!('payload' in o)) return reject('missing-field', 'the value has no "payload"');
+      if (typeof o.type !== 'string') return this.reject(topic, partition, offset, value, 'bad-field', 'the value\'s "type" must be a string');
+      if (!('payload' in o)) return this.reject(topic, partition, offset, value, 'missing-field', 'the value has no "payload"');
       try {
         event = codec.fromJSON({ type: o.type, payload: o.payload } as JsonEvent);
         payload = codec.encode(event);
       } catch (error) {
-        if (!(error instanceof CodecError) && !(error instanceof Error)) throw error;
-        return reject('codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`);
+        return this.reject(topic, partition, offset, value, 'codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`);
       }
     }
-    const record: SourceRecord<E> & { kafka: typeof kafka } = {
+    return {
       timestampUs: Number(message.timestamp) * 1000,
       partition,
       position: offset,
       stream: this.topicIndex.get(topic)!,
-      key: message.key === null ? null : new Uint8Array(message.key),
-      headers: convertHeaders(message.headers),
+      key: message.key,
+      headers: message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers),
       payload,
       event,
-      kafka,
-    };
-    return record;
+    } satisfies SourceRecord<E>;
+  }
+
+  private readonly headerNames = new Map<string, Uint8Array>();
+
+  private convertHeaders(headers: NonNullable<KafkaMessage['headers']>): EventHeader[] {
+    const out: EventHeader[] = [];
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      let encoded = this.headerNames.get(name);
+      if (encoded === undefined) {
+        encoded = textEncoder.encode(name);
+        if (this.headerNames.size < 1024) this.headerNames.set(name, encoded);
+      }
+      if (Array.isArray(value)) for (const v of value) out.push({ name: encoded, value: typeof v === 'string' ? textEncoder.encode(v) : v });
+      else out.push({ name: encoded, value: typeof value === 'string' ? textEncoder.encode(value) : value });
+    }
+    return out;
   }
 }
+
+const NO_HEADERS: EventHeader[] = [];
+const textEncoder = new TextEncoder();
 
 /** Thrown inside eachBatch to make kafkajs fetch again from the position just sought. */
 class KafkaSeekRetry extends Error {}
-
-function convertHeaders(headers: KafkaMessage['headers']): EventHeader[] {
-  const out: EventHeader[] = [];
-  if (headers === undefined) return out;
-  const encoder = new TextEncoder();
-  const bytes = (v: Buffer | string): Uint8Array => (typeof v === 'string' ? encoder.encode(v) : new Uint8Array(v));
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) out.push({ name: encoder.encode(name), value: bytes(v) });
-  }
-  return out;
-}

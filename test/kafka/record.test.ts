@@ -8,7 +8,7 @@ import { worldCodec } from '../../engine/world/index.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, type TopicRecord } from '../support/kafka.js';
+import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -154,6 +154,44 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     const down = tapedeck(['record', '--source', 'kafka', '--brokers', '127.0.0.1:1', '--topic', topic, '--until-caught-up', '--out', join(dir, 'y.tape')]);
     expect(down.status).toBe(2);
     expect(down.stderr).toMatch(/cannot reach Kafka at 127\.0\.0\.1:1/);
+  }, 120_000);
+
+  it('bad records: strict stops naming topic, partition and offset; --quarantine keeps them with their reason, once', async () => {
+    const bad = await createTopic('bad', 1);
+    const producer = kafka().producer();
+    await producer.connect();
+    await producer.send({
+      topic: bad,
+      messages: [
+        { key: 'a', value: JSON.stringify({ type: 'join', payload: { player: 1, zone: 0, x: 1, y: 1 } }) },
+        { key: 'b', value: null },
+        { key: 'c', value: 'not json at all' },
+        { key: 'd', value: JSON.stringify({ type: 'teleport', payload: {} }) },
+        { key: 'e', value: JSON.stringify({ type: 'join', payload: { player: 2, zone: 0, x: 2, y: 2 } }) },
+      ],
+    });
+    await producer.disconnect();
+    const strictTape = join(dir, 'bad-strict.tape');
+    const strict = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--out', strictTape]);
+    expect(strict.status).toBe(2);
+    expect(strict.stderr).toMatch(new RegExp(`kafka topic ${bad} partition 0 offset 1: .*null value.*\\[null-value\\]`));
+    expect(readTape(strictTape)).toHaveLength(1);
+    const qTape = join(dir, 'bad-quarantine.tape');
+    const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--out', qTape, '--json']);
+    expect(q.status, q.stderr).toBe(0);
+    expect(q.json()).toMatchObject({ read: 5, accepted: 2, quarantined: 3 });
+    const reader = TapeReader.open(qTape);
+    const rejects = reader.rejects();
+    reader.close();
+    expect(rejects.map((r) => [r.reasonCode, (r.position as { offset: number }).offset])).toEqual([
+      ['null-value', 1],
+      ['invalid-json', 2],
+      ['codec-rejected', 3],
+    ]);
+    // Resuming reads nothing again: each reject is stored once, with the position past it.
+    const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--out', qTape, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.json()).toMatchObject({ read: 5, quarantined: 3, eventsThisRun: 0 });
   }, 120_000);
 
   it('records messages produced by kcat, keys and headers included', async () => {
