@@ -127,7 +127,9 @@ export class KafkaSource<E> implements Source<E> {
       brokers: [...options.brokers],
       logLevel: logLevel.NOTHING,
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
-      retry: { retries: 12, initialRetryTime: 200, maxRetryTime: 5_000 },
+      // Connecting at start (admin): a few quick retries, so that a wrong address is reported in seconds.
+      // The consumer has its own, longer retry budget to ride out a broker restart.
+      retry: { retries: 4, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
   }
 
