@@ -40,8 +40,9 @@ export interface IngestOptions<S, E> {
   readonly snapshotEvery?: number;
   readonly quarantine?: boolean;
   readonly signal?: AbortSignal;
-  /** Called about once a second with live figures. */
+  /** Called every statusEveryMs (default 1000) with live figures. */
   readonly onStatus?: (status: IngestStatus) => void;
+  readonly statusEveryMs?: number;
 }
 
 export interface LatencySummary {
@@ -58,6 +59,8 @@ export interface IngestStatus {
   readonly updatesPublished: number;
   readonly eventsPerSec: number;
   readonly latencyMs: LatencySummary | null;
+  /** Records waiting in the channel now. */
+  readonly channelDepth: number;
 }
 
 export interface IngestResult {
@@ -188,9 +191,9 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
   };
   const status = (): void => {
     const now = performance.now();
-    if (options.onStatus === undefined || now - lastStatusMs < 1000) return;
+    if (options.onStatus === undefined || now - lastStatusMs < (options.statusEveryMs ?? 1000)) return;
     lastStatusMs = now;
-    options.onStatus({ events, updatesPublished: publisher?.published ?? 0, eventsPerSec: (events * 1000) / (now - startedMs), latencyMs: summarize(histogram) });
+    options.onStatus({ events, updatesPublished: publisher?.published ?? 0, eventsPerSec: (events * 1000) / (now - startedMs), latencyMs: summarize(histogram), channelDepth: source.depth });
   };
   const betweenBatches = async (): Promise<void> => {
     status();

@@ -20,6 +20,7 @@ interface IngestFlags {
   untilCaughtUp?: boolean;
   maxEvents?: number;
   duration?: number;
+  statusEvery?: number;
   channelCapacity: number;
   valueFormat: ValueFormat;
   quarantine?: boolean;
@@ -54,6 +55,7 @@ export function ingestCommand(): Command {
     .option('--until-caught-up', 'stop at the end offsets seen at start')
     .option('--max-events <n>', 'stop after this many records', positiveInt('--max-events'))
     .option('--duration <time>', 'stop after this long, e.g. 30s, 5m', durationMs('--duration'))
+    .option('--status-every <time>', 'print the live figures as one JSON line on stderr this often, e.g. 10s (for logs) [default: a live line each second on a terminal, else none]', durationMs('--status-every'))
     .option('--channel-capacity <n>', 'records the channel between consumer and engine holds', positiveInt('--channel-capacity'), DEFAULT_CHANNEL_CAPACITY)
     .option('--value-format <format>', 'json ({"type","payload"}) or codec (the engine codec\'s bytes)', oneOf('--value-format', VALUE_FORMATS), 'json')
     .option('--quarantine', 'keep undecodable records aside (in the tape\'s rejects with --record) and go on, instead of stopping')
@@ -74,7 +76,7 @@ export function ingestCommand(): Command {
       const onTerm = onSignal('SIGTERM');
       process.once('SIGINT', onInt);
       process.once('SIGTERM', onTerm);
-      const live = process.stderr.isTTY === true;
+      const live = process.stderr.isTTY === true && flags.statusEvery === undefined;
       try {
         const result = await ingest({
           kafka: {
@@ -98,7 +100,13 @@ export function ingestCommand(): Command {
           snapshotEvery: flags.snapshotEvery,
           quarantine: flags.quarantine === true,
           signal: controller.signal,
-          onStatus: live ? (s) => process.stderr.write(`\r${fmt(s.events)} events, ${fmt(s.eventsPerSec)}/s, ${fmt(s.updatesPublished)} updates published; latency ${latencyText(s.latencyMs)}\x1b[K`) : undefined,
+          statusEveryMs: flags.statusEvery,
+          onStatus:
+            flags.statusEvery !== undefined
+              ? (s) => process.stderr.write(`${JSON.stringify({ status: 'ingest', ...s })}\n`)
+              : live
+                ? (s) => process.stderr.write(`\r${fmt(s.events)} events, ${fmt(s.eventsPerSec)}/s, ${fmt(s.updatesPublished)} updates published; latency ${latencyText(s.latencyMs)}\x1b[K`)
+                : undefined,
         });
         if (live) process.stderr.write('\n');
         if (flags.json) printJson({ ...result, stoppedBy: signalName });

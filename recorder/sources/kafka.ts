@@ -98,6 +98,12 @@ export class KafkaSource<E> implements Source<E> {
   private handedOut = 0;
   /** Most records waiting in the channel at once. */
   maxDepth = 0;
+  /** Records handed over and not yet taken by the recorder. */
+  get depth(): number {
+    let n = 0;
+    for (const entry of this.queue) n += entry.items.length;
+    return n;
+  }
   /** Time the consumer spent waiting for the engine to take records (backpressure), ms. */
   blockedMs = 0;
   private startedMs = 0;

@@ -309,6 +309,19 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     expect(replay.status, replay.stdout).toBe(0);
     expect(replay.json()).toMatchObject({ ok: true, events: 30_000, checkpointsVerified: 15, mismatches: 0, updatesEmitted: report.updatesEmitted });
   }, 180_000);
+
+  it('without --record it only runs the engine, and --status-every prints the live figures as JSON lines', async () => {
+    const input = await createTopic('ingest-status', 3);
+    await produceWorld(input, 5_000, 3, 4);
+    const r = tapedeck(['ingest', '--brokers', brokers, '--topic', input, '--from-beginning', '--duration', '1500ms', '--status-every', '200ms', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ events: 5_000, record: null, updatesPublished: 0 });
+    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    const last = JSON.parse(lines[lines.length - 1]) as { status: string; events: number; latencyMs: { p99: number } | null; channelDepth: number };
+    expect(last).toMatchObject({ status: 'ingest', events: 5_000, channelDepth: 0 });
+    expect(last.latencyMs).not.toBeNull();
+  }, 120_000);
 });
 
 describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and broker restart (real broker)', () => {
