@@ -79,3 +79,8 @@ export function hostPorts(name: string): (value: string) => string[] {
     return list;
   };
 }
+
+/** The command-line spelling of an option's camelCase name: "fromTime" -> "--from-time". */
+export function flagName(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}

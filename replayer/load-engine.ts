@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { EngineShapeError, TapedeckError } from '../engine/errors.js';
 import { builtInEngine, builtInEngineNames, normalizeEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
+import { TapeReader } from '../tape/reader.js';
 
 function looksLikePath(spec: string): boolean {
   return spec.includes('/') || spec.includes('\\') || /\.(m|c)?js$/.test(spec);
@@ -34,4 +35,22 @@ export async function loadEngine(spec: string): Promise<Engine> {
     throw new EngineShapeError(`--engine ${spec}: the module has neither a default export nor an export named "engine"`);
   }
   return normalizeEngine(candidate, `--engine ${spec}`);
+}
+
+/** The built-in engine a tape names, or an error saying to pass --engine PATH. */
+export function builtInEngineOf(tapePath: string, engineName: string): Engine {
+  const engine = builtInEngine(engineName);
+  if (engine === undefined) {
+    throw new TapedeckError('E_ENGINE_UNKNOWN', `${tapePath} was recorded with engine "${engineName}", which is not built in; pass --engine PATH to its module`);
+  }
+  return engine;
+}
+
+/** The engine to read a tape with: the one given (--engine), else the built-in engine the tape names. */
+export async function engineForTape(tapePath: string, spec: string | undefined): Promise<Engine> {
+  if (spec !== undefined) return loadEngine(spec);
+  const reader = TapeReader.open(tapePath);
+  const name = reader.meta.engineName;
+  reader.close();
+  return builtInEngineOf(tapePath, name);
 }

@@ -12,6 +12,7 @@ import { DeterminismGuard, DeterminismViolationError } from './guard.js';
 import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
+import { builtInEngineOf } from './load-engine.js';
 
 /** The real clock, bound before any guard replaces performance.now for engine code. */
 const realNow = performance.now.bind(performance);
@@ -129,15 +130,7 @@ export function replayTape(path: string, options: ReplayOptions = {}): ReplayRes
 }
 
 function resolveEngine(reader: TapeReader, given: Engine | undefined): Engine {
-  if (given !== undefined) return given;
-  const engine = builtInEngine(reader.meta.engineName);
-  if (engine === undefined) {
-    throw new ReplayError(
-      'E_ENGINE_UNKNOWN',
-      `${reader.path} was recorded with engine "${reader.meta.engineName}", which is not built in; pass --engine PATH to its module`,
-    );
-  }
-  return engine;
+  return given ?? builtInEngineOf(reader.path, reader.meta.engineName);
 }
 
 /** Turn the range options into sequence numbers (toSeq MAX_SAFE_INTEGER: to the end). */

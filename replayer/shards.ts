@@ -126,7 +126,11 @@ export async function replayTapeSharded(path: string, options: ShardedReplayOpti
   // Violations from every shard, merged in checkpoint order.
   const byCheckpoint = new Map<number, InvariantViolation[]>();
   for (const r of results) {
-    for (const v of r.violations) byCheckpoint.set(v.nextSeq, [...(byCheckpoint.get(v.nextSeq) ?? []), ...v.violations]);
+    for (const v of r.violations) {
+      const list = byCheckpoint.get(v.nextSeq);
+      if (list === undefined) byCheckpoint.set(v.nextSeq, [...v.violations]);
+      else list.push(...v.violations);
+    }
   }
   const invariantViolationList = [...byCheckpoint.entries()]
     .sort((a, b) => a[0] - b[0])

@@ -3,11 +3,10 @@
 import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
-import { builtInEngine } from '../../engine/registry.js';
 import { formatEventLine } from '../../tape/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { builtInEngineOf, loadEngine } from '../../replayer/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
 import { writeAll } from '../output.js';
 
@@ -38,10 +37,7 @@ export function exportCommand(): Command {
       const partial = flags.out === undefined ? null : `${flags.out}.partial`;
       let fd = 1;
       try {
-        const engine = flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngine(reader.meta.engineName);
-        if (engine === undefined) {
-          throw new TapedeckError('E_ENGINE_UNKNOWN', `${tape} was recorded with engine "${reader.meta.engineName}", which is not built in; pass --engine PATH to its module`);
-        }
+        const engine = flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);

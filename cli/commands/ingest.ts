@@ -5,7 +5,7 @@ import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder
 import { DEFAULT_CHANNEL_CAPACITY, ingest, type LatencySummary } from '../../recorder/ingest.js';
 import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js';
 import { loadEngine } from '../../replayer/load-engine.js';
-import { EXIT } from '../exit.js';
+import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, printJson } from '../output.js';
 import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
 
@@ -66,16 +66,7 @@ export function ingestCommand(): Command {
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (flags: IngestFlags) => {
       const engine = await loadEngine(flags.engine);
-      const controller = new AbortController();
-      let signalName: string | null = null;
-      const onSignal = (name: string) => () => {
-        signalName = name;
-        controller.abort();
-      };
-      const onInt = onSignal('SIGINT');
-      const onTerm = onSignal('SIGTERM');
-      process.once('SIGINT', onInt);
-      process.once('SIGTERM', onTerm);
+      const stop = stopOnSignals();
       const live = process.stderr.isTTY === true && flags.statusEvery === undefined;
       try {
         const result = await ingest({
@@ -99,7 +90,7 @@ export function ingestCommand(): Command {
           checkpointEvery: flags.checkpointEvery,
           snapshotEvery: flags.snapshotEvery,
           quarantine: flags.quarantine === true,
-          signal: controller.signal,
+          signal: stop.signal,
           statusEveryMs: flags.statusEvery,
           onStatus:
             flags.statusEvery !== undefined
@@ -109,18 +100,17 @@ export function ingestCommand(): Command {
                 : undefined,
         });
         if (live) process.stderr.write('\n');
-        if (flags.json) printJson({ ...result, stoppedBy: signalName });
+        if (flags.json) printJson({ ...result, stoppedBy: stop.name() });
         else {
           line(`ingested ${fmt(result.events)} events through ${engine.name} ${engine.version} in ${fmtSeconds(result.elapsedMs)} (${fmt(result.eventsPerSec)} events/s); ${fmt(result.quarantined)} quarantined`);
           line(`  latency, event timestamp to applied: ${latencyText(result.latencyMs)}`);
           line(`  channel: capacity ${fmt(result.channelCapacity)}, at most ${fmt(result.channelMaxDepth)} waiting; the consumer waited ${fmtSeconds(result.backpressureMs)} for the engine`);
           line(`  updates: ${fmt(result.updatesEmitted)} emitted, ${fmt(result.updatesPublished)} published${result.outTopic === null ? ' (no --out-topic)' : ` to ${result.outTopic}`}`);
           if (result.record !== null) line(`  recorded into ${result.record.path}: ${fmt(result.record.events)} events, ${fmt(result.record.checkpoints)} checkpoints; digest ${result.finalDigest}`);
-          if (signalName !== null) line(`stopped by ${signalName}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
+          if (stop.name() !== null) line(`stopped by ${stop.name()}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
         }
       } finally {
-        process.removeListener('SIGINT', onInt);
-        process.removeListener('SIGTERM', onTerm);
+        stop.release();
       }
       process.exitCode = EXIT.ok;
     });

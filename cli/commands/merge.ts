@@ -2,13 +2,11 @@
 // group, each with its own tape). See recorder/sources/merge.ts for the order and duplicates.
 
 import { Command } from 'commander';
-import { builtInEngine } from '../../engine/registry.js';
 import { TapedeckError } from '../../engine/errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
-import { loadEngine } from '../../replayer/load-engine.js';
-import { TapeReader } from '../../tape/reader.js';
+import { engineForTape } from '../../replayer/load-engine.js';
 import { EXIT } from '../exit.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { positiveInt } from '../parse.js';
@@ -42,14 +40,7 @@ export function mergeCommand(): Command {
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (tapes: string[], flags: MergeFlags) => {
       if (tapes.length < 2) throw new TapedeckError('E_USAGE', 'merge needs at least two tapes');
-      let engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
-      if (engine === undefined) {
-        const reader = TapeReader.open(tapes[0]);
-        const name = reader.meta.engineName;
-        reader.close();
-        engine = builtInEngine(name);
-        if (engine === undefined) throw new TapedeckError('E_ENGINE_UNKNOWN', `${tapes[0]} was recorded with engine "${name}", which is not built in; pass --engine PATH to its module`);
-      }
+      const engine = await engineForTape(tapes[0], flags.engine);
       const source = new MergeSource(tapes, engine.codec);
       const bar = progress('merging');
       try {

@@ -11,10 +11,10 @@ import type { Source } from '../../recorder/source.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
-import { EXIT } from '../exit.js';
+import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { collect, durationMs, hostPorts, oneOf, positiveInt } from '../parse.js';
+import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
 import { KafkaSource, VALUE_FORMATS, type KafkaPosition, type ValueFormat } from '../../recorder/sources/kafka.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 
@@ -105,16 +105,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   if (flags.resume) resume = openResume(flags.out, engine, flags.source);
   const source = buildSource(flags, engine, resume, cmd);
 
-  const controller = new AbortController();
-  let signalName: string | null = null;
-  const onSignal = (name: string) => () => {
-    signalName = name;
-    controller.abort();
-  };
-  const onInt = onSignal('SIGINT');
-  const onTerm = onSignal('SIGTERM');
-  process.once('SIGINT', onInt);
-  process.once('SIGTERM', onTerm);
+  const stop = stopOnSignals();
   const bar = progress('recording');
   const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
   let result: RecordResult;
@@ -129,23 +120,22 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       blockEvents: flags.blockEvents,
       quarantine: flags.quarantine === true,
       resume,
-      signal: controller.signal,
+      signal: stop.signal,
       onProgress: (p) => bar.update(p.read, total ?? p.read),
     });
   } finally {
     bar.stop();
-    process.removeListener('SIGINT', onInt);
-    process.removeListener('SIGTERM', onTerm);
+    stop.release();
   }
   if (flags.json) {
-    printJson({ ok: true, stoppedBy: signalName, ...result });
+    printJson({ ok: true, stoppedBy: stop.name(), ...result });
   } else {
     const verb = result.resumed ? 'resumed and recorded' : 'recorded';
     line(`${verb} ${fmt(result.eventsThisRun)} events into ${result.path} (${fmt(result.events)} in the tape)`);
     line(`  read ${fmt(result.read)} inputs: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined`);
     line(`  ${fmt(result.blocks)} blocks; this run wrote ${fmt(result.checkpoints)} checkpoints and ${fmt(result.snapshots)} snapshots`);
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s; digest ${result.finalDigest} at event ${fmt(result.events)}`);
-    if (signalName !== null) line(`stopped by ${signalName}: everything read is committed; continue with --resume`);
+    if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);
   }
   return EXIT.ok;
 }
@@ -158,7 +148,7 @@ function syntheticTotal(flags: RecordFlags, resume: ResumePoint | undefined): nu
 function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | undefined, cmd: Command): Source {
   const kafkaOnly = (['brokers', 'topic', 'group', 'fromBeginning', 'untilCaughtUp', 'maxEvents', 'duration'] as const).filter((o) => flags[o] !== undefined);
   if (flags.source !== 'kafka' && kafkaOnly.length > 0) {
-    throw new TapedeckError('E_USAGE', `${kafkaOnly.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${kafkaOnly.length === 1 ? 'is' : 'are'} for --source kafka`);
+    throw new TapedeckError('E_USAGE', `${kafkaOnly.map(flagName).join(', ')} ${kafkaOnly.length === 1 ? 'is' : 'are'} for --source kafka`);
   }
   if (flags.source === 'kafka') {
     if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');

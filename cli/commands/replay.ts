@@ -6,13 +6,11 @@ import { TapedeckError } from '../../engine/errors.js';
 import { replayTape, type ReplayResult } from '../../replayer/replay.js';
 import { replayTapeSharded } from '../../replayer/shards.js';
 import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } from '../../replayer/republish.js';
-import { builtInEngine } from '../../engine/registry.js';
-import { TapeReader } from '../../tape/reader.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { engineForTape, loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
-import { hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
+import { flagName, hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
 const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
@@ -80,7 +78,7 @@ export function replayCommand(): Command {
         const conflicting = (['from', 'to', 'fromTime', 'toTime', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
         if (flags.speed !== 'max') conflicting.push('speed' as never);
         if (conflicting.length > 0) {
-          throw new TapedeckError('E_USAGE', `--workers replays the whole tape at --speed max; it cannot be combined with ${conflicting.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+          throw new TapedeckError('E_USAGE', `--workers replays the whole tape at --speed max; it cannot be combined with ${conflicting.map(flagName).join(', ')}`);
         }
         result = await replayTapeSharded(tape, {
           engineSpec: flags.engine,
@@ -137,7 +135,7 @@ function checkDeterminism(tape: string, cmd: Command): number {
   const passOn: string[] = [];
   for (const option of ['engine', 'from', 'to', 'fromTime', 'toTime'] as const) {
     const value = cmd.getOptionValue(option) as unknown;
-    if (value !== undefined) passOn.push(`--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value));
+    if (value !== undefined) passOn.push(flagName(option), String(value));
   }
   const run = () => {
     const r = spawnSync(process.execPath, [process.argv[1], 'replay', tape, ...passOn, '--checkpoint-digests', '--json'], { encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -170,16 +168,9 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   if (flags.brokers === undefined || flags.topic === undefined) throw new TapedeckError('E_USAGE', '--to-kafka needs --brokers HOST:PORT and --topic NAME');
   const conflicting = (['fromTime', 'toTime', 'workers', 'paranoid', 'checkDeterminism', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
   if (conflicting.length > 0) {
-    throw new TapedeckError('E_USAGE', `--to-kafka cannot be combined with ${conflicting.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+    throw new TapedeckError('E_USAGE', `--to-kafka cannot be combined with ${conflicting.map(flagName).join(', ')}`);
   }
-  let engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
-  if (engine === undefined) {
-    const reader = TapeReader.open(tape);
-    const name = reader.meta.engineName;
-    reader.close();
-    engine = builtInEngine(name);
-    if (engine === undefined) throw new TapedeckError('E_ENGINE_UNKNOWN', `${tape} was recorded with engine "${name}", which is not built in; pass --engine PATH (its codec turns the events into JSON)`);
-  }
+  const engine = await engineForTape(tape, flags.engine);
   const bar = progress('republishing');
   const result = await republishTape(tape, {
     brokers: flags.brokers,

@@ -51,14 +51,20 @@ function readTape(path: string): TapeRecord[] {
   return out;
 }
 
+function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const list = out.get(key);
+    if (list === undefined) out.set(key, [item]);
+    else list.push(item);
+  }
+  return out;
+}
+
 /** Compare a tape with the topic, partition by partition; returns the anomaly counts. */
 export function compareWithTopic(tape: TapeRecord[], topic: Map<number, TopicRecord[]>): { lost: number; duplicated: number; reordered: number; altered: number } {
-  const byPartition = new Map<number, TapeRecord[]>();
-  for (const r of tape) {
-    const list = byPartition.get(r.partition);
-    if (list === undefined) byPartition.set(r.partition, [r]);
-    else list.push(r);
-  }
+  const byPartition = groupBy(tape, (r) => r.partition);
   let lost = 0;
   let duplicated = 0;
   let reordered = 0;
@@ -240,11 +246,9 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     expect(out.status, out.stderr).toBe(0);
     const got = out.stdout.trim().split('\n').map((l) => l.split('\t'));
     expect(got).toHaveLength(20_000);
-    const byPartition = new Map<number, string[][]>();
-    for (const g of got) byPartition.set(Number(g[0]), [...(byPartition.get(Number(g[0])) ?? []), g]);
+    const byPartition = groupBy(got, (g) => Number(g[0]));
     const recorded = readTape(tape);
-    const expectedByPartition = new Map<number, TapeRecord[]>();
-    for (const x of recorded) expectedByPartition.set(x.partition, [...(expectedByPartition.get(x.partition) ?? []), x]);
+    const expectedByPartition = groupBy(recorded, (x) => x.partition);
     for (const [partition, expected] of expectedByPartition) {
       const lines = byPartition.get(partition)!;
       expect(lines.map((l) => l[2])).toEqual(expected.map((x) => x.key));
