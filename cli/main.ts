@@ -12,6 +12,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { ingestCommand } from './commands/ingest.js';
 import { recordCommand } from './commands/record.js';
+import { rehearseCommand } from './commands/rehearse.js';
 import { replayCommand } from './commands/replay.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
@@ -20,12 +21,12 @@ export function buildProgram(): Command {
   const program = new Command('tapedeck')
     .description(
       'Record event streams into SQLite tapes and replay them deterministically, at full speed, through your engine on a virtual clock.\n' +
-        'Exit codes: 0 every check held; 1 a check failed (digest mismatch, invariant violated); 2 usage or input error.',
+        'Exit codes: 0 every check held; 1 a check failed (digest mismatch, invariant violated, latency budget exceeded); 2 usage or input error.',
     )
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), mergeCommand(), ingestCommand()]) {
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), rehearseCommand(), mergeCommand(), ingestCommand()]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;

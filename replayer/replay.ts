@@ -13,6 +13,9 @@ import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
 import { builtInEngineOf } from './load-engine.js';
+import { createModel, latencyReport, latencySetup, type LatencyOptions, type LatencyReport } from './latency/index.js';
+import type { LatencyPercentilesMs, QueueModel } from './latency/model.js';
+import type { EmpiricalServiceTimes } from './latency/service-time.js';
 
 /** The real clock, bound before any guard replaces performance.now for engine code. */
 const realNow = performance.now.bind(performance);
@@ -52,6 +55,15 @@ export interface ReplayOptions {
   readonly speed?: number | 'max';
   /** Also return this replay's digest at every checkpoint (for comparing runs). */
   readonly collectDigests?: boolean;
+  /**
+   * Run the latency model beside the replay (docs/latency.md): arrivals at the recorded
+   * timestamps divided by the speed (1 at --speed max), service times measured around the
+   * engine call or drawn from a model.
+   */
+  readonly latency?: LatencyOptions & {
+    /** With measured service times: also store each event's here (index = seq - fromSeq). */
+    readonly serviceTimesOut?: Float32Array;
+  };
 }
 
 export interface CheckpointMismatch {
@@ -102,6 +114,12 @@ export interface ReplayResult {
   readonly checkpointDigests?: readonly { readonly nextSeq: number; readonly digest: string }[];
   /** Engine code read the wall clock, drew ambient randomness or set a timer: the replay stopped there. */
   readonly determinismViolation: DeterminismViolation | null;
+  /** With the latency option: the model's figures and the budget checks (also ok = false when over budget). */
+  readonly latency?: LatencyReport;
+  /** The same as latency.latencyMs. */
+  readonly latencyMs?: LatencyPercentilesMs;
+  /** With latency.keepServiceTimes: the distribution of service times, as --save-service-times writes it. */
+  readonly serviceTimes?: EmpiricalServiceTimes;
 }
 
 export interface DeterminismViolation {
@@ -218,6 +236,17 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   let paceOriginUs = -1;
   let paceOriginMs = 0;
   let sleptMs = 0;
+  // The latency model, fed in the loop: measured service times need the engine call timed here.
+  const latencyOptions = options.latency;
+  const setup = latencyOptions === undefined ? null : latencySetup(reader, fromSeq, latencyOptions);
+  let model: QueueModel | null = null;
+  if (setup !== null) {
+    const summary = reader.summary();
+    const spanUs = Math.max(0, (summary.maxTsUs ?? 0) - (summary.minTsUs ?? 0));
+    model = createModel(setup, latencyOptions!, speed === 'max' ? 1 : speed, spanUs);
+  }
+  const timing = setup !== null && setup.seed === null;
+  const serviceOut = latencyOptions?.serviceTimesOut ?? null;
   const guard = new DeterminismGuard();
   let violation: DeterminismViolation | null = null;
   guard.install();
@@ -254,7 +283,13 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
         // Engine code under the guard: a forbidden API call ends the replay here, even if the
         // engine swallowed the error the trap threw.
         try {
-          state = engine.apply(state, event, ctx);
+          if (model !== null && cursor.seq >= fromSeq) {
+            const t0 = timing ? realNow() : 0;
+            state = engine.apply(state, event, ctx);
+            const serviceUs = timing ? (realNow() - t0) * 1000 : 0;
+            model.push(cursor.timestampUs, serviceUs);
+            if (serviceOut !== null) serviceOut[events] = serviceUs;
+          } else state = engine.apply(state, event, ctx);
           if (paranoid) checkInvariantsAt(cursor.seq + 1);
           if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
         } catch (error) {
@@ -309,8 +344,14 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       }
     }
   }
+  let latency: LatencyReport | undefined;
+  let serviceTimes: EmpiricalServiceTimes | undefined;
+  if (model !== null) {
+    latency = latencyReport(setup!, model.finish(), latencyOptions!.budget);
+    if (latencyOptions!.keepServiceTimes) serviceTimes = model.serviceTimes(`${reader.path} through ${engine.name} ${engine.version}, ${setup!.serviceTime}`);
+  }
   return {
-    ok: mismatchCount === 0 && violationCount === 0 && violation === null,
+    ok: mismatchCount === 0 && violationCount === 0 && violation === null && (latency === undefined || latency.withinBudget),
     tape: reader.path,
     engine: { name: engine.name, version: engine.version },
     recordedWith: { name: meta.engineName, version: meta.engineVersion },
@@ -336,5 +377,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     divergenceNote,
     determinismViolation: violation,
     ...(digests === null ? {} : { checkpointDigests: digests }),
+    ...(latency === undefined ? {} : { latencyMs: latency.latencyMs, latency }),
+    ...(serviceTimes === undefined ? {} : { serviceTimes }),
   };
 }

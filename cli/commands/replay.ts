@@ -10,11 +10,15 @@ import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { engineForTape, loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
+import { writeEmpirical } from '../../replayer/latency/service-time.js';
+import { formatUs } from '../../replayer/latency/units.js';
 import { flagName, hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
 const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
-interface ReplayFlags {
+interface ReplayFlags extends LatencyFlags {
+  latency?: boolean;
   engine?: string;
   from?: number;
   to?: number;
@@ -33,7 +37,7 @@ interface ReplayFlags {
 }
 
 export function replayCommand(): Command {
-  return new Command('replay')
+  const command = new Command('replay')
     .summary('replay a tape at full speed through an engine, verifying every checkpoint')
     .description(
       'Replays every event of the tape through the engine on the virtual clock, without sleeping, and compares the ' +
@@ -60,7 +64,14 @@ export function replayCommand(): Command {
     .option('--value-format <format>', 'with --to-kafka: json (the event\'s {"type","payload"}) or codec (the stored bytes)', oneOf('--value-format', REPUBLISH_VALUE_FORMATS), 'json')
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
+    .option('--latency', 'run the latency model (docs/latency.md): each event arrives at its recorded time / speed (1 at --speed max) into a bounded FIFO queue; any option below turns it on too');
+  return addLatencyOptions(command)
+    .addHelpText('after', '\nLatency: tapedeck replay t.tape --service-time exp:20us --p99 8.2ms --report latency.html\nAt several speeds, with the headroom: tapedeck rehearse --help')
     .action(async (tape: string, flags: ReplayFlags, cmd: Command) => {
+      const latencyOn = flags.latency === true || LATENCY_FLAGS.some((o) => flags[o] !== undefined);
+      if (latencyOn && (flags.checkDeterminism || flags.toKafka)) {
+        throw new TapedeckError('E_USAGE', `the latency model runs in a replay through the engine; it cannot be combined with ${flags.toKafka ? '--to-kafka' : '--check-determinism'}`);
+      }
       if (flags.checkDeterminism) {
         process.exitCode = checkDeterminism(tape, cmd);
         return;
@@ -72,6 +83,8 @@ export function replayCommand(): Command {
       for (const o of ['brokers', 'topic'] as const) {
         if (flags[o] !== undefined) throw new TapedeckError('E_USAGE', `--${o} is for --to-kafka`);
       }
+      if (latencyOn && flags.workers !== undefined) throw new TapedeckError('E_USAGE', 'the latency model runs with the single-threaded replay; drop --workers');
+      const latency = latencyOn ? latencyOptionsFrom(flags) : undefined;
       const bar = progress('replaying');
       let result: ReplayResult & { workers?: number; eventsPerWorker?: readonly number[] };
       if (flags.workers !== undefined) {
@@ -97,10 +110,33 @@ export function replayCommand(): Command {
           paranoid: flags.paranoid === true,
           speed: flags.speed,
           collectDigests: flags.checkpointDigests === true,
+          latency,
           onProgress: (done, total) => bar.update(done, total),
         });
       }
       bar.stop();
+      if (result.latency !== undefined) {
+        const l = result.latency;
+        if (flags.saveServiceTimes !== undefined && result.serviceTimes !== undefined) writeEmpirical(flags.saveServiceTimes, result.serviceTimes);
+        if (flags.report !== undefined) {
+          writeReport(flags.report, {
+            tape: result.tape,
+            engine: result.engine,
+            events: result.events,
+            serviceTime: l.serviceTime,
+            seed: l.seed,
+            queueCapacity: l.queueCapacity,
+            whenFull: l.whenFull,
+            tickUs: l.tickUs,
+            budgetLimits: latency?.budget ?? null,
+            rows: [l],
+            headroom: null,
+          });
+        }
+        const { serviceTimes: _omit, ...rest } = result;
+        void _omit;
+        result = rest;
+      }
       if (flags.json) {
         printJson(result);
       } else {
@@ -120,10 +156,22 @@ export function replayCommand(): Command {
         for (const v of result.invariantViolationList.slice(0, 10)) {
           for (const x of v.violations.slice(0, 5)) line(`  VIOLATION after event ${v.nextSeq - 1}: ${x.code}: ${x.message}`);
         }
+        if (result.latency !== undefined) printLatency(result.latency, flags);
         line(result.ok ? 'OK' : 'FAILED');
       }
       process.exitCode = result.ok ? EXIT.ok : EXIT.checkFailed;
     });
+}
+
+function printLatency(l: NonNullable<ReplayResult['latency']>, flags: ReplayFlags): void {
+  const seed = l.seed === null ? '' : `, seed ${l.seed}`;
+  line(`  latency model: ${l.speed}x the recorded rate, service time ${l.serviceTime}${seed}, queue ${fmt(l.queueCapacity)} slots (${l.whenFull} when full), tick ${formatUs(l.tickUs)}`);
+  printTable(['', 'p50', 'p95', 'p99', 'p99.9', 'max', 'mean'], [['latency ms', ...percentileCells(l.latencyMs)]]);
+  line(`  mean service ${l.meanServiceMs} ms, mean wait ${l.meanWaitMs} ms; queue depth max ${fmt(l.maxQueueDepth)}; ${fmt(l.blockedEvents)} arrivals blocked for ${l.blockedMs} ms in all; ${fmt(l.dropped)} dropped`);
+  line(`  arrivals ${fmt(l.arrivalRatePerSec)}/s, served ${fmt(l.throughputPerSec)}/s of virtual time`);
+  printBudget(l.budget);
+  if (flags.report !== undefined) line(`  report written to ${flags.report}`);
+  if (flags.saveServiceTimes !== undefined) line(`  service times saved to ${flags.saveServiceTimes} (use --service-time empirical:${flags.saveServiceTimes})`);
 }
 
 /**
