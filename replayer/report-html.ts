@@ -128,15 +128,17 @@ const CHARTS_SCRIPT = `
   });
   make('chart-percentiles', { type: 'line', data: { datasets: pct }, options: Object.assign({}, base, {
     scales: { x: { type: 'linear', title: { display: true, text: 'speed (multiple of the recorded rate)' } },
-              y: { type: 'logarithmic', title: { display: true, text: 'latency, ms' } } } }) });
+              y: { type: 'logarithmic', ticks: logTicks, title: { display: true, text: 'latency, ms' } } } }) });
   var nines = function (p) { return p >= 100 ? 6 : -Math.log10(1 - p / 100); };
+  // Log axes: label 1, 2 and 5 times each power of ten, compactly.
+  var logTicks = { callback: function (v) { var m = v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9)); return [1, 2, 5].some(function (k) { return Math.abs(m - k) < 1e-6; }) ? String(+v.toPrecision(3)) : ''; } };
   make('chart-distribution', { type: 'line', data: { datasets: data.rows.map(function (r, i) {
       return { label: r.speed + 'x', borderColor: color(i), backgroundColor: color(i), pointRadius: 2,
-        data: r.distribution.map(function (d) { return { x: nines(d.percentile), y: Math.max(d.ms, 1e-6) }; }) };
+        data: r.distribution.filter(function (d) { return d.percentile >= 10; }).map(function (d) { return { x: nines(d.percentile), y: Math.max(d.ms, 1e-6) }; }) };
     }) }, options: Object.assign({}, base, {
     scales: { x: { type: 'linear', min: 0, max: 6, title: { display: true, text: 'percentile' },
                    ticks: { stepSize: 1, callback: function (v) { return ['0', '90', '99', '99.9', '99.99', '99.999', 'max'][v] || ''; } } },
-              y: { type: 'logarithmic', title: { display: true, text: 'latency, ms' } } } }) });
+              y: { type: 'logarithmic', ticks: logTicks, title: { display: true, text: 'latency, ms' } } } }) });
   make('chart-depth', { type: 'line', data: { datasets: data.rows.map(function (r, i) {
       var bin = r.depthTimeline.binMs / 1000;
       return { label: r.speed + 'x', borderColor: color(i), backgroundColor: color(i), pointRadius: 0, borderWidth: 1, stepped: true,

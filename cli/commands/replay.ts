@@ -167,7 +167,7 @@ function printLatency(l: NonNullable<ReplayResult['latency']>, flags: ReplayFlag
   const seed = l.seed === null ? '' : `, seed ${l.seed}`;
   line(`  latency model: ${l.speed}x the recorded rate, service time ${l.serviceTime}${seed}, queue ${fmt(l.queueCapacity)} slots (${l.whenFull} when full), tick ${formatUs(l.tickUs)}`);
   printTable(['', 'p50', 'p95', 'p99', 'p99.9', 'max', 'mean'], [['latency ms', ...percentileCells(l.latencyMs)]]);
-  line(`  mean service ${l.meanServiceMs} ms, mean wait ${l.meanWaitMs} ms; queue depth max ${fmt(l.maxQueueDepth)}; ${fmt(l.blockedEvents)} arrivals blocked for ${l.blockedMs} ms in all; ${fmt(l.dropped)} dropped`);
+  line(`  mean service ${formatUs(l.meanServiceMs * 1000)}, mean wait ${formatUs(l.meanWaitMs * 1000)}; queue depth max ${fmt(l.maxQueueDepth)}; ${fmt(l.blockedEvents)} arrivals blocked for ${formatUs(l.blockedMs * 1000)} in all; ${fmt(l.dropped)} dropped`);
   line(`  arrivals ${fmt(l.arrivalRatePerSec)}/s, served ${fmt(l.throughputPerSec)}/s of virtual time`);
   printBudget(l.budget);
   if (flags.report !== undefined) line(`  report written to ${flags.report}`);
