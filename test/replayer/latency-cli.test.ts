@@ -157,19 +157,20 @@ describe('the HTML report', () => {
         if (m.type() === 'error') errors.push(m.text());
       });
       await page.goto(pathToFileURL(html).href);
-      await page.waitForFunction(() => (window as unknown as { tapedeckCharts?: unknown[] }).tapedeckCharts?.length === 3, null, { timeout: 20_000 });
-      const charts = await page.evaluate(() => (window as unknown as { tapedeckCharts: { id: string; datasets: number; points: number }[] }).tapedeckCharts);
+      // Browser-side code as strings: the test's TypeScript has no DOM types.
+      await page.waitForFunction('window.tapedeckCharts?.length === 3', null, { timeout: 20_000 });
+      const charts = (await page.evaluate('window.tapedeckCharts')) as { id: string; datasets: number; points: number }[];
       expect(charts.map((c) => c.id)).toEqual(['chart-percentiles', 'chart-distribution', 'chart-depth']);
       // Four percentile lines + three budget lines; four speeds in the others.
       expect(charts.map((c) => c.datasets)).toEqual([7, 4, 4]);
-      const inked = await page.evaluate(() =>
-        [...document.querySelectorAll('canvas')].map((c) => {
-          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      // The share of each canvas's pixels that were painted.
+      const inked = (await page.evaluate(`[...document.querySelectorAll('canvas')].map((c) => {
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
           let n = 0;
           for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
           return n / (c.width * c.height);
-        }),
-      );
+        })`)) as number[];
+      expect(inked).toHaveLength(3);
       for (const share of inked) expect(share).toBeGreaterThan(0.01);
       expect(await page.locator('tbody tr').count()).toBe(4);
       expect(errors).toEqual([]);
