@@ -29,6 +29,7 @@ import { RunContext } from '../engine/context.js';
 import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/index.js';
 import { recordTape } from '../recorder/record.js';
 import { WorldTrafficSource } from '../recorder/sources/synthetic.js';
+import { parseServiceTime } from '../replayer/latency/service-time.js';
 import { replayTape } from '../replayer/replay.js';
 import { replayTapeSharded } from '../replayer/shards.js';
 
@@ -202,6 +203,26 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'replay-latency-model',
+    baseline: 'replay-verify',
+    description: 'replay-verify with the latency model on: exp:0.15us service times drawn per event, 1x, queue 1024 (goal: at most 15% more time)',
+    run: (ctx) => {
+      const result = replayTape(ctx.tape, { engine: worldEngine, latency: { serviceTime: parseServiceTime('exp:0.15us'), seed: 1 } });
+      if (!result.ok || result.latency?.events !== result.events) throw new Error('bench latency replay failed');
+      return result.events;
+    },
+  },
+  {
+    name: 'replay-latency-measured',
+    baseline: 'replay-verify',
+    description: 'replay-verify with the latency model on and service times measured around every engine call (two clock reads per event)',
+    run: (ctx) => {
+      const result = replayTape(ctx.tape, { engine: worldEngine, latency: {} });
+      if (!result.ok || result.latency?.events !== result.events) throw new Error('bench latency replay failed');
+      return result.events;
+    },
+  },
+  {
     name: 'replay-verify-2-workers',
     baseline: 'replay-verify',
     description: 'the same on 2 worker threads, sharded by partition (includes starting the workers)',
@@ -252,6 +273,11 @@ function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseli
       const ratio = replay.eventsPerSec / naive.eventsPerSec;
       goals.push({ goal: 'replay-verify >= 10x replay-naive-baseline', measured: `${ratio.toFixed(1)}x`, met: ratio >= 10 });
     }
+  }
+  const model = row('replay-latency-model');
+  if (model?.ratioToBaseline != null) {
+    const extra = 1 / model.ratioToBaseline - 1;
+    goals.push({ goal: 'latency model costs <= 15% of full-speed replay time', measured: `${(extra * 100).toFixed(1)}%`, met: extra <= 0.15 });
   }
   if (rss !== null) {
     const n = rss.events.toLocaleString('en-US');

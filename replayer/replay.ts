@@ -13,8 +13,8 @@ import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
 import { builtInEngineOf } from './load-engine.js';
-import { createModel, latencyReport, latencySetup, type LatencyOptions, type LatencyReport } from './latency/index.js';
-import type { LatencyPercentilesMs, QueueModel } from './latency/model.js';
+import { latencyReport, latencySetup, startModel, type LatencyOptions, type LatencyReport, type ModelSink } from './latency/index.js';
+import type { LatencyPercentilesMs } from './latency/model.js';
 import type { EmpiricalServiceTimes } from './latency/service-time.js';
 
 /** The real clock, bound before any guard replaces performance.now for engine code. */
@@ -239,11 +239,11 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   // The latency model, fed in the loop: measured service times need the engine call timed here.
   const latencyOptions = options.latency;
   const setup = latencyOptions === undefined ? null : latencySetup(reader, fromSeq, latencyOptions);
-  let model: QueueModel | null = null;
+  let model: ModelSink | null = null;
   if (setup !== null) {
     const summary = reader.summary();
     const spanUs = Math.max(0, (summary.maxTsUs ?? 0) - (summary.minTsUs ?? 0));
-    model = createModel(setup, latencyOptions!, speed === 'max' ? 1 : speed, spanUs);
+    model = startModel(setup, latencyOptions!, speed === 'max' ? 1 : speed, spanUs, `${reader.path} through ${engine.name} ${engine.version}, ${setup.serviceTime}`);
   }
   const timing = setup !== null && setup.seed === null;
   const serviceOut = latencyOptions?.serviceTimesOut ?? null;
@@ -309,19 +309,32 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       // Progress reporting is the runner's, not the engine's: it may read the clock.
       guard.uninstall();
       options.onProgress?.(events, rangeEvents);
+      model?.flush();
       guard.install();
     }
+  } catch (error) {
+    model?.abandon();
+    throw error;
   } finally {
     guard.uninstall();
   }
   // Checkpoints past the last event mean events are missing from the tape.
   if (violation === null && toSeq === Number.MAX_SAFE_INTEGER && checkpointIndex < checkpoints.length) {
+    model?.abandon();
     throw new TapeCorruptError(
       reader.path,
       `events are missing: a checkpoint covers ${checkpoints[checkpointIndex].nextSeq} events, but the tape's blocks end after ${reachedSeq}`,
     );
   }
 
+  // The model's figures (waiting for its thread, if it runs on one) are part of the replay's time.
+  let latency: LatencyReport | undefined;
+  let serviceTimes: EmpiricalServiceTimes | undefined;
+  if (model !== null) {
+    const figures = model.finish();
+    latency = latencyReport(setup!, figures.stats, latencyOptions!.budget);
+    serviceTimes = figures.serviceTimes;
+  }
   const elapsedMs = performance.now() - startedMs;
   const finalDigest = engine.digest(state);
 
@@ -343,12 +356,6 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
           'yet the checkpoint differs: the engine is not deterministic, or the tape was recorded by another build';
       }
     }
-  }
-  let latency: LatencyReport | undefined;
-  let serviceTimes: EmpiricalServiceTimes | undefined;
-  if (model !== null) {
-    latency = latencyReport(setup!, model.finish(), latencyOptions!.budget);
-    if (latencyOptions!.keepServiceTimes) serviceTimes = model.serviceTimes(`${reader.path} through ${engine.name} ${engine.version}, ${setup!.serviceTime}`);
   }
   return {
     ok: mismatchCount === 0 && violationCount === 0 && violation === null && (latency === undefined || latency.withinBudget),

@@ -7,6 +7,10 @@ import { checkBudget, withinBudget, type Budget, type BudgetCheck } from './budg
 import { DEFAULT_QUEUE_CAPACITY, QueueModel, type QueueStats, type WhenFull } from './model.js';
 import { samplerFor, type ServiceTimeSpec } from './service-time.js';
 import { timestampTickUs } from './pass.js';
+import { modelWorkerUrl, RemoteModel } from './remote.js';
+import type { EmpiricalServiceTimes } from './service-time.js';
+
+const MEASURED: ServiceTimeSpec = { kind: 'measured', text: 'measured' };
 
 export interface LatencyOptions {
   /** Default: measured. */
@@ -61,6 +65,46 @@ export function createModel(setup: LatencySetup, options: LatencyOptions, speed:
     sampler: samplerFor(spec, setup.seed ?? 0),
     keepServiceTimes: options.keepServiceTimes,
   });
+}
+
+/** Where the replay loop sends each event: the model on a worker thread, or in this one. */
+export interface ModelSink {
+  push(timestampUs: number, serviceUs: number): void;
+  /** Between blocks, outside the determinism guard: hand over what was pushed. */
+  flush(): void;
+  finish(): { stats: QueueStats; serviceTimes?: EmpiricalServiceTimes };
+  abandon(): void;
+}
+
+/**
+ * Start a model for a replay: on its own thread when the compiled worker is at hand (it then
+ * costs the replay thread a few stores per event), else in this thread.
+ */
+export function startModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number, source: string): ModelSink {
+  const url = modelWorkerUrl();
+  const spec = options.serviceTime ?? MEASURED;
+  if (url !== null) {
+    return new RemoteModel(
+      url,
+      {
+        model: { speed, capacity: setup.queueCapacity, whenFull: setup.whenFull, tickUs: setup.tickUs, spanUs, keepServiceTimes: options.keepServiceTimes },
+        serviceTime: spec,
+        seed: setup.seed ?? 0,
+        source,
+      },
+      spec.kind === 'measured',
+    );
+  }
+  const model = createModel(setup, options, speed, spanUs);
+  return {
+    push: (ts, s) => model.push(ts, s),
+    flush: () => undefined,
+    finish: () => {
+      const stats = model.finish();
+      return options.keepServiceTimes ? { stats, serviceTimes: model.serviceTimes(source) } : { stats };
+    },
+    abandon: () => undefined,
+  };
 }
 
 export function latencyReport(setup: LatencySetup, stats: QueueStats, budget: Budget | undefined): LatencyReport {

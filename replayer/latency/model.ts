@@ -92,20 +92,24 @@ function histogram(): hdr.Histogram {
     hdr.initWebAssemblySync();
     wasmReady = true;
   }
-  return hdr.build({ useWebAssembly: true, bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
+  return hdr.build({ useWebAssembly: true, bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
 }
+
+/** Events taken in at a time: push() buffers this many, pushMany() cuts longer runs to it. */
+const BATCH = 4096;
 
 export class QueueModel {
   private readonly invSpeed: number;
   private readonly tickUs: number;
   private readonly sampler: ServiceTimeSampler | null;
   private readonly drop: boolean;
-  // Ties: the service times of the events that share the current timestamp.
-  private groupTs = Number.NaN;
-  private groupN = 0;
-  private group = new Float64Array(4096);
+  // Events taken in and not yet run: the last timestamp's events wait for the next batch, since
+  // more events may share it (ties are spread over the tick, so the group must be whole).
+  private workTs = new Float64Array(2 * BATCH);
+  private workService = new Float64Array(2 * BATCH);
+  private workN = 0;
   private originUs = Number.NaN;
-  // Departure times (virtual µs) of the last K admitted events, oldest at headSlot.
+  // Departure times (virtual µs) of the last K admitted events; the oldest still in the system at headSlot.
   private readonly ring: Float64Array;
   private readonly ringSize: number;
   private head = 0;
@@ -150,89 +154,154 @@ export class QueueModel {
 
   /** One event, in tape order: its recorded timestamp and, for `measured`, its service time (µs). */
   push(timestampUs: number, measuredUs: number): void {
-    if (timestampUs !== this.groupTs) {
-      if (this.groupN > 0) this.flush();
-      else if (Number.isNaN(this.originUs)) this.originUs = timestampUs;
-      this.groupTs = timestampUs;
-    }
-    if (this.groupN === this.group.length) {
-      const bigger = new Float64Array(this.group.length * 2);
-      bigger.set(this.group);
-      this.group = bigger;
-    }
-    this.group[this.groupN++] = this.sampler === null ? measuredUs : this.sampler.next();
+    if (this.workN === this.workTs.length) this.grow(1);
+    this.workTs[this.workN] = timestampUs;
+    this.workService[this.workN] = this.sampler === null ? measuredUs : this.sampler.next();
+    if (++this.workN >= BATCH) this.run(false);
   }
 
-  private flush(): void {
-    const n = this.groupN;
-    const base = this.groupTs - this.originUs;
-    const step = this.tickUs / n;
-    for (let k = 0; k < n; k++) this.serve((base + k * step) * this.invSpeed, this.group[k]);
-    this.groupN = 0;
+  /** Events in tape order: timestamps and, for `measured`, service times (ignored when the model draws its own). */
+  pushMany(ts: Float64Array, service: Float64Array | Float32Array | null, n: number): void {
+    if (this.sampler === null && service === null) throw new Error('measured service times are needed: the model has no sampler');
+    for (let start = 0; start < n; start += BATCH) {
+      const m = Math.min(BATCH, n - start);
+      if (this.workN + m > this.workTs.length) this.grow(m);
+      this.workTs.set(ts.subarray(start, start + m), this.workN);
+      if (this.sampler !== null) this.sampler.fill(this.workService.subarray(this.workN, this.workN + m), m);
+      else this.workService.set(service!.subarray(start, start + m), this.workN);
+      this.workN += m;
+      this.run(false);
+    }
   }
 
-  private serve(stamp: number, service: number): void {
-    this.events++;
-    let t = stamp > this.lastArrival ? stamp : this.lastArrival;
-    if (this.events === 1) this.firstArrival = t;
+  private grow(more: number): void {
+    const size = Math.max(this.workTs.length * 2, this.workN + more);
+    const ts = new Float64Array(size);
+    ts.set(this.workTs.subarray(0, this.workN));
+    const service = new Float64Array(size);
+    service.set(this.workService.subarray(0, this.workN));
+    this.workTs = ts;
+    this.workService = service;
+  }
+
+  /**
+   * The queue's hot loop, on local variables: every event taken in except, unless `all`, those
+   * of the last timestamp, which stay for the next batch.
+   */
+  private run(all: boolean): void {
+    const ts = this.workTs;
+    const services = this.workService;
+    let end = this.workN;
+    if (end === 0) return;
+    if (!all) {
+      const last = ts[end - 1];
+      while (end > 0 && ts[end - 1] === last) end--;
+      if (end === 0) return;
+    }
+    if (Number.isNaN(this.originUs)) {
+      this.originUs = ts[0];
+      this.firstArrival = 0;
+    }
+    const origin = this.originUs;
+    const tick = this.tickUs;
+    const invSpeed = this.invSpeed;
     const ring = this.ring;
     const size = this.ringSize;
-    const admitted = this.admitted;
+    const drop = this.drop;
+    const latencies = this.latencies;
+    const serviceHistogram = this.services;
+    const timeline = this.timeline;
+    const lastBin = timeline.length - 1;
+    const binsPerUs = this.binsPerUs;
     let head = this.head;
     let slot = this.headSlot;
-    while (head < admitted && ring[slot] <= t) {
-      head++;
-      if (++slot === size) slot = 0;
-    }
-    let ahead = admitted - head;
-    if (ahead === size) {
-      if (this.drop) {
-        this.dropped++;
-        this.lastArrival = t;
-        this.head = head;
-        this.headSlot = slot;
-        this.noteDepth(stamp, size - 1);
-        return;
+    let admitted = this.admitted;
+    let tailSlot = this.tailSlot;
+    let lastArrival = this.lastArrival;
+    let lastDeparture = this.lastDeparture;
+    let maxDepth = this.maxDepth;
+    let maxLatency = this.maxLatencyUs;
+    let sumLatency = this.sumLatencyUs;
+    let sumService = this.sumServiceUs;
+    let i = 0;
+    while (i < end) {
+      // The events sharing this timestamp, spread evenly over one tick.
+      const recorded = ts[i];
+      let j = i + 1;
+      while (j < end && ts[j] === recorded) j++;
+      const base = recorded - origin;
+      const step = tick / (j - i);
+      for (let k = i; k < j; k++) {
+        const stamp = (base + (k - i) * step) * invSpeed;
+        const service = services[k];
+        let t = stamp > lastArrival ? stamp : lastArrival;
+        while (head < admitted && ring[slot] <= t) {
+          head++;
+          if (++slot === size) slot = 0;
+        }
+        let ahead = admitted - head;
+        if (ahead === size) {
+          if (drop) {
+            this.dropped++;
+            lastArrival = t;
+            ahead = size - 1;
+            if (ahead > maxDepth) maxDepth = ahead;
+            let bin = (stamp * binsPerUs) | 0;
+            if (bin > lastBin) bin = lastBin;
+            if (ahead > timeline[bin]) timeline[bin] = ahead;
+            continue;
+          }
+          // Backpressure: wait for the oldest event to leave (and any that leave at the same instant).
+          const free = ring[slot];
+          this.blockedEvents++;
+          this.blockedUs += free - t;
+          t = free;
+          while (head < admitted && ring[slot] <= t) {
+            head++;
+            if (++slot === size) slot = 0;
+          }
+          ahead = admitted - head;
+        }
+        lastArrival = t;
+        const departure = (t > lastDeparture ? t : lastDeparture) + service;
+        ring[tailSlot] = departure;
+        if (++tailSlot === size) tailSlot = 0;
+        admitted++;
+        lastDeparture = departure;
+        const latency = departure - stamp;
+        latencies.recordValue(Math.round(latency * 1000));
+        if (serviceHistogram !== null) serviceHistogram.recordValue(Math.round(service * 1000));
+        sumLatency += latency;
+        sumService += service;
+        if (latency > maxLatency) maxLatency = latency;
+        if (ahead > maxDepth) maxDepth = ahead;
+        let bin = (stamp * binsPerUs) | 0;
+        if (bin > lastBin) bin = lastBin;
+        if (ahead > timeline[bin]) timeline[bin] = ahead;
       }
-      // Backpressure: wait for the oldest event to leave (and any that leave at the same instant).
-      const free = ring[slot];
-      this.blockedEvents++;
-      this.blockedUs += free - t;
-      t = free;
-      while (head < admitted && ring[slot] <= t) {
-        head++;
-        if (++slot === size) slot = 0;
-      }
-      ahead = admitted - head;
+      i = j;
     }
+    this.events += end;
     this.head = head;
     this.headSlot = slot;
-    this.lastArrival = t;
-    const departure = (t > this.lastDeparture ? t : this.lastDeparture) + service;
-    ring[this.tailSlot] = departure;
-    if (++this.tailSlot === size) this.tailSlot = 0;
-    this.admitted = admitted + 1;
-    this.lastDeparture = departure;
-    const latency = departure - stamp;
-    this.latencies.recordValue(Math.round(latency * 1000));
-    this.services?.recordValue(Math.round(service * 1000));
-    this.sumLatencyUs += latency;
-    this.sumServiceUs += service;
-    if (latency > this.maxLatencyUs) this.maxLatencyUs = latency;
-    this.noteDepth(stamp, ahead);
-  }
-
-  private noteDepth(stamp: number, depth: number): void {
-    if (depth > this.maxDepth) this.maxDepth = depth;
-    let bin = (stamp * this.binsPerUs) | 0;
-    if (bin >= this.timeline.length) bin = this.timeline.length - 1;
-    if (depth > this.timeline[bin]) this.timeline[bin] = depth;
+    this.admitted = admitted;
+    this.tailSlot = tailSlot;
+    this.lastArrival = lastArrival;
+    this.lastDeparture = lastDeparture;
+    this.maxDepth = maxDepth;
+    this.maxLatencyUs = maxLatency;
+    this.sumLatencyUs = sumLatency;
+    this.sumServiceUs = sumService;
+    // Keep what was not run (the last timestamp's events) at the front.
+    ts.copyWithin(0, end, this.workN);
+    services.copyWithin(0, end, this.workN);
+    this.workN -= end;
   }
 
   /** The figures; the model takes no more events after this. */
   finish(): QueueStats {
     if (this.finished !== null) return this.finished;
-    if (this.groupN > 0) this.flush();
+    this.run(true);
     const served = this.admitted;
     const h = this.latencies;
     const at = (p: number): number => (served === 0 ? 0 : roundMs(h.getValueAtPercentile(p) / 1000));

@@ -97,14 +97,30 @@ export function rangeTiming(reader: TapeReader, fromSeq: number, toSeq: number, 
  */
 export function runModels(reader: TapeReader, fromSeq: number, toSeq: number, models: readonly QueueModel[], serviceUs: Float32Array | null, onBlock?: (done: number) => void): void {
   let done = 0;
-  blocks: for (const cursor of reader.blocks(fromSeq)) {
+  let ts = new Float64Array(8192);
+  const feed = (n: number): void => {
+    const service = serviceUs === null ? null : serviceUs.subarray(done - n, done);
+    for (const model of models) model.pushMany(ts, service, n);
+  };
+  for (const cursor of reader.blocks(fromSeq)) {
+    let n = 0;
+    let past = false;
     while (reader.advance(cursor)) {
       if (cursor.seq < fromSeq) continue;
-      if (cursor.seq > toSeq) break blocks;
-      const s = serviceUs === null ? 0 : serviceUs[done];
-      for (let m = 0; m < models.length; m++) models[m].push(cursor.timestampUs, s);
+      if (cursor.seq > toSeq) {
+        past = true;
+        break;
+      }
+      if (n === ts.length) {
+        const bigger = new Float64Array(ts.length * 2);
+        bigger.set(ts);
+        ts = bigger;
+      }
+      ts[n++] = cursor.timestampUs;
       done++;
     }
+    if (n > 0) feed(n);
     onBlock?.(done);
+    if (past) break;
   }
 }

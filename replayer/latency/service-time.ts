@@ -106,6 +106,18 @@ export function writeEmpirical(path: string, table: EmpiricalServiceTimes): void
 export interface ServiceTimeSampler {
   readonly meanUs: number;
   next(): number;
+  /** The next n draws into out[0..n). */
+  fill(out: Float64Array, n: number): void;
+}
+
+function withFill(meanUs: number, next: () => number): ServiceTimeSampler {
+  return {
+    meanUs,
+    next,
+    fill: (out, n) => {
+      for (let i = 0; i < n; i++) out[i] = next();
+    },
+  };
 }
 
 const TWO_POW_M53 = 2 ** -53;
@@ -121,6 +133,15 @@ class Uniform {
     const lo = this.g.next() >>> 6;
     return (hi * 67108864 + lo + 0.5) * TWO_POW_M53;
   }
+  /** n uniforms into out, in the order next() would give them. */
+  fill(out: Float64Array, n: number): void {
+    const g = this.g;
+    for (let i = 0; i < n; i++) {
+      const hi = g.next() >>> 5;
+      const lo = g.next() >>> 6;
+      out[i] = (hi * 67108864 + lo + 0.5) * TWO_POW_M53;
+    }
+  }
 }
 
 export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSampler | null {
@@ -129,21 +150,26 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
       return null;
     case 'fixed': {
       const us = spec.us;
-      return { meanUs: us, next: () => us };
+      return { meanUs: us, next: () => us, fill: (out, n) => out.fill(us, 0, n) };
     }
     case 'exp': {
       const u = new Uniform(seed);
       const mean = spec.meanUs;
-      return { meanUs: mean, next: () => -mean * Math.log(u.next()) };
+      return {
+        meanUs: mean,
+        next: () => -mean * Math.log(u.next()),
+        fill: (out, n) => {
+          u.fill(out, n);
+          for (let i = 0; i < n; i++) out[i] = -mean * Math.log(out[i]);
+        },
+      };
     }
     case 'lognormal': {
       // Box-Muller: two uniforms give two independent normals; the second is kept for the next draw.
       const u = new Uniform(seed);
       const { medianUs, sigma } = spec;
       let spare = Number.NaN;
-      return {
-        meanUs: medianUs * Math.exp((sigma * sigma) / 2),
-        next: () => {
+      return withFill(medianUs * Math.exp((sigma * sigma) / 2), () => {
           let z = spare;
           if (Number.isNaN(z)) {
             const r = Math.sqrt(-2 * Math.log(u.next()));
@@ -152,8 +178,7 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
             spare = r * Math.sin(a);
           } else spare = Number.NaN;
           return medianUs * Math.exp(sigma * z);
-        },
-      };
+        });
     }
     case 'empirical': {
       // Inverse transform: a uniform percentile, interpolated linearly between the stored points.
@@ -163,9 +188,7 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
       const vs = Float64Array.from(q, (x) => x[1]);
       let mean = 0;
       for (let i = 1; i < ps.length; i++) mean += ((ps[i] - ps[i - 1]) / 100) * ((vs[i] + vs[i - 1]) / 2);
-      return {
-        meanUs: mean,
-        next: () => {
+      return withFill(mean, () => {
           const p = u.next() * 100;
           let lo = 0;
           let hi = ps.length - 1;
@@ -175,8 +198,7 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
             else hi = mid;
           }
           return vs[lo] + ((vs[hi] - vs[lo]) * (p - ps[lo])) / (ps[hi] - ps[lo]);
-        },
-      };
+        });
     }
   }
 }

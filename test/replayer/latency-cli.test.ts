@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, chromiumAvailable } from '../support/chromium.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../support/chromium.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
 let dir = '';
@@ -107,6 +107,14 @@ describe('replay with the latency model', () => {
 });
 
 describe('rehearse', () => {
+  it('gives, at 1x, the figures replay gives with the same seed (the model on its own thread or not)', () => {
+    const replay = tapedeck(['replay', tape, '--service-time', 'exp:1.5us', '--seed', '9', '--json']).json<{ latency: Record<string, unknown> }>().latency;
+    const rows = tapedeck(['rehearse', tape, '--service-time', 'exp:1.5us', '--seed', '9', '--speeds', '1', '--json']).json<{ report: { rows: Record<string, unknown>[] } }>().report.rows;
+    const { budget: _b, withinBudget: _w, serviceTime: _s, seed: _d, queueCapacity: _q, whenFull: _f, tickUs: _t, ...figures } = replay;
+    expect(rows[0]).toMatchObject(figures);
+    expect(figures.latencyMs).toEqual(rows[0].latencyMs);
+  });
+
   it('prints a row per speed, the refined headroom and the capacity; exit 0 when 1x is within budget', () => {
     const r = tapedeck(['rehearse', tape, '--service-time', 'exp:1.2us', '--speeds', '1,1.5,2', '--p99', '0.5ms', '--json']);
     expect(r.status, r.stderr).toBe(0);
@@ -141,7 +149,7 @@ describe('the HTML report', () => {
     const budget = join(dir, 'story-budget.json');
     writeFileSync(budget, JSON.stringify({ p50: 0.01, p99: 0.5, 'p99.9': 2 }));
     expect(tapedeck(['rehearse', tape, '--service-time', 'exp:1.2us', '--speeds', '0.5,1,1.5,2', '--budget', budget, '--report', html]).status).toBe(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox'] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM!, args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage();
       const network: string[] = [];
