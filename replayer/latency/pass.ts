@@ -45,13 +45,14 @@ export interface RangeTiming {
 }
 
 /**
- * Recorded rates of a range: the mean, and the peak over windows of 1 s (a tenth of the span
- * for a range shorter than 10 s, but at least one tick), so that a short synthetic tape and a
- * recorded day both get a peak that means something.
+ * Recorded rates of a range: the mean, and the peak over windows of 100 ms (a tenth of the span
+ * for a range shorter than 1 s, but at least one tick): short enough to see a burst, which
+ * one-second windows would average away, long enough to hold thousands of events at the
+ * rates this is for.
  */
 export function rangeTiming(reader: TapeReader, fromSeq: number, toSeq: number, minTsUs: number, maxTsUs: number, tickUs: number): RangeTiming {
   const spanUs = Math.max(maxTsUs - minTsUs, 0);
-  const windowUs = Math.max(tickUs, spanUs >= 10_000_000 ? 1_000_000 : Math.floor(spanUs / 10));
+  const windowUs = Math.max(tickUs, spanUs >= 1_000_000 ? 100_000 : Math.floor(spanUs / 10));
   const counts = new Map<number, number>();
   let events = 0;
   let firstTsUs = Number.NaN;
