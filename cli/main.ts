@@ -13,6 +13,7 @@ import { mergeCommand } from './commands/merge.js';
 import { ingestCommand } from './commands/ingest.js';
 import { recordCommand } from './commands/record.js';
 import { rehearseCommand } from './commands/rehearse.js';
+import { simulateCommand } from './commands/simulate.js';
 import { replayCommand } from './commands/replay.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
@@ -21,12 +22,12 @@ export function buildProgram(): Command {
   const program = new Command('tapedeck')
     .description(
       'Record event streams into SQLite tapes and replay them deterministically, at full speed, through your engine on a virtual clock.\n' +
-        'Exit codes: 0 every check held; 1 a check failed (digest mismatch, invariant violated, latency budget exceeded); 2 usage or input error.',
+        'Exit codes: 0 every check held; 1 a check failed (digest mismatch, invariant violated, latency budget exceeded, property falsified); 2 usage or input error.',
     )
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), rehearseCommand(), mergeCommand(), ingestCommand()]) {
+  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), rehearseCommand(), simulateCommand(), mergeCommand(), ingestCommand()]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;

@@ -36,6 +36,10 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
   for (const fn of ['view', 'generate'] as const) {
     if (e[fn] !== undefined && typeof e[fn] !== 'function') problems.push(`\`${fn}\`, when given, must be a function`);
   }
+  if (e.simulation !== undefined) {
+    const sim = e.simulation as Record<string, unknown> | null;
+    if (sim === null || typeof sim !== 'object' || typeof sim.events !== 'function') problems.push('`simulation`, when given, must be an object with an `events(fc)` function');
+  }
   let codec = e.codec;
   if (codec === undefined) {
     codec = jsonCodec;

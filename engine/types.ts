@@ -88,6 +88,37 @@ export interface Engine<S = unknown, E = unknown, U = unknown> {
    * `replay --workers N` apply each shard on its own thread (see EngineSharding).
    */
   readonly sharding?: EngineSharding<S>;
+  /** Optional: what `tapedeck simulate` needs to generate streams for this engine (docs/simulate.md). */
+  readonly simulation?: EngineSimulation<E>;
+}
+
+/**
+ * How `tapedeck simulate` and tapedeck/testing generate streams for an engine, and which
+ * properties the engine claims beyond the ones every engine must have (determinism,
+ * snapshot/restore equivalence, invariants after every event).
+ */
+export interface EngineSimulation<E> {
+  /**
+   * A fast-check arbitrary of one event with its transport: given tapedeck's fast-check module
+   * (so the engine module need not depend on it), return fc.Arbitrary<SimulatedEvent<E>>.
+   * Small id and value ranges find more bugs: events that collide are what break state machines.
+   */
+  events(fc: unknown): unknown;
+  /** Engine options for simulated runs (passed to init); default: the engine's own. */
+  readonly options?: unknown;
+  /** Claim: delivering an event twice (a Kafka re-delivery) leaves the state as delivering it once. */
+  readonly idempotent?: boolean;
+  /** Claim: the final state does not depend on how partitions interleave (each partition's order kept). */
+  readonly convergent?: boolean;
+}
+
+/** One simulated event: the event, its partition and key, and the time since the previous one. */
+export interface SimulatedEvent<E> {
+  readonly event: E;
+  readonly partition: number;
+  readonly key: string | null;
+  /** Microseconds after the previous event (the first: after the run's start). */
+  readonly gapUs: number;
 }
 
 /**

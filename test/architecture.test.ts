@@ -1,5 +1,5 @@
 // The structure docs/architecture.md promises: engine/ is pure, and dependencies point one way
-// (cli -> recorder, replayer -> tape -> engine).
+// (cli -> simulator -> recorder, replayer -> tape -> engine).
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -33,6 +33,7 @@ const ALLOWED: Record<string, string[]> = {
   tape: ['engine', 'tape'],
   recorder: ['engine', 'tape', 'recorder'],
   replayer: ['engine', 'tape', 'replayer'],
+  simulator: ['engine', 'tape', 'recorder', 'replayer', 'simulator'],
 };
 
 describe('architecture', () => {
