@@ -31,6 +31,9 @@ import { recordTape } from '../recorder/record.js';
 import { WorldTrafficSource } from '../recorder/sources/synthetic.js';
 import { parseServiceTime } from '../replayer/latency/service-time.js';
 import { replayTape } from '../replayer/replay.js';
+import { simulate } from '../simulator/simulate.js';
+import { FAULT_KINDS } from '../simulator/faults.js';
+import type { Engine } from '../engine/types.js';
 import { replayTapeSharded } from '../replayer/shards.js';
 
 interface BenchContext {
@@ -220,6 +223,15 @@ const CASES: readonly Case[] = [
       const result = replayTape(ctx.tape, { engine: worldEngine, latency: {} });
       if (!result.ok || result.latency?.events !== result.events) throw new Error('bench latency replay failed');
       return result.events;
+    },
+  },
+  {
+    name: 'simulate-world',
+    description: 'simulate: fast-check streams of world events (up to 60), every fault kind, determinism + snapshot + invariants checked; events delivered per second',
+    run: async (ctx) => {
+      const result = await simulate({ engine: worldEngine as unknown as Engine, seed: ctx.seed, runs: 2000, faults: [...FAULT_KINDS], twoProcesses: false });
+      if (!result.ok) throw new Error('bench simulation found a failure in the reference engine');
+      return result.eventsDelivered;
     },
   },
   {

@@ -45,7 +45,7 @@ const SEED_A_PLAYER = 0x5eed_a1;
 const SEED_B_PLAYER = 0x5eed_b1;
 const SEED_A_TREASURE = 0x5eed_a2;
 const SEED_B_TREASURE = 0x5eed_b2;
-const INITIAL_CAPACITY = 1024;
+const INITIAL_CAPACITY = 64;
 
 /** The words of the entity being re-hashed (the hot path allocates nothing). */
 const HASH_WORDS = new Int32Array(9);
