@@ -180,6 +180,20 @@ export function firstDeliveries<E>(records: readonly SimRecord<E>[]): SimRecord<
   });
 }
 
+/** Each fault described with the positions it took effect at (`at` modulo the stream's length then). */
+export function describeFaults(records: readonly SimRecord<unknown>[], faults: readonly Fault[]): string[] {
+  const out: string[] = [];
+  let stream: readonly SimRecord<unknown>[] = records;
+  for (const f of faults) {
+    const n = stream.length;
+    if (n === 0) break;
+    const at = 'at' in f ? f.at % (f.kind === 'rebalance' ? n + 1 : n) : 0;
+    out.push(describeFault('at' in f ? ({ ...f, at } as Fault) : f));
+    stream = applyFaults(stream, [f]);
+  }
+  return out;
+}
+
 /** A short description of a fault, for reports. */
 export function describeFault(f: Fault): string {
   switch (f.kind) {

@@ -14,7 +14,7 @@ import { recordTape } from '../recorder/record.js';
 import { ArraySource } from '../recorder/sources/array.js';
 import { TapeReader } from '../tape/reader.js';
 import { DEFAULT_QUEUE_CAPACITY } from '../replayer/latency/model.js';
-import { applyFaults, describeFault, faultsArbitrary, toRecords, type Fault, type FaultKind, type SimRecord } from './faults.js';
+import { applyFaults, describeFaults, faultsArbitrary, toRecords, type Fault, type FaultKind, type SimRecord } from './faults.js';
 import { checkStream, finalDigest, SIM_RUN_SEED, type CaseExtras, type CheckContext, type LatencyCheck, type PropertyFailure, type PropertyName } from './properties.js';
 import { worldSimulation } from './world.js';
 
@@ -296,7 +296,7 @@ async function describeFailure(
   if (options.outDir !== undefined) {
     mkdirSync(options.outDir, { recursive: true });
     tape = resolve(options.outDir, `counterexample-${engine.name}-seed${seed}.tape`);
-    await recordTape(new ArraySource(engine, delivered, { kind: 'simulate', seed, path, property: found.property, faults: faults.map(describeFault) }), {
+    await recordTape(new ArraySource(engine, delivered, { kind: 'simulate', seed, path, property: found.property, faults: describeFaults(c.stream, faults) }), {
       path: tape,
       overwrite: true,
       engine,
@@ -328,7 +328,7 @@ async function describeFailure(
     ...(options.outDir !== undefined ? [`--out ${shellQuote(options.outDir)}`] : []),
   ].join(' ');
   const replay = tape === null ? null : `npx tapedeck replay ${shellQuote(tape)} --engine ${shellQuote(spec)} --paranoid`;
-  return { ...found, seed, path, shrinks, events: delivered.length, faults: faults.map(describeFault), tape, commands: { rerun, replay } };
+  return { ...found, seed, path, shrinks, events: delivered.length, faults: describeFaults(c.stream, faults), tape, commands: { rerun, replay } };
 }
 
 function shellQuote(s: string): string {
