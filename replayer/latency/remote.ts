@@ -1,17 +1,28 @@
-// The replay thread's side of the latency model worker (worker.ts). push() stores the event's
-// timestamp and service time in a chunk; flush(), between blocks, sends full chunks (their
-// buffers transferred, not copied); finish() waits, synchronously, for the figures. At most MAX_IN_FLIGHT chunks wait
-// for the worker, so memory stays bounded when the model is slower than the replay.
+// The replay thread's side of the latency model worker (worker.ts). The two threads share a
+// ring of chunks in SharedArrayBuffers: push() writes the event's timestamp (and measured
+// service time) into the current chunk; a full chunk is published with one atomic store, and
+// the worker, waiting on that counter, runs the model over it. Nothing is allocated or posted
+// per chunk, and no timer is involved (the determinism guard forbids timers while the engine
+// runs). When the worker falls SLOTS chunks behind, push() waits for it, so memory is bounded.
+// finish() publishes the last, partial chunk and waits, synchronously, for the figures.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EmpiricalServiceTimes } from './service-time.js';
 import type { QueueStats } from './model.js';
-import type { ModelChunk, ModelWorkerData } from './worker.js';
+import type { ModelWorkerData } from './worker.js';
 
-const CHUNK = 16_384;
-const MAX_IN_FLIGHT = 64;
+export const CHUNK = 8192;
+export const SLOTS = 32;
+/** Indexes into the shared control words. */
+export const PUBLISHED = 0;
+export const CONSUMED = 1;
+export const LAST_COUNT = 2;
+export const FINISHED = 3;
+export const DONE = 4;
+/** Bumped on every publish and on finish: what the worker sleeps on. */
+export const EPOCH = 5;
 /** With no progress from the worker for this long, give up rather than wait forever. */
 const STALL_MS = 60_000;
 
@@ -26,65 +37,57 @@ export function modelWorkerUrl(): URL | null {
 export class RemoteModel {
   private readonly worker: Worker;
   private readonly port;
-  private readonly shared = new Int32Array(new SharedArrayBuffer(8));
-  private ts = new Float64Array(CHUNK);
-  private service: Float32Array | null;
-  private n = 0;
-  private sent = 0;
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * 8));
+  private readonly ts = new Float64Array(new SharedArrayBuffer(8 * CHUNK * SLOTS));
+  private readonly service: Float32Array | null;
+  /** Where the next event goes in the ring, and where the current chunk ends. */
+  private at = 0;
+  private chunkEnd = CHUNK;
+  private published = 0;
 
-  constructor(url: URL, data: Omit<ModelWorkerData, 'port' | 'shared'>, measured: boolean) {
+  constructor(url: URL, data: Omit<ModelWorkerData, 'port' | 'control' | 'ts' | 'service'>, measured: boolean) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.service = measured ? new Float32Array(CHUNK) : null;
-    this.worker = new Worker(url, { workerData: { ...data, port: port2, shared: this.shared } satisfies ModelWorkerData, transferList: [port2] });
+    this.service = measured ? new Float32Array(new SharedArrayBuffer(4 * CHUNK * SLOTS)) : null;
+    const workerData: ModelWorkerData = { ...data, port: port2, control: this.control, ts: this.ts, service: this.service };
+    this.worker = new Worker(url, { workerData, transferList: [port2] });
     // The worker must not keep the process alive after an early exit of the replay.
     this.worker.unref();
   }
 
   push(timestampUs: number, serviceUs: number): void {
-    if (this.n === this.ts.length) this.grow();
-    this.ts[this.n] = timestampUs;
-    if (this.service !== null) this.service[this.n] = serviceUs;
-    this.n++;
+    const at = this.at;
+    this.ts[at] = timestampUs;
+    if (this.service !== null) this.service[at] = serviceUs;
+    this.at = at + 1;
+    if (this.at === this.chunkEnd) this.publish();
   }
 
-  private grow(): void {
-    const ts = new Float64Array(this.ts.length * 2);
-    ts.set(this.ts);
-    this.ts = ts;
-    if (this.service !== null) {
-      const service = new Float32Array(ts.length);
-      service.set(this.service);
-      this.service = service;
+  /** Kept for the ModelSink interface: chunks are published as they fill. */
+  flush(): void {}
+
+  private publish(): void {
+    this.published++;
+    Atomics.store(this.control, PUBLISHED, this.published);
+    Atomics.add(this.control, EPOCH, 1);
+    Atomics.notify(this.control, EPOCH);
+    // The next chunk's slot must have been consumed (the worker is at most SLOTS - 1 behind).
+    if (this.published - Atomics.load(this.control, CONSUMED) >= SLOTS) {
+      this.waitFor(() => this.published - Atomics.load(this.control, CONSUMED) < SLOTS, CONSUMED);
     }
+    const slot = this.published % SLOTS;
+    this.at = slot * CHUNK;
+    this.chunkEnd = this.at + CHUNK;
   }
 
-  /**
-   * Send what has been pushed once it fills a chunk. The replay calls this between blocks,
-   * outside the determinism guard: posting a message uses timers the guard forbids.
-   */
-  flush(): void {
-    if (this.n >= CHUNK) this.send();
-  }
-
-  private send(): void {
-    if (this.sent - Atomics.load(this.shared, 0) >= MAX_IN_FLIGHT) this.waitFor(() => this.sent - Atomics.load(this.shared, 0) < MAX_IN_FLIGHT, 0);
-    const chunk: ModelChunk = { ts: this.ts, service: this.service, n: this.n };
-    this.worker.postMessage(chunk, this.service === null ? [this.ts.buffer as ArrayBuffer] : [this.ts.buffer as ArrayBuffer, this.service.buffer as ArrayBuffer]);
-    this.sent++;
-    this.ts = new Float64Array(CHUNK);
-    if (this.service !== null) this.service = new Float32Array(CHUNK);
-    this.n = 0;
-  }
-
-  /** Block until `ready`, waking on changes of shared[index]; fail after STALL_MS without progress. */
+  /** Block until `ready`, waking on changes of control[index]; fail after STALL_MS without progress. */
   private waitFor(ready: () => boolean, index: number): void {
-    let last = Atomics.load(this.shared, 0);
+    let last = Atomics.load(this.control, CONSUMED);
     let quietMs = 0;
     while (!ready()) {
-      const seen = Atomics.load(this.shared, index);
-      if (Atomics.wait(this.shared, index, seen, 1000) === 'timed-out') {
-        const progress = Atomics.load(this.shared, 0);
+      const seen = Atomics.load(this.control, index);
+      if (Atomics.wait(this.control, index, seen, 1000) === 'timed-out') {
+        const progress = Atomics.load(this.control, CONSUMED);
         quietMs = progress === last ? quietMs + 1000 : 0;
         last = progress;
         const early = receiveMessageOnPort(this.port);
@@ -95,9 +98,12 @@ export class RemoteModel {
   }
 
   finish(): { stats: QueueStats; serviceTimes?: EmpiricalServiceTimes } {
-    if (this.n > 0) this.send();
-    this.worker.postMessage({ finish: true } satisfies ModelChunk);
-    this.waitFor(() => Atomics.load(this.shared, 1) === 1, 1);
+    // The last chunk, possibly partial: its length, then the finished flag.
+    Atomics.store(this.control, LAST_COUNT, this.at - (this.chunkEnd - CHUNK));
+    Atomics.store(this.control, FINISHED, 1);
+    Atomics.add(this.control, EPOCH, 1);
+    Atomics.notify(this.control, EPOCH);
+    this.waitFor(() => Atomics.load(this.control, DONE) === 1, DONE);
     const reply = receiveMessageOnPort(this.port)?.message as { stats?: QueueStats; serviceTimes?: EmpiricalServiceTimes; error?: string } | undefined;
     this.port.close();
     if (reply === undefined || reply.error !== undefined || reply.stats === undefined) {
