@@ -1,6 +1,6 @@
 // The latency-model options `replay` and `rehearse` share, and how their figures are printed.
 
-import { writeFileSync } from 'node:fs';
+import { writePrivateFile } from '../tape/private.js';
 import { extname } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { TapedeckError } from '../engine/errors.js';
@@ -95,7 +95,7 @@ export function latencyOptionsFrom(flags: LatencyFlags): LatencyOptions {
 /** Write the report file (owner-only: it describes production traffic). */
 export function writeReport(path: string, input: ReportInput): void {
   const text = extname(path).toLowerCase() === '.html' ? renderHtmlReport(input) : `${JSON.stringify(input, null, 2)}\n`;
-  writeFileSync(path, text, { mode: 0o600 });
+  writePrivateFile(path, text);
 }
 
 const ms = (x: number): string => (x >= 1000 ? x.toFixed(0) : x >= 100 ? x.toFixed(1) : x >= 10 ? x.toFixed(2) : x >= 0.01 ? x.toFixed(3) : x.toPrecision(2));

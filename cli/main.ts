@@ -17,6 +17,7 @@ import { simulateCommand } from './commands/simulate.js';
 import { replayCommand } from './commands/replay.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
+import { visible } from './output.js';
 
 export function buildProgram(): Command {
   const program = new Command('tapedeck')
@@ -50,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof TapedeckError) {
-      process.stderr.write(`tapedeck: error [${error.code}]: ${error.message}\n`);
+      process.stderr.write(`tapedeck: error [${error.code}]: ${visible(error.message)}\n`);
       return EXIT.usage;
     }
     process.stderr.write(`tapedeck: internal error (this is a bug in tapedeck; please report it):\n${(error as Error).stack ?? String(error)}\n`);

@@ -34,8 +34,21 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }
 
+/**
+ * Control characters shown visibly: a string from a tape (a key, a topic, an invariant message
+ * naming an event's field) can hold terminal escape sequences; printed raw, they could move
+ * the cursor, rewrite earlier lines or retitle the window. ESC becomes "\x1b", and so on for
+ * every C0 and C1 control and DEL, carriage return included (it would let a value overwrite its
+ * own line); only tab and newline pass.
+ */
+export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** One line of human output on stdout; control characters in it are shown visibly (see visible()). */
 export function line(text = ''): void {
-  process.stdout.write(text + '\n');
+  process.stdout.write(visible(text) + '\n');
 }
 
 const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });

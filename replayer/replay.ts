@@ -283,13 +283,14 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
         // Engine code under the guard: a forbidden API call ends the replay here, even if the
         // engine swallowed the error the trap threw.
         try {
+          // One call site for the engine, with or without the model, so that it inlines alike.
+          const t0 = timing ? realNow() : 0;
+          state = engine.apply(state, event, ctx);
           if (model !== null && cursor.seq >= fromSeq) {
-            const t0 = timing ? realNow() : 0;
-            state = engine.apply(state, event, ctx);
             const serviceUs = timing ? (realNow() - t0) * 1000 : 0;
             model.push(cursor.timestampUs, serviceUs);
             if (serviceOut !== null) serviceOut[events] = serviceUs;
-          } else state = engine.apply(state, event, ctx);
+          }
           if (paranoid) checkInvariantsAt(cursor.seq + 1);
           if (cursor.seq + 1 === nextCheckpointSeq) verifyCheckpoint();
         } catch (error) {

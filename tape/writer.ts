@@ -2,7 +2,8 @@
 // with its position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { openPrivate } from './private.js';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
 import { TapeError } from './errors.js';
@@ -123,6 +124,8 @@ export class TapeWriter {
     for (const suffix of ['', '-journal']) rmSync(building + suffix, { force: true });
     let db: Database.Database;
     try {
+      // Owner-only from the start; SQLite gives its -wal and -shm files the database file's mode.
+      closeSync(openPrivate(building));
       db = new Database(building);
     } catch (cause) {
       throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: ${(cause as Error).message}`, { cause });

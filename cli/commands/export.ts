@@ -1,6 +1,7 @@
 // `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads.
 
-import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, renameSync, rmSync } from 'node:fs';
+import { openPrivate } from '../../tape/private.js';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { formatEventLine } from '../../tape/ndjson.js';
@@ -41,7 +42,7 @@ export function exportCommand(): Command {
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
-        if (partial !== null) fd = openSync(partial, 'w', 0o600);
+        if (partial !== null) fd = openPrivate(partial);
         for (const cursor of reader.blocks(from)) {
           const lines: string[] = [];
           let done = false;

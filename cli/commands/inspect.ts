@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapeReader } from '../../tape/reader.js';
+import { readableByOthers } from '../../tape/private.js';
 import { EXIT } from '../exit.js';
 import { fmt, fmtBytes, line, printJson } from '../output.js';
 
@@ -26,8 +27,15 @@ export function inspectCommand(): Command {
           summary.minTsUs === null || summary.maxTsUs === null
             ? null
             : { firstUs: summary.minTsUs, lastUs: summary.maxTsUs, first: new Date(summary.minTsUs / 1000).toISOString(), last: new Date(summary.maxTsUs / 1000).toISOString() };
+        const mode = statSync(tape).mode & 0o777;
+        const warnings: string[] = [];
+        if (readableByOthers(tape)) {
+          warnings.push(`${tape} is readable or writable by others (mode ${mode.toString(8).padStart(4, '0')}); a tape is a copy of its source's data: chmod 600 ${tape}`);
+        }
         const report = {
           tape: tape,
+          mode: mode.toString(8).padStart(4, '0'),
+          warnings,
           bytes: statSync(tape).size,
           formatVersion: m.formatVersion,
           tapedeckVersion: m.tapedeckVersion,
@@ -59,6 +67,7 @@ export function inspectCommand(): Command {
           if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
           line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
           for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);
+          for (const w of warnings) line(`  WARNING      ${w}`);
         }
       } finally {
         reader.close();

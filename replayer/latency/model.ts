@@ -22,7 +22,9 @@
 // Percentiles come from an HDR histogram (hdr-histogram-js, WebAssembly build) of latencies in
 // nanoseconds with 3 significant digits; mean and max are exact.
 
-import * as hdr from 'hdr-histogram-js';
+// The WebAssembly build alone: the package's main entry also loads the pure-JS histograms and
+// the log readers and writers, twice the start-up time, which the model's worker thread pays.
+import { initWebAssemblySync, WasmHistogram } from 'hdr-histogram-js/dist/wasm/index.js';
 import type { EmpiricalServiceTimes, ServiceTimeSampler } from './service-time.js';
 import { empiricalPercentiles } from './service-time.js';
 import { roundMs } from './units.js';
@@ -87,12 +89,12 @@ export interface QueueStats {
 export const DISTRIBUTION_PERCENTILES = [0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
 
 let wasmReady = false;
-function histogram(): hdr.Histogram {
+function histogram(): WasmHistogram {
   if (!wasmReady) {
-    hdr.initWebAssemblySync();
+    initWebAssemblySync();
     wasmReady = true;
   }
-  return hdr.build({ useWebAssembly: true, bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
+  return WasmHistogram.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
 }
 
 /** Events taken in at a time: push() buffers this many, pushMany() cuts longer runs to it. */
@@ -128,8 +130,8 @@ export class QueueModel {
   private sumLatencyUs = 0;
   private sumServiceUs = 0;
   private maxLatencyUs = 0;
-  private readonly latencies: hdr.Histogram;
-  private readonly services: hdr.Histogram | null;
+  private readonly latencies: WasmHistogram;
+  private readonly services: WasmHistogram | null;
   private readonly timeline: Int32Array;
   private readonly binsPerUs: number;
   private readonly binUs: number;

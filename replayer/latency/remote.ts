@@ -14,7 +14,7 @@ import type { QueueStats } from './model.js';
 import type { ModelWorkerData } from './worker.js';
 
 export const CHUNK = 8192;
-export const SLOTS = 32;
+export const SLOTS = 128;
 /** Indexes into the shared control words. */
 export const PUBLISHED = 0;
 export const CONSUMED = 1;

@@ -10,7 +10,8 @@
 //
 // Units: ns, us (or µs), ms, s.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writePrivateFile } from '../../tape/private.js';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { TapedeckError } from '../../engine/errors.js';
 import { parseDurationUs } from './units.js';
@@ -99,7 +100,7 @@ export function empiricalPercentiles(): number[] {
 }
 
 export function writeEmpirical(path: string, table: EmpiricalServiceTimes): void {
-  writeFileSync(path, `${JSON.stringify(table)}\n`, { mode: 0o600 });
+  writePrivateFile(path, `${JSON.stringify(table)}\n`);
 }
 
 /** Draws service times (µs). `measured` has none: the replayer passes the measured value. */
