@@ -89,7 +89,7 @@ export class Redactor {
     return `hmac:${createHmac('sha256', this.hashKey!).update(bytes).digest('hex').slice(0, 32)}`;
   }
 
-  /** The record key as stored: removed, hashed, or as it was. */
+  /** A record key that is not part of the JSON (Kafka's): removed, hashed, or as it was. */
   key(key: Uint8Array | null): Uint8Array | null {
     if (key === null) return null;
     if (this.redactsKey) return null;
@@ -97,8 +97,22 @@ export class Redactor {
     return key;
   }
 
-  /** Redact and hash, in place, the fields of an event's JSON form ({type, payload, ...}). */
+  /**
+   * Redact and hash, in place, the fields of an event's JSON form ({type, payload, ...}); for an
+   * NDJSON line, also its "key" (or "keyBase64") field when the rules name the key.
+   */
   apply(event: Record<string, unknown>): void {
+    if (this.redactsKey || this.hashesKey) {
+      for (const field of ['key', 'keyBase64'] as const) {
+        const k = event[field];
+        if (typeof k !== 'string') continue;
+        if (this.redactsKey) event[field] = null;
+        else {
+          event.key = this.hashBytes(field === 'key' ? Buffer.from(k, 'utf8') : Buffer.from(k, 'base64'));
+          if (field === 'keyBase64') delete event.keyBase64;
+        }
+      }
+    }
     for (const path of this.redactPaths) if (path[0] !== 'key') visit(event, path, 0, (parent, k) => deleteField(parent, k));
     for (const path of this.hashPaths) {
       if (path[0] !== 'key') visit(event, path, 0, (parent, k) => setField(parent, k, this.hashValue(getField(parent, k))));

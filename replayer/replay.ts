@@ -114,6 +114,8 @@ export interface ReplayResult {
   readonly checkpointDigests?: readonly { readonly nextSeq: number; readonly digest: string }[];
   /** Engine code read the wall clock, drew ambient randomness or set a timer: the replay stopped there. */
   readonly determinismViolation: DeterminismViolation | null;
+  /** The redaction rules the tape was recorded with (fields removed or hashed before they reached it), or null. */
+  readonly redaction: unknown;
   /** With the latency option: the model's figures and the budget checks (also ok = false when over budget). */
   readonly latency?: LatencyReport;
   /** The same as latency.latencyMs. */
@@ -384,6 +386,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     divergence,
     divergenceNote,
     determinismViolation: violation,
+    redaction: (meta.source as { redaction?: unknown } | null)?.redaction ?? null,
     ...(digests === null ? {} : { checkpointDigests: digests }),
     ...(latency === undefined ? {} : { latencyMs: latency.latencyMs, latency }),
     ...(serviceTimes === undefined ? {} : { serviceTimes }),

@@ -178,6 +178,7 @@ export async function replayTapeSharded(path: string, options: ShardedReplayOpti
     divergence: located?.divergence ?? null,
     divergenceNote: divergenceNote ?? located?.divergenceNote ?? null,
     determinismViolation: v,
+    redaction: (meta.source as { redaction?: unknown } | null)?.redaction ?? null,
     workers,
     eventsPerWorker: results.map((r) => r.events),
   };

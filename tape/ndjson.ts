@@ -29,6 +29,18 @@ export interface ParsedLine<E> {
 export interface ParseProblem {
   readonly reasonCode: string;
   readonly reason: string;
+  /** With a transform: the line as JSON after it (what a quarantine may keep), when the line parsed. */
+  readonly transformed?: string;
+}
+
+/**
+ * A change applied to every line that parses, before anything else reads it: redaction at
+ * record time (recorder/redact.ts). `apply` edits the line object in place (its key and
+ * payload fields); `key` maps a key that travels outside the JSON (a Kafka record's).
+ */
+export interface LineTransform {
+  apply(line: Record<string, unknown>): void;
+  key(key: Uint8Array | null): Uint8Array | null;
 }
 
 const KNOWN_FIELDS = new Set(['timestampUs', 'partition', 'key', 'keyBase64', 'headers', 'type', 'payload']);
@@ -99,26 +111,37 @@ export function findUnsafeInteger(text: string): string | null {
 }
 
 /** Parse one line's text (without its newline). */
-export function parseEventLine<E>(text: string, codec: EventCodec<E>): ParsedLine<E> | ParseProblem {
+export function parseEventLine<E>(text: string, codec: EventCodec<E>, transform?: LineTransform): ParsedLine<E> | ParseProblem {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
     if (text.includes('\u0000')) return problem('nul-byte', `NUL byte at column ${text.indexOf('\u0000') + 1}`);
     if (text.charCodeAt(0) === 0xfeff) return problem('bom', 'byte order mark (U+FEFF) at the start of a line other than the first');
-    return problem('invalid-json', `not valid JSON: ${(error as Error).message}`);
+    // JSON.parse quotes part of the line in its message: not when the line may hold redacted data.
+    return problem('invalid-json', transform === undefined ? `not valid JSON: ${(error as Error).message}` : 'not valid JSON');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return problem('not-an-object', `a line must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
   }
   const o = value as Record<string, unknown>;
+  if (transform !== undefined) {
+    transform.apply(o);
+    const transformed = JSON.stringify(o);
+    const result = parseTransformed(o, text, codec, transform);
+    return isProblem(result) ? { ...result, transformed } : result;
+  }
+  return parseTransformed(o, text, codec, undefined);
+}
+
+function parseTransformed<E>(o: Record<string, unknown>, text: string, codec: EventCodec<E>, transform: LineTransform | undefined): ParsedLine<E> | ParseProblem {
   const fields = Object.keys(o);
   for (let i = 0; i < fields.length; i++) {
     if (!KNOWN_FIELDS.has(fields[i])) return problem('unknown-field', `unknown field "${fields[i]}"; a line has timestampUs, partition, key, type, payload (and optionally keyBase64, headers)`);
   }
   if (mayHoldUnsafeInteger(text)) {
     const unsafe = findUnsafeInteger(text);
-    if (unsafe !== null) return problem('integer-too-large', `integer ${unsafe} is beyond 2^53 and would lose precision`);
+    if (unsafe !== null) return problem('integer-too-large', transform === undefined ? `integer ${unsafe} is beyond 2^53 and would lose precision` : 'an integer is beyond 2^53 and would lose precision');
   }
   const ts = o.timestampUs;
   if (ts === undefined) return problem('missing-field', 'missing field "timestampUs"');

@@ -9,6 +9,7 @@ import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY,
 import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import type { Source } from '../../recorder/source.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
+import { loadHashKey, Redactor } from '../../recorder/redact.js';
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT, stopOnSignals } from '../exit.js';
@@ -40,6 +41,10 @@ interface RecordFlags extends SyntheticFlags {
   maxEvents?: number;
   duration?: number;
   valueFormat: ValueFormat;
+  redact?: string[];
+  hash?: string[];
+  hashKeyFile?: string;
+  quarantineRaw: 'on' | 'off';
   json?: boolean;
 }
 
@@ -76,6 +81,11 @@ export function recordCommand(): Command {
     .option('--max-events <n>', 'for --source kafka: stop after this many records in this run', positiveInt('--max-events'))
     .option('--duration <time>', 'for --source kafka: stop after this long, e.g. 30s, 5m', durationMs('--duration'))
     .option('--value-format <format>', `for --source kafka: json (the event's {"type","payload"} JSON) or codec (the engine codec's bytes)`, oneOf('--value-format', VALUE_FORMATS), 'json');
+  command
+    .option('--redact <path>', 'JSON sources: remove this field of every event before it reaches the tape (repeatable), e.g. payload.user.email; `*` matches every field or element; "key" removes the record key (docs/recording.md)', collect)
+    .option('--hash <path>', 'JSON sources: replace this field by a keyed hash (HMAC-SHA256) so that equal values stay equal (repeatable); the key from --hash-key-file or $TAPEDECK_HASH_KEY', collect)
+    .option('--hash-key-file <file>', 'the key for --hash (never stored in the tape)')
+    .option('--quarantine-raw <on|off>', 'keep the raw bytes of rejected inputs (redacted where they parse); off keeps only position, length and reason', oneOf('--quarantine-raw', ['on', 'off'] as const), 'on');
   addSyntheticOptions(command, 1_000_000);
   return command
     .option('--checkpoint-every <n>', 'events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
@@ -150,6 +160,15 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
   if (flags.source !== 'kafka' && kafkaOnly.length > 0) {
     throw new TapedeckError('E_USAGE', `${kafkaOnly.map(flagName).join(', ')} ${kafkaOnly.length === 1 ? 'is' : 'are'} for --source kafka`);
   }
+  const redactor = new Redactor({ redact: flags.redact ?? [], hash: flags.hash ?? [] }, flags.hash === undefined ? null : loadHashKey(flags.hashKeyFile));
+  const redaction = redactor.active ? { transform: redactor, record: redactor.record } : undefined;
+  if (redaction !== undefined && flags.source === 'synthetic') throw new TapedeckError('E_USAGE', '--redact and --hash are for JSON sources (--source ndjson or kafka)');
+  if (resume !== undefined) {
+    const stored = JSON.stringify((resume.meta.source as { redaction?: unknown } | null)?.redaction ?? null);
+    if (stored !== JSON.stringify(redaction?.record ?? null)) {
+      throw new TapedeckError('E_USAGE', `the tape was recorded with redaction ${stored}; resume it with the same --redact and --hash rules`);
+    }
+  }
   if (flags.source === 'kafka') {
     if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
     const stored = resume?.meta.source as { kind?: string; brokers?: string[]; topics?: string[]; group?: string | null; valueFormat?: ValueFormat } | undefined;
@@ -172,12 +191,21 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
       maxEvents: flags.maxEvents,
       durationMs: flags.duration,
       onWarning: (message) => process.stderr.write(`tapedeck: warning: ${message}\n`),
+      redaction,
+      keepRaw: flags.quarantineRaw !== 'off',
     }) as Source;
   }
   if (flags.source === 'ndjson') {
     if (flags.input === undefined) throw new TapedeckError('E_USAGE', '--source ndjson needs --input FILE (or --input - for stdin)');
     const from = (resume?.position ?? undefined) as NdjsonPosition | undefined;
-    return new NdjsonSource({ input: flags.input, codec: engine.codec, maxLineBytes: flags.maxLineBytes, from: flags.input === '-' && from !== undefined ? { byteOffset: 0, line: from.line } : from });
+    return new NdjsonSource({
+      input: flags.input,
+      codec: engine.codec,
+      maxLineBytes: flags.maxLineBytes,
+      from: flags.input === '-' && from !== undefined ? { byteOffset: 0, line: from.line } : from,
+      redaction,
+      keepRaw: flags.quarantineRaw !== 'off',
+    });
   }
   if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
   if (resume === undefined) return syntheticSource(engine, flags);

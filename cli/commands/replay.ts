@@ -151,6 +151,9 @@ export function replayCommand(): Command {
           line(`  NONDETERMINISTIC  engine code called ${v.api} while applying event ${v.seq}${v.event === null ? '' : `: ${JSON.stringify(v.event)}`}; the replay stopped there`);
           line('            engines must take time from ctx.nowUs and randomness from ctx.random');
         }
+        if (result.mismatches > 0 && result.redaction !== null) {
+          line(`  NOTE      the tape was recorded with redaction (${JSON.stringify(result.redaction)}): fields were removed or hashed before they reached the tape; checkpoints taken from unredacted events (another capture, production) will differ for that reason`);
+        }
         if (result.divergence !== null) printDivergence(result.divergence, `${result.recordedWith.name} ${result.recordedWith.version}`, `${result.engine.name} ${result.engine.version}`);
         else if (result.divergenceNote !== null) line(`  NOTE      ${result.divergenceNote}`);
         for (const v of result.invariantViolationList.slice(0, 10)) {

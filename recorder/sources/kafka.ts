@@ -24,6 +24,7 @@ import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import type { EventHeader } from '../../tape/block.js';
+import type { LineTransform } from '../../tape/ndjson.js';
 import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
 
 export const VALUE_FORMATS = ['json', 'codec'] as const;
@@ -55,6 +56,10 @@ export interface KafkaSourceOptions<E> {
   readonly maxRawBytes?: number;
   /** Warnings that do not stop the capture (a failed offset commit to the group). */
   readonly onWarning?: (message: string) => void;
+  /** Redaction (recorder/redact.ts) of JSON values and keys, and what the tape's metadata says about it. */
+  readonly redaction?: { readonly transform: LineTransform; readonly record: unknown };
+  /** Keep the raw bytes of rejected records (default true). */
+  readonly keepRaw?: boolean;
   /**
    * The bounded channel between the consumer and the engine: at most this many records are
    * handed over at a time; the consumer waits (kafkajs stops fetching) until they are taken.
@@ -120,7 +125,17 @@ export class KafkaSource<E> implements Source<E> {
     this.group = options.group ?? `tapedeck-record-${process.pid}-${Date.now().toString(36)}`;
     this.valueFormat = options.valueFormat ?? 'json';
     // The tape records where it read from, never credentials.
-    this.description = { kind: 'kafka', brokers: [...options.brokers], topics: [...options.topics], group: options.group ?? null, valueFormat: this.valueFormat };
+    this.description = {
+      kind: 'kafka',
+      brokers: [...options.brokers],
+      topics: [...options.topics],
+      group: options.group ?? null,
+      valueFormat: this.valueFormat,
+      ...(options.redaction === undefined ? {} : { redaction: options.redaction.record }),
+    };
+    if (options.redaction !== undefined && this.valueFormat !== 'json') {
+      throw new TapedeckError('E_USAGE', '--redact and --hash work on JSON values: they cannot be combined with --value-format codec');
+    }
     for (const [topic, partitions] of Object.entries(options.from?.next ?? {})) {
       if (!this.topicIndex.has(topic)) continue;
       for (const [partition, next] of Object.entries(partitions)) {
@@ -350,7 +365,7 @@ export class KafkaSource<E> implements Source<E> {
       where: `kafka topic ${topic} partition ${partition} offset ${offset}`,
       reasonCode,
       reason,
-      raw: value === null ? null : new Uint8Array(value.subarray(0, this.options.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES)),
+      raw: value === null || this.options.keepRaw === false ? null : new Uint8Array(value.subarray(0, this.options.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES)),
       rawLength: value?.length ?? 0,
     };
   }
@@ -359,7 +374,7 @@ export class KafkaSource<E> implements Source<E> {
   // copies the bytes it stores), header names encoded once.
   private toItem(topic: string, partition: number, message: KafkaMessage): SourceItem<E> {
     const offset = Number(message.offset);
-    const value = message.value;
+    let value = message.value;
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
     let event: E;
     let payload: Uint8Array;
@@ -374,15 +389,22 @@ export class KafkaSource<E> implements Source<E> {
     } else {
       if (!isUtf8(value)) return this.reject(topic, partition, offset, value, 'invalid-utf8', 'the value is not valid UTF-8');
       let json: unknown;
+      const transform = this.options.redaction?.transform;
       try {
         json = JSON.parse(value.toString('utf8'));
       } catch (error) {
-        return this.reject(topic, partition, offset, value, 'invalid-json', `the value is not JSON: ${(error as Error).message}`);
+        // JSON.parse quotes part of the value in its message: not when it may hold redacted data.
+        return this.reject(topic, partition, offset, value, 'invalid-json', transform === undefined ? `the value is not JSON: ${(error as Error).message}` : 'the value is not JSON');
       }
       if (json === null || typeof json !== 'object' || Array.isArray(json)) {
         return this.reject(topic, partition, offset, value, 'not-an-object', 'the value must be a JSON object {"type", "payload"}');
       }
       const o = json as Record<string, unknown>;
+      if (transform !== undefined) {
+        transform.apply(o);
+        // Anything rejected from here on is kept redacted.
+        value = Buffer.from(JSON.stringify(o), 'utf8');
+      }
       if (typeof o.type !== 'string') return this.reject(topic, partition, offset, value, 'bad-field', 'the value\'s "type" must be a string');
       if (!('payload' in o)) return this.reject(topic, partition, offset, value, 'missing-field', 'the value has no "payload"');
       try {
@@ -397,7 +419,7 @@ export class KafkaSource<E> implements Source<E> {
       partition,
       position: offset,
       stream: this.topicIndex.get(topic)!,
-      key: message.key,
+      key: this.options.redaction === undefined ? message.key : (this.options.redaction.transform.key(message.key) as Buffer | null),
       headers: message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers),
       payload,
       event,

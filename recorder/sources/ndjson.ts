@@ -11,7 +11,7 @@ import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
 import { TapedeckError } from '../../engine/errors.js';
-import { isProblem, parseEventLine } from '../../tape/ndjson.js';
+import { isProblem, parseEventLine, type LineTransform } from '../../tape/ndjson.js';
 import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
 import { splitLines, type Line } from './lines.js';
 
@@ -34,6 +34,8 @@ export interface NdjsonSourceOptions<E> {
   readonly from?: NdjsonPosition;
   /** Keep raw bytes of rejected lines (default true). */
   readonly keepRaw?: boolean;
+  /** Redaction (recorder/redact.ts): applied to every line that parses, rejected ones included; its record goes into the tape's metadata. */
+  readonly redaction?: { readonly transform: LineTransform; readonly record: unknown };
   /** For tests: the stream to read instead of process.stdin when input is "-". */
   readonly stdin?: AsyncIterable<Uint8Array>;
 }
@@ -60,7 +62,12 @@ export class NdjsonSource<E> implements Source<E> {
       const from = options.from;
       if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from.byteOffset);
     }
-    this.description = { kind: 'ndjson', input: this.live ? '-' : resolve(options.input), maxLineBytes: this.maxLineBytes };
+    this.description = {
+      kind: 'ndjson',
+      input: this.live ? '-' : resolve(options.input),
+      maxLineBytes: this.maxLineBytes,
+      ...(options.redaction === undefined ? {} : { redaction: options.redaction.record }),
+    };
   }
 
   private chunks(): AsyncIterable<Uint8Array> {
@@ -94,8 +101,8 @@ export class NdjsonSource<E> implements Source<E> {
     const view = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
     if (!isUtf8(view)) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
     const text = (Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength)).toString('utf8');
-    const parsed = parseEventLine(text, this.options.codec);
-    if (isProblem(parsed)) return this.reject(line, parsed.reasonCode, parsed.reason);
+    const parsed = parseEventLine(text, this.options.codec, this.options.redaction?.transform);
+    if (isProblem(parsed)) return this.reject(line, parsed.reasonCode, parsed.reason, parsed.transformed);
     const record: NdjsonRecord<E> = {
       timestampUs: parsed.timestampUs,
       partition: parsed.partition,
@@ -109,14 +116,15 @@ export class NdjsonSource<E> implements Source<E> {
     return record;
   }
 
-  private reject(line: Line, reasonCode: string, reason: string): NdjsonReject {
+  /** `transformed`: the redacted line, kept instead of the raw one when the line parsed. */
+  private reject(line: Line, reasonCode: string, reason: string, transformed?: string): NdjsonReject {
     return {
       reject: true,
       position: { input: this.label, line: line.lineNo, byteOffset: line.byteOffset },
       where: `${this.label} line ${line.lineNo} (byte ${line.byteOffset})`,
       reasonCode,
       reason,
-      raw: this.options.keepRaw === false ? null : Uint8Array.from(line.bytes),
+      raw: this.options.keepRaw === false ? null : transformed !== undefined ? Buffer.from(transformed, 'utf8') : Uint8Array.from(line.bytes),
       rawLength: line.length,
       lineNo: line.lineNo,
       nextByteOffset: line.nextByteOffset,
