@@ -17,9 +17,13 @@ export interface CliResult {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function tapedeck(args: readonly string[], options: { cwd?: string } = {}): CliResult {
+export function tapedeck(args: readonly string[], options: { cwd?: string; env?: Record<string, string>; umask?: string } = {}): CliResult {
   if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+  // With a umask: through sh, which sets it and then becomes node.
+  const [command, argv] =
+    options.umask === undefined ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `umask ${options.umask}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
+  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env });
   // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
   if (r.error !== undefined) throw r.error;
   return {
