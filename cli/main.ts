@@ -18,6 +18,7 @@ import { replayCommand } from './commands/replay.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
 import { visible } from './output.js';
+import { explainKafkaFailure, scrubSecrets } from './kafka-security.js';
 
 export function buildProgram(): Command {
   const program = new Command('tapedeck')
@@ -51,10 +52,11 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof TapedeckError) {
-      process.stderr.write(`tapedeck: error [${error.code}]: ${visible(error.message)}\n`);
+      const shown = explainKafkaFailure(error) ?? error;
+      process.stderr.write(`tapedeck: error [${shown.code}]: ${scrubSecrets(visible(shown.message))}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`tapedeck: internal error (this is a bug in tapedeck; please report it):\n${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(`tapedeck: internal error (this is a bug in tapedeck; please report it):\n${scrubSecrets((error as Error).stack ?? String(error))}\n`);
     return EXIT.usage;
   }
 }

@@ -108,6 +108,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const snapshotEvery = positiveInteger('snapshotEvery', resume?.meta.snapshotEvery ?? options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
   const blockEvents = positiveInteger('blockEvents', options.blockEvents ?? DEFAULT_BLOCK_EVENTS);
   const durability = options.durability ?? (source.live ? 'durable' : 'relaxed');
+  // A source that cannot start (a broker refusing the connection) fails here, before the tape exists.
+  await source.prepare?.();
   const writer =
     resume !== undefined
       ? TapeWriter.openForAppend(options.path, { durability })

@@ -46,6 +46,8 @@ export interface Source<E = unknown> {
   resumeAfter(item: SourceItem<E>): unknown;
   /** Ask the source to end after the current batch (SIGINT, a stop condition). */
   stop(): void;
+  /** Optional: connect and check before the tape is created, so that a source that cannot start leaves no tape. */
+  prepare?(): Promise<void>;
   /** Optional: told after the tape committed `position` (a Kafka source commits it to its group). */
   committed?(position: unknown): void;
 }

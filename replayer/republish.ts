@@ -18,7 +18,7 @@
 // flight at the crash may then arrive twice.
 
 import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Message, type Producer, type KafkaConfig } from 'kafkajs';
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
@@ -28,6 +28,8 @@ export type RepublishValueFormat = (typeof REPUBLISH_VALUE_FORMATS)[number];
 
 export interface RepublishOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL settings for kafkajs (cli/kafka-security.ts). */
+  readonly security?: { readonly ssl?: unknown; readonly sasl?: unknown };
   readonly topic: string;
   /** The engine whose codec turns stored payloads into JSON values (for --value-format json). */
   readonly engine: Engine;
@@ -76,7 +78,14 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
   const codec = options.engine.codec;
   const reader = TapeReader.open(path);
-  const kafka = new Kafka({ clientId: 'tapedeck-republish', brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 } });
+  const kafka = new Kafka({
+    clientId: 'tapedeck-republish',
+    brokers: [...options.brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    ...(options.security?.ssl === undefined ? {} : { ssl: options.security.ssl as KafkaConfig['ssl'] }),
+    ...(options.security?.sasl === undefined ? {} : { sasl: options.security.sasl as KafkaConfig['sasl'] }),
+  });
   let producer: Producer | null = null;
   try {
     const summary = reader.summary();

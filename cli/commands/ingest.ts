@@ -5,11 +5,12 @@ import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder
 import { DEFAULT_CHANNEL_CAPACITY, ingest, type LatencySummary } from '../../recorder/ingest.js';
 import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js';
 import { loadEngine } from '../../replayer/load-engine.js';
+import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, printJson } from '../output.js';
 import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
 
-interface IngestFlags {
+interface IngestFlags extends KafkaSecurityFlags {
   brokers: string[];
   topic: string[];
   outTopic?: string;
@@ -35,7 +36,7 @@ const latencyText = (l: LatencySummary | null): string =>
   l === null ? 'no events yet' : `p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)}, p99 ${l.p99.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, max ${l.max.toFixed(2)}, mean ${l.mean.toFixed(2)}`;
 
 export function ingestCommand(): Command {
-  return new Command('ingest')
+  const command = new Command('ingest')
     .summary('the live service: consume Kafka, apply the engine, publish its updates (and record a tape)')
     .description(
       'Consumes every partition of --topic, passes the events through a bounded channel (--channel-capacity; when it is full ' +
@@ -46,7 +47,8 @@ export function ingestCommand(): Command {
         'Runs until Ctrl-C/SIGTERM or a stop condition (--until-caught-up, --max-events, --duration).',
     )
     .requiredOption('--brokers <list>', 'bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
-    .requiredOption('--topic <name>', 'input topic (repeat for several)', collect)
+    .requiredOption('--topic <name>', 'input topic (repeat for several)', collect);
+  return addKafkaSecurityOptions(command)
     .option('--out-topic <name>', 'publish the engine\'s updates here (JSON values; partition = the event\'s partition mod its count)')
     .option('--record <file>', 'also record the input into this tape, with live checkpoints')
     .option('--engine <name|path>', 'the engine to run', 'world')
@@ -72,6 +74,7 @@ export function ingestCommand(): Command {
         const result = await ingest({
           kafka: {
             brokers: flags.brokers,
+            security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
             topics: flags.topic,
             group: flags.group,
             valueFormat: flags.valueFormat,

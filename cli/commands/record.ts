@@ -10,6 +10,7 @@ import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import type { Source } from '../../recorder/source.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { loadHashKey, Redactor } from '../../recorder/redact.js';
+import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT, stopOnSignals } from '../exit.js';
@@ -21,7 +22,7 @@ import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../sy
 
 const SOURCES = ['synthetic', 'ndjson', 'kafka'] as const;
 
-interface RecordFlags extends SyntheticFlags {
+interface RecordFlags extends SyntheticFlags, KafkaSecurityFlags {
   source: (typeof SOURCES)[number];
   input?: string;
   out: string;
@@ -86,6 +87,7 @@ export function recordCommand(): Command {
     .option('--hash <path>', 'JSON sources: replace this field by a keyed hash (HMAC-SHA256) so that equal values stay equal (repeatable); the key from --hash-key-file or $TAPEDECK_HASH_KEY', collect)
     .option('--hash-key-file <file>', 'the key for --hash (never stored in the tape)')
     .option('--quarantine-raw <on|off>', 'keep the raw bytes of rejected inputs (redacted where they parse); off keeps only position, length and reason', oneOf('--quarantine-raw', ['on', 'off'] as const), 'on');
+  addKafkaSecurityOptions(command);
   addSyntheticOptions(command, 1_000_000);
   return command
     .option('--checkpoint-every <n>', 'events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
@@ -169,6 +171,7 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
       throw new TapedeckError('E_USAGE', `the tape was recorded with redaction ${stored}; resume it with the same --redact and --hash rules`);
     }
   }
+  if (flags.source !== 'kafka' && anyKafkaSecurityFlag(flags)) throw new TapedeckError('E_USAGE', 'TLS and SASL options are for --source kafka');
   if (flags.source === 'kafka') {
     if (flags.input !== undefined) throw new TapedeckError('E_USAGE', '--input is for --source ndjson');
     const stored = resume?.meta.source as { kind?: string; brokers?: string[]; topics?: string[]; group?: string | null; valueFormat?: ValueFormat } | undefined;
@@ -193,6 +196,7 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
       onWarning: (message) => process.stderr.write(`tapedeck: warning: ${message}\n`),
       redaction,
       keepRaw: flags.quarantineRaw !== 'off',
+      security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
     }) as Source;
   }
   if (flags.source === 'ndjson') {

@@ -10,6 +10,7 @@ import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { engineForTape, loadEngine } from '../../replayer/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { writeEmpirical } from '../../replayer/latency/service-time.js';
 import { formatUs } from '../../replayer/latency/units.js';
@@ -17,7 +18,7 @@ import { flagName, hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber
 
 const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
 
-interface ReplayFlags extends LatencyFlags {
+interface ReplayFlags extends LatencyFlags, KafkaSecurityFlags {
   latency?: boolean;
   engine?: string;
   from?: number;
@@ -65,7 +66,7 @@ export function replayCommand(): Command {
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
     .option('--latency', 'run the latency model (docs/latency.md): each event arrives at its recorded time / speed (1 at --speed max) into a bounded FIFO queue; any option below turns it on too');
-  return addLatencyOptions(command)
+  return addKafkaSecurityOptions(addLatencyOptions(command))
     .addHelpText('after', '\nLatency: tapedeck replay t.tape --service-time exp:20us --p99 8.2ms --report latency.html\nAt several speeds, with the headroom: tapedeck rehearse --help')
     .action(async (tape: string, flags: ReplayFlags, cmd: Command) => {
       const latencyOn = flags.latency === true || LATENCY_FLAGS.some((o) => flags[o] !== undefined);
@@ -83,6 +84,7 @@ export function replayCommand(): Command {
       for (const o of ['brokers', 'topic'] as const) {
         if (flags[o] !== undefined) throw new TapedeckError('E_USAGE', `--${o} is for --to-kafka`);
       }
+      if (anyKafkaSecurityFlag(flags)) throw new TapedeckError('E_USAGE', 'TLS and SASL options are for --to-kafka');
       if (latencyOn && flags.workers !== undefined) throw new TapedeckError('E_USAGE', 'the latency model runs with the single-threaded replay; drop --workers');
       const latency = latencyOn ? latencyOptionsFrom(flags) : undefined;
       const bar = progress('replaying');
@@ -225,6 +227,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   const bar = progress('republishing');
   const result = await republishTape(tape, {
     brokers: flags.brokers,
+    security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
     topic: flags.topic,
     engine,
     speed: flags.speed,

@@ -20,7 +20,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type KafkaMessage } from 'kafkajs';
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import type { EventHeader } from '../../tape/block.js';
@@ -60,6 +60,8 @@ export interface KafkaSourceOptions<E> {
   readonly redaction?: { readonly transform: LineTransform; readonly record: unknown };
   /** Keep the raw bytes of rejected records (default true). */
   readonly keepRaw?: boolean;
+  /** TLS and SASL settings for kafkajs (cli/kafka-security.ts), and what may be said about them. */
+  readonly security?: { readonly ssl?: unknown; readonly sasl?: unknown; readonly summary?: unknown };
   /**
    * The bounded channel between the consumer and the engine: at most this many records are
    * handed over at a time; the consumer waits (kafkajs stops fetching) until they are taken.
@@ -132,6 +134,7 @@ export class KafkaSource<E> implements Source<E> {
       group: options.group ?? null,
       valueFormat: this.valueFormat,
       ...(options.redaction === undefined ? {} : { redaction: options.redaction.record }),
+      ...(options.security?.summary === undefined ? {} : { security: options.security.summary }),
     };
     if (options.redaction !== undefined && this.valueFormat !== 'json') {
       throw new TapedeckError('E_USAGE', '--redact and --hash work on JSON values: they cannot be combined with --value-format codec');
@@ -147,6 +150,8 @@ export class KafkaSource<E> implements Source<E> {
       clientId: options.clientId ?? 'tapedeck',
       brokers: [...options.brokers],
       logLevel: logLevel.NOTHING,
+      ...(options.security?.ssl === undefined ? {} : { ssl: options.security.ssl as KafkaConfig['ssl'] }),
+      ...(options.security?.sasl === undefined ? {} : { sasl: options.security.sasl as KafkaConfig['sasl'] }),
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
       // Connecting at start (admin): a few quick retries, so that a wrong address is reported in seconds.
       // The consumer has its own, longer retry budget to ride out a broker restart.
@@ -239,7 +244,15 @@ export class KafkaSource<E> implements Source<E> {
     return true;
   }
 
-  private async start(consumer: Consumer): Promise<void> {
+  private prepared = false;
+
+  /**
+   * Connect, check the topics and work out where each partition starts, before the recorder
+   * creates the tape: a broker that cannot be reached, refuses the credentials or presents an
+   * untrusted certificate leaves no file behind.
+   */
+  async prepare(): Promise<void> {
+    if (this.prepared) return;
     // Fewer retries than the consumer: an unreachable broker at start is reported within seconds.
     const admin = this.kafka.admin({ retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 } });
     try {
@@ -281,6 +294,11 @@ export class KafkaSource<E> implements Source<E> {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+    this.prepared = true;
+  }
+
+  private async start(consumer: Consumer): Promise<void> {
+    await this.prepare();
     if (this.caughtUp()) return;
 
     await consumer.connect();

@@ -12,6 +12,13 @@
 #   TAPEDECK_KAFKA_DIR   where jars, data, logs live (default: <repo>/.kafka, git-ignored)
 #   TAPEDECK_KAFKA_PORT  the client port (default 19092; the controller uses port + 1)
 #   TAPEDECK_KAFKA_HEAP  JVM heap (default 1g)
+#   TAPEDECK_KAFKA_LIBS  where the jars are (default: $TAPEDECK_KAFKA_DIR/libs; a second broker can share them)
+# A SASL_SSL listener beside the PLAINTEXT one (the security tests start such a broker):
+#   TAPEDECK_KAFKA_SASL_SSL_PORT   its port
+#   TAPEDECK_KAFKA_TLS_KEYSTORE    a PEM file with the broker's private key (PKCS#8, unencrypted) and certificate chain
+#   TAPEDECK_KAFKA_PLAIN_USER      a user for SASL/PLAIN, with its password in TAPEDECK_KAFKA_PLAIN_PASSWORD
+#   SCRAM-SHA-256 and -512 are enabled; add users with Kafka's own tool from the same jars:
+#   TAPEDECK_KAFKA_SCRAM_PASSWORD=... scripts/kafka/broker.sh add-scram-user NAME
 # Tests find the broker at 127.0.0.1:$TAPEDECK_KAFKA_PORT (TAPEDECK_KAFKA_BROKERS overrides).
 set -euo pipefail
 
@@ -21,7 +28,7 @@ dir="${TAPEDECK_KAFKA_DIR:-$repo/.kafka}"
 port="${TAPEDECK_KAFKA_PORT:-19092}"
 controller_port=$((port + 1))
 heap="${TAPEDECK_KAFKA_HEAP:-1g}"
-libs="$dir/libs"
+libs="${TAPEDECK_KAFKA_LIBS:-$dir/libs}"
 data="$dir/data"
 pidfile="$dir/broker.pid"
 log="$dir/broker.log"
@@ -50,15 +57,23 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$data"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ -n "${TAPEDECK_KAFKA_SASL_SSL_PORT:-}" ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$TAPEDECK_KAFKA_SASL_SSL_PORT"
+    advertised="$advertised,SASL_SSL://127.0.0.1:$TAPEDECK_KAFKA_SASL_SSL_PORT"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+  fi
   cat >"$dir/server.properties" <<EOF
 # Written by scripts/kafka/broker.sh: a single-node KRaft broker for tests, on loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data
 num.partitions=1
@@ -75,6 +90,21 @@ log.retention.bytes=-1
 log.segment.bytes=268435456
 message.max.bytes=10485760
 EOF
+  if [ -n "${TAPEDECK_KAFKA_SASL_SSL_PORT:-}" ]; then
+    local plain=""
+    if [ -n "${TAPEDECK_KAFKA_PLAIN_USER:-}" ]; then
+      plain=" user_${TAPEDECK_KAFKA_PLAIN_USER}=\"${TAPEDECK_KAFKA_PLAIN_PASSWORD:-}\""
+    fi
+    cat >>"$dir/server.properties" <<EOF
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=${TAPEDECK_KAFKA_TLS_KEYSTORE:?TAPEDECK_KAFKA_TLS_KEYSTORE must name the PEM key and certificate}
+EOF
+    chmod 600 "$dir/server.properties"
+  fi
   cat >"$dir/log4j.properties" <<EOF
 log4j.rootLogger=WARN, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -178,8 +208,23 @@ case "${1:-}" in
     fi
     ;;
   reset) stop; rm -rf "$data" "$dir/server.log" "$log"; say "data deleted" ;;
+  add-scram-user)
+    user="${2:?usage: TAPEDECK_KAFKA_SCRAM_PASSWORD=... broker.sh add-scram-user NAME}"
+    pw="${TAPEDECK_KAFKA_SCRAM_PASSWORD:?set TAPEDECK_KAFKA_SCRAM_PASSWORD (kept off the command line of this script)}"
+    # Kafka's ConfigCommand, from the same jars, through the PLAINTEXT listener.
+    # One mechanism per request (the broker refuses two changes of a user in one), and the
+    # tool's own output to a file: on errors it repeats its arguments, the password among them.
+    for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+      if ! java_run kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$port" --alter \
+        --add-config "$mechanism=[password=$pw]" --entity-type users --entity-name "$user" >"$dir/config-command.log" 2>&1; then
+        say "ConfigCommand failed for $user ($mechanism); see $dir/config-command.log"
+        exit 1
+      fi
+    done
+    say "SCRAM-SHA-256 and SCRAM-SHA-512 credentials set for $user"
+    ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
