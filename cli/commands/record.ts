@@ -83,7 +83,7 @@ export function recordCommand(): Command {
     .option('--duration <time>', 'for --source kafka: stop after this long, e.g. 30s, 5m', durationMs('--duration'))
     .option('--value-format <format>', `for --source kafka: json (the event's {"type","payload"} JSON) or codec (the engine codec's bytes)`, oneOf('--value-format', VALUE_FORMATS), 'json');
   command
-    .option('--redact <path>', 'JSON sources: remove this field of every event before it reaches the tape (repeatable), e.g. payload.user.email; `*` matches every field or element; "key" removes the record key (docs/recording.md)', collect)
+    .option('--redact <path>', 'JSON sources: remove this field of every event before it reaches the tape (repeatable), e.g. payload.user.email; `*` matches every field or element; "key" removes the record key (docs/kafka-security.md)', collect)
     .option('--hash <path>', 'JSON sources: replace this field by a keyed hash (HMAC-SHA256) so that equal values stay equal (repeatable); the key from --hash-key-file or $TAPEDECK_HASH_KEY', collect)
     .option('--hash-key-file <file>', 'the key for --hash (never stored in the tape)')
     .option('--quarantine-raw <on|off>', 'keep the raw bytes of rejected inputs (redacted where they parse); off keeps only position, length and reason', oneOf('--quarantine-raw', ['on', 'off'] as const), 'on');
