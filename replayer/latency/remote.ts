@@ -4,14 +4,15 @@
 // the worker, waiting on that counter, runs the model over it. Nothing is allocated or posted
 // per chunk, and no timer is involved (the determinism guard forbids timers while the engine
 // runs). When the worker falls SLOTS chunks behind, push() waits for it, so memory is bounded.
-// finish() publishes the last, partial chunk and waits, synchronously, for the figures.
+// finish() publishes the last, partial chunk and waits, synchronously, for the figures. The
+// thread is kept for the next replay (worker.ts).
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { EmpiricalServiceTimes } from './service-time.js';
 import type { QueueStats } from './model.js';
-import type { ModelWorkerData } from './worker.js';
+import type { ModelJob } from './worker.js';
 
 export const CHUNK = 8192;
 export const SLOTS = 128;
@@ -34,6 +35,22 @@ export function modelWorkerUrl(): URL | null {
   return existsSync(fileURLToPath(built)) ? built : null;
 }
 
+/** The model's thread, idle between replays (one per process, kept; see worker.ts). */
+let idle: Worker | null = null;
+
+function takeWorker(url: URL): Worker {
+  const worker = idle ?? new Worker(url);
+  idle = null;
+  // The thread must not keep the process alive.
+  worker.unref();
+  return worker;
+}
+
+function returnWorker(worker: Worker): void {
+  if (idle === null) idle = worker;
+  else void worker.terminate();
+}
+
 export class RemoteModel {
   private readonly worker: Worker;
   private readonly port;
@@ -45,14 +62,13 @@ export class RemoteModel {
   private chunkEnd = CHUNK;
   private published = 0;
 
-  constructor(url: URL, data: Omit<ModelWorkerData, 'port' | 'control' | 'ts' | 'service'>, measured: boolean) {
+  constructor(url: URL, data: Omit<ModelJob, 'port' | 'control' | 'ts' | 'service'>, measured: boolean) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.service = measured ? new Float32Array(new SharedArrayBuffer(4 * CHUNK * SLOTS)) : null;
-    const workerData: ModelWorkerData = { ...data, port: port2, control: this.control, ts: this.ts, service: this.service };
-    this.worker = new Worker(url, { workerData, transferList: [port2] });
-    // The worker must not keep the process alive after an early exit of the replay.
-    this.worker.unref();
+    const job: ModelJob = { ...data, port: port2, control: this.control, ts: this.ts, service: this.service };
+    this.worker = takeWorker(url);
+    this.worker.postMessage(job, [port2]);
   }
 
   push(timestampUs: number, serviceUs: number): void {
@@ -106,6 +122,8 @@ export class RemoteModel {
     this.waitFor(() => Atomics.load(this.control, DONE) === 1, DONE);
     const reply = receiveMessageOnPort(this.port)?.message as { stats?: QueueStats; serviceTimes?: EmpiricalServiceTimes; error?: string } | undefined;
     this.port.close();
+    if (reply !== undefined && reply.error === undefined) returnWorker(this.worker);
+    else void this.worker.terminate();
     if (reply === undefined || reply.error !== undefined || reply.stats === undefined) {
       throw new Error(`the latency model worker failed: ${reply?.error ?? 'no reply'}`);
     }
