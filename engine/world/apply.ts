@@ -78,7 +78,7 @@ function leavePlayer(state: WorldState, id: number, ctx: ApplyContext<WorldUpdat
   let banked = 0;
   for (let t = state.playerOwnedHead[id]; t !== -1; ) {
     const next = state.treasureNextOwned[t];
-    state.treasurePresent[t] = 0;
+    state.setTreasurePresent(t, false);
     state.treasureOwner[t] = OWNER_NONE;
     state.treasureNextOwned[t] = -1;
     state.rehashTreasure(t);
@@ -98,7 +98,7 @@ function spawnTreasure(state: WorldState, event: WorldEvent, ctx: ApplyContext<W
   const id = event.id;
   if (state.isTreasure(id) || !inArena(state, event.zone, event.x, event.y)) return;
   state.ensureTreasure(id);
-  state.treasurePresent[id] = 1;
+  state.setTreasurePresent(id, true);
   state.treasureZone[id] = event.zone;
   state.treasureX[id] = event.x;
   state.treasureY[id] = event.y;

@@ -15,8 +15,12 @@ function add(out: InvariantViolation[], code: string, message: string): void {
   if (out.length < MAX_VIOLATIONS) out.push({ code, message });
 }
 
-/** Scratch marks (which treasures were seen in an inventory), reused between calls. */
-let listedScratch = new Uint8Array(0);
+/**
+ * Scratch marks (which treasures were seen in an inventory), reused between calls: a treasure
+ * is listed in this scan when its mark equals the scan's number, so nothing needs clearing.
+ */
+let listedScratch = new Uint32Array(0);
+let scanNumber = 0;
 
 export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   const out: InvariantViolation[] = [];
@@ -25,9 +29,14 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   const playerCapacity = state.playerCapacity;
 
   // How many player inventories list each treasure: at most one may.
-  if (listedScratch.length < treasureCapacity) listedScratch = new Uint8Array(treasureCapacity);
+  if (listedScratch.length < treasureCapacity) listedScratch = new Uint32Array(treasureCapacity);
   const listed = listedScratch;
-  listed.fill(0, 0, treasureCapacity);
+  scanNumber = (scanNumber + 1) >>> 0;
+  if (scanNumber === 0) {
+    listed.fill(0);
+    scanNumber = 1;
+  }
+  const mark = scanNumber;
 
   const playerPresent = state.playerPresent;
   const playerHealth = state.playerHealth;
@@ -55,13 +64,13 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
     // Bounded walk: a list longer than the number of treasures has a cycle.
     for (let t = playerOwnedHead[p]; t !== -1 && count <= treasureCapacity; t = treasureNextOwned[t]) {
       count++;
-      if (treasureOwner[t] !== p || listed[t] === 1) {
+      if (treasureOwner[t] !== p || listed[t] === mark) {
         if (treasureOwner[t] !== p) {
           add(out, 'treasure-owner-mismatch', `treasure ${t} is in player ${p}'s inventory but its owner is ${ownerName(treasureOwner[t])}`);
         }
-        if (listed[t] === 1) add(out, 'treasure-owned-twice', `treasure ${t} is held by more than one player (seen again in player ${p}'s inventory)`);
+        if (listed[t] === mark) add(out, 'treasure-owned-twice', `treasure ${t} is held by more than one player (seen again in player ${p}'s inventory)`);
       }
-      listed[t] = 1;
+      listed[t] = mark;
     }
     const held = playerHeld[p];
     if (count !== held) add(out, 'held-count-mismatch', `player ${p} holds ${count} treasures but counts ${held}`);
@@ -74,16 +83,23 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   const treasureX = state.treasureX;
   const treasureY = state.treasureY;
   let available = 0;
-  for (let t = 0; t < treasureCapacity; t++) {
-    if (treasurePresent[t] !== 1) continue;
+  // The present treasures only (the list kept beside the flags), not every id ever used.
+  const presentIds = state.presentTreasureIds;
+  const presentCount = state.presentTreasureCount;
+  for (let i = 0; i < presentCount; i++) {
+    const t = presentIds[i];
+    if (treasurePresent[t] !== 1) {
+      add(out, 'treasure-list-mismatch', `treasure ${t} is listed as in the world but its flag says it is not`);
+      continue;
+    }
     const owner = treasureOwner[t];
     // One test for the common case; the rules are told apart only when one is broken.
-    const ownerOk = owner === OWNER_NONE || (listed[t] === 1 && owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1);
+    const ownerOk = owner === OWNER_NONE || (listed[t] === mark && owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1);
     if (owner === OWNER_NONE) available++;
     if (ownerOk && treasureZone[t] < zones && treasureX[t] < arenaSize && treasureY[t] < arenaSize) continue;
     if (owner !== OWNER_NONE && !(owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1)) {
       add(out, 'treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
-    } else if (owner !== OWNER_NONE && listed[t] !== 1) {
+    } else if (owner !== OWNER_NONE && listed[t] !== mark) {
       add(out, 'treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
     }
     if (treasureZone[t] >= zones) add(out, 'zone-out-of-range', `treasure ${t} is in zone ${treasureZone[t]}, but the world has ${zones} zones`);

@@ -113,7 +113,7 @@ export function restoreWorld(bytes: Uint8Array): WorldState {
     const t = view.getUint32(o, true);
     if (t > WORLD_LIMITS.maxId) throw new CodecError(`world snapshot treasure id ${t} exceeds ${WORLD_LIMITS.maxId}`);
     state.ensureTreasure(t);
-    state.treasurePresent[t] = 1;
+    state.setTreasurePresent(t, true);
     state.treasureZone[t] = view.getUint16(o + 4, true);
     state.treasureX[t] = view.getUint16(o + 6, true);
     state.treasureY[t] = view.getUint16(o + 8, true);

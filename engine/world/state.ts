@@ -134,6 +134,15 @@ export class WorldState {
   treasureNextOwned = new Int32Array(INITIAL_CAPACITY).fill(-1);
   treasureHashA = new Uint32Array(INITIAL_CAPACITY);
   treasureHashB = new Uint32Array(INITIAL_CAPACITY);
+  /**
+   * The ids of the treasures in the world, in no particular order, kept beside treasurePresent
+   * (set it through setTreasurePresent) so that scans visit the live economy, not every id ever
+   * used: not part of the state's value (digest, snapshot).
+   */
+  presentTreasureIds = new Int32Array(INITIAL_CAPACITY);
+  presentTreasureCount = 0;
+  /** Where each present treasure's id sits in presentTreasureIds. */
+  treasureSlot = new Int32Array(INITIAL_CAPACITY);
 
   // Counters.
   playersPresent = 0;
@@ -185,6 +194,25 @@ export class WorldState {
     this.treasureNextOwned = grown(this.treasureNextOwned, capacity, -1);
     this.treasureHashA = grown(this.treasureHashA, capacity);
     this.treasureHashB = grown(this.treasureHashB, capacity);
+    this.presentTreasureIds = grown(this.presentTreasureIds, capacity);
+    this.treasureSlot = grown(this.treasureSlot, capacity);
+  }
+
+  /** Put treasure `id` in the world or take it out (the flag and the list of present ids together). */
+  setTreasurePresent(id: number, present: boolean): void {
+    if (present) {
+      if (this.treasurePresent[id] === 1) return;
+      this.treasurePresent[id] = 1;
+      this.treasureSlot[id] = this.presentTreasureCount;
+      this.presentTreasureIds[this.presentTreasureCount++] = id;
+    } else {
+      if (this.treasurePresent[id] !== 1) return;
+      this.treasurePresent[id] = 0;
+      const slot = this.treasureSlot[id];
+      const last = this.presentTreasureIds[--this.presentTreasureCount];
+      this.presentTreasureIds[slot] = last;
+      this.treasureSlot[last] = slot;
+    }
   }
 
   isPlayer(id: number): boolean {
