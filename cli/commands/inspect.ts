@@ -60,6 +60,8 @@ export function inspectCommand(): Command {
           line(`${tape} (${fmtBytes(report.bytes)}), tape format ${m.formatVersion}, written by tapedeck ${m.tapedeckVersion} at ${m.createdAt}`);
           line(`  engine       ${m.engineName} ${m.engineVersion}, codec ${m.codec}, run seed ${m.runSeed}`);
           line(`  source       ${JSON.stringify(m.source)}`);
+          const redaction = (m.source as { redaction?: { redacted: string[]; hashed: string[] } } | null)?.redaction;
+          if (redaction !== undefined) line(`  redaction    removed: ${redaction.redacted.join(', ') || 'none'}; keyed-hashed: ${redaction.hashed.join(', ') || 'none'}`);
           line(`  events       ${fmt(summary.events)} in ${fmt(summary.blocks)} blocks`);
           line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${fmt(m.checkpointEvery)} events)`);
           line(`  snapshots    ${fmt(summary.snapshots)} (every ${fmt(m.snapshotEvery)} events)`);

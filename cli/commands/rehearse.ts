@@ -12,7 +12,7 @@ import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { TapedeckError } from '../../engine/errors.js';
 
 interface RehearseFlags extends LatencyFlags {
-  speeds: number[];
+  speeds?: number[];
   engine?: string;
   refine: boolean;
   json?: boolean;
@@ -40,12 +40,12 @@ export function rehearseCommand(): Command {
         'for the same seed, byte for byte.',
     )
     .argument('<tape>', 'the tape to rehearse')
-    .option('--speeds <list>', `multiples of the recorded rate [default: ${DEFAULT_SPEEDS.join(',')}]`, speedList, DEFAULT_SPEEDS)
+    .option('--speeds <list>', `multiples of the recorded rate [default: ${DEFAULT_SPEEDS.join(',')}]`, speedList)
     .option('--engine <name|path>', 'engine to replay through [default: the engine named in the tape]')
     .option('--no-refine', 'report the tested speeds only; do not refine the headroom between them')
     .option('--json', 'print one JSON object as the last line of stdout');
   return addLatencyOptions(command)
-    .addHelpText('after', '\nExample: tapedeck rehearse story.tape --service-time lognormal:0.3us,0.6 --budget fixtures/budgets/story.json --report rehearsal.html')
+    .addHelpText('after', '\nExample (the README\'s story): tapedeck rehearse story.tape --service-time lognormal:0.29us,0.8 --budget fixtures/budgets/story.json --speeds 1,1.1,1.25,1.5,2,3 --report rehearsal.html')
     .action(async (tape: string, flags: RehearseFlags) => {
       const options = latencyOptionsFrom(flags);
       const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
@@ -53,7 +53,7 @@ export function rehearseCommand(): Command {
       const result = rehearseTape(tape, {
         ...options,
         engine,
-        speeds: flags.speeds,
+        speeds: flags.speeds ?? DEFAULT_SPEEDS,
         refine: flags.refine,
         onProgress: (_phase, done, total) => bar.update(done, total),
       });
