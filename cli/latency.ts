@@ -33,10 +33,15 @@ export interface LatencyFlags {
 /** Flag names that turn the latency model on in `replay`. */
 export const LATENCY_FLAGS = ['serviceTime', 'seed', 'queueCapacity', 'whenFull', 'tick', 'budget', 'p50', 'p95', 'p99', 'p999', 'max', 'mean', 'report', 'saveServiceTimes'] as const;
 
+/** A budget limit as given on the command line: a bare number is milliseconds. */
+function limitText(value: string): string {
+  return /^\d+(\.\d+)?$/.test(value) ? `${value}ms` : value;
+}
+
 function limitFlag(name: string): (value: string) => string {
   return (value) => {
     try {
-      parseDurationUs(/^\d+(\.\d+)?$/.test(value) ? `${value}ms` : value, name);
+      parseDurationUs(limitText(value), name);
     } catch (error) {
       throw new InvalidArgumentError((error as Error).message);
     }
@@ -67,7 +72,7 @@ export function budgetFrom(flags: LatencyFlags): Budget | undefined {
   const fromFlags: Record<string, string> = {};
   for (const key of BUDGET_KEYS) {
     const value = flags[key];
-    if (value !== undefined) fromFlags[key] = /^\d+(\.\d+)?$/.test(value) ? `${value}ms` : value;
+    if (value !== undefined) fromFlags[key] = limitText(value);
   }
   if (Object.keys(fromFlags).length > 0) budget = { ...budget, ...parseBudget(fromFlags, 'budget flags') };
   return budget;

@@ -13,7 +13,7 @@ import { checkBudget, withinBudget, type Budget, type BudgetCheck } from './late
 import { createModel, latencySetup, type LatencyOptions, type LatencySetup } from './latency/index.js';
 import type { QueueStats } from './latency/model.js';
 import { rangeTiming, runModels, type RangeTiming } from './latency/pass.js';
-import type { EmpiricalServiceTimes } from './latency/service-time.js';
+import { meanServiceUs, type EmpiricalServiceTimes } from './latency/service-time.js';
 import { replayTape, type ReplayResult } from './replay.js';
 
 export const DEFAULT_SPEEDS = [1, 1.5, 2, 2.5, 3];
@@ -107,8 +107,7 @@ export function rehearseTape(path: string, options: RehearseOptions = {}): Rehea
     let headroom: Headroom | null = null;
     if (options.budget !== undefined) headroom = findHeadroom(rows, options.refine !== false, (at) => run(at, 'refining').map(rowOf));
 
-    const sampler = options.serviceTime;
-    const meanServiceUs = sampler === undefined || sampler.kind === 'measured' ? null : meanOf(sampler);
+    const meanUs = options.serviceTime === undefined ? null : meanServiceUs(options.serviceTime);
     const report: RehearsalReport = {
       tape: path,
       engine: replay.engine,
@@ -118,7 +117,7 @@ export function rehearseTape(path: string, options: RehearseOptions = {}): Rehea
       budgetLimits: options.budget ?? null,
       rows,
       headroom,
-      modelCapacity: meanServiceUs === null || recorded.peakRatePerSec === 0 ? null : round3(1e6 / meanServiceUs / recorded.peakRatePerSec),
+      modelCapacity: meanUs === null || recorded.peakRatePerSec === 0 ? null : round3(1e6 / meanUs / recorded.peakRatePerSec),
     };
     const atOne = rows.find((r) => r.speed === 1) ?? null;
     const budgetOk = options.budget === undefined || (headroom !== null && headroom.speed !== null && headroom.speed >= 1) || (atOne !== null && atOne.withinBudget);
@@ -141,21 +140,6 @@ export function rehearseTape(path: string, options: RehearseOptions = {}): Rehea
     };
   } finally {
     reader.close();
-  }
-}
-
-function meanOf(spec: NonNullable<LatencyOptions['serviceTime']>): number {
-  switch (spec.kind) {
-    case 'fixed':
-      return spec.us;
-    case 'exp':
-      return spec.meanUs;
-    case 'lognormal':
-      return spec.medianUs * Math.exp((spec.sigma * spec.sigma) / 2);
-    case 'empirical':
-      return spec.table.meanUs;
-    case 'measured':
-      return Number.NaN;
   }
 }
 

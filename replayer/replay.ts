@@ -312,7 +312,6 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       // Progress reporting is the runner's, not the engine's: it may read the clock.
       guard.uninstall();
       options.onProgress?.(events, rangeEvents);
-      model?.flush();
       guard.install();
     }
   } catch (error) {

@@ -4,7 +4,7 @@
 
 import type { TapeReader } from '../../tape/reader.js';
 import { checkBudget, withinBudget, type Budget, type BudgetCheck } from './budget.js';
-import { DEFAULT_QUEUE_CAPACITY, QueueModel, type QueueStats, type WhenFull } from './model.js';
+import { DEFAULT_QUEUE_CAPACITY, QueueModel, type QueueModelOptions, type QueueStats, type WhenFull } from './model.js';
 import { samplerFor, type ServiceTimeSpec } from './service-time.js';
 import { timestampTickUs } from './pass.js';
 import { modelWorkerUrl, RemoteModel } from './remote.js';
@@ -44,7 +44,7 @@ export interface LatencyReport extends QueueStats, LatencySetup {
 }
 
 export function latencySetup(reader: TapeReader, fromSeq: number, options: LatencyOptions): LatencySetup {
-  const spec = options.serviceTime ?? { kind: 'measured', text: 'measured' };
+  const spec = options.serviceTime ?? MEASURED;
   return {
     serviceTime: spec.text,
     seed: spec.kind === 'measured' ? null : (options.seed ?? reader.meta.runSeed),
@@ -54,24 +54,18 @@ export function latencySetup(reader: TapeReader, fromSeq: number, options: Laten
   };
 }
 
+/** The model's options but its sampler (which the worker thread builds for itself). */
+function modelOptions(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number): Omit<QueueModelOptions, 'sampler'> {
+  return { speed, capacity: setup.queueCapacity, whenFull: setup.whenFull, tickUs: setup.tickUs, spanUs, keepServiceTimes: options.keepServiceTimes };
+}
+
 export function createModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number): QueueModel {
-  const spec = options.serviceTime ?? { kind: 'measured', text: 'measured' };
-  return new QueueModel({
-    speed,
-    capacity: setup.queueCapacity,
-    whenFull: setup.whenFull,
-    tickUs: setup.tickUs,
-    spanUs,
-    sampler: samplerFor(spec, setup.seed ?? 0),
-    keepServiceTimes: options.keepServiceTimes,
-  });
+  return new QueueModel({ ...modelOptions(setup, options, speed, spanUs), sampler: samplerFor(options.serviceTime ?? MEASURED, setup.seed ?? 0) });
 }
 
 /** Where the replay loop sends each event: the model on a worker thread, or in this one. */
 export interface ModelSink {
   push(timestampUs: number, serviceUs: number): void;
-  /** Between blocks, outside the determinism guard: hand over what was pushed. */
-  flush(): void;
   finish(): { stats: QueueStats; serviceTimes?: EmpiricalServiceTimes };
   abandon(): void;
 }
@@ -87,7 +81,7 @@ export function startModel(setup: LatencySetup, options: LatencyOptions, speed: 
     return new RemoteModel(
       url,
       {
-        model: { speed, capacity: setup.queueCapacity, whenFull: setup.whenFull, tickUs: setup.tickUs, spanUs, keepServiceTimes: options.keepServiceTimes },
+        model: modelOptions(setup, options, speed, spanUs),
         serviceTime: spec,
         seed: setup.seed ?? 0,
         source,
@@ -98,7 +92,6 @@ export function startModel(setup: LatencySetup, options: LatencyOptions, speed: 
   const model = createModel(setup, options, speed, spanUs);
   return {
     push: (ts, s) => model.push(ts, s),
-    flush: () => undefined,
     finish: () => {
       const stats = model.finish();
       return options.keepServiceTimes ? { stats, serviceTimes: model.serviceTimes(source) } : { stats };

@@ -79,9 +79,6 @@ export class RemoteModel {
     if (this.at === this.chunkEnd) this.publish();
   }
 
-  /** Kept for the ModelSink interface: chunks are published as they fill. */
-  flush(): void {}
-
   private publish(): void {
     this.published++;
     Atomics.store(this.control, PUBLISHED, this.published);

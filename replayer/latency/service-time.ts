@@ -105,15 +105,13 @@ export function writeEmpirical(path: string, table: EmpiricalServiceTimes): void
 
 /** Draws service times (µs). `measured` has none: the replayer passes the measured value. */
 export interface ServiceTimeSampler {
-  readonly meanUs: number;
   next(): number;
   /** The next n draws into out[0..n). */
   fill(out: Float64Array, n: number): void;
 }
 
-function withFill(meanUs: number, next: () => number): ServiceTimeSampler {
+function withFill(next: () => number): ServiceTimeSampler {
   return {
-    meanUs,
     next,
     fill: (out, n) => {
       for (let i = 0; i < n; i++) out[i] = next();
@@ -145,19 +143,34 @@ class Uniform {
   }
 }
 
+/** The mean service time of a model, µs (for the model's capacity); null for measured times. */
+export function meanServiceUs(spec: ServiceTimeSpec): number | null {
+  switch (spec.kind) {
+    case 'measured':
+      return null;
+    case 'fixed':
+      return spec.us;
+    case 'exp':
+      return spec.meanUs;
+    case 'lognormal':
+      return spec.medianUs * Math.exp((spec.sigma * spec.sigma) / 2);
+    case 'empirical':
+      return spec.table.meanUs;
+  }
+}
+
 export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSampler | null {
   switch (spec.kind) {
     case 'measured':
       return null;
     case 'fixed': {
       const us = spec.us;
-      return { meanUs: us, next: () => us, fill: (out, n) => out.fill(us, 0, n) };
+      return { next: () => us, fill: (out, n) => out.fill(us, 0, n) };
     }
     case 'exp': {
       const u = new Uniform(seed);
       const mean = spec.meanUs;
       return {
-        meanUs: mean,
         next: () => -mean * Math.log(u.next()),
         fill: (out, n) => {
           u.fill(out, n);
@@ -170,7 +183,7 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
       const u = new Uniform(seed);
       const { medianUs, sigma } = spec;
       let spare = Number.NaN;
-      return withFill(medianUs * Math.exp((sigma * sigma) / 2), () => {
+      return withFill(() => {
           let z = spare;
           if (Number.isNaN(z)) {
             const r = Math.sqrt(-2 * Math.log(u.next()));
@@ -187,9 +200,7 @@ export function samplerFor(spec: ServiceTimeSpec, seed: number): ServiceTimeSamp
       const q = spec.table.quantilesUs;
       const ps = Float64Array.from(q, (x) => x[0]);
       const vs = Float64Array.from(q, (x) => x[1]);
-      let mean = 0;
-      for (let i = 1; i < ps.length; i++) mean += ((ps[i] - ps[i - 1]) / 100) * ((vs[i] + vs[i - 1]) / 2);
-      return withFill(mean, () => {
+      return withFill(() => {
           const p = u.next() * 100;
           let lo = 0;
           let hi = ps.length - 1;
