@@ -13,9 +13,7 @@ import fc from 'fast-check';
 import type { Engine } from './engine/types.js';
 import { applyFaults, faultsArbitrary, toRecords, interleave, firstDeliveries, FAULT_KINDS, type Fault, type FaultKind, type SimRecord } from './simulator/faults.js';
 import { checkStream, PROPERTY_NAMES, type PropertyFailure, type PropertyName, type CheckContext } from './simulator/properties.js';
-import { defaultProperties, simulate, simulationOf, DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, type SimulateOptions, type SimulateResult, type SimulationFailure } from './simulator/simulate.js';
-import { TapedeckError } from './engine/errors.js';
-import type { SimulatedEvent } from './engine/types.js';
+import { caseArbitrary, defaultProperties, generatedStreams, simulate, simulationOf, DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, type SimulateOptions, type SimulateResult, type SimulationFailure } from './simulator/simulate.js';
 
 export { fc, simulate, applyFaults, faultsArbitrary, toRecords, interleave, firstDeliveries, FAULT_KINDS, PROPERTY_NAMES };
 export type { Fault, FaultKind, SimRecord, PropertyName, PropertyFailure, SimulateOptions, SimulateResult, SimulationFailure };
@@ -51,9 +49,7 @@ export async function assertEngineProperties(engine: Engine, options: Omit<Simul
 
 /** The engine's stream arbitrary: generated events as records (timestamps from the gaps, offsets per partition). */
 export function streamArbitrary(engine: Engine, maxEvents = DEFAULT_MAX_EVENTS): fc.Arbitrary<SimRecord[]> {
-  const sim = simulationOf(engine);
-  if (sim === null) throw new TapedeckError('E_USAGE', `engine ${engine.name} has no simulation support: give it a \`simulation\` object (docs/simulate.md)`);
-  return fc.array(sim.events(fc) as fc.Arbitrary<SimulatedEvent<unknown>>, { minLength: 1, maxLength: maxEvents, size: 'medium' }).map((list) => toRecords(list));
+  return generatedStreams(engine, maxEvents);
 }
 
 /**
@@ -63,13 +59,7 @@ export function streamArbitrary(engine: Engine, maxEvents = DEFAULT_MAX_EVENTS):
 export function engineProperty(engine: Engine, options: EnginePropertyOptions = {}) {
   const properties = options.properties ?? defaultProperties(engine, false);
   const ctx: CheckContext = { engine, engineOptions: simulationOf(engine)?.options, properties, latency: null, applied: 0, delivered: 0 };
-  const arb = fc.record({
-    stream: streamArbitrary(engine, options.maxEvents),
-    faults: faultsArbitrary(options.faults ?? [], options.maxFaults ?? DEFAULT_MAX_FAULTS),
-    snapshotAt: fc.nat({ max: 10_000 }),
-    interleaveSeed: fc.nat(),
-    extraDups: faultsArbitrary(['dup'], 4),
-  });
+  const arb = caseArbitrary(generatedStreams(engine, options.maxEvents), options.faults ?? [], options.maxFaults ?? DEFAULT_MAX_FAULTS);
   return fc.property(arb, (c) => {
     const failure = checkStream(ctx, applyFaults(c.stream, c.faults), c);
     if (failure !== null) throw new Error(`${failure.property}: ${failure.message}`);

@@ -33,10 +33,9 @@ const KNOWN_KEYS = [
   'sasl.password',
 ];
 
-/** What kafkajs needs, and what may be said about it (in reports and tapes). */
+/** What kafkajs needs (spread into its client's config), and what may be said about it (in reports and tapes). */
 export interface KafkaSecurity {
-  readonly ssl?: ConnectionOptions | boolean;
-  readonly sasl?: SASLOptions;
+  readonly client: { readonly ssl?: ConnectionOptions; readonly sasl?: SASLOptions };
   /** Safe to print and store: no secret. */
   readonly summary: { readonly tls: boolean; readonly verify: boolean; readonly sasl: Mechanism | null };
 }
@@ -127,7 +126,7 @@ export function kafkaSecurityFrom(flags: KafkaSecurityFlags, warn: (message: str
   if ((cert === undefined) !== (key === undefined)) throw new TapedeckError('E_USAGE', 'mutual TLS needs both a client certificate (--cert) and its key (--key)');
   const keyPassword = config['ssl.key.password'];
   if (keyPassword !== undefined) secrets.add(keyPassword);
-  let ssl: ConnectionOptions | boolean | undefined;
+  let ssl: ConnectionOptions | undefined;
   if (tls) {
     if (skipVerify) warn("WARNING: TLS certificate verification is OFF (--insecure-skip-verify): anyone on the path can impersonate the broker. Use this against test clusters only.");
     ssl = {
@@ -155,7 +154,7 @@ export function kafkaSecurityFrom(flags: KafkaSecurityFlags, warn: (message: str
     secrets.add(password);
     sasl = { mechanism, username, password } as SASLOptions;
   }
-  return { ssl, sasl, summary: { tls, verify: tls && !skipVerify, sasl: mechanism } };
+  return { client: { ...(ssl === undefined ? {} : { ssl }), ...(sasl === undefined ? {} : { sasl }) }, summary: { tls, verify: tls && !skipVerify, sasl: mechanism } };
 }
 
 /** True when any security option was given (so that commands without Kafka can refuse them). */

@@ -14,7 +14,7 @@
 
 import { performance } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
-import { Kafka, logLevel, type Message, type Producer, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import { RunContext } from '../engine/context.js';
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
@@ -163,14 +163,7 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
   let publisher: UpdatePublisher | null = null;
   let producer: Producer | null = null;
   if (options.outTopic !== undefined) {
-    const security = options.kafka.security;
-    const kafka = new Kafka({
-      clientId: 'tapedeck-ingest',
-      brokers: [...options.kafka.brokers],
-      logLevel: logLevel.NOTHING,
-      ...(security?.ssl === undefined ? {} : { ssl: security.ssl as KafkaConfig['ssl'] }),
-      ...(security?.sasl === undefined ? {} : { sasl: security.sasl as KafkaConfig['sasl'] }),
-    });
+    const kafka = new Kafka({ clientId: 'tapedeck-ingest', brokers: [...options.kafka.brokers], logLevel: logLevel.NOTHING, ...options.kafka.security?.client });
     const admin = kafka.admin();
     let partitions: number;
     try {

@@ -28,8 +28,8 @@ export type RepublishValueFormat = (typeof REPUBLISH_VALUE_FORMATS)[number];
 
 export interface RepublishOptions {
   readonly brokers: readonly string[];
-  /** TLS and SASL settings for kafkajs (cli/kafka-security.ts). */
-  readonly security?: { readonly ssl?: unknown; readonly sasl?: unknown };
+  /** TLS and SASL settings for kafkajs (cli/kafka-security.ts builds them). */
+  readonly security?: { readonly client?: Pick<KafkaConfig, 'ssl' | 'sasl'> };
   readonly topic: string;
   /** The engine whose codec turns stored payloads into JSON values (for --value-format json). */
   readonly engine: Engine;
@@ -87,8 +87,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     brokers: [...options.brokers],
     logLevel: logLevel.NOTHING,
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
-    ...(options.security?.ssl === undefined ? {} : { ssl: options.security.ssl as KafkaConfig['ssl'] }),
-    ...(options.security?.sasl === undefined ? {} : { sasl: options.security.sasl as KafkaConfig['sasl'] }),
+    ...options.security?.client,
   });
   let producer: Producer | null = null;
   try {

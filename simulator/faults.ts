@@ -44,13 +44,17 @@ export const SIM_START_US = 1_767_225_600_000_000;
 
 /** Generated events to records: timestamps from the gaps, offsets per partition. */
 export function toRecords<E>(events: readonly SimulatedEvent<E>[], startUs = SIM_START_US): SimRecord<E>[] {
-  const offsets = new Map<number, number>();
   let t = startUs;
-  return events.map((g) => {
-    t += g.gapUs;
-    const offset = offsets.get(g.partition) ?? 0;
-    offsets.set(g.partition, offset + 1);
-    return { event: g.event, partition: g.partition, key: g.key, timestampUs: t, offset };
+  return renumber(events.map((g) => ({ event: g.event, partition: g.partition, key: g.key, timestampUs: (t += g.gapUs), offset: 0 })));
+}
+
+/** The records with offsets from 0 in each partition, in order (a window of a tape starts mid-partition). */
+export function renumber<E>(records: readonly SimRecord<E>[]): SimRecord<E>[] {
+  const offsets = new Map<number, number>();
+  return records.map((r) => {
+    const offset = offsets.get(r.partition) ?? 0;
+    offsets.set(r.partition, offset + 1);
+    return { ...r, offset };
   });
 }
 

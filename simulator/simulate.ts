@@ -14,7 +14,7 @@ import { recordTape } from '../recorder/record.js';
 import { ArraySource } from '../recorder/sources/array.js';
 import { TapeReader } from '../tape/reader.js';
 import { DEFAULT_QUEUE_CAPACITY } from '../replayer/latency/model.js';
-import { applyFaults, describeFaults, faultsArbitrary, toRecords, type Fault, type FaultKind, type SimRecord } from './faults.js';
+import { applyFaults, describeFaults, faultsArbitrary, renumber, toRecords, type Fault, type FaultKind, type SimRecord } from './faults.js';
 import { checkStream, finalDigest, SIM_RUN_SEED, type CaseExtras, type CheckContext, type LatencyCheck, type PropertyFailure, type PropertyName } from './properties.js';
 import { worldSimulation } from './world.js';
 
@@ -80,7 +80,7 @@ export interface SimulateResult {
   readonly failure: SimulationFailure | null;
 }
 
-interface Case extends CaseExtras {
+export interface Case extends CaseExtras {
   readonly stream: readonly SimRecord[];
   readonly faults: readonly Fault[];
 }
@@ -114,28 +114,20 @@ function streamArbitrary(engine: Engine, options: SimulateOptions): { arb: fc.Ar
       .map(({ start, length }) => renumber(base.records.slice(start, start + length)));
     return { arb, source: `windows of up to ${Math.min(maxEvents, n)} events of ${options.fromTape} (its first ${n})`, engineOptions: base.engineOptions };
   }
+  return { arb: generatedStreams(engine, maxEvents, ', or use --from-tape FILE'), source: `generated streams of up to ${maxEvents} events`, engineOptions: sim?.options };
+}
+
+/** Streams of up to `maxEvents` from the engine's simulation support (`hint` ends the error when it has none). */
+export function generatedStreams(engine: Engine, maxEvents = DEFAULT_MAX_EVENTS, hint = ''): fc.Arbitrary<SimRecord[]> {
+  const sim = simulationOf(engine);
   if (sim === null) {
-    throw new TapedeckError(
-      'E_USAGE',
-      `engine ${engine.name} has no simulation support: export a \`simulation\` object with an \`events(fc)\` arbitrary (docs/simulate.md), or use --from-tape FILE`,
-    );
+    throw new TapedeckError('E_USAGE', `engine ${engine.name} has no simulation support: export a \`simulation\` object with an \`events(fc)\` arbitrary (docs/simulate.md)${hint}`);
   }
   const events = sim.events(fc) as fc.Arbitrary<SimulatedEvent<unknown>>;
   if (events === null || typeof events !== 'object' || typeof (events as { generate?: unknown }).generate !== 'function') {
     throw new TapedeckError('E_USAGE', `engine ${engine.name}: simulation.events(fc) must return a fast-check arbitrary`);
   }
-  const arb = fc.array(events, { minLength: 1, maxLength: maxEvents, size: 'medium' }).map((list) => toRecords(list));
-  return { arb, source: `generated streams of up to ${maxEvents} events`, engineOptions: sim.options };
-}
-
-/** Offsets from 0 in each partition again (a window of a tape starts mid-partition). */
-function renumber(records: readonly SimRecord[]): SimRecord[] {
-  const offsets = new Map<number, number>();
-  return records.map((r) => {
-    const offset = offsets.get(r.partition) ?? 0;
-    offsets.set(r.partition, offset + 1);
-    return { ...r, offset };
-  });
+  return fc.array(events, { minLength: 1, maxLength: maxEvents, size: 'medium' }).map((list) => toRecords(list));
 }
 
 function readTape(path: string, engine: Engine, limit: number): { records: SimRecord[]; engineOptions: unknown } {
@@ -156,13 +148,15 @@ function readTape(path: string, engine: Engine, limit: number): { records: SimRe
         });
       }
     }
-    return { records: renumber(records), engineOptions: reader.meta.engineOptions ?? undefined };
+    // Offsets are numbered per window (renumber), not here.
+    return { records, engineOptions: reader.meta.engineOptions ?? undefined };
   } finally {
     reader.close();
   }
 }
 
-function caseArbitrary(stream: fc.Arbitrary<readonly SimRecord[]>, kinds: readonly FaultKind[], maxFaults: number): fc.Arbitrary<Case> {
+/** What each run draws: the stream, its faults, and the extras some properties need. */
+export function caseArbitrary(stream: fc.Arbitrary<readonly SimRecord[]>, kinds: readonly FaultKind[], maxFaults: number): fc.Arbitrary<Case> {
   return fc.record({
     stream,
     faults: faultsArbitrary(kinds, maxFaults),

@@ -21,6 +21,11 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type KafkaMessage } from 'kafkajs';
+
+/** What a client needs to reach a secured cluster: kafkajs's ssl and sasl settings, as cli/kafka-security.ts builds them. */
+export interface KafkaClientSecurity {
+  readonly client?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
+}
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import type { EventHeader } from '../../tape/block.js';
@@ -61,7 +66,7 @@ export interface KafkaSourceOptions<E> {
   /** Keep the raw bytes of rejected records (default true). */
   readonly keepRaw?: boolean;
   /** TLS and SASL settings for kafkajs (cli/kafka-security.ts), and what may be said about them. */
-  readonly security?: { readonly ssl?: unknown; readonly sasl?: unknown; readonly summary?: unknown };
+  readonly security?: KafkaClientSecurity & { readonly summary?: unknown };
   /**
    * The bounded channel between the consumer and the engine: at most this many records are
    * handed over at a time; the consumer waits (kafkajs stops fetching) until they are taken.
@@ -150,8 +155,7 @@ export class KafkaSource<E> implements Source<E> {
       clientId: options.clientId ?? 'tapedeck',
       brokers: [...options.brokers],
       logLevel: logLevel.NOTHING,
-      ...(options.security?.ssl === undefined ? {} : { ssl: options.security.ssl as KafkaConfig['ssl'] }),
-      ...(options.security?.sasl === undefined ? {} : { sasl: options.security.sasl as KafkaConfig['sasl'] }),
+      ...options.security?.client,
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
       // Connecting at start (admin): a few quick retries, so that a wrong address is reported in seconds.
       // The consumer has its own, longer retry budget to ride out a broker restart.
