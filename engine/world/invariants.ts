@@ -83,29 +83,39 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
   const treasureX = state.treasureX;
   const treasureY = state.treasureY;
   let available = 0;
-  // The present treasures only (the list kept beside the flags), not every id ever used.
-  const presentIds = state.presentTreasureIds;
-  const presentCount = state.presentTreasureCount;
-  for (let i = 0; i < presentCount; i++) {
-    const t = presentIds[i];
-    if (treasurePresent[t] !== 1) {
-      add(out, 'treasure-list-mismatch', `treasure ${t} is listed as in the world but its flag says it is not`);
-      continue;
+  // The present treasures only (the bit set kept beside the flags), in id order.
+  const presentWords = state.presentWords;
+  const presentBits = state.presentBits;
+  let listedCount = 0;
+  for (let s = 0; s < presentWords.length; s++) {
+    for (let words = presentWords[s]; words !== 0; words &= words - 1) {
+      const w = (s << 5) | (31 - Math.clz32(words & -words));
+      for (let bits = presentBits[w]; bits !== 0; bits &= bits - 1) {
+        const t = (w << 5) | (31 - Math.clz32(bits & -bits));
+        listedCount++;
+        if (treasurePresent[t] !== 1) {
+          add(out, 'treasure-list-mismatch', `treasure ${t} is in the set of present treasures but its flag says it is not`);
+          continue;
+        }
+        const owner = treasureOwner[t];
+        // One test for the common case; the rules are told apart only when one is broken.
+        const ownerOk = owner === OWNER_NONE || (listed[t] === mark && owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1);
+        if (owner === OWNER_NONE) available++;
+        if (ownerOk && treasureZone[t] < zones && treasureX[t] < arenaSize && treasureY[t] < arenaSize) continue;
+        if (owner !== OWNER_NONE && !(owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1)) {
+          add(out, 'treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
+        } else if (owner !== OWNER_NONE && listed[t] !== mark) {
+          add(out, 'treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
+        }
+        if (treasureZone[t] >= zones) add(out, 'zone-out-of-range', `treasure ${t} is in zone ${treasureZone[t]}, but the world has ${zones} zones`);
+        if (treasureX[t] >= arenaSize || treasureY[t] >= arenaSize) {
+          add(out, 'position-out-of-bounds', `treasure ${t} is at (${treasureX[t]}, ${treasureY[t]}), outside [0, ${arenaSize - 1}]`);
+        }
+      }
     }
-    const owner = treasureOwner[t];
-    // One test for the common case; the rules are told apart only when one is broken.
-    const ownerOk = owner === OWNER_NONE || (listed[t] === mark && owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1);
-    if (owner === OWNER_NONE) available++;
-    if (ownerOk && treasureZone[t] < zones && treasureX[t] < arenaSize && treasureY[t] < arenaSize) continue;
-    if (owner !== OWNER_NONE && !(owner >= 0 && owner < playerCapacity && playerPresent[owner] === 1)) {
-      add(out, 'treasure-owner-missing', `treasure ${t} is owned by player ${owner}, who is not in the world`);
-    } else if (owner !== OWNER_NONE && listed[t] !== mark) {
-      add(out, 'treasure-owner-mismatch', `treasure ${t} is owned by player ${owner} but is not in their inventory`);
-    }
-    if (treasureZone[t] >= zones) add(out, 'zone-out-of-range', `treasure ${t} is in zone ${treasureZone[t]}, but the world has ${zones} zones`);
-    if (treasureX[t] >= arenaSize || treasureY[t] >= arenaSize) {
-      add(out, 'position-out-of-bounds', `treasure ${t} is at (${treasureX[t]}, ${treasureY[t]}), outside [0, ${arenaSize - 1}]`);
-    }
+  }
+  if (listedCount !== state.presentTreasureCount) {
+    add(out, 'treasure-list-mismatch', `the set of present treasures holds ${listedCount}, but ${state.presentTreasureCount} were put in the world`);
   }
   if (available !== state.treasuresAvailable) {
     add(out, 'treasure-counter-mismatch', `the counter says ${state.treasuresAvailable} treasures are available; the treasures say ${available}`);

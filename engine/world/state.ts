@@ -6,10 +6,12 @@
 // different seeds) of all its fields, cached beside it. The state digest is the sum, modulo 2^32 per lane, of
 // the cached entity hashes, finished together with the counters and the options. A sum does
 // not depend on the order entities were created or updated in, and changing one entity costs
-// one re-hash: digest() is O(1), so runners can take a digest after every event.
+// one re-hash. Re-hashing is deferred to the next digest (each changed entity once, however
+// often it changed), so digest() costs O(entities changed since the last one): runners can
+// take a digest after every event.
 
 import { CodecError } from '../errors.js';
-import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord, PRIME3, PRIME4 } from '../hash.js';
+import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord } from '../hash.js';
 
 export interface WorldOptions {
   /** Number of zones (shards); each maps to one partition. */
@@ -47,22 +49,18 @@ const SEED_A_TREASURE = 0x5eed_a2;
 const SEED_B_TREASURE = 0x5eed_b2;
 const INITIAL_CAPACITY = 64;
 
-/** The words of the entity being re-hashed (the hot path allocates nothing). */
-const HASH_WORDS = new Int32Array(9);
-
-/**
- * hashStep over HASH_WORDS[0..count), then hashFinish: the same values as hashWords. The
- * steps are one loop written out rather than nine hashStep calls per lane, because the re-hash
- * runs on every event and is inlined into the engine's hot path, where V8's inlining budget
- * left those calls in place (measured: replay about 5% slower).
- */
-function hashLaneWords(h: number, count: number): number {
-  const w = HASH_WORDS;
-  for (let i = 0; i < count; i++) {
-    h = (h + Math.imul(w[i], PRIME3)) | 0;
-    h = Math.imul((h << 17) | (h >>> 15), PRIME4);
-  }
+/** hashWords(seed, [w0..w8]) with the words as arguments: no array per entity. */
+function hash9(seed: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number, w6: number, w7: number, w8: number): number {
+  let h = hashStart(seed, 9);
+  h = hashStep(hashStep(hashStep(h, w0), w1), w2);
+  h = hashStep(hashStep(hashStep(h, w3), w4), w5);
+  h = hashStep(hashStep(hashStep(h, w6), w7), w8);
   return hashFinish(h);
+}
+
+/** hashWords(seed, [w0..w3]). */
+function hash4(seed: number, w0: number, w1: number, w2: number, w3: number): number {
+  return hashFinish(hashStep(hashStep(hashStep(hashStep(hashStart(seed, 4), w0), w1), w2), w3));
 }
 
 export function normalizeWorldOptions(input: unknown): WorldOptions {
@@ -121,6 +119,10 @@ export class WorldState {
   playerOwnedHead = new Int32Array(INITIAL_CAPACITY).fill(-1);
   playerHashA = new Uint32Array(INITIAL_CAPACITY);
   playerHashB = new Uint32Array(INITIAL_CAPACITY);
+  /** Players changed since the hashes were last brought up to date (see rehashPlayer). */
+  playerDirty = new Uint8Array(INITIAL_CAPACITY);
+  dirtyPlayers = new Int32Array(INITIAL_CAPACITY);
+  dirtyPlayerCount = 0;
 
   // Treasures in the world, indexed by id. Banked treasures leave the world (and the arrays'
   // present flags), so the state stays as large as the live economy, not its history.
@@ -134,15 +136,19 @@ export class WorldState {
   treasureNextOwned = new Int32Array(INITIAL_CAPACITY).fill(-1);
   treasureHashA = new Uint32Array(INITIAL_CAPACITY);
   treasureHashB = new Uint32Array(INITIAL_CAPACITY);
+  treasureDirty = new Uint8Array(INITIAL_CAPACITY);
+  dirtyTreasures = new Int32Array(INITIAL_CAPACITY);
+  dirtyTreasureCount = 0;
   /**
-   * The ids of the treasures in the world, in no particular order, kept beside treasurePresent
-   * (set it through setTreasurePresent) so that scans visit the live economy, not every id ever
-   * used: not part of the state's value (digest, snapshot).
+   * The treasures in the world as a bit set kept beside treasurePresent (set it through
+   * setTreasurePresent): bit t of presentBits is treasure t, and bit w of presentWords says
+   * that presentBits[w] is not 0. Scans walk the set bits, so they visit the live economy in id
+   * order (memory read front to back) and skip empty stretches of ids 1,024 at a time. Not part
+   * of the state's value (digest, snapshot).
    */
-  presentTreasureIds = new Int32Array(INITIAL_CAPACITY);
+  presentBits = new Uint32Array(INITIAL_CAPACITY / 32);
+  presentWords = new Uint32Array(1);
   presentTreasureCount = 0;
-  /** Where each present treasure's id sits in presentTreasureIds. */
-  treasureSlot = new Int32Array(INITIAL_CAPACITY);
 
   // Counters.
   playersPresent = 0;
@@ -178,6 +184,8 @@ export class WorldState {
     this.playerOwnedHead = grown(this.playerOwnedHead, capacity, -1);
     this.playerHashA = grown(this.playerHashA, capacity);
     this.playerHashB = grown(this.playerHashB, capacity);
+    this.playerDirty = grown(this.playerDirty, capacity);
+    this.dirtyPlayers = grown(this.dirtyPlayers, capacity);
   }
 
   ensureTreasure(id: number): void {
@@ -194,24 +202,27 @@ export class WorldState {
     this.treasureNextOwned = grown(this.treasureNextOwned, capacity, -1);
     this.treasureHashA = grown(this.treasureHashA, capacity);
     this.treasureHashB = grown(this.treasureHashB, capacity);
-    this.presentTreasureIds = grown(this.presentTreasureIds, capacity);
-    this.treasureSlot = grown(this.treasureSlot, capacity);
+    this.treasureDirty = grown(this.treasureDirty, capacity);
+    this.dirtyTreasures = grown(this.dirtyTreasures, capacity);
+    this.presentBits = grown(this.presentBits, capacity / 32);
+    this.presentWords = grown(this.presentWords, Math.ceil(capacity / 1024));
   }
 
-  /** Put treasure `id` in the world or take it out (the flag and the list of present ids together). */
+  /** Put treasure `id` in the world or take it out (the flag and the bit set together). */
   setTreasurePresent(id: number, present: boolean): void {
+    const word = id >>> 5;
     if (present) {
       if (this.treasurePresent[id] === 1) return;
       this.treasurePresent[id] = 1;
-      this.treasureSlot[id] = this.presentTreasureCount;
-      this.presentTreasureIds[this.presentTreasureCount++] = id;
+      this.presentBits[word] |= 1 << (id & 31);
+      this.presentWords[word >>> 5] |= 1 << (word & 31);
+      this.presentTreasureCount++;
     } else {
       if (this.treasurePresent[id] !== 1) return;
       this.treasurePresent[id] = 0;
-      const slot = this.treasureSlot[id];
-      const last = this.presentTreasureIds[--this.presentTreasureCount];
-      this.presentTreasureIds[slot] = last;
-      this.treasureSlot[last] = slot;
+      this.presentBits[word] &= ~(1 << (id & 31));
+      if (this.presentBits[word] === 0) this.presentWords[word >>> 5] &= ~(1 << (word & 31));
+      this.presentTreasureCount--;
     }
   }
 
@@ -224,53 +235,79 @@ export class WorldState {
   }
 
   /**
-   * Recompute player `id`'s cached hash after a change (0 when absent) and update the sums.
-   * Fields are packed two 16-bit values to a word.
+   * Note that player `id` changed (joined, moved, left...). Its cached hash and the sums are
+   * brought up to date at the next digest (flushHashes): between two checkpoints most events
+   * touch a player who already changed, so deferring saves most of the re-hashing.
    */
   rehashPlayer(id: number): void {
-    let a = 0;
-    let b = 0;
-    if (this.playerPresent[id] === 1) {
-      const deathAtUs = this.playerDeathAtUs[id];
-      const w = HASH_WORDS;
-      w[0] = id;
-      w[1] = this.playerZone[id] | (this.playerX[id] << 16);
-      w[2] = this.playerY[id] | (this.playerAngle[id] << 16);
-      w[3] = this.playerHealth[id];
-      w[4] = this.playerKills[id];
-      w[5] = this.playerDeaths[id];
-      w[6] = this.playerHeld[id];
-      w[7] = lowWord(deathAtUs);
-      w[8] = highWord(deathAtUs);
-      a = hashLaneWords(hashStart(SEED_A_PLAYER, 9), 9);
-      b = hashLaneWords(hashStart(SEED_B_PLAYER, 9), 9);
+    if (this.playerDirty[id] === 0) {
+      this.playerDirty[id] = 1;
+      this.dirtyPlayers[this.dirtyPlayerCount++] = id;
     }
-    this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
-    this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
-    this.playerHashA[id] = a;
-    this.playerHashB[id] = b;
   }
 
+  /** Note that treasure `id` changed; see rehashPlayer. */
   rehashTreasure(id: number): void {
-    let a = 0;
-    let b = 0;
-    if (this.treasurePresent[id] === 1) {
-      const w = HASH_WORDS;
-      w[0] = id;
-      w[1] = this.treasureZone[id] | (this.treasureX[id] << 16);
-      w[2] = this.treasureY[id] | (this.treasureValue[id] << 16);
-      w[3] = this.treasureOwner[id];
-      a = hashLaneWords(hashStart(SEED_A_TREASURE, 4), 4);
-      b = hashLaneWords(hashStart(SEED_B_TREASURE, 4), 4);
+    if (this.treasureDirty[id] === 0) {
+      this.treasureDirty[id] = 1;
+      this.dirtyTreasures[this.dirtyTreasureCount++] = id;
     }
-    this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
-    this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
-    this.treasureHashA[id] = a;
-    this.treasureHashB[id] = b;
   }
 
-  /** The digest: 16 hex digits. O(1). */
+  /**
+   * Re-hash every entity that changed since the last flush (an absent one hashes to 0) and
+   * update the sums. Fields are packed two 16-bit values to a word.
+   */
+  flushHashes(): void {
+    const dirtyPlayers = this.dirtyPlayers;
+    for (let i = 0; i < this.dirtyPlayerCount; i++) {
+      const id = dirtyPlayers[i];
+      this.playerDirty[id] = 0;
+      let a = 0;
+      let b = 0;
+      if (this.playerPresent[id] === 1) {
+        const deathAtUs = this.playerDeathAtUs[id];
+        const w1 = this.playerZone[id] | (this.playerX[id] << 16);
+        const w2 = this.playerY[id] | (this.playerAngle[id] << 16);
+        const w3 = this.playerHealth[id];
+        const w4 = this.playerKills[id] | 0;
+        const w5 = this.playerDeaths[id] | 0;
+        const w6 = this.playerHeld[id] | 0;
+        const w7 = lowWord(deathAtUs) | 0;
+        const w8 = highWord(deathAtUs) | 0;
+        a = hash9(SEED_A_PLAYER, id, w1, w2, w3, w4, w5, w6, w7, w8);
+        b = hash9(SEED_B_PLAYER, id, w1, w2, w3, w4, w5, w6, w7, w8);
+      }
+      this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
+      this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
+      this.playerHashA[id] = a;
+      this.playerHashB[id] = b;
+    }
+    this.dirtyPlayerCount = 0;
+    const dirtyTreasures = this.dirtyTreasures;
+    for (let i = 0; i < this.dirtyTreasureCount; i++) {
+      const id = dirtyTreasures[i];
+      this.treasureDirty[id] = 0;
+      let a = 0;
+      let b = 0;
+      if (this.treasurePresent[id] === 1) {
+        const w1 = this.treasureZone[id] | (this.treasureX[id] << 16);
+        const w2 = this.treasureY[id] | (this.treasureValue[id] << 16);
+        const w3 = this.treasureOwner[id];
+        a = hash4(SEED_A_TREASURE, id, w1, w2, w3);
+        b = hash4(SEED_B_TREASURE, id, w1, w2, w3);
+      }
+      this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
+      this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
+      this.treasureHashA[id] = a;
+      this.treasureHashB[id] = b;
+    }
+    this.dirtyTreasureCount = 0;
+  }
+
+  /** The digest: 16 hex digits. Brings the hashes up to date first (see flushHashes). */
   digest(): string {
+    this.flushHashes();
     return worldDigest(this.optionsHash, this.sumA, this.sumB, this.playersPresent, this.treasuresSpawned, this.treasuresAvailable, this.treasuresBanked);
   }
 
@@ -279,6 +316,7 @@ export class WorldState {
    * counters, all of which add up across disjoint shards (see EngineSharding).
    */
   digestWords(): number[] {
+    this.flushHashes();
     return [this.sumA >>> 0, this.sumB >>> 0, this.playersPresent, this.treasuresSpawned, this.treasuresAvailable, this.treasuresBanked];
   }
 

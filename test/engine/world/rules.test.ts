@@ -67,6 +67,18 @@ describe('world rules', () => {
     expect(OWNER_NONE).toBe(-1);
   });
 
+  it('finds the present treasures through its bit set, for sparse large ids too, and reports a set that disagrees with the flags', () => {
+    const ids = [0, 31, 32, 1023, 1024, 70_000, 5_000_000];
+    const { state } = play([...ids.map((id) => spawn(id, 0, 5, 5, 10)), join(1, 0, 1, 1), loot(1, 70_000), loot(1, 31)]);
+    expect(worldEngine.checkInvariants(state)).toEqual([]);
+    expect(state.presentTreasureCount).toBe(ids.length);
+    const broken = play([...ids.map((id) => spawn(id, 0, 5, 5, 10))]).state;
+    broken.treasurePresent[1024] = 0; // a write that bypasses setTreasurePresent
+    const violations = worldEngine.checkInvariants(broken);
+    expect(violations.map((v) => v.code)).toContain('treasure-list-mismatch');
+    expect(violations.find((v) => v.code === 'treasure-list-mismatch')!.message).toMatch(/treasure 1024 /);
+  });
+
   it('reports broken invariants by entity', () => {
     const { state } = play([spawn(7, 0, 5, 5, 10), join(1, 0, 1, 1), join(2, 0, 2, 2), loot(1, 7)]);
     // What a buggy engine would do: hand the looted treasure to a second player as well.
