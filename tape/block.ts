@@ -17,7 +17,7 @@
 // columns, so damage to a column is caught too.
 
 import { crc32 } from 'node:zlib';
-import { ByteSink, readVarint, readZigzag, VarintError, type ReadCursor } from './varint.js';
+import { ByteSink, readVarint, VarintError, type ReadCursor } from './varint.js';
 
 /**
  * Largest timestamp (µs: the year 2112) or source position a block stores: deltas between two
@@ -240,54 +240,110 @@ export class BlockCursor implements ReadCursor {
     return this;
   }
 
-  /** Advance to the next event; false at the end of the block. */
+  /**
+   * Advance to the next event; false at the end of the block.
+   *
+   * The replay hot path: the offset lives in a local, and each varint takes its one-byte form
+   * inline (nearly every field of a typical event fits in one byte); longer varints, and any
+   * varint that would run past the block, go through readVarint.
+   */
   next(): boolean {
     if (this.remaining === 0) {
       if (this.offset !== this.end) throw new BlockFormatError(`${this.end - this.offset} bytes after the last event`);
       this.checkTimes();
       return false;
     }
-    try {
-      const bytes = this.bytes;
-      if (this.offset >= this.end) throw new BlockFormatError(`block ends before event ${this.seq + 1}`);
-      const flags = bytes[this.offset++];
-      if ((flags & ~KNOWN_FLAGS) !== 0) throw new BlockFormatError(`unknown flags 0x${flags.toString(16)} at event ${this.seq + 1}`);
-      this.timestampUs += readZigzag(bytes, this);
-      this.partition = readVarint(bytes, this);
-      this.position += readZigzag(bytes, this);
-      this.stream = (flags & FLAG_STREAM) !== 0 ? readVarint(bytes, this) : 0;
-      if ((flags & FLAG_KEY) !== 0) {
-        this.keyLength = readVarint(bytes, this);
-        this.keyOffset = this.offset;
-        this.skip(this.keyLength);
-      } else {
-        this.keyOffset = -1;
-        this.keyLength = 0;
-      }
-      if ((flags & FLAG_HEADERS) !== 0) {
-        this.headersOffset = this.offset;
-        const count = readVarint(bytes, this);
-        for (let i = 0; i < count * 2; i++) this.skip(readVarint(bytes, this));
-      } else {
-        this.headersOffset = -1;
-      }
-      this.payloadLength = readVarint(bytes, this);
-      this.payloadOffset = this.offset;
-      this.skip(this.payloadLength);
-    } catch (error) {
-      if (error instanceof VarintError) throw new BlockFormatError(`${error.message} (event ${this.seq + 1})`);
-      throw error;
+    const bytes = this.bytes;
+    const end = this.end;
+    let o = this.offset;
+    if (o >= end) throw new BlockFormatError(`block ends before event ${this.seq + 1}`);
+    const flags = bytes[o++];
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw new BlockFormatError(`unknown flags 0x${flags.toString(16)} at event ${this.seq + 1}`);
+    let v = o < end ? bytes[o] : 0x80;
+    if (v < 0x80) o++;
+    else {
+      v = this.longVarint(o);
+      o = this.offset;
     }
-    if (this.timestampUs > this.maxTsUs) this.maxTsUs = this.timestampUs;
-    if (this.timestampUs < this.minTsUs) this.minTsUs = this.timestampUs;
+    this.timestampUs += v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+    v = o < end ? bytes[o] : 0x80;
+    if (v < 0x80) o++;
+    else {
+      v = this.longVarint(o);
+      o = this.offset;
+    }
+    this.partition = v;
+    v = o < end ? bytes[o] : 0x80;
+    if (v < 0x80) o++;
+    else {
+      v = this.longVarint(o);
+      o = this.offset;
+    }
+    this.position += v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+    if ((flags & FLAG_STREAM) !== 0) {
+      this.stream = this.longVarint(o);
+      o = this.offset;
+    } else {
+      this.stream = 0;
+    }
+    if ((flags & FLAG_KEY) !== 0) {
+      v = o < end ? bytes[o] : 0x80;
+      if (v < 0x80) o++;
+      else {
+        v = this.longVarint(o);
+        o = this.offset;
+      }
+      if (o + v > end) this.pastEnd(v);
+      this.keyLength = v;
+      this.keyOffset = o;
+      o += v;
+    } else {
+      this.keyOffset = -1;
+      this.keyLength = 0;
+    }
+    if ((flags & FLAG_HEADERS) !== 0) {
+      this.headersOffset = o;
+      const count = this.longVarint(o);
+      for (let i = 0; i < count * 2; i++) {
+        const n = this.longVarint(this.offset);
+        if (this.offset + n > end) this.pastEnd(n);
+        this.offset += n;
+      }
+      o = this.offset;
+    } else {
+      this.headersOffset = -1;
+    }
+    v = o < end ? bytes[o] : 0x80;
+    if (v < 0x80) o++;
+    else {
+      v = this.longVarint(o);
+      o = this.offset;
+    }
+    if (o + v > end) this.pastEnd(v);
+    this.payloadLength = v;
+    this.payloadOffset = o;
+    this.offset = o + v;
+    const ts = this.timestampUs;
+    if (ts > this.maxTsUs) this.maxTsUs = ts;
+    if (ts < this.minTsUs) this.minTsUs = ts;
     this.seq++;
     this.remaining--;
     return true;
   }
 
-  private skip(n: number): void {
-    if (this.offset + n > this.end) throw new BlockFormatError(`field of ${n} bytes runs past the end of the block at event ${this.seq + 1}`);
-    this.offset += n;
+  /** A varint at `o` by the general reader (any length, checked against the end); leaves the offset after it. */
+  private longVarint(o: number): number {
+    this.offset = o;
+    try {
+      return readVarint(this.bytes, this);
+    } catch (error) {
+      if (error instanceof VarintError) throw new BlockFormatError(`${error.message} (event ${this.seq + 1})`);
+      throw error;
+    }
+  }
+
+  private pastEnd(n: number): never {
+    throw new BlockFormatError(`field of ${n} bytes runs past the end of the block at event ${this.seq + 1}`);
   }
 
   key(): Uint8Array | null {
