@@ -6,17 +6,25 @@
 import { performance } from 'node:perf_hooks';
 import { RunContext, type UpdateSink } from '../engine/context.js';
 import { TapedeckError } from '../engine/errors.js';
+import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
-import { BlockBuilder } from '../tape/block.js';
+import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
+import { SourcePipeline, sourceWorkerUrl } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY = 100_000;
 export const DEFAULT_BLOCK_EVENTS = 4096;
+/**
+ * Blocks per commit when the source can be read again (relaxed durability): each transaction
+ * rewrites the pages of the small tables and indexes it touches, so 8 blocks to a commit cost
+ * about a third of 8 commits. A durable (live) source commits every block.
+ */
+export const RELAXED_COMMIT_BLOCKS = 8;
 /** Rejects waiting for a commit; past this many they are committed without waiting for a block. */
 const MAX_PENDING_REJECTS = 1024;
 /** A live source's input is committed at least this often while it trickles in. */
@@ -50,7 +58,19 @@ export interface RecordOptions<S, E> {
   readonly betweenBatches?: () => Promise<void>;
   /** Called after each event is applied (live ingest measures latency here). */
   readonly onApplied?: (item: SourceRecord<E>) => void;
+  /**
+   * Read and encode the source on a worker thread while this thread applies and writes
+   * (pipeline.ts): "auto" (the default) when the source can be rebuilt there and its input is
+   * large, "on" whenever it can be, "off" never. Live sources and runs with onApplied,
+   * updateSink or betweenBatches always record on one thread.
+   */
+  readonly pipeline?: PipelineMode;
+  /** How the worker loads the engine (--engine: a built-in name or a module path); without it only a built-in engine can be. */
+  readonly engineSpec?: string;
 }
+
+export type PipelineMode = 'auto' | 'on' | 'off';
+export const PIPELINE_MODES: readonly PipelineMode[] = ['auto', 'on', 'off'];
 
 export interface RecordProgress {
   readonly events: number;
@@ -78,6 +98,8 @@ export interface RecordResult {
   readonly resumed: boolean;
   /** True when the source was stopped (signal, stop condition) before its end. */
   readonly stopped: boolean;
+  /** Whether the source was read on a worker thread (see RecordOptions.pipeline). */
+  readonly pipelined: boolean;
 }
 
 /** Malformed input in strict mode: names where, and what was wrong. Exit 2. */
@@ -131,6 +153,13 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
           { overwrite: options.overwrite, durability },
         );
 
+  const pipeline = startPipeline(source, options, {
+    startSeq: resume?.nextSeq ?? 0,
+    firstBlockNo: resume?.nextBlockNo ?? 0,
+    blockEvents,
+    read: resume?.read ?? 0,
+    quarantined: resume?.rejected ?? 0,
+  });
   const startedMs = performance.now();
   const runSeed = resume?.meta.runSeed ?? options.runSeed;
   const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0, sink: options.updateSink });
@@ -150,19 +179,33 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let lastCommitMs = performance.now();
   let lastYieldMs = performance.now();
 
-  const flush = (): void => {
-    const hasBlock = builder.eventCount > 0;
-    if (!hasBlock && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
-    const position = lastItem === null ? undefined : source.resumeAfter(lastItem);
+  /** With a worker: the source position after the last batch it sent. */
+  let pipelinePosition: unknown = undefined;
+  const commitBlocks = durability === 'durable' ? 1 : RELAXED_COMMIT_BLOCKS;
+  let pendingBlocks: EncodedBlock[] = [];
+  /**
+   * Finish the block (built here, or by the worker): everything read so far is then in
+   * finished blocks and pending rejects. Commit them, with what they complete and the source
+   * position after the last input, once commitBlocks blocks wait, or when `now`.
+   */
+  const flush = (prebuilt?: EncodedBlock, now = true): void => {
+    const block = prebuilt ?? (builder.eventCount > 0 ? builder.finish(blockNo) : undefined);
+    if (block !== undefined) {
+      pendingBlocks.push(block);
+      blockNo++;
+    }
+    if (!now && pendingBlocks.length < commitBlocks) return;
+    if (pendingBlocks.length === 0 && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
+    const position = pipeline !== null ? pipelinePosition : lastItem === null ? undefined : source.resumeAfter(lastItem);
     writer.commit({
-      block: hasBlock ? builder.finish(blockNo) : undefined,
+      blocks: pendingBlocks,
       checkpoints: pendingCheckpoints,
       snapshots: pendingSnapshots,
       rejects: pendingRejects,
       sourcePositions: position === undefined ? [] : [{ source: source.name, nextSeq: seq, position, read, rejected: quarantined }],
     });
     if (position !== undefined) source.committed?.(position);
-    if (hasBlock) blockNo++;
+    pendingBlocks = [];
     checkpointCount += pendingCheckpoints.length;
     snapshotCount += pendingSnapshots.length;
     pendingCheckpoints = [];
@@ -172,15 +215,69 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     options.onProgress?.({ events: seq, read, blocks: blockNo });
   };
 
+  /** After event seq - 1 was applied: the checkpoint and snapshot it completes, if any. */
+  const afterApplied = (): void => {
+    if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+    if (seq % snapshotEvery === 0) {
+      pendingSnapshots.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs, state: engine.snapshot(state) });
+    }
+  };
+
+  /** A block from the worker: decode and apply its events, then commit it as it is. */
+  const cursor = new BlockCursor();
+  const codec = engine.codec;
+  const decodeAt = codec.decodeAt;
+  const applyBlock = (block: EncodedBlock): void => {
+    if (block.firstSeq !== seq || block.blockNo !== blockNo) {
+      throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
+    }
+    const bytes = block.data;
+    cursor.reset(block, bytes);
+    while (cursor.next()) {
+      const event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+      ctx.prepare(seq, cursor.timestampUs, cursor.partition);
+      state = engine.apply(state, event, ctx);
+      seq++;
+      afterApplied();
+    }
+  };
+
   let stopped = false;
   const onAbort = (): void => {
     stopped = true;
     source.stop();
+    pipeline?.stop();
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort);
-  let completed = false;
-  try {
+  /** The worker's batches: blocks to apply and commit, rejects, positions. */
+  const readPipeline = async (pipeline: SourcePipeline): Promise<void> => {
+    for await (const message of pipeline.messages()) {
+      if (message.type === 'strict-reject') {
+        flush();
+        throw new InputError(message.reject, seq);
+      }
+      if (message.type === 'end') {
+        if (message.stopped) stopped = true;
+        break;
+      }
+      if (message.block !== null) applyBlock(message.block);
+      read = message.read;
+      quarantined = message.quarantined;
+      if (message.rejects.length > 0) pendingRejects.push(...message.rejects);
+      if (message.position !== undefined) pipelinePosition = message.position;
+      // A block waits for its commit group; rejects sent on their own are committed now.
+      flush(message.block ?? undefined, message.block === null);
+      pipeline.consumed();
+      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYieldMs = performance.now();
+      }
+    }
+  };
+
+  /** The source's items, read on this thread. */
+  const readItems = async (): Promise<void> => {
     for await (const batch of source.batches()) {
       for (let i = 0; i < batch.length; i++) {
         const item = batch[i];
@@ -204,11 +301,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         lastItem = item;
         read++;
         seq++;
-        if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
-        if (seq % snapshotEvery === 0) {
-          pendingSnapshots.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs, state: engine.snapshot(state) });
-        }
-        if (builder.eventCount >= blockEvents) flush();
+        afterApplied();
+        if (builder.eventCount >= blockEvents) flush(undefined, false);
       }
       if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
       if (options.betweenBatches !== undefined) await options.betweenBatches();
@@ -219,6 +313,11 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         lastYieldMs = performance.now();
       }
     }
+  };
+
+  let completed = false;
+  try {
+    await (pipeline !== null ? readPipeline(pipeline) : readItems());
     completed = true;
   } finally {
     if (completed) {
@@ -229,6 +328,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
     writer.close();
     options.signal?.removeEventListener('abort', onAbort);
+    await pipeline?.close();
   }
   const accepted = seq;
   if (accepted + quarantined !== read) {
@@ -252,5 +352,24 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     eventsPerSec: elapsedMs > 0 ? (eventsThisRun * 1000) / elapsedMs : 0,
     resumed: resume !== undefined,
     stopped,
+    pipelined: pipeline !== null,
   };
+}
+
+/** The source worker, when this run should and can have one (see RecordOptions.pipeline). */
+function startPipeline<S, E>(
+  source: Source<E>,
+  options: RecordOptions<S, E>,
+  start: { startSeq: number; firstBlockNo: number; blockEvents: number; read: number; quarantined: number },
+): SourcePipeline | null {
+  const mode = options.pipeline ?? 'auto';
+  if (mode === 'off' || source.live || options.updateSink !== undefined || options.onApplied !== undefined || options.betweenBatches !== undefined) return null;
+  const engine = options.engine;
+  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
+  if (engineSpec === undefined) return null;
+  const plan = source.workerSpec?.() ?? null;
+  if (plan === null || (mode === 'auto' && !plan.large)) return null;
+  const url = sourceWorkerUrl();
+  if (url === null) return null;
+  return new SourcePipeline(url, { spec: plan.spec, engineSpec, quarantine: options.quarantine === true, ...start });
 }

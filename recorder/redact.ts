@@ -65,7 +65,10 @@ export class Redactor {
   readonly redactsKey: boolean;
   readonly hashesKey: boolean;
 
-  constructor(rules: RedactionRules, hashKey: Buffer | null) {
+  constructor(
+    readonly rules: RedactionRules,
+    hashKey: Buffer | null,
+  ) {
     this.redactPaths = rules.redact.map((p) => parsePath(p, '--redact'));
     this.hashPaths = rules.hash.map((p) => parsePath(p, '--hash'));
     if (this.hashPaths.length > 0 && (hashKey === null || hashKey.length === 0)) {
@@ -75,6 +78,11 @@ export class Redactor {
     this.redactsKey = rules.redact.includes('key');
     this.hashesKey = rules.hash.includes('key');
     this.record = { redacted: [...rules.redact], hashed: [...rules.hash], hash: 'hmac-sha256/128' };
+  }
+
+  /** What a worker thread needs to build the same redactor: the rules and the key (in memory only). */
+  parts(): { redact: readonly string[]; hash: readonly string[]; key: Uint8Array | null } {
+    return { redact: this.rules.redact, hash: this.rules.hash, key: this.hashKey };
   }
 
   get active(): boolean {

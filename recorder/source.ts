@@ -50,4 +50,23 @@ export interface Source<E = unknown> {
   prepare?(): Promise<void>;
   /** Optional: told after the tape committed `position` (a Kafka source commits it to its group). */
   committed?(position: unknown): void;
+  /**
+   * Optional: how to build this same source, at the same starting point, on a worker thread
+   * (recorder/pipeline.ts), or null when it cannot be (stdin, a custom transform). `large`
+   * says whether the input is big enough for the worker to pay for its start.
+   */
+  workerSpec?(): { readonly spec: SourceSpec; readonly large: boolean } | null;
 }
+
+/** A source as plain data, rebuilt by recorder/source-spec.ts (on a worker thread). */
+export type SourceSpec =
+  | { readonly kind: 'world-traffic'; readonly options: unknown; readonly startIndex: number }
+  | { readonly kind: 'engine-generated'; readonly options: unknown; readonly startIndex: number }
+  | {
+      readonly kind: 'ndjson';
+      readonly input: string;
+      readonly maxLineBytes: number;
+      readonly from: unknown;
+      readonly keepRaw: boolean;
+      readonly redaction: { readonly redact: readonly string[]; readonly hash: readonly string[]; readonly key: Uint8Array | null } | null;
+    };

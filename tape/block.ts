@@ -17,7 +17,7 @@
 // columns, so damage to a column is caught too.
 
 import { crc32 } from 'node:zlib';
-import { ByteSink, readVarint, VarintError, type ReadCursor } from './varint.js';
+import { ByteSink, MAX_VARINT_BYTES, putBytes, putVarint, putZigzag, readVarint, VarintError, type ReadCursor } from './varint.js';
 
 /**
  * Largest timestamp (µs: the year 2112) or source position a block stores: deltas between two
@@ -55,11 +55,29 @@ export interface EncodedBlock extends BlockHeader {
   readonly sources: readonly BlockSource[];
 }
 
+/** Partitions below this (of stream 0) are tracked in an array; others in a map. */
+const DENSE_PARTITIONS = 1024;
+
 /** Tracks BlockSource spans as events go by (used by the builder and by verify). */
 export class SourceSpans {
+  /** Stream 0, partitions below DENSE_PARTITIONS, by partition: the common case, without a map lookup per event. */
+  private readonly dense: (BlockSource | undefined)[] = [];
+  private readonly touched: number[] = [];
   private readonly spans = new Map<number, BlockSource>();
 
   add(stream: number, partition: number, position: number): void {
+    if (stream === 0 && partition < DENSE_PARTITIONS) {
+      const span = this.dense[partition];
+      if (span === undefined) {
+        this.dense[partition] = { stream, partition, eventCount: 1, minPosition: position, maxPosition: position };
+        this.touched.push(partition);
+      } else {
+        span.eventCount++;
+        if (position < span.minPosition) span.minPosition = position;
+        if (position > span.maxPosition) span.maxPosition = position;
+      }
+      return;
+    }
     const key = stream * 4294967296 + partition;
     const span = this.spans.get(key);
     if (span === undefined) {
@@ -73,9 +91,15 @@ export class SourceSpans {
 
   /** The spans sorted by stream then partition; the tracker is empty afterwards. */
   take(): BlockSource[] {
-    const out = [...this.spans.values()].sort((a, b) => a.stream - b.stream || a.partition - b.partition);
+    const out: BlockSource[] = [];
+    for (const partition of this.touched) {
+      out.push(this.dense[partition]!);
+      this.dense[partition] = undefined;
+    }
+    this.touched.length = 0;
+    for (const span of this.spans.values()) out.push(span);
     this.spans.clear();
-    return out;
+    return out.sort((a, b) => a.stream - b.stream || a.partition - b.partition);
   }
 }
 
@@ -130,22 +154,59 @@ export class BlockBuilder {
   }
 
   add(seq: number, event: BlockEvent): void {
-    const sink = this.sink;
+    const ts = event.timestampUs;
+    const position = event.position;
     if (this.count === 0) {
       this.firstSeq = seq;
-      this.firstTsUs = event.timestampUs;
-      this.minTsUs = event.timestampUs;
-      this.maxTsUs = event.timestampUs;
-      this.prevTsUs = event.timestampUs;
+      this.firstTsUs = ts;
+      this.minTsUs = ts;
+      this.maxTsUs = ts;
+      this.prevTsUs = ts;
       this.prevPosition = 0;
     } else if (seq !== this.firstSeq + this.count) {
       throw new Error(`block events must be consecutive: expected seq ${this.firstSeq + this.count}, got ${seq}`);
     }
-    if (!(event.timestampUs >= 0 && event.timestampUs <= MAX_BLOCK_VALUE) || !(event.position >= 0 && event.position <= MAX_BLOCK_VALUE)) {
-      throw new RangeError(`event ${seq}: timestamp ${event.timestampUs} and position ${event.position} must be integers in [0, 2^52 - 1]`);
+    if (!(ts >= 0 && ts <= MAX_BLOCK_VALUE) || !(position >= 0 && position <= MAX_BLOCK_VALUE)) {
+      throw new RangeError(`event ${seq}: timestamp ${ts} and position ${position} must be integers in [0, 2^52 - 1]`);
     }
     const stream = event.stream ?? 0;
     const headers = event.headers;
+    const key = event.key;
+    const payload = event.payload;
+    if (stream !== 0 || (headers !== undefined && headers.length > 0)) {
+      this.addWithExtras(event, stream, headers!);
+    } else {
+      // The common case, written out: one reservation, the offset in a local, short fields
+      // copied byte by byte (the recording hot path; see ByteSink for the general writers).
+      const keyLength = key === null ? 0 : key.length;
+      const payloadLength = payload.length;
+      const sink = this.sink;
+      sink.ensure(1 + 3 * MAX_VARINT_BYTES + (MAX_VARINT_BYTES + keyLength) + (MAX_VARINT_BYTES + payloadLength));
+      const b = sink.bytes;
+      let o = sink.length;
+      b[o++] = key === null ? 0 : FLAG_KEY;
+      o = putZigzag(b, o, ts - this.prevTsUs);
+      o = putVarint(b, o, event.partition);
+      o = putZigzag(b, o, position - this.prevPosition);
+      if (key !== null) {
+        o = putVarint(b, o, keyLength);
+        o = putBytes(b, o, key, keyLength);
+      }
+      o = putVarint(b, o, payloadLength);
+      o = putBytes(b, o, payload, payloadLength);
+      sink.length = o;
+    }
+    this.spans.add(stream, event.partition, position);
+    this.prevTsUs = ts;
+    this.prevPosition = position;
+    if (ts < this.minTsUs) this.minTsUs = ts;
+    if (ts > this.maxTsUs) this.maxTsUs = ts;
+    this.count++;
+  }
+
+  /** An event with a stream index or headers (Kafka), by the general writers. */
+  private addWithExtras(event: BlockEvent, stream: number, headers: readonly EventHeader[] | undefined): void {
+    const sink = this.sink;
     let flags = 0;
     if (event.key !== null) flags |= FLAG_KEY;
     if (headers !== undefined && headers.length > 0) flags |= FLAG_HEADERS;
@@ -170,12 +231,6 @@ export class BlockBuilder {
     }
     sink.varint(event.payload.length);
     sink.raw(event.payload);
-    this.spans.add(stream, event.partition, event.position);
-    this.prevTsUs = event.timestampUs;
-    this.prevPosition = event.position;
-    if (event.timestampUs < this.minTsUs) this.minTsUs = event.timestampUs;
-    if (event.timestampUs > this.maxTsUs) this.maxTsUs = event.timestampUs;
-    this.count++;
   }
 
   /** The finished block, numbered `blockNo`; the builder is empty afterwards. */

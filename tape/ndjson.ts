@@ -46,33 +46,43 @@ export interface LineTransform {
 const KNOWN_FIELDS = new Set(['timestampUs', 'partition', 'key', 'keyBase64', 'headers', 'type', 'payload']);
 const MAX_PARTITION = 2 ** 31 - 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const DIGITS_16 = /\d{16}/g;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Nesting past which holdsUnsafeNumber stops looking and lets the exact text scan decide. */
+const MAX_WALK_DEPTH = 32;
 
 /**
- * Whether the text has a digit run that could exceed 2^53 (9007199254740991): 17 or more
- * digits, or 16 starting with a 9. Cheap (a 16-digit timestamp in microseconds is on every
- * line and is safe), so that the exact scan runs only when needed.
+ * Whether a parsed value holds a number that JSON.parse may have rounded: any integer literal
+ * beyond 2^53 - 1 parses to a number of at least 2^53 in magnitude, so looking at the parsed
+ * numbers finds every candidate. Cheap (a line holds a few numbers), so that the exact scan of
+ * the text (findUnsafeInteger, which also tells an integer literal from 1e20) runs only then.
+ * Too deep a nesting counts as a candidate rather than being walked.
  */
-function mayHoldUnsafeInteger(text: string): boolean {
-  DIGITS_16.lastIndex = 0;
-  for (let m = DIGITS_16.exec(text); m !== null; m = DIGITS_16.exec(text)) {
-    const after = text.charCodeAt(m.index + 16);
-    if (text.charCodeAt(m.index) === 57 || (after >= 48 && after <= 57)) return true;
+function holdsUnsafeNumber(value: unknown, depth: number): boolean {
+  if (typeof value === 'number') return value > MAX_SAFE || value < -MAX_SAFE;
+  if (value === null || typeof value !== 'object') return false;
+  if (depth >= MAX_WALK_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsUnsafeNumber(value[i], depth + 1)) return true;
+    return false;
   }
+  const o = value as Record<string, unknown>;
+  for (const key in o) if (holdsUnsafeNumber(o[key], depth + 1)) return true;
   return false;
 }
-/** UTF-8 bytes of recently seen keys: keys repeat (a player, an account), encoding them does not need to. */
-const keyCache = new Map<string, Uint8Array>();
-const KEY_CACHE_MAX = 65536;
 
+/** A key's UTF-8 bytes: ASCII keys (nearly all) byte by byte, which beats a Buffer per key. */
 function keyBytes(key: string): Uint8Array {
-  let bytes = keyCache.get(key);
-  if (bytes === undefined) {
-    if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
-    bytes = Buffer.from(key, 'utf8');
-    keyCache.set(key, bytes);
+  const n = key.length;
+  if (n <= 256) {
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) return Buffer.from(key, 'utf8');
+      bytes[i] = c;
+    }
+    return bytes;
   }
-  return bytes;
+  return Buffer.from(key, 'utf8');
 }
 
 const problem = (reasonCode: string, reason: string): ParseProblem => ({ reasonCode, reason });
@@ -125,23 +135,23 @@ export function parseEventLine<E>(text: string, codec: EventCodec<E>, transform?
     return problem('not-an-object', `a line must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
   }
   const o = value as Record<string, unknown>;
+  // Before any transform: a redaction may replace the number that was rounded.
+  if (holdsUnsafeNumber(o, 0)) {
+    const unsafe = findUnsafeInteger(text);
+    if (unsafe !== null) return problem('integer-too-large', transform === undefined ? `integer ${unsafe} is beyond 2^53 and would lose precision` : 'an integer is beyond 2^53 and would lose precision');
+  }
   if (transform !== undefined) {
     transform.apply(o);
     const transformed = JSON.stringify(o);
-    const result = parseTransformed(o, text, codec, transform);
+    const result = parseTransformed(o, codec, transform);
     return isProblem(result) ? { ...result, transformed } : result;
   }
-  return parseTransformed(o, text, codec, undefined);
+  return parseTransformed(o, codec, undefined);
 }
 
-function parseTransformed<E>(o: Record<string, unknown>, text: string, codec: EventCodec<E>, transform: LineTransform | undefined): ParsedLine<E> | ParseProblem {
-  const fields = Object.keys(o);
-  for (let i = 0; i < fields.length; i++) {
-    if (!KNOWN_FIELDS.has(fields[i])) return problem('unknown-field', `unknown field "${fields[i]}"; a line has timestampUs, partition, key, type, payload (and optionally keyBase64, headers)`);
-  }
-  if (mayHoldUnsafeInteger(text)) {
-    const unsafe = findUnsafeInteger(text);
-    if (unsafe !== null) return problem('integer-too-large', transform === undefined ? `integer ${unsafe} is beyond 2^53 and would lose precision` : 'an integer is beyond 2^53 and would lose precision');
+function parseTransformed<E>(o: Record<string, unknown>, codec: EventCodec<E>, transform: LineTransform | undefined): ParsedLine<E> | ParseProblem {
+  for (const field in o) {
+    if (!KNOWN_FIELDS.has(field)) return problem('unknown-field', `unknown field "${field}"; a line has timestampUs, partition, key, type, payload (and optionally keyBase64, headers)`);
   }
   const ts = o.timestampUs;
   if (ts === undefined) return problem('missing-field', 'missing field "timestampUs"');

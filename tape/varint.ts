@@ -14,6 +14,11 @@ export class ByteSink {
     this.length = 0;
   }
 
+  /** Make room for `n` more bytes (bytes may be a new, larger array afterwards). */
+  ensure(n: number): void {
+    this.reserve(n);
+  }
+
   private reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
     let capacity = this.bytes.length * 2;
@@ -65,6 +70,42 @@ export class ByteSink {
   copy(): Uint8Array {
     return this.bytes.slice(0, this.length);
   }
+}
+
+/** Most bytes a varint of a safe integer takes. */
+export const MAX_VARINT_BYTES = 8;
+
+/**
+ * Unsigned varint at `o` in `b` (which has room: MAX_VARINT_BYTES); returns the offset after
+ * it. For writers that keep the offset in a local (BlockBuilder's hot path).
+ */
+export function putVarint(b: Uint8Array, o: number, value: number): number {
+  if (value < 0x80) {
+    b[o] = value;
+    return o + 1;
+  }
+  while (value >= 0x80) {
+    b[o++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  b[o] = value;
+  return o + 1;
+}
+
+/** Signed varint (zigzag) at `o`; returns the offset after it. */
+export function putZigzag(b: Uint8Array, o: number, value: number): number {
+  return putVarint(b, o, value >= 0 ? value * 2 : -value * 2 - 1);
+}
+
+/** `n` bytes of `data` at `o` (room reserved); returns the offset after them. */
+export function putBytes(b: Uint8Array, o: number, data: Uint8Array, n: number): number {
+  // Typical keys and payloads are a few bytes, where a loop beats set()'s call overhead.
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) b[o + i] = data[i];
+  } else {
+    b.set(data, o);
+  }
+  return o + n;
 }
 
 /** Read state: the offset into the bytes, advanced by each read. */

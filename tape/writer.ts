@@ -1,5 +1,5 @@
-// Writes a tape. Every commit is one SQLite transaction holding a block of events together
-// with its position index, the checkpoints, snapshots and rejects it completes, and the
+// Writes a tape. Every commit is one SQLite transaction holding blocks of events together
+// with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
 import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
@@ -43,7 +43,8 @@ export interface SourcePositionRecord {
 }
 
 export interface CommitBatch {
-  readonly block?: EncodedBlock;
+  /** Consecutive blocks, in order. */
+  readonly blocks?: readonly EncodedBlock[];
   readonly checkpoints?: readonly Checkpoint[];
   readonly snapshots?: readonly SnapshotRecord[];
   readonly rejects?: readonly RejectRecord[];
@@ -86,8 +87,7 @@ export class TapeWriter {
         'rejected = excluded.rejected, checksum = excluded.checksum',
     );
     this.commitTx = db.transaction((batch: CommitBatch) => {
-      const b = batch.block;
-      if (b !== undefined) {
+      for (const b of batch.blocks ?? []) {
         this.insertBlock.run(b.blockNo, b.firstSeq, b.eventCount, b.firstTsUs, b.minTsUs, b.maxTsUs, b.data.length, b.checksum, b.data);
         for (const s of b.sources) this.insertBlockSource.run(b.blockNo, s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition);
       }
@@ -164,7 +164,7 @@ export class TapeWriter {
     return new TapeWriter(path, db);
   }
 
-  /** Write a block with what it completes, atomically. */
+  /** Write blocks with what they complete, atomically. */
   commit(batch: CommitBatch): void {
     this.commitTx(batch);
   }

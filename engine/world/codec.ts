@@ -78,38 +78,48 @@ const put32 = (b: Uint8Array, o: number, v: number): void => {
   b[o + 3] = v >>> 24;
 };
 
-// Encoding is on the recording hot path: fields are range-checked against LAYOUT, then
-// written with hand-unrolled stores (a DataView per event costs more than the event).
+/** The value of field `spec` of an event of `kind`, checked against its range. */
+function checked(kind: number, spec: FieldSpec, value: number): number {
+  if (!(value >= spec.min && value <= spec.max) || value !== Math.floor(value)) checkRange(kind, spec, value);
+  return value;
+}
+
+// Encoding is on the recording hot path: each kind's fields are read by name (a loop over
+// LAYOUT reading event[spec.field] would be a keyed load per field, several times slower),
+// range-checked against LAYOUT, and written with hand-unrolled stores (a DataView per event
+// costs more than the event).
 function encode(event: WorldEvent): Uint8Array {
   const kind = event.kind;
   const fields = LAYOUT[kind];
   if (fields === undefined) throw new CodecError(`unknown world event kind ${kind}`);
-  for (let i = 0; i < fields.length; i++) {
-    const spec = fields[i];
-    const value = event[spec.field];
-    if (!(value >= spec.min && value <= spec.max) || value !== Math.floor(value)) checkRange(kind, spec, value);
-  }
   const b = new Uint8Array(SIZES[kind]);
   b[0] = kind;
-  put32(b, 1, event.id);
+  put32(b, 1, checked(kind, fields[0], event.id));
   switch (kind) {
     case WorldEventKind.join:
-      put16(b, 5, event.zone); put16(b, 7, event.x); put16(b, 9, event.y);
+      put16(b, 5, checked(kind, fields[1], event.zone));
+      put16(b, 7, checked(kind, fields[2], event.x));
+      put16(b, 9, checked(kind, fields[3], event.y));
       break;
     case WorldEventKind.move:
-      put16(b, 5, event.x & 0xffff); put16(b, 7, event.y & 0xffff);
+      put16(b, 5, checked(kind, fields[1], event.x) & 0xffff);
+      put16(b, 7, checked(kind, fields[2], event.y) & 0xffff);
       break;
     case WorldEventKind.rotate:
-      put16(b, 5, event.amount);
+      put16(b, 5, checked(kind, fields[1], event.amount));
       break;
     case WorldEventKind.shoot:
-      put32(b, 5, event.other); b[9] = event.amount;
+      put32(b, 5, checked(kind, fields[1], event.other));
+      b[9] = checked(kind, fields[2], event.amount);
       break;
     case WorldEventKind.loot:
-      put32(b, 5, event.other);
+      put32(b, 5, checked(kind, fields[1], event.other));
       break;
     case WorldEventKind.spawn:
-      put16(b, 5, event.zone); put16(b, 7, event.x); put16(b, 9, event.y); put16(b, 11, event.amount);
+      put16(b, 5, checked(kind, fields[1], event.zone));
+      put16(b, 7, checked(kind, fields[2], event.x));
+      put16(b, 9, checked(kind, fields[3], event.y));
+      put16(b, 11, checked(kind, fields[4], event.amount));
       break;
   }
   return b;
@@ -175,6 +185,19 @@ function toJSON(event: WorldEvent): JsonEvent {
   return { type: WORLD_EVENT_KIND_NAMES[event.kind], payload };
 }
 
+/** Payload field `spec` of a JSON event of `kind`: present, a number, in range. */
+function jsonField(kind: WorldEventKind, spec: FieldSpec, value: unknown): number {
+  if (typeof value !== 'number') {
+    const type = WORLD_EVENT_KIND_NAMES[kind];
+    if (value === undefined) throw new CodecError(`${type} payload is missing field "${spec.json}"`);
+    throw new CodecError(`${type}.${spec.json} must be a number, got ${typeof value}`);
+  }
+  checkRange(kind, spec, value);
+  return value;
+}
+
+// On the NDJSON recording hot path, like encode: fields read by name per kind. The names are
+// LAYOUT's (the codec tests round-trip every kind, which holds the two together).
 function fromJSON(json: JsonEvent): WorldEvent {
   const kind = KIND_BY_NAME.get(json.type);
   if (kind === undefined) {
@@ -184,20 +207,50 @@ function fromJSON(json: JsonEvent): WorldEvent {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw new CodecError(`${json.type} payload must be an object`);
   }
-  const record = payload as Record<string, unknown>;
+  const p = payload as Record<string, unknown>;
   const fields = LAYOUT[kind];
   const event: WorldEvent = { kind, id: 0, other: 0, zone: 0, x: 0, y: 0, amount: 0 };
-  for (const spec of fields) {
-    const value = record[spec.json];
-    if (value === undefined) throw new CodecError(`${json.type} payload is missing field "${spec.json}"`);
-    if (typeof value !== 'number') throw new CodecError(`${json.type}.${spec.json} must be a number, got ${typeof value}`);
-    checkRange(kind, spec, value);
-    event[spec.field] = value;
+  switch (kind) {
+    case WorldEventKind.join:
+      event.id = jsonField(kind, fields[0], p.player);
+      event.zone = jsonField(kind, fields[1], p.zone);
+      event.x = jsonField(kind, fields[2], p.x);
+      event.y = jsonField(kind, fields[3], p.y);
+      break;
+    case WorldEventKind.leave:
+      event.id = jsonField(kind, fields[0], p.player);
+      break;
+    case WorldEventKind.move:
+      event.id = jsonField(kind, fields[0], p.player);
+      event.x = jsonField(kind, fields[1], p.dx);
+      event.y = jsonField(kind, fields[2], p.dy);
+      break;
+    case WorldEventKind.rotate:
+      event.id = jsonField(kind, fields[0], p.player);
+      event.amount = jsonField(kind, fields[1], p.angle);
+      break;
+    case WorldEventKind.shoot:
+      event.id = jsonField(kind, fields[0], p.player);
+      event.other = jsonField(kind, fields[1], p.target);
+      event.amount = jsonField(kind, fields[2], p.damage);
+      break;
+    case WorldEventKind.loot:
+      event.id = jsonField(kind, fields[0], p.player);
+      event.other = jsonField(kind, fields[1], p.treasure);
+      break;
+    case WorldEventKind.spawn:
+      event.id = jsonField(kind, fields[0], p.treasure);
+      event.zone = jsonField(kind, fields[1], p.zone);
+      event.x = jsonField(kind, fields[2], p.x);
+      event.y = jsonField(kind, fields[3], p.y);
+      event.amount = jsonField(kind, fields[4], p.value);
+      break;
   }
   // Every expected field was found above, so any extra key is unknown.
-  const keys = Object.keys(record);
-  if (keys.length !== fields.length) {
-    const unknown = keys.find((key) => !fields.some((f) => f.json === key));
+  let count = 0;
+  for (const key in p) if (Object.hasOwn(p, key)) count++;
+  if (count !== fields.length) {
+    const unknown = Object.keys(p).find((key) => !fields.some((f) => f.json === key));
     throw new CodecError(`${json.type} payload has unknown field "${unknown}"; expected ${fields.map((f) => f.json).join(', ')}`);
   }
   return event;

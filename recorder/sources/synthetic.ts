@@ -7,9 +7,11 @@ import { SeededRandom } from '../../engine/random.js';
 import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
 import { DEFAULT_START_US, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
-import type { Source, SourceItem, SourceRecord } from '../source.js';
+import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
 
-const BATCH_EVENTS = 4096;
+const BATCH_EVENTS = 512;
+/** Fewer events than this are generated faster on the main thread than a worker starts. */
+export const WORKER_MIN_EVENTS = 200_000;
 
 export class WorldTrafficSource implements Source<WorldEvent> {
   readonly name = 'synthetic';
@@ -18,10 +20,20 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   private readonly traffic: WorldTraffic;
   private stopped = false;
 
-  constructor(options: Partial<TrafficOptions>, startIndex = 0) {
+  constructor(
+    options: Partial<TrafficOptions>,
+    private readonly startIndex = 0,
+  ) {
     this.traffic = new WorldTraffic(options);
     this.description = { kind: 'synthetic', generator: 'world-traffic/1', ...this.traffic.options };
     this.traffic.skipTo(startIndex);
+  }
+
+  workerSpec(): { spec: SourceSpec; large: boolean } {
+    return {
+      spec: { kind: 'world-traffic', options: this.traffic.options, startIndex: this.startIndex },
+      large: this.traffic.options.events - this.startIndex >= WORKER_MIN_EVENTS,
+    };
   }
 
   async *batches(): AsyncIterable<readonly SourceRecord<WorldEvent>[]> {
@@ -73,7 +85,7 @@ export class EngineGeneratedSource<E> implements Source<E> {
   constructor(
     private readonly engine: Engine<unknown, E>,
     private readonly options: GeneratedSourceOptions,
-    startIndex = 0,
+    private readonly startIndex = 0,
   ) {
     if (engine.generate === undefined) {
       throw new Error(`engine ${engine.name} has no generate() hook, so it cannot make synthetic traffic`);
@@ -96,6 +108,13 @@ export class EngineGeneratedSource<E> implements Source<E> {
       key: g.key === null ? null : this.encoder.encode(g.key),
       payload: this.engine.codec.encode(g.event),
       event: g.event,
+    };
+  }
+
+  workerSpec(): { spec: SourceSpec; large: boolean } {
+    return {
+      spec: { kind: 'engine-generated', options: this.options, startIndex: this.startIndex },
+      large: this.options.events - this.startIndex >= WORKER_MIN_EVENTS,
     };
   }
 

@@ -1,0 +1,31 @@
+// Sources rebuilt from plain data (Source.workerSpec), for the recorder's source worker
+// (recorder/pipeline.ts): the worker builds the same source, at the same starting point, as
+// the main thread described.
+
+import type { Engine } from '../engine/types.js';
+import { Redactor } from './redact.js';
+import type { Source, SourceSpec } from './source.js';
+import { NdjsonSource, type NdjsonPosition } from './sources/ndjson.js';
+import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from './sources/synthetic.js';
+import type { TrafficOptions } from '../engine/world/traffic.js';
+
+export function sourceFromSpec(spec: SourceSpec, engine: Engine): Source {
+  switch (spec.kind) {
+    case 'world-traffic':
+      return new WorldTrafficSource(spec.options as Partial<TrafficOptions>, spec.startIndex) as Source;
+    case 'engine-generated':
+      return new EngineGeneratedSource(engine, spec.options as GeneratedSourceOptions, spec.startIndex) as Source;
+    case 'ndjson': {
+      const r = spec.redaction;
+      const redactor = r === null ? null : new Redactor({ redact: r.redact, hash: r.hash }, r.key === null ? null : Buffer.from(r.key));
+      return new NdjsonSource({
+        input: spec.input,
+        codec: engine.codec,
+        maxLineBytes: spec.maxLineBytes,
+        from: spec.from as NdjsonPosition,
+        keepRaw: spec.keepRaw,
+        redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
+      }) as Source;
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// The recorder's source worker (see pipeline.ts): reads the source, encodes its events into
+// finished blocks exactly as the main thread's builder would, and posts each block with the
+// rejects and the source position that go into the same commit. The main thread applies the
+// events (live checkpoints) and writes; this thread stays at most MAX_IN_FLIGHT batches ahead.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { BlockBuilder } from '../tape/block.js';
+import type { RejectRecord } from '../tape/schema.js';
+import { loadEngine } from '../replayer/load-engine.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { isReject, type SourceItem } from './source.js';
+import { sourceFromSpec } from './source-spec.js';
+
+/** Rejects waiting for a block; past this many they are sent on their own (as the main thread's recorder does). */
+const MAX_PENDING_REJECTS = 1024;
+
+async function run(task: PipelineTask): Promise<void> {
+  const port = parentPort!;
+  const control = new Int32Array(task.control);
+  const engine = await loadEngine(task.engineSpec);
+  const source = sourceFromSpec(task.spec, engine);
+  const builder = new BlockBuilder();
+  let seq = task.startSeq;
+  let blockNo = task.firstBlockNo;
+  let read = task.read;
+  let quarantined = task.quarantined;
+  let rejects: RejectRecord[] = [];
+  let lastItem: SourceItem | null = null;
+  let sent = 0;
+  let stopped = false;
+
+  const post = (message: PipelineMessage, transfer: ArrayBuffer[] = []): void => {
+    port.postMessage(message, transfer);
+  };
+  /** Wait while the main thread is MAX_IN_FLIGHT batches behind (or until told to stop). */
+  const waitForRoom = (): void => {
+    for (;;) {
+      const consumed = Atomics.load(control, CONTROL_CONSUMED);
+      if (sent - consumed < MAX_IN_FLIGHT || Atomics.load(control, CONTROL_STOP) !== 0) return;
+      Atomics.wait(control, CONTROL_CONSUMED, consumed, 1000);
+    }
+  };
+  const send = (): void => {
+    const block = builder.eventCount > 0 ? builder.finish(blockNo++) : null;
+    if (block === null && rejects.length === 0) return;
+    post(
+      { type: 'batch', block, rejects, read, quarantined, position: lastItem === null ? undefined : source.resumeAfter(lastItem) },
+      block === null ? [] : [block.data.buffer as ArrayBuffer],
+    );
+    rejects = [];
+    sent++;
+    waitForRoom();
+  };
+
+  for await (const batch of source.batches()) {
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i];
+      if (isReject(item)) {
+        if (!task.quarantine) {
+          // What came before the bad input is committed; then the recorder stops on it.
+          send();
+          post({ type: 'strict-reject', reject: item });
+          return;
+        }
+        read++;
+        quarantined++;
+        rejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+        lastItem = item;
+        if (rejects.length >= MAX_PENDING_REJECTS) send();
+        continue;
+      }
+      builder.add(seq, item);
+      seq++;
+      read++;
+      lastItem = item;
+      if (builder.eventCount >= task.blockEvents) send();
+    }
+    if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
+      stopped = true;
+      source.stop();
+    }
+  }
+  send();
+  post({ type: 'end', stopped });
+}
+
+run(workerData as PipelineTask).catch((error: unknown) => {
+  const e = error as Error & { code?: unknown };
+  parentPort!.postMessage({
+    type: 'error',
+    code: typeof e.code === 'string' ? e.code : null,
+    name: e.name ?? 'Error',
+    message: e.message ?? String(error),
+  } satisfies PipelineMessage);
+});
