@@ -117,3 +117,140 @@ export class SourcePipeline {
     await this.worker.terminate();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// NDJSON files: parsing is most of the work (JSON.parse alone is most of a line's cost), so the
+// file is cut into segments parsed by several workers side by side (segment-worker.ts); the
+// main thread takes the segments in order, numbers lines and events, applies and builds the
+// blocks. The tape is the same as one thread's.
+
+/** Bytes of a segment; a worker may run SEGMENT_IN_FLIGHT chunks (a segment and more) ahead of the main thread. */
+export const SEGMENT_BYTES = 2 << 20;
+export const SEGMENT_CHUNK_ITEMS = 4096;
+export const SEGMENT_IN_FLIGHT = 16;
+/** Parse workers: on this project's two-core machines two, beside the main thread's lighter work. */
+export const SEGMENT_WORKERS = 2;
+/** Control words: one per worker (chunks the main thread consumed from it), then the stop request. */
+export const CONTROL_STOP_SEGMENTS = (workers: number): number => workers;
+
+export interface SegmentTask {
+  readonly input: string;
+  readonly engineSpec: string;
+  /** Where the recording starts: the first segment starts here. */
+  readonly from: { readonly byteOffset: number; readonly line: number };
+  readonly maxLineBytes: number;
+  readonly keepRaw: boolean;
+  readonly redaction: { readonly redact: readonly string[]; readonly hash: readonly string[]; readonly key: Uint8Array | null } | null;
+  /** Bytes per segment (SEGMENT_BYTES; tests use small ones to cross many boundaries). */
+  readonly segmentBytes: number;
+  readonly worker: number;
+  readonly workers: number;
+  readonly control: SharedArrayBuffer;
+}
+
+export interface SegmentReject {
+  /** Index among the chunk's inputs. */
+  readonly index: number;
+  /** Line number within the segment (1 for its first line). */
+  readonly line: number;
+  readonly byteOffset: number;
+  readonly reasonCode: string;
+  readonly reason: string;
+  readonly raw: Uint8Array | null;
+  readonly rawLength: number;
+}
+
+export interface SegmentChunk {
+  readonly type: 'chunk';
+  readonly worker: number;
+  readonly segment: number;
+  /** The accepted inputs, in order: sequence numbers from 0, positions = line numbers within the segment. */
+  readonly block: EncodedBlock | null;
+  /** The byte offset after each input (accepted or rejected), in order. */
+  readonly nextOffsets: Float64Array;
+  readonly rejects: readonly SegmentReject[];
+  /** Inputs (lines) in this chunk. */
+  readonly items: number;
+  /** The segment's last chunk. */
+  readonly last: boolean;
+}
+
+export type SegmentMessage =
+  | SegmentChunk
+  | { readonly type: 'end'; readonly worker: number; readonly segment: number }
+  | { readonly type: 'error'; readonly code: string | null; readonly name: string; readonly message: string };
+
+/** The compiled segment worker (see sourceWorkerUrl). */
+export function segmentWorkerUrl(): URL | null {
+  const sibling = new URL('./segment-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  const built = new URL('../dist/recorder/segment-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(built)) ? built : null;
+}
+
+export class SegmentPipeline {
+  private readonly workers: Worker[];
+  private readonly control: Int32Array;
+  private readonly queues: SegmentMessage[][];
+  private wake: (() => void) | null = null;
+  private closing = false;
+
+  /** The file, as named in reject positions; and the line number before the first segment. */
+  readonly input: string;
+  readonly startLine: number;
+
+  constructor(url: URL, task: Omit<SegmentTask, 'control' | 'worker' | 'workers'>, count = SEGMENT_WORKERS) {
+    this.input = task.input;
+    this.startLine = task.from.line;
+    const control = new SharedArrayBuffer(4 * (count + 1));
+    this.control = new Int32Array(control);
+    this.queues = Array.from({ length: count }, () => []);
+    this.workers = Array.from({ length: count }, (_, worker) => {
+      const w = new Worker(url, { workerData: { ...task, worker, workers: count, control } satisfies SegmentTask });
+      const push = (message: SegmentMessage): void => {
+        this.queues[worker].push(message);
+        const wake = this.wake;
+        this.wake = null;
+        wake?.();
+      };
+      w.on('message', push);
+      w.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
+      w.on('exit', (code) => {
+        if (!this.closing) push({ type: 'error', code: null, name: 'Error', message: `NDJSON parse worker ${worker} exited (code ${code}) before the end of the file` });
+      });
+      return w;
+    });
+  }
+
+  /** The chunks of every segment, segment after segment, until the end of the file. */
+  async *chunks(): AsyncGenerator<SegmentChunk> {
+    const count = this.workers.length;
+    for (let segment = 0; ; segment++) {
+      const queue = this.queues[segment % count];
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+        const message = queue.shift()!;
+        if (message.type === 'error') {
+          throw message.code === null ? new Error(`NDJSON parse worker: ${message.name}: ${message.message}`) : new TapedeckError(message.code, message.message);
+        }
+        if (message.type === 'end') return;
+        if (message.segment !== segment) throw new Error(`NDJSON parse workers out of step: segment ${message.segment} arrived for ${segment}`);
+        yield message;
+        if (message.last) break;
+      }
+    }
+  }
+
+  /** The main thread is done with a chunk from `worker`: it may send one more. */
+  consumed(worker: number): void {
+    Atomics.add(this.control, worker, 1);
+    Atomics.notify(this.control, worker);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    Atomics.store(this.control, CONTROL_STOP_SEGMENTS(this.workers.length), 1);
+    for (let i = 0; i < this.workers.length; i++) Atomics.notify(this.control, i);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

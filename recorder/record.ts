@@ -12,7 +12,7 @@ import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { SourcePipeline, sourceWorkerUrl } from './pipeline.js';
+import { SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
@@ -67,6 +67,8 @@ export interface RecordOptions<S, E> {
   readonly pipeline?: PipelineMode;
   /** How the worker loads the engine (--engine: a built-in name or a module path); without it only a built-in engine can be. */
   readonly engineSpec?: string;
+  /** NDJSON files: bytes per segment given to the parse workers (default SEGMENT_BYTES, 2 MiB; for tests and tuning). */
+  readonly segmentBytes?: number;
 }
 
 export type PipelineMode = 'auto' | 'on' | 'off';
@@ -181,6 +183,9 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   /** With a worker: the source position after the last batch it sent. */
   let pipelinePosition: unknown = undefined;
+  /** With NDJSON parse workers: the position after the last input taken (line -1: none yet). */
+  let segmentByteOffset = 0;
+  let segmentLine = -1;
   const commitBlocks = durability === 'durable' ? 1 : RELAXED_COMMIT_BLOCKS;
   let pendingBlocks: EncodedBlock[] = [];
   /**
@@ -196,7 +201,16 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
     if (!now && pendingBlocks.length < commitBlocks) return;
     if (pendingBlocks.length === 0 && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
-    const position = pipeline !== null ? pipelinePosition : lastItem === null ? undefined : source.resumeAfter(lastItem);
+    const position =
+      pipeline instanceof SourcePipeline
+        ? pipelinePosition
+        : pipeline instanceof SegmentPipeline
+          ? segmentLine < 0
+            ? undefined
+            : { byteOffset: segmentByteOffset, line: segmentLine }
+          : lastItem === null
+            ? undefined
+            : source.resumeAfter(lastItem);
     writer.commit({
       blocks: pendingBlocks,
       checkpoints: pendingCheckpoints,
@@ -246,7 +260,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const onAbort = (): void => {
     stopped = true;
     source.stop();
-    pipeline?.stop();
+    if (pipeline instanceof SourcePipeline) pipeline.stop();
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort);
@@ -273,6 +287,66 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
         await new Promise((resolve) => setImmediate(resolve));
         lastYieldMs = performance.now();
       }
+    }
+  };
+
+  /** NDJSON segments parsed by workers, in order: number lines and events, apply, build blocks. */
+  const readSegments = async (segments: SegmentPipeline, input: string, startLine: number): Promise<void> => {
+    let segmentLineBase = startLine;
+    let segmentItems = 0;
+    for await (const chunk of segments.chunks()) {
+      takeChunk(chunk, input, segmentLineBase);
+      segmentItems += chunk.items;
+      if (chunk.last) {
+        segmentLineBase += segmentItems;
+        segmentItems = 0;
+      }
+      segments.consumed(chunk.worker);
+      if (stopped) return;
+      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYieldMs = performance.now();
+      }
+    }
+  };
+  const takeChunk = (chunk: SegmentChunk, input: string, lineBase: number): void => {
+    const nextOffsets = chunk.nextOffsets;
+    const rejects = chunk.rejects;
+    let nextReject = 0;
+    const block = chunk.block;
+    const bytes = block === null ? null : block.data;
+    if (block !== null) cursor.reset(block, block.data);
+    for (let i = 0; i < chunk.items; i++) {
+      if (nextReject < rejects.length && rejects[nextReject].index === i) {
+        const r = rejects[nextReject++];
+        const line = lineBase + r.line;
+        const position = { input, line, byteOffset: r.byteOffset };
+        if (!options.quarantine) {
+          flush();
+          throw new InputError({ reject: true, position, where: `${input} line ${line} (byte ${r.byteOffset})`, reasonCode: r.reasonCode, reason: r.reason, raw: r.raw, rawLength: r.rawLength }, seq);
+        }
+        read++;
+        quarantined++;
+        pendingRejects.push({ nextSeq: seq, position, reasonCode: r.reasonCode, reason: r.reason, rawLength: r.rawLength, raw: r.raw });
+        segmentByteOffset = nextOffsets[i];
+        segmentLine = line;
+        if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
+        continue;
+      }
+      if (!cursor.next()) throw new Error(`recorder: a chunk of segment ${chunk.segment} holds fewer events than inputs`);
+      const payloadOffset = cursor.payloadOffset;
+      const payloadLength = cursor.payloadLength;
+      const event = decodeAt !== undefined ? decodeAt(bytes!, payloadOffset, payloadLength) : codec.decode(cursor.payload());
+      const line = lineBase + cursor.position;
+      ctx.prepare(seq, cursor.timestampUs, cursor.partition);
+      state = engine.apply(state, event, ctx);
+      builder.addFromCursor(seq, cursor, line);
+      read++;
+      seq++;
+      afterApplied();
+      segmentByteOffset = nextOffsets[i];
+      segmentLine = line;
+      if (builder.eventCount >= blockEvents) flush(undefined, false);
     }
   };
 
@@ -317,7 +391,9 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   let completed = false;
   try {
-    await (pipeline !== null ? readPipeline(pipeline) : readItems());
+    if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
+    else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
+    else await readItems();
     completed = true;
   } finally {
     if (completed) {
@@ -361,7 +437,7 @@ function startPipeline<S, E>(
   source: Source<E>,
   options: RecordOptions<S, E>,
   start: { startSeq: number; firstBlockNo: number; blockEvents: number; read: number; quarantined: number },
-): SourcePipeline | null {
+): SourcePipeline | SegmentPipeline | null {
   const mode = options.pipeline ?? 'auto';
   if (mode === 'off' || source.live || options.updateSink !== undefined || options.onApplied !== undefined || options.betweenBatches !== undefined) return null;
   const engine = options.engine;
@@ -369,6 +445,14 @@ function startPipeline<S, E>(
   if (engineSpec === undefined) return null;
   const plan = source.workerSpec?.() ?? null;
   if (plan === null || (mode === 'auto' && !plan.large)) return null;
+  const spec = plan.spec;
+  if (spec.kind === 'ndjson') {
+    const url = segmentWorkerUrl();
+    if (url === null) return null;
+    const from = spec.from as { byteOffset: number; line: number };
+    const segmentBytes = positiveInteger('segmentBytes', options.segmentBytes ?? SEGMENT_BYTES);
+    return new SegmentPipeline(url, { input: spec.input, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
+  }
   const url = sourceWorkerUrl();
   if (url === null) return null;
   return new SourcePipeline(url, { spec: plan.spec, engineSpec, quarantine: options.quarantine === true, ...start });

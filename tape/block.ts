@@ -154,8 +154,38 @@ export class BlockBuilder {
   }
 
   add(seq: number, event: BlockEvent): void {
-    const ts = event.timestampUs;
-    const position = event.position;
+    const stream = event.stream ?? 0;
+    const headers = event.headers;
+    const key = event.key;
+    const payload = event.payload;
+    this.begin(seq, event.timestampUs, event.position);
+    if (stream !== 0 || (headers !== undefined && headers.length > 0)) {
+      this.addWithExtras(event, stream, headers);
+    } else {
+      this.addSimple(event.timestampUs, event.partition, event.position, key, 0, key === null ? 0 : key.length, payload, 0, payload.length);
+    }
+    this.end(stream, event.partition, event.timestampUs, event.position);
+  }
+
+  /**
+   * The event under `cursor` (of another block), at source position `position`: its bytes
+   * copied straight from the cursor's block, without views or objects per event (the recorder
+   * re-sequences events that parse workers packed into blocks of their own).
+   */
+  addFromCursor(seq: number, cursor: BlockCursor, position: number): void {
+    if (cursor.stream !== 0 || cursor.headersOffset >= 0) {
+      this.add(seq, { timestampUs: cursor.timestampUs, partition: cursor.partition, position, stream: cursor.stream, key: cursor.key(), headers: cursor.headers(), payload: cursor.payload() });
+      return;
+    }
+    const ts = cursor.timestampUs;
+    this.begin(seq, ts, position);
+    const bytes = cursor.bytes;
+    this.addSimple(ts, cursor.partition, position, cursor.keyOffset < 0 ? null : bytes, cursor.keyOffset, cursor.keyLength, bytes, cursor.payloadOffset, cursor.payloadLength);
+    this.end(0, cursor.partition, ts, position);
+  }
+
+  /** Checks before an event; the block's first event sets its start. */
+  private begin(seq: number, ts: number, position: number): void {
     if (this.count === 0) {
       this.firstSeq = seq;
       this.firstTsUs = ts;
@@ -169,39 +199,49 @@ export class BlockBuilder {
     if (!(ts >= 0 && ts <= MAX_BLOCK_VALUE) || !(position >= 0 && position <= MAX_BLOCK_VALUE)) {
       throw new RangeError(`event ${seq}: timestamp ${ts} and position ${position} must be integers in [0, 2^52 - 1]`);
     }
-    const stream = event.stream ?? 0;
-    const headers = event.headers;
-    const key = event.key;
-    const payload = event.payload;
-    if (stream !== 0 || (headers !== undefined && headers.length > 0)) {
-      this.addWithExtras(event, stream, headers!);
-    } else {
-      // The common case, written out: one reservation, the offset in a local, short fields
-      // copied byte by byte (the recording hot path; see ByteSink for the general writers).
-      const keyLength = key === null ? 0 : key.length;
-      const payloadLength = payload.length;
-      const sink = this.sink;
-      sink.ensure(1 + 3 * MAX_VARINT_BYTES + (MAX_VARINT_BYTES + keyLength) + (MAX_VARINT_BYTES + payloadLength));
-      const b = sink.bytes;
-      let o = sink.length;
-      b[o++] = key === null ? 0 : FLAG_KEY;
-      o = putZigzag(b, o, ts - this.prevTsUs);
-      o = putVarint(b, o, event.partition);
-      o = putZigzag(b, o, position - this.prevPosition);
-      if (key !== null) {
-        o = putVarint(b, o, keyLength);
-        o = putBytes(b, o, key, keyLength);
-      }
-      o = putVarint(b, o, payloadLength);
-      o = putBytes(b, o, payload, payloadLength);
-      sink.length = o;
-    }
-    this.spans.add(stream, event.partition, position);
+  }
+
+  /** Bookkeeping after an event. */
+  private end(stream: number, partition: number, ts: number, position: number): void {
+    this.spans.add(stream, partition, position);
     this.prevTsUs = ts;
     this.prevPosition = position;
     if (ts < this.minTsUs) this.minTsUs = ts;
     if (ts > this.maxTsUs) this.maxTsUs = ts;
     this.count++;
+  }
+
+  /**
+   * The common case (no stream index, no headers), written out: one reservation, the offset in
+   * a local, short fields copied byte by byte (the recording hot path; see ByteSink for the
+   * general writers). The key is `keyLength` bytes of `key` from `keyOffset` (null: no key).
+   */
+  private addSimple(
+    ts: number,
+    partition: number,
+    position: number,
+    key: Uint8Array | null,
+    keyOffset: number,
+    keyLength: number,
+    payload: Uint8Array,
+    payloadOffset: number,
+    payloadLength: number,
+  ): void {
+    const sink = this.sink;
+    sink.ensure(1 + 3 * MAX_VARINT_BYTES + (MAX_VARINT_BYTES + keyLength) + (MAX_VARINT_BYTES + payloadLength));
+    const b = sink.bytes;
+    let o = sink.length;
+    b[o++] = key === null ? 0 : FLAG_KEY;
+    o = putZigzag(b, o, ts - this.prevTsUs);
+    o = putVarint(b, o, partition);
+    o = putZigzag(b, o, position - this.prevPosition);
+    if (key !== null) {
+      o = putVarint(b, o, keyLength);
+      o = putBytes(b, o, key, keyOffset, keyLength);
+    }
+    o = putVarint(b, o, payloadLength);
+    o = putBytes(b, o, payload, payloadOffset, payloadLength);
+    sink.length = o;
   }
 
   /** An event with a stream index or headers (Kafka), by the general writers. */

@@ -97,13 +97,13 @@ export function putZigzag(b: Uint8Array, o: number, value: number): number {
   return putVarint(b, o, value >= 0 ? value * 2 : -value * 2 - 1);
 }
 
-/** `n` bytes of `data` at `o` (room reserved); returns the offset after them. */
-export function putBytes(b: Uint8Array, o: number, data: Uint8Array, n: number): number {
+/** `n` bytes of `data` from `from` at `o` (room reserved); returns the offset after them. */
+export function putBytes(b: Uint8Array, o: number, data: Uint8Array, from: number, n: number): number {
   // Typical keys and payloads are a few bytes, where a loop beats set()'s call overhead.
   if (n <= 32) {
-    for (let i = 0; i < n; i++) b[o + i] = data[i];
+    for (let i = 0; i < n; i++) b[o + i] = data[from + i];
   } else {
-    b.set(data, o);
+    b.set(from === 0 && n === data.length ? data : data.subarray(from, from + n), o);
   }
   return o + n;
 }

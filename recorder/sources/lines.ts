@@ -1,15 +1,44 @@
 // Splits a stream of byte chunks into lines, with byte offsets, and a hard limit on line
 // length: a longer line is reported (with its first maxLineBytes bytes kept) and skipped,
 // never buffered whole, so a file without newlines cannot exhaust memory.
+//
+// A line is a range of a buffer (no view per line unless asked for), and each read chunk is
+// checked for UTF-8 once: the lines of a valid chunk need no check of their own.
+
+import { isUtf8 } from 'node:buffer';
+
+class LineRange implements Line {
+  constructor(
+    readonly buffer: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly validUtf8: boolean,
+    readonly lineNo: number,
+    readonly byteOffset: number,
+    readonly nextByteOffset: number,
+    readonly length: number,
+    readonly tooLong: boolean,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return this.buffer.subarray(this.start, this.end);
+  }
+}
 
 export interface Line {
+  /** The buffer holding the line's bytes: [start, end) of it. */
+  readonly buffer: Buffer;
+  readonly start: number;
+  readonly end: number;
+  /** True when the line is known to be valid UTF-8 (its whole read chunk was); false: not checked. */
+  readonly validUtf8: boolean;
   /** 1-based line number. */
   readonly lineNo: number;
   /** Byte offset of the line's first byte in the input. */
   readonly byteOffset: number;
   /** Byte offset just after the line's newline (or the end of input): where the next line starts. */
   readonly nextByteOffset: number;
-  /** The line's bytes without its "\n" (a "\r" before it is kept; the caller decides). */
+  /** The line's bytes without its "\n" (a "\r" before it is kept; the caller decides): a view made on demand. */
   readonly bytes: Uint8Array;
   /** Full length of the line without its "\n"; more than bytes.length when tooLong. */
   readonly length: number;
@@ -37,6 +66,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
 
   for await (const input of chunks) {
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const chunkUtf8 = isUtf8(chunk);
     const lines: Line[] = [];
     let pos = 0;
     while (pos < chunk.length) {
@@ -46,7 +76,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
       if (carry === null && nl !== -1 && pieceLength <= max) {
         // The common case: a whole line inside this chunk.
         lineNo++;
-        lines.push({ lineNo, byteOffset: offset, nextByteOffset: offset + pieceLength + 1, bytes: chunk.subarray(pos, end), length: pieceLength, tooLong: false });
+        lines.push(new LineRange(chunk, pos, end, chunkUtf8, lineNo, offset, offset + pieceLength + 1, pieceLength, false));
         offset += pieceLength + 1;
       } else {
         // Part of a line that started in an earlier chunk, ends in a later one, or is too long.
@@ -60,14 +90,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
         carryLength += pieceLength;
         if (nl !== -1) {
           lineNo++;
-          lines.push({
-            lineNo,
-            byteOffset: offset,
-            nextByteOffset: offset + carryLength + 1,
-            bytes: carry,
-            length: carryLength,
-            tooLong: carryLength > max,
-          });
+          lines.push(new LineRange(carry, 0, carry.length, false, lineNo, offset, offset + carryLength + 1, carryLength, carryLength > max));
           offset += carryLength + 1;
           carry = null;
           carryLength = 0;
@@ -79,6 +102,6 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
   }
   if (carry !== null) {
     lineNo++;
-    yield [{ lineNo, byteOffset: offset, nextByteOffset: offset + carryLength, bytes: carry, length: carryLength, tooLong: carryLength > max }];
+    yield [new LineRange(carry, 0, carry.length, false, lineNo, offset, offset + carryLength, carryLength, carryLength > max)];
   }
 }

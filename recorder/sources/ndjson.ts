@@ -46,6 +46,15 @@ export interface NdjsonSourceOptions<E> {
   readonly redaction?: { readonly transform: LineTransform; readonly record: unknown };
   /** For tests: the stream to read instead of process.stdin when input is "-". */
   readonly stdin?: AsyncIterable<Uint8Array>;
+  /** Stop before the first line that starts at or after this byte offset (a segment of a file read in parallel). */
+  readonly until?: number;
+  /** Whether the first line read may start with a byte order mark: by default when it is the file's first line. */
+  readonly allowBom?: boolean;
+  /**
+   * Read the file with blocking reads rather than a stream: for a worker thread that does
+   * nothing else, where it spares the hop through libuv's thread pool for every chunk.
+   */
+  readonly blockingReads?: boolean;
 }
 
 const BOM = [0xef, 0xbb, 0xbf];
@@ -56,10 +65,14 @@ export class NdjsonSource<E> implements Source<E> {
   readonly live: boolean;
   private readonly label: string;
   private readonly maxLineBytes: number;
+  private readonly firstLine: number;
+  private readonly allowBom: boolean;
   private stopped = false;
 
   constructor(private readonly options: NdjsonSourceOptions<E>) {
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.firstLine = (options.from?.line ?? 0) + 1;
+    this.allowBom = options.allowBom ?? (options.from?.line ?? 0) === 0;
     if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1) {
       throw new TapedeckError('E_USAGE', `--max-line-bytes must be a positive integer, got ${options.maxLineBytes}`);
     }
@@ -98,18 +111,27 @@ export class NdjsonSource<E> implements Source<E> {
 
   private chunks(): AsyncIterable<Uint8Array> {
     if (this.live) return this.options.stdin ?? process.stdin;
-    return createReadStream(this.options.input, { start: this.options.from?.byteOffset ?? 0, highWaterMark: READ_CHUNK_BYTES });
+    const start = this.options.from?.byteOffset ?? 0;
+    if (this.options.blockingReads) return readBlocking(this.options.input, start);
+    return createReadStream(this.options.input, { start, highWaterMark: READ_CHUNK_BYTES });
   }
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
     const from = this.options.from ?? { byteOffset: 0, line: 0 };
     const lines = splitLines(this.chunks(), { maxLineBytes: this.maxLineBytes, startOffset: from.byteOffset, startLine: from.line });
     try {
+      const until = this.options.until ?? Infinity;
       for await (const chunkLines of lines) {
-        const batch: SourceItem<E>[] = new Array(chunkLines.length);
-        for (let i = 0; i < chunkLines.length; i++) batch[i] = this.parse(chunkLines[i]);
+        let n = chunkLines.length;
+        let last = false;
+        if (n > 0 && chunkLines[n - 1].byteOffset >= until) {
+          while (n > 0 && chunkLines[n - 1].byteOffset >= until) n--;
+          last = true;
+        }
+        const batch: SourceItem<E>[] = new Array(n);
+        for (let i = 0; i < n; i++) batch[i] = this.parse(chunkLines[i]);
         if (batch.length > 0) yield batch;
-        if (this.stopped) return;
+        if (this.stopped || last) return;
       }
     } finally {
       await lines.return(undefined);
@@ -118,15 +140,14 @@ export class NdjsonSource<E> implements Source<E> {
 
   private parse(line: Line): SourceItem<E> {
     if (line.tooLong) return this.reject(line, 'line-too-long', `line is ${line.length} bytes, longer than the limit of ${this.maxLineBytes} (--max-line-bytes)`);
-    const bytes = line.bytes;
-    let start = 0;
-    let end = bytes.length;
-    if (end > 0 && bytes[end - 1] === 13) end--; // CRLF
-    if (line.lineNo === 1 && bytes[0] === BOM[0] && bytes[1] === BOM[1] && bytes[2] === BOM[2]) start = 3;
+    const bytes = line.buffer;
+    let start = line.start;
+    let end = line.end;
+    if (end > start && bytes[end - 1] === 13) end--; // CRLF
+    if (line.lineNo === this.firstLine && this.allowBom && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
     if (start === end) return this.reject(line, 'empty-line', 'empty line');
-    const view = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
-    if (!isUtf8(view)) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
-    const text = (Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength)).toString('utf8');
+    if (!line.validUtf8 && !isUtf8(bytes.subarray(start, end))) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
+    const text = bytes.toString('utf8', start, end);
     const parsed = parseEventLine(text, this.options.codec, this.options.redaction?.transform);
     if (isProblem(parsed)) return this.reject(line, parsed.reasonCode, parsed.reason, parsed.transformed);
     const record: NdjsonRecord<E> = {
@@ -167,6 +188,11 @@ export class NdjsonSource<E> implements Source<E> {
   }
 }
 
+/** The byte offset just after an item this source handed out (its resume offset, without the position object). */
+export function nextByteOffsetOf(item: SourceItem<unknown>): number {
+  return (item as NdjsonRecord<unknown> | NdjsonReject).nextByteOffset;
+}
+
 interface NdjsonRecord<E> extends SourceRecord<E> {
   readonly nextByteOffset: number;
 }
@@ -174,6 +200,43 @@ interface NdjsonRecord<E> extends SourceRecord<E> {
 interface NdjsonReject extends SourceReject {
   readonly lineNo: number;
   readonly nextByteOffset: number;
+}
+
+/** The file from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads. */
+async function* readBlocking(path: string, start: number): AsyncGenerator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = start; ; ) {
+      const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      const n = readSync(fd, chunk, 0, READ_CHUNK_BYTES, at);
+      if (n === 0) return;
+      at += n;
+      yield n === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The offset of the first line that starts at or after `offset` in the file (its size when
+ * none does): the start of a segment when a file is read in parallel.
+ */
+export function lineStartAtOrAfter(path: string, offset: number): number {
+  if (offset <= 0) return 0;
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(1 << 16);
+    for (let at = offset - 1; ; ) {
+      const n = readSync(fd, buffer, 0, buffer.length, at);
+      if (n === 0) return at;
+      const nl = buffer.subarray(0, n).indexOf(10);
+      if (nl >= 0) return at + nl + 1;
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A resume offset must be the start of a line of the same file: the byte before it a newline. */

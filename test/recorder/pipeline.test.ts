@@ -125,4 +125,98 @@ describe('recording with the source on a worker thread', () => {
     const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
     expect(exportOf(path)).toBe(exportOf(straight));
   });
+
+  describe('NDJSON parsed by several workers, segment by segment', () => {
+    /** Lines of every kind, with long lines that cross several small segments. */
+    function mixedFile(dir: string): { input: string; lines: number } {
+      const { bytes } = corpus();
+      const parts: Buffer[] = [bytes, Buffer.from('\n')];
+      let lines = bytes.toString('latin1').split('\n').length;
+      for (let i = 0; i < 3000; i++) {
+        const line = i % 97 === 0 ? `{"timestampUs":${5000 + i},"partition":1,"key":"${'k'.repeat(250)}","type":"leave","payload":{"player":${i % 300}}}` : i % 89 === 0 ? 'oops' : good(i % 300, 5000 + i);
+        parts.push(Buffer.from(line + (i % 13 === 0 ? '\r\n' : '\n')));
+        lines++;
+      }
+      const input = join(dir, 'mixed.ndjson');
+      writeFileSync(input, Buffer.concat(parts));
+      return { input, lines };
+    }
+
+    it('writes the same tape as one thread when lines, long lines and rejects cross many segment boundaries', async () => {
+      const dir = tempDir();
+      const { input, lines } = mixedFile(dir);
+      const tapes: string[] = [];
+      for (const [pipeline, segmentBytes] of [['on', 1000], ['on', 173], ['off', undefined]] as [PipelineMode, number | undefined][]) {
+        const path = join(dir, `${pipeline}-${segmentBytes}.tape`);
+        const source = new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE });
+        const result = await recordTape(source, { ...recordOptions, path, pipeline, segmentBytes, quarantine: true });
+        expect(result.read).toBe(lines);
+        expect(result.pipelined).toBe(pipeline === 'on');
+        tapes.push(path);
+      }
+      const [a, b, off] = tapes.map(tapeRows);
+      expect(off.rejects.length).toBeGreaterThan(40);
+      expect(a).toEqual(off);
+      expect(b).toEqual(off);
+    });
+
+    it('stops at a bad line in a later segment in strict mode, as one thread does', async () => {
+      const dir = tempDir();
+      const input = join(dir, 'in.ndjson');
+      const lines = Array.from({ length: 3000 }, (_, i) => good(i % 300, 1000 + i));
+      lines.splice(2345, 0, '{"timestampUs":1,"partition":0,"key":"1","type":"teleport","payload":{"player":1}}');
+      writeFileSync(input, lines.join('\n') + '\n');
+      const messages: string[] = [];
+      const tapes: string[] = [];
+      for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+        const path = join(dir, `${pipeline}.tape`);
+        const error = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec }), { ...recordOptions, path, pipeline, segmentBytes: 4096 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(InputError);
+        messages.push((error as Error).message);
+        tapes.push(path);
+      }
+      expect(messages[0]).toContain('line 2346 (byte');
+      expect(messages[0]).toBe(messages[1]);
+      expect(tapeRows(tapes[0])).toEqual(tapeRows(tapes[1]));
+    });
+
+    it('resumes a file from the middle: segments start from the resume offset', async () => {
+      const dir = tempDir();
+      const { input } = mixedFile(dir);
+      const path = join(dir, 'two-runs.tape');
+      const controller = new AbortController();
+      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), {
+        ...recordOptions,
+        path,
+        pipeline: 'on',
+        segmentBytes: 2000,
+        blockEvents: 50,
+        quarantine: true,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.read >= 1000) controller.abort();
+        },
+      });
+      const resume = openResume(path, worldEngine, 'ndjson');
+      expect(resume.read).toBeGreaterThanOrEqual(1000);
+      expect(resume.read).toBeLessThan(2000);
+      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE, from: resume.position as NdjsonPosition }), {
+        ...recordOptions,
+        path,
+        pipeline: 'on',
+        segmentBytes: 2000,
+        blockEvents: 50,
+        quarantine: true,
+        resume,
+      });
+      const straight = join(dir, 'straight.tape');
+      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
+      const a = tapeRows(path);
+      const b = tapeRows(straight);
+      expect(a.rejects).toEqual(b.rejects);
+      expect(a.source_positions).toEqual(b.source_positions);
+      const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
+      expect(exportOf(path)).toBe(exportOf(straight));
+    });
+  });
 });
