@@ -10,7 +10,7 @@
 import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
-import { loadEngine } from '../replayer/load-engine.js';
+import { loadEngine } from '../tape/load-engine.js';
 import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask } from './pipeline.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';

@@ -12,7 +12,7 @@ import { DeterminismGuard, DeterminismViolationError } from './guard.js';
 import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
-import { builtInEngineOf } from './load-engine.js';
+import { builtInEngineOf } from '../tape/load-engine.js';
 import { latencyReport, latencySetup, startModel, type LatencyOptions, type LatencyReport, type ModelSink } from './latency/index.js';
 import type { LatencyPercentilesMs } from './latency/model.js';
 import type { EmpiricalServiceTimes } from './latency/service-time.js';

@@ -8,7 +8,7 @@ import { RunContext } from '../engine/context.js';
 import type { InvariantViolation, JsonEvent } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
 import { DeterminismGuard, DeterminismViolationError } from './guard.js';
-import { loadEngine } from './load-engine.js';
+import { loadEngine } from '../tape/load-engine.js';
 
 export interface ShardTask {
   readonly tape: string;

@@ -14,7 +14,7 @@ import { TapedeckError } from '../engine/errors.js';
 import type { InvariantViolation } from '../engine/types.js';
 import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
-import { loadEngine } from './load-engine.js';
+import { loadEngine } from '../tape/load-engine.js';
 import { ReplayError, replayTape, type CheckpointMismatch, type ReplayResult } from './replay.js';
 import type { ShardMessage, ShardResult, ShardTask } from './shard-worker.js';
 

@@ -6,7 +6,7 @@ import { TapeReader } from '../../tape/reader.js';
 import { lockstep } from '../../replayer/bisect.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson } from '../output.js';
 import { nonNegativeInt } from '../parse.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { replayTape } from '../../replayer/replay.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtBytes, fmtSeconds, line, printJson, progress } from '../output.js';
 import { positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';

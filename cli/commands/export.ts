@@ -7,7 +7,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import { formatEventLine } from '../../tape/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT } from '../exit.js';
-import { builtInEngineOf, loadEngine } from '../../replayer/load-engine.js';
+import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
 import { writeAll } from '../output.js';
 

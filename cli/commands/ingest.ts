@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder/record.js';
 import { DEFAULT_CHANNEL_CAPACITY, ingest, type LatencySummary } from '../../recorder/ingest.js';
 import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, printJson } from '../output.js';

@@ -6,7 +6,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
-import { engineForTape } from '../../replayer/load-engine.js';
+import { engineForTape } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { positiveInt } from '../parse.js';

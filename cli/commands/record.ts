@@ -14,7 +14,7 @@ import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type 
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT, stopOnSignals } from '../exit.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
 import { KafkaSource, VALUE_FORMATS, type KafkaPosition, type ValueFormat } from '../../recorder/sources/kafka.js';

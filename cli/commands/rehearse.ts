@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { rehearseTape, DEFAULT_SPEEDS, type RehearseResult } from '../../replayer/rehearse.js';
 import { writeEmpirical } from '../../replayer/latency/service-time.js';
 import { formatUs } from '../../replayer/latency/units.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
 import { addLatencyOptions, latencyOptionsFrom, percentileCells, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';

@@ -8,7 +8,7 @@ import { replayTapeSharded } from '../../replayer/shards.js';
 import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } from '../../replayer/republish.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
-import { engineForTape, loadEngine } from '../../replayer/load-engine.js';
+import { engineForTape, loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';

@@ -6,7 +6,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import { BUDGET_KEYS, budgetLabel } from '../../replayer/latency/budget.js';
 import { DEFAULT_QUEUE_CAPACITY } from '../../replayer/latency/model.js';
 import { parseServiceTime } from '../../replayer/latency/service-time.js';
-import { loadEngine } from '../../replayer/load-engine.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { FAULT_KINDS, type FaultKind } from '../../simulator/faults.js';
 import { PROPERTY_NAMES, type PropertyName } from '../../simulator/properties.js';
 import { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS, sampleDigests, simulate, type SimulateOptions, type SimulateResult } from '../../simulator/simulate.js';

@@ -1,4 +1,4 @@
-// Resolve --engine (the CLI, and replay workers, which load the engine themselves): a built-in name ("world") or a path to a user's engine module, which
+// Resolve --engine (the CLI, and the replay and recording workers, which load the engine themselves): a built-in name ("world") or a path to a user's engine module, which
 // exports the engine as its default export or as `engine`.
 
 import { existsSync } from 'node:fs';
