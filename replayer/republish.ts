@@ -12,14 +12,23 @@
 // so up to LANES requests are in flight. (Concurrent requests for one partition could be
 // reordered by the client or by a retry.)
 //
+// Threads: the tape is read, and each event's value rendered (its JSON, or the codec's bytes),
+// on a reader thread (republish-worker.ts) that stays at most IN_FLIGHT chunks ahead, so this
+// thread's time goes to the Kafka client; with an engine object that is not built in and no
+// engineSpec to load it by, everything runs here.
+//
 // Delivery is at-least-once: messages are acknowledged by all in-sync replicas (acks=-1); the
 // report's lastAckedSeq is the last event known delivered together with every event before
 // it. After a crash, run again with --from lastAckedSeq+1: events after it that were in
 // flight at the crash may then arrive twice.
 
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Kafka, logLevel, type Message, type Producer, type KafkaConfig } from 'kafkajs';
 import { TapedeckError } from '../engine/errors.js';
+import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
 
@@ -40,6 +49,12 @@ export interface RepublishOptions {
   readonly onProgress?: (sent: number, total: number) => void;
   /** Messages per produce request. */
   readonly batchSize?: number;
+  /**
+   * How a reader thread loads the engine (--engine: a built-in name or a module path): the
+   * tape is then read and its values rendered on that thread while this one sends. Without it
+   * (and for an engine that is not built in) everything runs on this thread.
+   */
+  readonly engineSpec?: string;
 }
 
 export interface RepublishResult {
@@ -75,12 +90,150 @@ const DEFAULT_BATCH = 2000;
 const MAX_PER_PARTITION = 1024;
 const LANES = 4;
 
+/** Events per chunk from the reader thread, and chunks it may be ahead. */
+export const CHUNK_EVENTS = 2048;
+export const IN_FLIGHT = 8;
+
+export interface ReaderTask {
+  readonly path: string;
+  readonly engineSpec: string;
+  readonly valueFormat: RepublishValueFormat;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  /** [0]: chunks the main thread took; [1]: stop. */
+  readonly control: SharedArrayBuffer;
+}
+
+/** Messages' parts, packed: per event its seq, timestamp, partition, key and value lengths; keys and values in `bytes`, in order. */
+export interface OutgoingChunk {
+  readonly seqs: Float64Array;
+  readonly timestamps: Float64Array;
+  readonly partitions: Int32Array;
+  /** -1: no key. */
+  readonly keyLengths: Int32Array;
+  readonly valueLengths: Int32Array;
+  /** [index in the chunk, headers], for the events that have headers. */
+  headers: [number, [string, Uint8Array][]][];
+  readonly bytes: Uint8Array;
+}
+
+export type ReaderMessage = { readonly type: 'chunk'; readonly chunk: OutgoingChunk } | { readonly type: 'end' } | { readonly type: 'error'; readonly code: string | null; readonly message: string };
+
+/** One message to send, with where it came from. */
+interface Outgoing {
+  readonly seq: number;
+  readonly timestampUs: number;
+  readonly partition: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer;
+  readonly headers: Record<string, Buffer> | null;
+}
+
+function readerWorkerUrl(): URL | null {
+  const sibling = new URL('./republish-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  const built = new URL('../dist/replayer/republish-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(built)) ? built : null;
+}
+
+/** The events to send in batches, read on a worker thread (see republish-worker.ts). */
+async function* readOnWorker(url: URL, task: Omit<ReaderTask, 'control'>): AsyncGenerator<Outgoing[]> {
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(url, { workerData: { ...task, control: control.buffer } satisfies ReaderTask });
+  const queue: ReaderMessage[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  const push = (message: ReaderMessage): void => {
+    queue.push(message);
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  worker.on('message', push);
+  worker.on('error', (error: Error) => push({ type: 'error', code: null, message: error.message }));
+  worker.on('exit', (code) => {
+    if (!ended) push({ type: 'error', code: null, message: `the tape reader thread exited (code ${code})` });
+  });
+  try {
+    for (;;) {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const message = queue.shift()!;
+      if (message.type === 'end') {
+        ended = true;
+        return;
+      }
+      if (message.type === 'error') {
+        ended = true;
+        throw message.code === null ? new Error(message.message) : new TapedeckError(message.code, message.message);
+      }
+      const c = message.chunk;
+      const buffer = Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
+      let at = 0;
+      let nextHeaders = 0;
+      const batch: Outgoing[] = new Array(c.seqs.length);
+      for (let i = 0; i < c.seqs.length; i++) {
+        const keyLength = c.keyLengths[i];
+        const key = keyLength < 0 ? null : buffer.subarray(at, at + keyLength);
+        if (keyLength > 0) at += keyLength;
+        const value = buffer.subarray(at, at + c.valueLengths[i]);
+        at += c.valueLengths[i];
+        let headers: Record<string, Buffer> | null = null;
+        if (nextHeaders < c.headers.length && c.headers[nextHeaders][0] === i) {
+          headers = {};
+          for (const [name, v] of c.headers[nextHeaders++][1]) headers[name] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        }
+        batch[i] = { seq: c.seqs[i], timestampUs: c.timestamps[i], partition: c.partitions[i], key, value, headers };
+      }
+      yield batch;
+      Atomics.add(control, 0, 1);
+      Atomics.notify(control, 0);
+    }
+  } finally {
+    ended = true;
+    Atomics.store(control, 1, 1);
+    Atomics.notify(control, 0);
+    await worker.terminate();
+  }
+}
+
+/** The events to send in batches (a block's), read on this thread. */
+function* readHere(reader: TapeReader, engine: Engine, valueFormat: RepublishValueFormat, fromSeq: number, toSeq: number): Generator<Outgoing[]> {
+  const codec = engine.codec;
+  for (const cursor of reader.blocks(fromSeq)) {
+    const batch: Outgoing[] = [];
+    while (reader.advance(cursor)) {
+      if (cursor.seq < fromSeq) continue;
+      if (cursor.seq > toSeq) break;
+      const payload = cursor.payload();
+      let value: Buffer;
+      if (valueFormat === 'codec') value = Buffer.from(payload);
+      else {
+        let event: unknown;
+        try {
+          event = codec.decode(payload);
+        } catch (cause) {
+          throw new TapedeckError('E_REPLAY_DECODE', `${reader.path}: event ${cursor.seq} cannot be decoded by ${engine.name}'s codec: ${(cause as Error).message}`, { cause });
+        }
+        value = Buffer.from(JSON.stringify(codec.toJSON(event)));
+      }
+      const key = cursor.key();
+      let headers: Record<string, Buffer> | null = null;
+      for (const h of cursor.headers()) {
+        headers ??= {};
+        headers[Buffer.from(h.name).toString('utf8')] = Buffer.from(h.value);
+      }
+      batch.push({ seq: cursor.seq, timestampUs: cursor.timestampUs, partition: cursor.partition, key: key === null ? null : Buffer.from(key), value, headers });
+    }
+    if (batch.length > 0) yield batch;
+    if (cursor.seq > toSeq) return;
+  }
+}
+
 export async function republishTape(path: string, options: RepublishOptions): Promise<RepublishResult> {
   const speed = options.speed ?? 'max';
   if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new TapedeckError('E_USAGE', `--speed must be "max" or a positive number, got ${speed}`);
   const valueFormat = options.valueFormat ?? 'json';
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
-  const codec = options.engine.codec;
   const reader = TapeReader.open(path);
   const kafka = new Kafka({
     clientId: 'tapedeck-republish',
@@ -170,15 +323,16 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     };
 
     try {
-    for (const cursor of reader.blocks(fromSeq)) {
-      let done = false;
-      while (reader.advance(cursor)) {
-        if (cursor.seq < fromSeq) continue;
-        if (cursor.seq > toSeq) {
-          done = true;
-          break;
-        }
-        const ts = cursor.timestampUs;
+    const engineSpec = options.engineSpec ?? ((builtInEngine(options.engine.name) as unknown) === options.engine ? options.engine.name : undefined);
+    const url = engineSpec === undefined ? null : readerWorkerUrl();
+    const batches: AsyncIterable<Outgoing[]> | Iterable<Outgoing[]> =
+      url === null || engineSpec === undefined
+        ? readHere(reader, options.engine, valueFormat, fromSeq, toSeq)
+        : readOnWorker(url, { path, engineSpec, valueFormat, fromSeq, toSeq });
+    for await (const batch of batches) {
+      for (let b = 0; b < batch.length; b++) {
+        const out = batch[b];
+        const ts = out.timestampUs;
         if (firstTsUs < 0) firstTsUs = ts;
         lastTsUs = ts;
         if (speed !== 'max') {
@@ -192,47 +346,23 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
             if (again >= 1) await new Promise((resolve) => setTimeout(resolve, again));
           }
         }
-        const payload = cursor.payload();
-        let value: Buffer;
-        if (valueFormat === 'codec') value = Buffer.from(payload);
-        else {
-          let event: unknown;
-          try {
-            event = codec.decode(payload);
-          } catch (cause) {
-            throw new TapedeckError('E_REPLAY_DECODE', `${path}: event ${cursor.seq} cannot be decoded by ${options.engine.name}'s codec: ${(cause as Error).message}`, { cause });
-          }
-          value = Buffer.from(JSON.stringify(codec.toJSON(event)));
-        }
-        let partition = cursor.partition;
+        let partition = out.partition;
         if (partition >= targetPartitions) {
           const to = partition % targetPartitions;
           remapped.set(partition, to);
           partition = to;
         }
-        const key = cursor.key();
-        const headers: Record<string, Buffer> = {};
-        let hasHeaders = false;
-        for (const h of cursor.headers()) {
-          headers[Buffer.from(h.name).toString('utf8')] = Buffer.from(h.value);
-          hasHeaders = true;
-        }
         const lane = lanes[partition % LANES];
-        if (lane.batch.length === 0) lane.firstSeq = cursor.seq;
-        lane.batch.push({
-          partition,
-          key: key === null ? null : Buffer.from(key),
-          value,
-          timestamp: String(Math.floor(ts / 1000)),
-          ...(hasHeaders ? { headers } : {}),
-        });
-        lastSentSeq = cursor.seq;
+        if (lane.batch.length === 0) lane.firstSeq = out.seq;
+        const message: Message = { partition, key: out.key, value: out.value, timestamp: String(Math.floor(ts / 1000)) };
+        if (out.headers !== null) message.headers = out.headers;
+        lane.batch.push(message);
+        lastSentSeq = out.seq;
         sent++;
         const inPartition = (lane.perPartition.get(partition) ?? 0) + 1;
         lane.perPartition.set(partition, inPartition);
         if (lane.batch.length >= batchSize || inPartition >= MAX_PER_PARTITION) await dispatch(lane);
       }
-      if (done) break;
     }
     await dispatchAll();
     await settle();

@@ -230,6 +230,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
     topic: flags.topic,
     engine,
+    engineSpec: flags.engine,
     speed: flags.speed,
     valueFormat: flags.valueFormat,
     fromSeq: flags.from,

@@ -4,7 +4,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { worldCodec } from '../../engine/world/index.js';
+import type { Engine } from '../../engine/types.js';
+import { worldCodec, worldEngine } from '../../engine/world/index.js';
+import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
 import { propertyParams } from '../support/property.js';
@@ -256,6 +258,24 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
       expect(lines.map((l) => JSON.stringify(JSON.parse(l[5])))).toEqual(expected.map((x) => x.json));
       expect(lines.every((l) => l[4].includes('source=tapedeck-test'))).toBe(true);
     }
+  }, 180_000);
+
+  it('sends the same messages whether the tape is read on a reader thread or on the sending thread', async () => {
+    const tape = join(dir, 'src.tape');
+    expect(existsSync(tape)).toBe(true);
+    const outputs: string[] = [];
+    for (const engine of [worldEngine, { ...worldEngine }]) {
+      // The built-in engine object is read on a reader thread; a copy of it (as a library user's
+      // engine object would be) on the sending thread.
+      const target = await createTopic('republish-threads', 6);
+      const result = await republishTape(tape, { brokers: KAFKA_BROKERS, topic: target, engine: engine as unknown as Engine });
+      expect(result.events).toBe(20_000);
+      const out = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\t%o\t%k\t%T\t%h\t%s\n'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(out.status, out.stderr).toBe(0);
+      outputs.push(out.stdout.trim().split('\n').sort().join('\n'));
+    }
+    expect(outputs[0].split('\n')).toHaveLength(20_000);
+    expect(outputs[1]).toBe(outputs[0]);
   }, 180_000);
 
   it('maps partitions mod the target\'s count and paces --speed K no faster than recorded time / K', async () => {
