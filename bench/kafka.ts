@@ -122,7 +122,7 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     await produce(await newTarget());
     return events;
   });
-  await measure('republish-max', 'replay --to-kafka --speed max of the recorded tape: read, decode, JSON, send (same batches and in-flight limit)', 'kafka-bare-producer', async () => {
+  await measure('republish-max', 'replay --to-kafka --speed max of the recorded tape: read, decode, JSON (on a reader thread), send (same batch size, one request in flight per lane of partitions)', 'kafka-bare-producer', async () => {
     const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
     return result.events;
   });

@@ -137,7 +137,7 @@ const CASES: readonly Case[] = [
   {
     name: 'record-synthetic',
     baseline: 'sqlite-raw-ceiling',
-    description: 'generate + encode + apply with live checkpoints + write blocks to a tape',
+    description: 'generate + encode (on a worker thread, the default from 200,000 events) + apply with live checkpoints + write blocks to a tape',
     run: async (ctx) => {
       const path = join(ctx.dir, 'record-bench.tape');
       const result = await recordTape(new WorldTrafficSource({ seed: ctx.seed, events: ctx.events }), {
@@ -164,7 +164,7 @@ const CASES: readonly Case[] = [
   {
     name: 'record-ndjson',
     baseline: 'ndjson-bare-parse',
-    description: 'record the NDJSON file: split, validate, parse, encode, apply with live checkpoints, write',
+    description: 'record the NDJSON file: split, validate, parse, encode (two parse workers, the default from 16 MiB) + apply with live checkpoints, write',
     run: async (ctx) => {
       const result = await recordTape(new NdjsonSource({ input: ctx.ndjson, codec: worldEngine.codec }), {
         path: join(ctx.dir, 'record-ndjson.tape'),
