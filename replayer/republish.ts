@@ -82,12 +82,13 @@ const DEFAULT_BATCH = 2000;
  * A request also ends when one partition has this many messages in it: kafkajs groups a
  * request's messages by partition in time quadratic in that count (it copies the partition's
  * list for every message), and a tape recorded from Kafka holds long runs of one partition (a
- * consumer reads partition by partition). At 1024, about half a million element copies per
- * partition per request, well under the request's own time; 256 made requests too small
- * (`--only kafka --kafka-events 300000 --reps 3`: republish at 0.584 of the bare producer
- * with 256, 0.714 with 1024, 0.733 with 2000).
+ * consumer reads partition by partition). Smaller requests cost more per message in the
+ * client. Measured 2026-11-28 with the tape read on the reader thread (ratios to a bare
+ * kafkajs producer in the same run, three runs each): on a tape captured from Kafka, 0.65-0.68
+ * at 256, 0.73-0.76 at 512, 0.68-0.72 at 1024; on a synthetic tape, 0.78-0.84 at 512 and
+ * 0.81-0.85 at 1024.
  */
-const MAX_PER_PARTITION = 1024;
+const MAX_PER_PARTITION = 512;
 const LANES = 4;
 
 /** Events per chunk from the reader thread, and chunks it may be ahead. */
