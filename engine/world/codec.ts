@@ -125,11 +125,6 @@ function encode(event: WorldEvent): Uint8Array {
   return b;
 }
 
-// Hand-unrolled reads: decoding is on the replay hot path.
-const u16At = (b: Uint8Array, o: number): number => b[o] | (b[o + 1] << 8);
-const i16At = (b: Uint8Array, o: number): number => ((b[o] | (b[o + 1] << 8)) << 16) >> 16;
-const u32At = (b: Uint8Array, o: number): number => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-
 function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent {
   if (length < 1) throw new CodecError('empty world event');
   const kind = bytes[offset];
@@ -139,7 +134,8 @@ function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent
     throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]} event must be ${size} bytes, got ${length}`);
   }
   const o = offset + 1;
-  const idValue = u32At(bytes, o);
+  // The reads are written out: decodeAt is too large for V8 to inline the helpers into it.
+  const idValue = (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
   if (idValue > WORLD_LIMITS.maxId) {
     throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]}.${LAYOUT[kind][0].json} must be at most ${WORLD_LIMITS.maxId}, got ${idValue}`);
   }
@@ -150,25 +146,32 @@ function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent
   let amount = 0;
   switch (kind) {
     case WorldEventKind.join:
-      zone = u16At(bytes, o + 4); x = u16At(bytes, o + 6); y = u16At(bytes, o + 8);
+      zone = bytes[o + 4] | (bytes[o + 5] << 8);
+      x = bytes[o + 6] | (bytes[o + 7] << 8);
+      y = bytes[o + 8] | (bytes[o + 9] << 8);
       break;
     case WorldEventKind.leave:
       break;
     case WorldEventKind.move:
-      x = i16At(bytes, o + 4); y = i16At(bytes, o + 6);
+      x = ((bytes[o + 4] | (bytes[o + 5] << 8)) << 16) >> 16;
+      y = ((bytes[o + 6] | (bytes[o + 7] << 8)) << 16) >> 16;
       if (x < -WORLD_LIMITS.maxStep || y < -WORLD_LIMITS.maxStep) throw new CodecError(`move step below -${WORLD_LIMITS.maxStep}`);
       break;
     case WorldEventKind.rotate:
-      amount = u16At(bytes, o + 4);
+      amount = bytes[o + 4] | (bytes[o + 5] << 8);
       break;
     case WorldEventKind.shoot:
-      other = u32At(bytes, o + 4); amount = bytes[o + 8];
+      other = (bytes[o + 4] | (bytes[o + 5] << 8) | (bytes[o + 6] << 16) | (bytes[o + 7] << 24)) >>> 0;
+      amount = bytes[o + 8];
       break;
     case WorldEventKind.loot:
-      other = u32At(bytes, o + 4);
+      other = (bytes[o + 4] | (bytes[o + 5] << 8) | (bytes[o + 6] << 16) | (bytes[o + 7] << 24)) >>> 0;
       break;
     case WorldEventKind.spawn:
-      zone = u16At(bytes, o + 4); x = u16At(bytes, o + 6); y = u16At(bytes, o + 8); amount = u16At(bytes, o + 10);
+      zone = bytes[o + 4] | (bytes[o + 5] << 8);
+      x = bytes[o + 6] | (bytes[o + 7] << 8);
+      y = bytes[o + 8] | (bytes[o + 9] << 8);
+      amount = bytes[o + 10] | (bytes[o + 11] << 8);
       break;
   }
   if (other > WORLD_LIMITS.maxId) {
