@@ -313,7 +313,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '5' },
       only: { type: 'string' },
       seed: { type: 'string', default: '1' },
-      'long-events': { type: 'string', default: '20000000' },
+      'long-events': { type: 'string', default: '50000000' },
       'kafka-events': { type: 'string', default: '500000' },
     },
   });

@@ -61,6 +61,12 @@ export function sourceWorkerUrl(): URL | null {
   return existsSync(fileURLToPath(built)) ? built : null;
 }
 
+/** What a worker posts when it fails: the error's code (a TapedeckError's), name and message. */
+export function workerFailure(error: unknown): { type: 'error'; code: string | null; name: string; message: string } {
+  const e = error as Error & { code?: unknown };
+  return { type: 'error', code: typeof e.code === 'string' ? e.code : null, name: e.name ?? 'Error', message: e.message ?? String(error) };
+}
+
 export class SourcePipeline {
   private readonly worker: Worker;
   private readonly control: Int32Array;

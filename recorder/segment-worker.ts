@@ -11,7 +11,7 @@ import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask } from './pipeline.js';
+import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, workerFailure } from './pipeline.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
 import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf } from './sources/ndjson.js';
@@ -89,12 +89,4 @@ async function run(task: SegmentTask): Promise<void> {
   }
 }
 
-run(workerData as SegmentTask).catch((error: unknown) => {
-  const e = error as Error & { code?: unknown };
-  parentPort!.postMessage({
-    type: 'error',
-    code: typeof e.code === 'string' ? e.code : null,
-    name: e.name ?? 'Error',
-    message: e.message ?? String(error),
-  } satisfies SegmentMessage);
-});
+run(workerData as SegmentTask).catch((error: unknown) => parentPort!.postMessage(workerFailure(error)));

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask, workerFailure } from './pipeline.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
 
@@ -84,12 +84,4 @@ async function run(task: PipelineTask): Promise<void> {
   post({ type: 'end', stopped });
 }
 
-run(workerData as PipelineTask).catch((error: unknown) => {
-  const e = error as Error & { code?: unknown };
-  parentPort!.postMessage({
-    type: 'error',
-    code: typeof e.code === 'string' ? e.code : null,
-    name: e.name ?? 'Error',
-    message: e.message ?? String(error),
-  } satisfies PipelineMessage);
-});
+run(workerData as PipelineTask).catch((error: unknown) => parentPort!.postMessage(workerFailure(error)));
