@@ -6,11 +6,13 @@
 // target has fewer partitions, to (recorded partition mod target partitions), which keeps
 // each recorded partition's order (all of it lands in one target partition).
 //
-// Order: partitions are spread over LANES send lanes (partition mod LANES). Each lane sends
-// one request at a time and waits for its acknowledgement (retries included) before the
-// next, so a partition's messages reach the broker in tape order; the lanes run side by side,
-// so up to LANES requests are in flight. (Concurrent requests for one partition could be
-// reordered by the client or by a retry.)
+// Order: partitions are spread over LANES send lanes (partition mod LANES). Each lane queues
+// its messages in tape order and sends one request at a time, waiting for its acknowledgement
+// (retries included) before the next, so a partition's messages reach the broker in tape
+// order; the lanes run side by side, so up to LANES requests are in flight. (Concurrent
+// requests for one partition could be reordered by the client or by a retry.) The tape is read
+// up to MAX_QUEUED messages ahead of the requests, so that while one lane waits for its
+// acknowledgement the others fill: a tape captured from Kafka holds long runs of one partition.
 //
 // Threads: the tape is read, and each event's value rendered (its JSON, or the codec's bytes),
 // on a reader thread (republish-worker.ts) that stays at most IN_FLIGHT chunks ahead, so this
@@ -90,6 +92,8 @@ const DEFAULT_BATCH = 2000;
  */
 const MAX_PER_PARTITION = 512;
 const LANES = 4;
+/** Messages read ahead of the requests, over all lanes. */
+const MAX_QUEUED = 16_384;
 
 /** Events per chunk from the reader thread, and chunks it may be ahead. */
 export const CHUNK_EVENTS = 2048;
@@ -271,17 +275,22 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     await producer.connect();
     const remapped = new Map<number, number>();
     interface Lane {
-      batch: Message[];
-      firstSeq: number;
-      readonly perPartition: Map<number, number>;
+      /** Messages waiting for the lane's next requests, in tape order, and their seqs; [head, length) are not sent yet. */
+      queue: Message[];
+      seqs: number[];
+      head: number;
       /** The lane's request in flight (resolved when acknowledged), or null. */
       sending: Promise<void> | null;
       sendingFirstSeq: number;
     }
-    const lanes: Lane[] = Array.from({ length: LANES }, () => ({ batch: [], firstSeq: -1, perPartition: new Map(), sending: null, sendingFirstSeq: -1 }));
+    const lanes: Lane[] = Array.from({ length: LANES }, () => ({ queue: [], seqs: [], head: 0, sending: null, sendingFirstSeq: -1 }));
     let failure: unknown = null;
     let lastSentSeq = -1;
     let sent = 0;
+    /** Messages read and not yet in a request, over all lanes. */
+    let queued = 0;
+    /** Send partial requests too (the input ended, or paced sending must not hold messages back). */
+    let draining = false;
     const startedMs = performance.now();
     let originUs = -1;
     let firstTsUs = -1;
@@ -292,21 +301,41 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       let earliest = lastSentSeq + 1;
       for (const lane of lanes) {
         if (lane.sending !== null) earliest = Math.min(earliest, lane.sendingFirstSeq);
-        if (lane.batch.length > 0) earliest = Math.min(earliest, lane.firstSeq);
+        if (lane.head < lane.queue.length) earliest = Math.min(earliest, lane.seqs[lane.head]);
       }
       return earliest - 1 >= fromSeq ? earliest - 1 : null;
     };
-    const dispatch = async (lane: Lane): Promise<void> => {
-      if (lane.sending !== null) await lane.sending;
-      if (failure !== null) throw failure;
-      if (lane.batch.length === 0) return;
-      const messages = lane.batch;
-      lane.sendingFirstSeq = lane.firstSeq;
-      lane.batch = [];
-      lane.perPartition.clear();
+    /**
+     * Start the lane's next request if it has none in flight and holds a full one (or drains):
+     * up to batchSize messages, ending early at MAX_PER_PARTITION of one partition.
+     */
+    const pump = (lane: Lane): void => {
+      if (lane.sending !== null || failure !== null) return;
+      const waiting = lane.queue.length - lane.head;
+      // At --speed max a lane waits for a full request; paced, whatever is due goes out.
+      if (waiting === 0 || (waiting < batchSize && !draining && speed === 'max' && queued < MAX_QUEUED)) return;
+      const perPartition = new Map<number, number>();
+      let end = lane.head;
+      while (end < lane.queue.length && end - lane.head < batchSize) {
+        const partition = lane.queue[end].partition!;
+        const n = (perPartition.get(partition) ?? 0) + 1;
+        perPartition.set(partition, n);
+        end++;
+        if (n >= MAX_PER_PARTITION) break;
+      }
+      const messages = lane.queue.slice(lane.head, end);
+      lane.sendingFirstSeq = lane.seqs[lane.head];
+      queued -= end - lane.head;
+      lane.head = end;
+      if (lane.head > 8192) {
+        lane.queue = lane.queue.slice(lane.head);
+        lane.seqs = lane.seqs.slice(lane.head);
+        lane.head = 0;
+      }
       lane.sending = producer!.send({ topic: options.topic, messages, acks: -1 }).then(
         () => {
           lane.sending = null;
+          pump(lane);
         },
         (error: unknown) => {
           lane.sending = null;
@@ -315,12 +344,21 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       );
       options.onProgress?.(sent, rangeEvents);
     };
-    const dispatchAll = async (): Promise<void> => {
-      for (const lane of lanes) await dispatch(lane);
-    };
-    const settle = async (): Promise<void> => {
-      for (const lane of lanes) if (lane.sending !== null) await lane.sending;
+    /** Wait for any request in flight to be acknowledged. */
+    const anyAck = async (): Promise<void> => {
+      const inFlight = lanes.flatMap((l) => (l.sending === null ? [] : [l.sending]));
+      if (inFlight.length > 0) await Promise.race(inFlight);
       if (failure !== null) throw failure;
+    };
+    /** Send everything read so far, and wait until it is acknowledged. */
+    const drain = async (): Promise<void> => {
+      draining = true;
+      for (;;) {
+        for (const lane of lanes) pump(lane);
+        if (failure !== null) throw failure;
+        if (lanes.every((l) => l.sending === null && l.head === l.queue.length)) break;
+        await anyAck();
+      }
     };
 
     try {
@@ -342,7 +380,8 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
           const waitMs = dueMs - performance.now();
           if (waitMs >= 1) {
             // Send what is due before waiting, so that nothing sits in a batch past its time.
-            await dispatchAll();
+            for (const lane of lanes) pump(lane);
+            if (failure !== null) throw failure;
             const again = dueMs - performance.now();
             if (again >= 1) await new Promise((resolve) => setTimeout(resolve, again));
           }
@@ -354,19 +393,23 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
           partition = to;
         }
         const lane = lanes[partition % LANES];
-        if (lane.batch.length === 0) lane.firstSeq = out.seq;
         const message: Message = { partition, key: out.key, value: out.value, timestamp: String(Math.floor(ts / 1000)) };
         if (out.headers !== null) message.headers = out.headers;
-        lane.batch.push(message);
+        lane.queue.push(message);
+        lane.seqs.push(out.seq);
+        queued++;
         lastSentSeq = out.seq;
         sent++;
-        const inPartition = (lane.perPartition.get(partition) ?? 0) + 1;
-        lane.perPartition.set(partition, inPartition);
-        if (lane.batch.length >= batchSize || inPartition >= MAX_PER_PARTITION) await dispatch(lane);
+        pump(lane);
+        // Read ahead while requests are in flight, up to MAX_QUEUED messages: a tape captured
+        // from Kafka holds long runs of one partition, and the other lanes fill meanwhile.
+        while (queued >= MAX_QUEUED) {
+          for (const l of lanes) pump(l);
+          await anyAck();
+        }
       }
     }
-    await dispatchAll();
-    await settle();
+    await drain();
     } catch (error) {
       if (error instanceof TapedeckError) throw error;
       await Promise.all(lanes.map((l) => l.sending)).catch(() => undefined);
