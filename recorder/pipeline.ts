@@ -14,9 +14,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TapedeckError } from '../engine/errors.js';
-import type { EncodedBlock } from '../tape/block.js';
+import type { EncodedBlock, EventHeader } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
-import type { SourceReject, SourceSpec } from './source.js';
+import type { SourceItem, SourceReject, SourceSpec } from './source.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
@@ -258,5 +258,127 @@ export class SegmentPipeline {
     Atomics.store(this.control, CONTROL_STOP_SEGMENTS(this.workers.length), 1);
     for (let i = 0; i < this.workers.length; i++) Atomics.notify(this.control, i);
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kafka: the client's fetching and decoding of record batches is as costly as everything the
+// recorder does with a record, so the consumer runs on a reader thread (kafka-worker.ts) in
+// raw mode: it hands records over unparsed, packed in the block format. The main thread parses
+// and checks each value (KafkaSource.convert), applies, writes, and keeps the positions; after
+// each commit it passes the position to the reader, which commits it to a shared group. The
+// reader waits without blocking its event loop (the client must keep its heartbeats going).
+
+/** What the recorder needs of a source whose records come raw from the reader thread (KafkaSource). */
+export interface RawRecordSource<E> {
+  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: EventHeader[], raw: Uint8Array): SourceItem<E>;
+  /** The recorder took the item: later positions include it. */
+  taken(item: SourceItem<E>): void;
+  topicOf(stream: number): string;
+  warn(message: string): void;
+}
+
+export const KAFKA_CHUNK_ITEMS = 4096;
+export const KAFKA_IN_FLIGHT = 8;
+
+export interface KafkaTask {
+  /** KafkaSource options (rawValues on), as plain data. */
+  readonly options: Record<string, unknown>;
+  readonly control: SharedArrayBuffer;
+}
+
+export interface KafkaChunk {
+  readonly type: 'chunk';
+  /** The records, in order: sequence numbers from 0, stream = topic index, position = offset, payload = the raw value. */
+  readonly block: EncodedBlock | null;
+  /** Records the reader turned into rejects itself (null values), with their index among the chunk's inputs. */
+  readonly rejects: readonly { readonly index: number; readonly reject: SourceReject }[];
+  readonly items: number;
+}
+
+export type KafkaMessage =
+  | KafkaChunk
+  | { readonly type: 'warning'; readonly message: string }
+  | { readonly type: 'end'; readonly stopped: boolean }
+  | { readonly type: 'error'; readonly code: string | null; readonly name: string; readonly message: string };
+
+export function kafkaWorkerUrl(): URL | null {
+  const sibling = new URL('./kafka-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  const built = new URL('../dist/recorder/kafka-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(built)) ? built : null;
+}
+
+export class KafkaPipeline {
+  private readonly worker: Worker;
+  private readonly exited: Promise<void>;
+  private readonly control: Int32Array;
+  private readonly queue: KafkaMessage[] = [];
+  private wake: (() => void) | null = null;
+  private finished = false;
+
+  constructor(url: URL, options: Record<string, unknown>, onWarning: (message: string) => void) {
+    const control = new SharedArrayBuffer(8);
+    this.control = new Int32Array(control);
+    this.worker = new Worker(url, { workerData: { options, control } satisfies KafkaTask });
+    this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const push = (message: KafkaMessage): void => {
+      if (message.type === 'warning') {
+        onWarning(message.message);
+        return;
+      }
+      this.queue.push(message);
+      const wake = this.wake;
+      this.wake = null;
+      wake?.();
+    };
+    this.worker.on('message', push);
+    this.worker.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
+    this.worker.on('exit', (code) => {
+      if (!this.finished) push({ type: 'error', code: null, name: 'Error', message: `the Kafka reader thread exited (code ${code})` });
+    });
+  }
+
+  /** The reader's chunks, up to 'end' (errors are thrown). */
+  async *messages(): AsyncGenerator<KafkaChunk | { readonly type: 'end'; readonly stopped: boolean }> {
+    for (;;) {
+      while (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+      const message = this.queue.shift()!;
+      if (message.type === 'error') {
+        this.finished = true;
+        throw message.code === null ? new Error(`Kafka reader thread: ${message.name}: ${message.message}`) : new TapedeckError(message.code, message.message);
+      }
+      if (message.type === 'warning') continue;
+      if (message.type === 'end') this.finished = true;
+      yield message;
+      if (this.finished) return;
+    }
+  }
+
+  consumed(): void {
+    Atomics.add(this.control, CONTROL_CONSUMED, 1);
+    Atomics.notify(this.control, CONTROL_CONSUMED);
+  }
+
+  /** The tape committed `position`: the reader commits it to a shared group. */
+  committed(position: unknown): void {
+    this.worker.postMessage({ type: 'committed', position });
+  }
+
+  stop(): void {
+    Atomics.store(this.control, CONTROL_STOP, 1);
+    Atomics.notify(this.control, CONTROL_CONSUMED);
+  }
+
+  async close(): Promise<void> {
+    this.finished = true;
+    this.stop();
+    // Let the reader disconnect its consumer (leaving the group at once) before it is ended.
+    this.worker.postMessage({ type: 'close' });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
+    await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    await this.worker.terminate();
   }
 }

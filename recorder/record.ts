@@ -12,7 +12,7 @@ import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { KafkaPipeline, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
@@ -218,7 +218,10 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
       rejects: pendingRejects,
       sourcePositions: position === undefined ? [] : [{ source: source.name, nextSeq: seq, position, read, rejected: quarantined }],
     });
-    if (position !== undefined) source.committed?.(position);
+    if (position !== undefined) {
+      source.committed?.(position);
+      if (pipeline instanceof KafkaPipeline) pipeline.committed(position);
+    }
     pendingBlocks = [];
     checkpointCount += pendingCheckpoints.length;
     snapshotCount += pendingSnapshots.length;
@@ -260,7 +263,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const onAbort = (): void => {
     stopped = true;
     source.stop();
-    if (pipeline instanceof SourcePipeline) pipeline.stop();
+    if (pipeline instanceof SourcePipeline || pipeline instanceof KafkaPipeline) pipeline.stop();
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort);
@@ -350,34 +353,36 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
   };
 
+  /** One input: a reject (strict: stop here; quarantine: keep it) or an event to apply and store. */
+  const takeItem = (item: SourceItem<E>): void => {
+    if (isReject(item)) {
+      if (!options.quarantine) {
+        // Commit everything before the bad input, then stop: the tape resumes right here.
+        flush();
+        throw new InputError(item, seq);
+      }
+      read++;
+      quarantined++;
+      pendingRejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+      lastItem = item;
+      if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
+      return;
+    }
+    ctx.prepare(seq, item.timestampUs, item.partition);
+    state = engine.apply(state, item.event, ctx);
+    options.onApplied?.(item);
+    builder.add(seq, item);
+    lastItem = item;
+    read++;
+    seq++;
+    afterApplied();
+    if (builder.eventCount >= blockEvents) flush(undefined, false);
+  };
+
   /** The source's items, read on this thread. */
   const readItems = async (): Promise<void> => {
     for await (const batch of source.batches()) {
-      for (let i = 0; i < batch.length; i++) {
-        const item = batch[i];
-        if (isReject(item)) {
-          if (!options.quarantine) {
-            // Commit everything before the bad input, then stop: the tape resumes right here.
-            flush();
-            throw new InputError(item, seq);
-          }
-          read++;
-          quarantined++;
-          pendingRejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
-          lastItem = item;
-          if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
-          continue;
-        }
-        ctx.prepare(seq, item.timestampUs, item.partition);
-        state = engine.apply(state, item.event, ctx);
-        options.onApplied?.(item);
-        builder.add(seq, item);
-        lastItem = item;
-        read++;
-        seq++;
-        afterApplied();
-        if (builder.eventCount >= blockEvents) flush(undefined, false);
-      }
+      for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
       if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
       if (options.betweenBatches !== undefined) await options.betweenBatches();
       // A source that never waits on I/O (a generator, a cached file) would keep the event
@@ -389,9 +394,41 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
   };
 
+  /** Kafka records from the reader thread, unparsed: convert each with the source, then as above. */
+  const readKafka = async (kafka: KafkaPipeline): Promise<void> => {
+    const raw = source as unknown as RawRecordSource<E>;
+    for await (const message of kafka.messages()) {
+      if (message.type === 'end') {
+        if (message.stopped) stopped = true;
+        break;
+      }
+      const rejects = message.rejects;
+      let nextReject = 0;
+      if (message.block !== null) cursor.reset(message.block, message.block.data);
+      for (let i = 0; i < message.items; i++) {
+        let item: SourceItem<E>;
+        if (nextReject < rejects.length && rejects[nextReject].index === i) item = rejects[nextReject++].reject;
+        else {
+          if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
+          item = raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload());
+        }
+        takeItem(item);
+        // After takeItem: a strict stop on this item commits the positions before it.
+        raw.taken(item);
+      }
+      if (performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+      kafka.consumed();
+      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYieldMs = performance.now();
+      }
+    }
+  };
+
   let completed = false;
   try {
-    if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
+    if (pipeline instanceof KafkaPipeline) await readKafka(pipeline);
+    else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
     else await readItems();
     completed = true;
@@ -437,15 +474,22 @@ function startPipeline<S, E>(
   source: Source<E>,
   options: RecordOptions<S, E>,
   start: { startSeq: number; firstBlockNo: number; blockEvents: number; read: number; quarantined: number },
-): SourcePipeline | SegmentPipeline | null {
+): SourcePipeline | SegmentPipeline | KafkaPipeline | null {
   const mode = options.pipeline ?? 'auto';
-  if (mode === 'off' || source.live || options.updateSink !== undefined || options.onApplied !== undefined || options.betweenBatches !== undefined) return null;
-  const engine = options.engine;
-  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
-  if (engineSpec === undefined) return null;
+  if (mode === 'off' || options.updateSink !== undefined || options.onApplied !== undefined || options.betweenBatches !== undefined) return null;
   const plan = source.workerSpec?.() ?? null;
   if (plan === null || (mode === 'auto' && !plan.large)) return null;
   const spec = plan.spec;
+  if (spec.kind === 'kafka') {
+    const url = kafkaWorkerUrl();
+    if (url === null) return null;
+    const raw = source as unknown as RawRecordSource<E>;
+    return new KafkaPipeline(url, spec.options, (message) => raw.warn(message));
+  }
+  if (source.live) return null;
+  const engine = options.engine;
+  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
+  if (engineSpec === undefined) return null;
   if (spec.kind === 'ndjson') {
     const url = segmentWorkerUrl();
     if (url === null) return null;

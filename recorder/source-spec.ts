@@ -27,5 +27,7 @@ export function sourceFromSpec(spec: SourceSpec, engine: Engine): Source {
         redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
       }) as Source;
     }
+    case 'kafka':
+      throw new Error('a Kafka source is read by recorder/kafka-worker.ts, not rebuilt here');
   }
 }

@@ -69,4 +69,6 @@ export type SourceSpec =
       readonly from: unknown;
       readonly keepRaw: boolean;
       readonly redaction: { readonly redact: readonly string[]; readonly hash: readonly string[]; readonly key: Uint8Array | null } | null;
-    };
+    }
+  /** KafkaSource options for the reader thread (recorder/kafka-worker.ts), which runs the consumer in raw mode. */
+  | { readonly kind: 'kafka'; readonly options: Record<string, unknown> };

@@ -96,7 +96,7 @@ export function recordCommand(): Command {
     .option('--block-events <n>', 'events per stored block', positiveInt('--block-events'), DEFAULT_BLOCK_EVENTS)
     .option(
       '--pipeline <mode>',
-      'read and parse the source on a second thread while this one applies the engine and writes: auto (synthetic runs of 200,000 events or more, NDJSON files of 16 MiB or more), on, off; stdin and Kafka are always read on one thread',
+      'read the source on other threads while this one applies the engine and writes: auto (Kafka, synthetic runs of 200,000 events or more, NDJSON files of 16 MiB or more), on, off; stdin is always read on this thread',
       oneOf('--pipeline', PIPELINE_MODES),
       'auto',
     )

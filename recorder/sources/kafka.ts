@@ -30,7 +30,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import type { EventHeader } from '../../tape/block.js';
 import type { LineTransform } from '../../tape/ndjson.js';
-import type { Source, SourceItem, SourceRecord, SourceReject } from '../source.js';
+import type { Source, SourceItem, SourceRecord, SourceReject, SourceSpec } from '../source.js';
 
 export const VALUE_FORMATS = ['json', 'codec'] as const;
 export type ValueFormat = (typeof VALUE_FORMATS)[number];
@@ -74,6 +74,12 @@ export interface KafkaSourceOptions<E> {
   readonly channelCapacity?: number;
   /** kafkajs connection timeout, ms. */
   readonly connectionTimeoutMs?: number;
+  /**
+   * For the recorder's Kafka reader thread (recorder/kafka-worker.ts): hand out records with
+   * their values as they are (not parsed, checked or redacted; the main thread does that with
+   * `convert`), and only null values as rejects.
+   */
+  readonly rawValues?: boolean;
 }
 
 /** How long the source waits for Kafka before handing the recorder an empty batch, so it can commit what it has. */
@@ -161,6 +167,41 @@ export class KafkaSource<E> implements Source<E> {
       // The consumer has its own, longer retry budget to ride out a broker restart.
       retry: { retries: 4, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
+  }
+
+  /**
+   * The reader thread's consumer (recorder/pipeline.ts, KafkaPipeline): the same options, in
+   * raw mode, starting from the positions prepare() worked out; null when the TLS or SASL
+   * settings cannot be handed to another thread.
+   */
+  workerSpec(): { spec: SourceSpec; large: boolean } | null {
+    const o = this.options;
+    const options: Record<string, unknown> = {
+      brokers: [...o.brokers],
+      topics: [...o.topics],
+      group: o.group,
+      clientId: o.clientId,
+      valueFormat: this.valueFormat,
+      fromBeginning: o.fromBeginning,
+      from: this.startPositions(),
+      untilCaughtUp: o.untilCaughtUp,
+      maxEvents: o.maxEvents,
+      durationMs: o.durationMs,
+      channelCapacity: o.channelCapacity,
+      connectionTimeoutMs: o.connectionTimeoutMs,
+      security: o.security?.client === undefined ? undefined : { client: o.security.client },
+    };
+    try {
+      structuredClone(options);
+    } catch {
+      return null;
+    }
+    return { spec: { kind: 'kafka', options }, large: true };
+  }
+
+  /** Hand a warning from the reader thread to this source's listener. */
+  warn(message: string): void {
+    this.options.onWarning?.(message);
   }
 
   /** The position after `item`: every partition's next offset as the recorder has it then. */
@@ -380,7 +421,7 @@ export class KafkaSource<E> implements Source<E> {
     return { topic: this.options.topics[item.stream ?? 0], partition: item.partition, offset: item.position };
   }
 
-  private reject(topic: string, partition: number, offset: number, value: Buffer | null, reasonCode: string, reason: string): SourceReject {
+  private reject(topic: string, partition: number, offset: number, value: Uint8Array | null, reasonCode: string, reason: string): SourceReject {
     return {
       reject: true,
       position: { topic, partition, offset },
@@ -396,8 +437,24 @@ export class KafkaSource<E> implements Source<E> {
   // copies the bytes it stores), header names encoded once.
   private toItem(topic: string, partition: number, message: KafkaMessage): SourceItem<E> {
     const offset = Number(message.offset);
-    let value = message.value;
+    const value = message.value;
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
+    const timestampUs = Number(message.timestamp) * 1000;
+    const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
+    if (this.options.rawValues) {
+      // Parsed on the main thread, by `convert`; the event is filled in there.
+      return { timestampUs, partition, position: offset, stream: this.topicIndex.get(topic)!, key: message.key, headers, payload: value, event: undefined as E };
+    }
+    return this.convert(topic, partition, offset, timestampUs, message.key, headers, value);
+  }
+
+  /**
+   * A record's item from its parts: the value parsed and checked (JSON, or the codec's bytes),
+   * redaction applied; a reject when the value is not an event. The reader thread hands out
+   * raw records (rawValues), and the recorder converts them with this.
+   */
+  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: EventHeader[], raw: Uint8Array): SourceItem<E> {
+    let value = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     let event: E;
     let payload: Uint8Array;
     const codec = this.options.codec;
@@ -437,15 +494,39 @@ export class KafkaSource<E> implements Source<E> {
       }
     }
     return {
-      timestampUs: Number(message.timestamp) * 1000,
+      timestampUs,
       partition,
       position: offset,
       stream: this.topicIndex.get(topic)!,
-      key: this.options.redaction === undefined ? message.key : (this.options.redaction.transform.key(message.key) as Buffer | null),
-      headers: message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers),
+      key: this.options.redaction === undefined ? key : this.options.redaction.transform.key(key),
+      headers,
       payload,
       event,
     } satisfies SourceRecord<E>;
+  }
+
+  /**
+   * The recorder took `item` (read on the reader thread): its partition's next offset joins
+   * the baseline of every position after it, as batches() does for the items it hands out.
+   */
+  taken(item: SourceItem<E>): void {
+    const at = this.locate(item);
+    this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
+  }
+
+  /** Every partition's next offset as the recorder has it: the reader thread starts from these. */
+  startPositions(): KafkaPosition {
+    const next: Record<string, Record<string, number>> = {};
+    for (const [key, value] of this.baseline) {
+      const [topic, partition] = key.split('\u0000');
+      (next[topic] ??= {})[partition] = value;
+    }
+    return { next };
+  }
+
+  /** The topic of stream index `stream`. */
+  topicOf(stream: number): string {
+    return this.options.topics[stream];
   }
 
   private readonly headerNames = new Map<string, Uint8Array>();

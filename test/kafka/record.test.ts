@@ -179,28 +179,31 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       ],
     });
     await producer.disconnect();
-    const strictTape = join(dir, 'bad-strict.tape');
-    const strict = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--out', strictTape]);
-    expect(strict.status).toBe(2);
-    expect(strict.stderr).toMatch(new RegExp(`kafka topic ${bad} partition 0 offset 1: .*null value.*\\[null-value\\]`));
-    expect(readTape(strictTape)).toHaveLength(1);
-    const qTape = join(dir, 'bad-quarantine.tape');
-    const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--out', qTape, '--json']);
-    expect(q.status, q.stderr).toBe(0);
-    expect(q.json()).toMatchObject({ read: 5, accepted: 2, quarantined: 3 });
-    const reader = TapeReader.open(qTape);
-    const rejects = reader.rejects();
-    reader.close();
-    expect(rejects.map((r) => [r.reasonCode, (r.position as { offset: number }).offset])).toEqual([
-      ['null-value', 1],
-      ['invalid-json', 2],
-      ['codec-rejected', 3],
-    ]);
-    // Resuming reads nothing again: each reject is stored once, with the position past it.
-    const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--out', qTape, '--json']);
-    expect(again.status, again.stderr).toBe(0);
-    expect(again.json()).toMatchObject({ read: 5, quarantined: 3, eventsThisRun: 0 });
-  }, 120_000);
+    // The same whether the consumer runs on a reader thread (the default) or on the main thread.
+    for (const pipeline of ['on', 'off']) {
+      const strictTape = join(dir, `bad-strict-${pipeline}.tape`);
+      const strict = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--pipeline', pipeline, '--out', strictTape]);
+      expect(strict.status).toBe(2);
+      expect(strict.stderr).toMatch(new RegExp(`kafka topic ${bad} partition 0 offset 1: .*null value.*\\[null-value\\]`));
+      expect(readTape(strictTape)).toHaveLength(1);
+      const qTape = join(dir, `bad-quarantine-${pipeline}.tape`);
+      const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json']);
+      expect(q.status, q.stderr).toBe(0);
+      expect(q.json()).toMatchObject({ read: 5, accepted: 2, quarantined: 3, pipelined: pipeline === 'on' });
+      const reader = TapeReader.open(qTape);
+      const rejects = reader.rejects();
+      reader.close();
+      expect(rejects.map((r) => [r.reasonCode, (r.position as { offset: number }).offset])).toEqual([
+        ['null-value', 1],
+        ['invalid-json', 2],
+        ['codec-rejected', 3],
+      ]);
+      // Resuming reads nothing again: each reject is stored once, with the position past it.
+      const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json']);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.json()).toMatchObject({ read: 5, quarantined: 3, eventsThisRun: 0 });
+    }
+  }, 180_000);
 
   it('records messages produced by kcat, keys and headers included', async () => {
     {
