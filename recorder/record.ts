@@ -155,13 +155,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
           { overwrite: options.overwrite, durability },
         );
 
-  const pipeline = startPipeline(source, options, {
-    startSeq: resume?.nextSeq ?? 0,
-    firstBlockNo: resume?.nextBlockNo ?? 0,
-    blockEvents,
-    read: resume?.read ?? 0,
-    quarantined: resume?.rejected ?? 0,
-  });
+  /** The reader threads, when this run has them (started just before the loop, so that nothing before it can leave one running). */
+  let pipeline: SourcePipeline | SegmentPipeline | KafkaPipeline | null = null;
   const startedMs = performance.now();
   const runSeed = resume?.meta.runSeed ?? options.runSeed;
   const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0, sink: options.updateSink });
@@ -427,6 +422,15 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   let completed = false;
   try {
+    pipeline = startPipeline(source, options, {
+      startSeq: resume?.nextSeq ?? 0,
+      firstBlockNo: resume?.nextBlockNo ?? 0,
+      blockEvents,
+      read: resume?.read ?? 0,
+      quarantined: resume?.rejected ?? 0,
+    });
+    // Stopped before the readers started (an abort signal already fired): they stop at once.
+    if (stopped && (pipeline instanceof SourcePipeline || pipeline instanceof KafkaPipeline)) pipeline.stop();
     if (pipeline instanceof KafkaPipeline) await readKafka(pipeline);
     else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
