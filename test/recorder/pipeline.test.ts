@@ -11,6 +11,7 @@ import { worldEngine } from '../../engine/world/index.js';
 import { InputError, recordTape, type PipelineMode } from '../../recorder/record.js';
 import { openResume } from '../../recorder/resume.js';
 import { NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
+import { Redactor } from '../../recorder/redact.js';
 import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
 import { BAD, corpus, good, MAX_LINE } from '../support/bad-input.js';
 import { tapedeck, tempDir } from '../support/cli.js';
@@ -63,6 +64,26 @@ describe('recording with the source on a worker thread', () => {
     }
     const [on, off] = tapes.map(tapeRows);
     expect(on.rejects.length).toBe(2 * BAD.length + 1);
+    expect(on).toEqual(off);
+  });
+
+  it('hashes keys the same way on the parse workers as on one thread (rejected lines included)', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    const lines = Array.from({ length: 3000 }, (_, i) => (i % 250 === 7 ? '{"timestampUs":1,"partition":0,"key":"secret-key","type":"teleport","payload":{"player":1}}' : good(i % 300, 1000 + i)));
+    writeFileSync(input, lines.join('\n') + '\n');
+    const tapes: string[] = [];
+    for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+      const path = join(dir, `${pipeline}.tape`);
+      const redactor = new Redactor({ redact: [], hash: ['key'] }, Buffer.from('k3y'));
+      const source = new NdjsonSource({ input, codec: worldEngine.codec, redaction: { transform: redactor, record: redactor.record } });
+      const result = await recordTape(source, { ...recordOptions, path, pipeline, segmentBytes: 20_000, quarantine: true });
+      expect(result.pipelined).toBe(pipeline === 'on');
+      tapes.push(path);
+    }
+    const [on, off] = tapes.map(tapeRows);
+    expect(on.rejects.length).toBe(12);
+    expect(Buffer.from((on.rejects[0] as { raw: Uint8Array }).raw).toString()).not.toContain('secret-key');
     expect(on).toEqual(off);
   });
 
