@@ -5,12 +5,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { jsonCodec } from '../engine/json-codec.js';
 import { BlockBuilder } from '../tape/block.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, workerFailure, type KafkaMessage, type KafkaTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
+import { workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem, type SourceReject } from './source.js';
+
+import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
 
 /** Records taken from the client and not yet packed; past this the reader waits. */
 const MAX_PENDING_ITEMS = 65_536;
-import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
 
 /** Atomics.waitAsync (Node 16+; not in this project's TypeScript lib). */
 const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;

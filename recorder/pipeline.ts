@@ -10,10 +10,8 @@
 // Flow control: the worker stays at most MAX_IN_FLIGHT batches ahead (a counter in shared
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { TapedeckError } from '../engine/errors.js';
+import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
 import type { EncodedBlock, EventHeader } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { SourceItem, SourceReject, SourceSpec } from './source.js';
@@ -50,59 +48,31 @@ export type PipelineMessage =
       readonly position: unknown;
     }
   | { readonly type: 'strict-reject'; readonly reject: SourceReject }
-  | { readonly type: 'end'; readonly stopped: boolean }
-  | { readonly type: 'error'; readonly code: string | null; readonly name: string; readonly message: string };
+  | { readonly type: 'end'; readonly stopped: boolean };
 
-/** The compiled worker: beside this file in dist/, or in dist/ when this runs from source (tests); null when neither exists. */
-export function sourceWorkerUrl(): URL | null {
-  const sibling = new URL('./source-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../dist/recorder/source-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(built)) ? built : null;
-}
-
-/** What a worker posts when it fails: the error's code (a TapedeckError's), name and message. */
-export function workerFailure(error: unknown): { type: 'error'; code: string | null; name: string; message: string } {
-  const e = error as Error & { code?: unknown };
-  return { type: 'error', code: typeof e.code === 'string' ? e.code : null, name: e.name ?? 'Error', message: e.message ?? String(error) };
-}
+/** The compiled source worker (see compiledWorkerUrl). */
+export const sourceWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/source-worker.js');
 
 export class SourcePipeline {
   private readonly worker: Worker;
   private readonly control: Int32Array;
-  private readonly queue: PipelineMessage[] = [];
-  private wake: (() => void) | null = null;
-  private finished = false;
+  private readonly inbox: WorkerInbox<PipelineMessage>;
 
   constructor(url: URL, task: Omit<PipelineTask, 'control'>) {
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
     this.worker = new Worker(url, { workerData: { ...task, control } satisfies PipelineTask });
-    const push = (message: PipelineMessage): void => {
-      this.queue.push(message);
-      const wake = this.wake;
-      this.wake = null;
-      wake?.();
-    };
-    this.worker.on('message', push);
-    this.worker.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
-    this.worker.on('exit', (code) => {
-      if (!this.finished) push({ type: 'error', code: null, name: 'Error', message: `the source worker exited (code ${code}) before the end of the source` });
-    });
+    this.inbox = new WorkerInbox(this.worker, 'the source worker');
   }
 
-  /** The worker's messages in order, up to and including 'end' (errors are thrown). */
-  async *messages(): AsyncGenerator<Exclude<PipelineMessage, { type: 'error' }>> {
+  /** The worker's messages in order, up to and including 'end' or 'strict-reject' (failures are thrown). */
+  async *messages(): AsyncGenerator<PipelineMessage> {
     for (;;) {
-      if (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-      const message = this.queue.shift()!;
-      if (message.type === 'error') {
-        this.finished = true;
-        throw message.code === null ? new Error(`source worker: ${message.name}: ${message.message}`) : new TapedeckError(message.code, message.message);
-      }
-      if (message.type === 'end' || message.type === 'strict-reject') this.finished = true;
+      const message = await this.inbox.next();
+      const last = message.type === 'end' || message.type === 'strict-reject';
+      if (last) this.inbox.done();
       yield message;
-      if (this.finished) return;
+      if (last) return;
     }
   }
 
@@ -119,7 +89,7 @@ export class SourcePipeline {
   }
 
   async close(): Promise<void> {
-    this.finished = true;
+    this.inbox.done();
     await this.worker.terminate();
   }
 }
@@ -181,26 +151,15 @@ export interface SegmentChunk {
   readonly last: boolean;
 }
 
-export type SegmentMessage =
-  | SegmentChunk
-  | { readonly type: 'end'; readonly worker: number; readonly segment: number }
-  | { readonly type: 'error'; readonly code: string | null; readonly name: string; readonly message: string };
+export type SegmentMessage = SegmentChunk | { readonly type: 'end'; readonly worker: number; readonly segment: number };
 
-/** The compiled segment worker (see sourceWorkerUrl). */
-export function segmentWorkerUrl(): URL | null {
-  const sibling = new URL('./segment-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../dist/recorder/segment-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(built)) ? built : null;
-}
+/** The compiled segment worker (see compiledWorkerUrl). */
+export const segmentWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/segment-worker.js');
 
 export class SegmentPipeline {
   private readonly workers: Worker[];
   private readonly control: Int32Array;
-  private readonly queues: SegmentMessage[][];
-  private wake: (() => void) | null = null;
-  private closing = false;
-
+  private readonly inboxes: WorkerInbox<SegmentMessage>[];
   /** The file, as named in reject positions; and the line number before the first segment. */
   readonly input: string;
   readonly startLine: number;
@@ -210,36 +169,21 @@ export class SegmentPipeline {
     this.startLine = task.from.line;
     const control = new SharedArrayBuffer(4 * (count + 1));
     this.control = new Int32Array(control);
-    this.queues = Array.from({ length: count }, () => []);
-    this.workers = Array.from({ length: count }, (_, worker) => {
-      const w = new Worker(url, { workerData: { ...task, worker, workers: count, control } satisfies SegmentTask });
-      const push = (message: SegmentMessage): void => {
-        this.queues[worker].push(message);
-        const wake = this.wake;
-        this.wake = null;
-        wake?.();
-      };
-      w.on('message', push);
-      w.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
-      w.on('exit', (code) => {
-        if (!this.closing) push({ type: 'error', code: null, name: 'Error', message: `NDJSON parse worker ${worker} exited (code ${code}) before the end of the file` });
-      });
-      return w;
-    });
+    this.workers = Array.from({ length: count }, (_, worker) => new Worker(url, { workerData: { ...task, worker, workers: count, control } satisfies SegmentTask }));
+    this.inboxes = this.workers.map((w, i) => new WorkerInbox<SegmentMessage>(w, `NDJSON parse worker ${i}`));
   }
 
   /** The chunks of every segment, segment after segment, until the end of the file. */
   async *chunks(): AsyncGenerator<SegmentChunk> {
     const count = this.workers.length;
     for (let segment = 0; ; segment++) {
-      const queue = this.queues[segment % count];
+      const inbox = this.inboxes[segment % count];
       for (;;) {
-        while (queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-        const message = queue.shift()!;
-        if (message.type === 'error') {
-          throw message.code === null ? new Error(`NDJSON parse worker: ${message.name}: ${message.message}`) : new TapedeckError(message.code, message.message);
+        const message = await inbox.next();
+        if (message.type === 'end') {
+          inbox.done();
+          return;
         }
-        if (message.type === 'end') return;
         if (message.segment !== segment) throw new Error(`NDJSON parse workers out of step: segment ${message.segment} arrived for ${segment}`);
         yield message;
         if (message.last) break;
@@ -253,10 +197,15 @@ export class SegmentPipeline {
     Atomics.notify(this.control, worker);
   }
 
-  async close(): Promise<void> {
-    this.closing = true;
+  /** Ask the workers to start no new segment (the main thread stops taking chunks). */
+  stop(): void {
     Atomics.store(this.control, CONTROL_STOP_SEGMENTS(this.workers.length), 1);
     for (let i = 0; i < this.workers.length; i++) Atomics.notify(this.control, i);
+  }
+
+  async close(): Promise<void> {
+    for (const inbox of this.inboxes) inbox.done();
+    this.stop();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -296,62 +245,37 @@ export interface KafkaChunk {
   readonly items: number;
 }
 
-export type KafkaMessage =
-  | KafkaChunk
-  | { readonly type: 'warning'; readonly message: string }
-  | { readonly type: 'end'; readonly stopped: boolean }
-  | { readonly type: 'error'; readonly code: string | null; readonly name: string; readonly message: string };
+export type KafkaMessage = KafkaChunk | { readonly type: 'warning'; readonly message: string } | { readonly type: 'end'; readonly stopped: boolean };
 
-export function kafkaWorkerUrl(): URL | null {
-  const sibling = new URL('./kafka-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../dist/recorder/kafka-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(built)) ? built : null;
-}
+/** The compiled Kafka reader (see compiledWorkerUrl). */
+export const kafkaWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/kafka-worker.js');
 
 export class KafkaPipeline {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
   private readonly control: Int32Array;
-  private readonly queue: KafkaMessage[] = [];
-  private wake: (() => void) | null = null;
-  private finished = false;
+  private readonly inbox: WorkerInbox<KafkaMessage>;
 
   constructor(url: URL, options: Record<string, unknown>, onWarning: (message: string) => void) {
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
     this.worker = new Worker(url, { workerData: { options, control } satisfies KafkaTask });
     this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    const push = (message: KafkaMessage): void => {
-      if (message.type === 'warning') {
-        onWarning(message.message);
-        return;
-      }
-      this.queue.push(message);
-      const wake = this.wake;
-      this.wake = null;
-      wake?.();
-    };
-    this.worker.on('message', push);
-    this.worker.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
-    this.worker.on('exit', (code) => {
-      if (!this.finished) push({ type: 'error', code: null, name: 'Error', message: `the Kafka reader thread exited (code ${code})` });
+    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => {
+      if (message.type !== 'warning') return false;
+      onWarning(message.message);
+      return true;
     });
   }
 
-  /** The reader's chunks, up to 'end' (errors are thrown). */
-  async *messages(): AsyncGenerator<KafkaChunk | { readonly type: 'end'; readonly stopped: boolean }> {
+  /** The reader's chunks, up to 'end' (failures are thrown). */
+  async *messages(): AsyncGenerator<Exclude<KafkaMessage, { type: 'warning' }>> {
     for (;;) {
-      while (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-      const message = this.queue.shift()!;
-      if (message.type === 'error') {
-        this.finished = true;
-        throw message.code === null ? new Error(`Kafka reader thread: ${message.name}: ${message.message}`) : new TapedeckError(message.code, message.message);
-      }
+      const message = await this.inbox.next();
       if (message.type === 'warning') continue;
-      if (message.type === 'end') this.finished = true;
+      if (message.type === 'end') this.inbox.done();
       yield message;
-      if (this.finished) return;
+      if (message.type === 'end') return;
     }
   }
 
@@ -371,7 +295,7 @@ export class KafkaPipeline {
   }
 
   async close(): Promise<void> {
-    this.finished = true;
+    this.inbox.done();
     this.stop();
     // Let the reader disconnect its consumer (leaving the group at once) before it is ended.
     this.worker.postMessage({ type: 'close' });

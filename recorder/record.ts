@@ -176,6 +176,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let lastCommitMs = performance.now();
   let lastYieldMs = performance.now();
 
+  /** The source position after the last input taken (undefined: none yet); each way of reading sets how. */
+  let positionNow = (): unknown => (lastItem === null ? undefined : source.resumeAfter(lastItem));
   /** With a worker: the source position after the last batch it sent. */
   let pipelinePosition: unknown = undefined;
   /** With NDJSON parse workers: the position after the last input taken (line -1: none yet). */
@@ -196,16 +198,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
     if (!now && pendingBlocks.length < commitBlocks) return;
     if (pendingBlocks.length === 0 && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
-    const position =
-      pipeline instanceof SourcePipeline
-        ? pipelinePosition
-        : pipeline instanceof SegmentPipeline
-          ? segmentLine < 0
-            ? undefined
-            : { byteOffset: segmentByteOffset, line: segmentLine }
-          : lastItem === null
-            ? undefined
-            : source.resumeAfter(lastItem);
+    const position = positionNow();
     writer.commit({
       blocks: pendingBlocks,
       checkpoints: pendingCheckpoints,
@@ -258,12 +251,13 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const onAbort = (): void => {
     stopped = true;
     source.stop();
-    if (pipeline instanceof SourcePipeline || pipeline instanceof KafkaPipeline) pipeline.stop();
+    pipeline?.stop();
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort);
   /** The worker's batches: blocks to apply and commit, rejects, positions. */
   const readPipeline = async (pipeline: SourcePipeline): Promise<void> => {
+    positionNow = () => pipelinePosition;
     for await (const message of pipeline.messages()) {
       if (message.type === 'strict-reject') {
         flush();
@@ -290,6 +284,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   /** NDJSON segments parsed by workers, in order: number lines and events, apply, build blocks. */
   const readSegments = async (segments: SegmentPipeline, input: string, startLine: number): Promise<void> => {
+    positionNow = () => (segmentLine < 0 ? undefined : { byteOffset: segmentByteOffset, line: segmentLine });
     let segmentLineBase = startLine;
     let segmentItems = 0;
     for await (const chunk of segments.chunks()) {
@@ -430,7 +425,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
       quarantined: resume?.rejected ?? 0,
     });
     // Stopped before the readers started (an abort signal already fired): they stop at once.
-    if (stopped && (pipeline instanceof SourcePipeline || pipeline instanceof KafkaPipeline)) pipeline.stop();
+    if (stopped) pipeline?.stop();
     if (pipeline instanceof KafkaPipeline) await readKafka(pipeline);
     else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);

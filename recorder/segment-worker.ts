@@ -11,7 +11,8 @@ import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, workerFailure } from './pipeline.js';
+import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask } from './pipeline.js';
+import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
 import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf } from './sources/ndjson.js';
@@ -27,13 +28,6 @@ async function run(task: SegmentTask): Promise<void> {
   const base = task.from.byteOffset;
   let sent = 0;
   const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
-  const waitForRoom = (): void => {
-    for (;;) {
-      const consumed = Atomics.load(control, task.worker);
-      if (sent - consumed < SEGMENT_IN_FLIGHT || Atomics.load(control, stopAt) !== 0) return;
-      Atomics.wait(control, task.worker, consumed, 1000);
-    }
-  };
 
   for (let segment = task.worker; ; segment += task.workers) {
     if (Atomics.load(control, stopAt) !== 0) break;
@@ -69,7 +63,7 @@ async function run(task: SegmentTask): Promise<void> {
       items = 0;
       nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
       rejects = [];
-      waitForRoom();
+      waitForRoom(control, task.worker, sent, SEGMENT_IN_FLIGHT, stopAt);
     };
     for await (const batch of source.batches()) {
       for (let i = 0; i < batch.length; i++) {

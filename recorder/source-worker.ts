@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask, workerFailure } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
 
@@ -32,14 +33,6 @@ async function run(task: PipelineTask): Promise<void> {
   const post = (message: PipelineMessage, transfer: ArrayBuffer[] = []): void => {
     port.postMessage(message, transfer);
   };
-  /** Wait while the main thread is MAX_IN_FLIGHT batches behind (or until told to stop). */
-  const waitForRoom = (): void => {
-    for (;;) {
-      const consumed = Atomics.load(control, CONTROL_CONSUMED);
-      if (sent - consumed < MAX_IN_FLIGHT || Atomics.load(control, CONTROL_STOP) !== 0) return;
-      Atomics.wait(control, CONTROL_CONSUMED, consumed, 1000);
-    }
-  };
   const send = (): void => {
     const block = builder.eventCount > 0 ? builder.finish(blockNo++) : null;
     if (block === null && rejects.length === 0) return;
@@ -49,7 +42,8 @@ async function run(task: PipelineTask): Promise<void> {
     );
     rejects = [];
     sent++;
-    waitForRoom();
+    // At most MAX_IN_FLIGHT batches ahead of the main thread (or until told to stop).
+    waitForRoom(control, CONTROL_CONSUMED, sent, MAX_IN_FLIGHT, CONTROL_STOP);
   };
 
   for await (const batch of source.batches()) {

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { TapedeckError } from '../engine/errors.js';
 import { loadEngine } from '../tape/load-engine.js';
 import { TapeReader } from '../tape/reader.js';
+import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { ByteSink } from '../tape/varint.js';
 import { CHUNK_EVENTS, IN_FLIGHT, type OutgoingChunk, type ReaderMessage, type ReaderTask } from './republish.js';
 
@@ -50,11 +51,7 @@ async function run(task: ReaderTask): Promise<void> {
     chunk.count = 0;
     chunk.headers = [];
     bytes.reset();
-    for (;;) {
-      const consumed = Atomics.load(control, 0);
-      if (sent - consumed < IN_FLIGHT || Atomics.load(control, 1) !== 0) return;
-      Atomics.wait(control, 0, consumed, 1000);
-    }
+    waitForRoom(control, 0, sent, IN_FLIGHT, 1);
   };
 
   try {
@@ -104,11 +101,4 @@ async function run(task: ReaderTask): Promise<void> {
   }
 }
 
-run(workerData as ReaderTask).catch((error: unknown) => {
-  const e = error as Error & { code?: unknown };
-  parentPort!.postMessage({
-    type: 'error',
-    code: typeof e.code === 'string' ? e.code : null,
-    message: e.message ?? String(error),
-  } satisfies ReaderMessage);
-});
+run(workerData as ReaderTask).catch((error: unknown) => parentPort!.postMessage(workerFailure(error)));

@@ -24,15 +24,14 @@
 // it. After a crash, run again with --from lastAckedSeq+1: events after it that were in
 // flight at the crash may then arrive twice.
 
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Kafka, logLevel, type Message, type Producer, type KafkaConfig } from 'kafkajs';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
+import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
 
 export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
 export type RepublishValueFormat = (typeof REPUBLISH_VALUE_FORMATS)[number];
@@ -122,7 +121,7 @@ export interface OutgoingChunk {
   readonly bytes: Uint8Array;
 }
 
-export type ReaderMessage = { readonly type: 'chunk'; readonly chunk: OutgoingChunk } | { readonly type: 'end' } | { readonly type: 'error'; readonly code: string | null; readonly message: string };
+export type ReaderMessage = { readonly type: 'chunk'; readonly chunk: OutgoingChunk } | { readonly type: 'end' };
 
 /** One message to send, with where it came from. */
 interface Outgoing {
@@ -134,42 +133,19 @@ interface Outgoing {
   readonly headers: Record<string, Buffer> | null;
 }
 
-function readerWorkerUrl(): URL | null {
-  const sibling = new URL('./republish-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../dist/replayer/republish-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(built)) ? built : null;
-}
+const readerWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'replayer/republish-worker.js');
 
 /** The events to send in batches, read on a worker thread (see republish-worker.ts). */
 async function* readOnWorker(url: URL, task: Omit<ReaderTask, 'control'>): AsyncGenerator<Outgoing[]> {
   const control = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(url, { workerData: { ...task, control: control.buffer } satisfies ReaderTask });
-  const queue: ReaderMessage[] = [];
-  let wake: (() => void) | null = null;
-  let ended = false;
-  const push = (message: ReaderMessage): void => {
-    queue.push(message);
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  worker.on('message', push);
-  worker.on('error', (error: Error) => push({ type: 'error', code: null, message: error.message }));
-  worker.on('exit', (code) => {
-    if (!ended) push({ type: 'error', code: null, message: `the tape reader thread exited (code ${code})` });
-  });
+  const inbox = new WorkerInbox<ReaderMessage>(worker, 'the tape reader thread');
   try {
     for (;;) {
-      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      const message = queue.shift()!;
+      const message = await inbox.next();
       if (message.type === 'end') {
-        ended = true;
+        inbox.done();
         return;
-      }
-      if (message.type === 'error') {
-        ended = true;
-        throw message.code === null ? new Error(message.message) : new TapedeckError(message.code, message.message);
       }
       const c = message.chunk;
       const buffer = Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
@@ -194,7 +170,7 @@ async function* readOnWorker(url: URL, task: Omit<ReaderTask, 'control'>): Async
       Atomics.notify(control, 0);
     }
   } finally {
-    ended = true;
+    inbox.done();
     Atomics.store(control, 1, 1);
     Atomics.notify(control, 0);
     await worker.terminate();

@@ -7,9 +7,8 @@
 // finish() publishes the last, partial chunk and waits, synchronously, for the figures. The
 // thread is kept for the next replay (worker.ts).
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { compiledWorkerUrl } from '../../tape/threads.js';
 import type { EmpiricalServiceTimes } from './service-time.js';
 import type { QueueStats } from './model.js';
 import type { ModelJob } from './worker.js';
@@ -27,13 +26,8 @@ export const EPOCH = 5;
 /** With no progress from the worker for this long, give up rather than wait forever. */
 const STALL_MS = 60_000;
 
-/** The compiled worker: beside this file in dist/, or in dist/ when this runs from source (tests). */
-export function modelWorkerUrl(): URL | null {
-  const sibling = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../../dist/replayer/latency/worker.js', import.meta.url);
-  return existsSync(fileURLToPath(built)) ? built : null;
-}
+/** The compiled worker (see compiledWorkerUrl). */
+export const modelWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'replayer/latency/worker.js');
 
 /** The model's thread, idle between replays (one per process, kept; see worker.ts). */
 let idle: Worker | null = null;

@@ -1,0 +1,96 @@
+// Plumbing shared by the worker threads of recorder/ (the recording pipelines) and replayer/
+// (republish's reader, the latency model): finding a worker's compiled module, what a failing
+// worker posts, the wait that keeps a worker a bounded number of messages ahead, and the main
+// thread's inbox of a worker's messages. (Here rather than in either of them because both use
+// it, as load-engine.ts is.)
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { TapedeckError } from '../engine/errors.js';
+
+/**
+ * The compiled worker module `file`, named from the build's root (e.g.
+ * "recorder/source-worker.js"), for a caller in the same folder: beside the caller when it
+ * runs from dist/, else in dist/ (the tests run from source); null when neither exists.
+ */
+export function compiledWorkerUrl(callerUrl: string, file: string): URL | null {
+  const parts = file.split('/');
+  const sibling = new URL(`./${parts[parts.length - 1]}`, callerUrl);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  const built = new URL(`${'../'.repeat(parts.length - 1)}dist/${file}`, callerUrl);
+  return existsSync(fileURLToPath(built)) ? built : null;
+}
+
+/** What a worker posts when it fails: the error's code (a TapedeckError's), name and message. */
+export interface WorkerFailure {
+  readonly type: 'error';
+  readonly code: string | null;
+  readonly name: string;
+  readonly message: string;
+}
+
+export function workerFailure(error: unknown): WorkerFailure {
+  const e = error as Error & { code?: unknown };
+  return { type: 'error', code: typeof e.code === 'string' ? e.code : null, name: e.name ?? 'Error', message: e.message ?? String(error) };
+}
+
+/**
+ * On a worker thread that has sent `sent` messages: block while the main thread has taken
+ * `limit` fewer (control[index] counts what it took), unless control[stopIndex] asks to stop.
+ */
+export function waitForRoom(control: Int32Array, index: number, sent: number, limit: number, stopIndex: number): void {
+  for (;;) {
+    const taken = Atomics.load(control, index);
+    if (sent - taken < limit || Atomics.load(control, stopIndex) !== 0) return;
+    Atomics.wait(control, index, taken, 1000);
+  }
+}
+
+/**
+ * A worker's messages, in order, on the main thread. A failure (a WorkerFailure message, an
+ * uncaught error in the worker, or its exit before done() was called) is thrown by next().
+ */
+export class WorkerInbox<M extends { readonly type: string }> {
+  private readonly queue: (M | WorkerFailure)[] = [];
+  private wake: (() => void) | null = null;
+  private finished = false;
+
+  /** `what` names the worker in errors; `intercept` may take a message out of the queue (returns true). */
+  constructor(
+    worker: Worker,
+    private readonly what: string,
+    intercept?: (message: M) => boolean,
+  ) {
+    const push = (message: M | WorkerFailure): void => {
+      this.queue.push(message);
+      const wake = this.wake;
+      this.wake = null;
+      wake?.();
+    };
+    worker.on('message', (message: M | WorkerFailure) => {
+      if (message.type !== 'error' && intercept?.(message as M)) return;
+      push(message);
+    });
+    worker.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
+    worker.on('exit', (code) => {
+      if (!this.finished) push({ type: 'error', code: null, name: 'Error', message: `${what} exited (code ${code}) before it finished` });
+    });
+  }
+
+  async next(): Promise<M> {
+    while (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    const message = this.queue.shift()!;
+    if (message.type === 'error') {
+      this.finished = true;
+      const failure = message as WorkerFailure;
+      throw failure.code === null ? new Error(`${this.what}: ${failure.name}: ${failure.message}`) : new TapedeckError(failure.code, failure.message);
+    }
+    return message as M;
+  }
+
+  /** No more messages are expected: the worker's exit is not a failure. */
+  done(): void {
+    this.finished = true;
+  }
+}
