@@ -24,6 +24,17 @@ export interface EventCodec<E> {
    * Must give exactly what `decode(bytes.subarray(offset, offset + length))` gives.
    */
   decodeAt?(bytes: Uint8Array, offset: number, length: number): E;
+  /**
+   * Optional fast path for recording, given together with encodeInto: the length of
+   * encode(event), checking the event as encode does.
+   */
+  encodedLength?(event: E): number;
+  /**
+   * Optional fast path for recording: write encode(event)'s bytes at `offset` of `bytes` (which
+   * has room for encodedLength(event) of them) and return the offset after them, without an
+   * array per event. Must write exactly what encode(event) returns, or throw what it throws.
+   */
+  encodeInto?(event: E, bytes: Uint8Array, offset: number): number;
   toJSON(event: E): JsonEvent;
   fromJSON(json: JsonEvent): E;
 }

@@ -27,6 +27,7 @@ async function run(task: PipelineTask): Promise<void> {
   let quarantined = task.quarantined;
   let rejects: RejectRecord[] = [];
   let lastItem: SourceItem | null = null;
+  const fast = source.fillBlock !== undefined && source.resumePosition !== undefined;
   let sent = 0;
   let stopped = false;
 
@@ -37,7 +38,7 @@ async function run(task: PipelineTask): Promise<void> {
     const block = builder.eventCount > 0 ? builder.finish(blockNo++) : null;
     if (block === null && rejects.length === 0) return;
     post(
-      { type: 'batch', block, rejects, read, quarantined, position: lastItem === null ? undefined : source.resumeAfter(lastItem) },
+      { type: 'batch', block, rejects, read, quarantined, position: fast ? source.resumePosition!() : lastItem === null ? undefined : source.resumeAfter(lastItem) },
       block === null ? [] : [block.data.buffer as ArrayBuffer],
     );
     rejects = [];
@@ -46,7 +47,19 @@ async function run(task: PipelineTask): Promise<void> {
     waitForRoom(control, CONTROL_CONSUMED, sent, MAX_IN_FLIGHT, CONTROL_STOP);
   };
 
-  for await (const batch of source.batches()) {
+  // A source that packs its events itself (the generator): a block at a time.
+  while (fast) {
+    const added = source.fillBlock!(builder, seq, task.blockEvents - builder.eventCount);
+    if (added === 0) break;
+    seq += added;
+    read += added;
+    if (builder.eventCount >= task.blockEvents) send();
+    if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
+      stopped = true;
+      source.stop();
+    }
+  }
+  for await (const batch of fast ? [] : source.batches()) {
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i];
       if (isReject(item)) {

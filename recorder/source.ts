@@ -3,7 +3,7 @@
 // live checkpoints without decoding again) and rejects (inputs it could not accept, with the
 // reason). It says where to resume after any item it handed out.
 
-import type { BlockEvent } from '../tape/block.js';
+import type { BlockBuilder, BlockEvent } from '../tape/block.js';
 
 export interface SourceRecord<E = unknown> extends BlockEvent {
   /** The event as the engine applies it; must equal codec.decode(payload). */
@@ -56,6 +56,15 @@ export interface Source<E = unknown> {
    * says whether the input is big enough for the worker to pay for its start.
    */
   workerSpec?(): { readonly spec: SourceSpec; readonly large: boolean } | null;
+  /**
+   * Optional fast path, for a source that rejects nothing (the synthetic generator): add up
+   * to `limit` of the next events straight to `builder`, numbered from `seq`, without an
+   * object per event; returns how many (0 once the source is done or stopped). The blocks are
+   * those that batches() and BlockBuilder.add would give. Given with resumePosition.
+   */
+  fillBlock?(builder: BlockBuilder, seq: number, limit: number): number;
+  /** With fillBlock: where to resume to read the event after the last one it added. */
+  resumePosition?(): unknown;
 }
 
 /** A source as plain data, rebuilt by recorder/source-spec.ts (on a worker thread). */

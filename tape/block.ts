@@ -17,7 +17,7 @@
 // columns, so damage to a column is caught too.
 
 import { crc32 } from 'node:zlib';
-import { ByteSink, MAX_VARINT_BYTES, putBytes, putVarint, putZigzag, readVarint, VarintError, type ReadCursor } from './varint.js';
+import { ByteSink, MAX_VARINT_BYTES, putBytes, putVarint, readVarint, VarintError, type ReadCursor } from './varint.js';
 
 /**
  * Largest timestamp (µs: the year 2112) or source position a block stores: deltas between two
@@ -133,6 +133,12 @@ export function blockChecksum(header: BlockHeader, data: Uint8Array): number {
   return crc32(data, crc32(h)) >>> 0;
 }
 
+/** What BlockBuilder.addEncoded needs of a codec (EventCodec's optional fast path). */
+export interface PayloadWriter<E> {
+  encodedLength(event: E): number;
+  encodeInto(event: E, bytes: Uint8Array, offset: number): number;
+}
+
 /** Accumulates events into a block. Reused across blocks; `finish` copies the bytes out. */
 export class BlockBuilder {
   private readonly sink = new ByteSink(1 << 17);
@@ -212,6 +218,22 @@ export class BlockBuilder {
   }
 
   /**
+   * An event in the common case (no stream index, no headers) whose payload `codec` writes
+   * straight into the block (EventCodec.encodeInto): no array per event. The recorder's
+   * synthetic source packs blocks this way on its worker thread. The bytes are those add()
+   * writes for the same event with payload codec.encode(event).
+   */
+  addEncoded<E>(seq: number, ts: number, partition: number, position: number, key: Uint8Array | null, codec: PayloadWriter<E>, event: E): void {
+    const payloadLength = codec.encodedLength(event);
+    this.begin(seq, ts, position);
+    const o = this.head(ts, partition, position, key, 0, key === null ? 0 : key.length, payloadLength);
+    const end = codec.encodeInto(event, this.sink.bytes, o);
+    if (end !== o + payloadLength) throw new Error(`event ${seq}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
+    this.sink.length = end;
+    this.end(0, partition, ts, position);
+  }
+
+  /**
    * The common case (no stream index, no headers), written out: one reservation, the offset in
    * a local, short fields copied byte by byte (the recording hot path; see ByteSink for the
    * general writers). The key is `keyLength` bytes of `key` from `keyOffset` (null: no key).
@@ -227,21 +249,40 @@ export class BlockBuilder {
     payloadOffset: number,
     payloadLength: number,
   ): void {
+    const o = this.head(ts, partition, position, key, keyOffset, keyLength, payloadLength);
+    this.sink.length = putBytes(this.sink.bytes, o, payload, payloadOffset, payloadLength);
+  }
+
+  /**
+   * Everything of a common-case event before its payload's bytes (its length included), with
+   * room reserved for them; returns the offset where they go.
+   */
+  private head(ts: number, partition: number, position: number, key: Uint8Array | null, keyOffset: number, keyLength: number, payloadLength: number): number {
     const sink = this.sink;
     sink.ensure(1 + 3 * MAX_VARINT_BYTES + (MAX_VARINT_BYTES + keyLength) + (MAX_VARINT_BYTES + payloadLength));
     const b = sink.bytes;
     let o = sink.length;
     b[o++] = key === null ? 0 : FLAG_KEY;
-    o = putZigzag(b, o, ts - this.prevTsUs);
-    o = putVarint(b, o, partition);
-    o = putZigzag(b, o, position - this.prevPosition);
+    // One-byte varints (small deltas, partitions and lengths: the common case) inline; the
+    // writer calls were not inlined here.
+    const tsDelta = ts - this.prevTsUs;
+    const tsZigzag = tsDelta >= 0 ? tsDelta * 2 : -tsDelta * 2 - 1;
+    if (tsZigzag < 0x80) b[o++] = tsZigzag;
+    else o = putVarint(b, o, tsZigzag);
+    if (partition < 0x80) b[o++] = partition;
+    else o = putVarint(b, o, partition);
+    const positionDelta = position - this.prevPosition;
+    const positionZigzag = positionDelta >= 0 ? positionDelta * 2 : -positionDelta * 2 - 1;
+    if (positionZigzag < 0x80) b[o++] = positionZigzag;
+    else o = putVarint(b, o, positionZigzag);
     if (key !== null) {
-      o = putVarint(b, o, keyLength);
+      if (keyLength < 0x80) b[o++] = keyLength;
+      else o = putVarint(b, o, keyLength);
       o = putBytes(b, o, key, keyOffset, keyLength);
     }
-    o = putVarint(b, o, payloadLength);
-    o = putBytes(b, o, payload, payloadOffset, payloadLength);
-    sink.length = o;
+    if (payloadLength < 0x80) b[o++] = payloadLength;
+    else o = putVarint(b, o, payloadLength);
+    return o;
   }
 
   /** An event with a stream index or headers (Kafka), by the general writers. */

@@ -67,62 +67,84 @@ function checkRange(kind: number, spec: FieldSpec, value: number): void {
   }
 }
 
-const put16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-};
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-  b[o + 2] = v >>> 16;
-  b[o + 3] = v >>> 24;
-};
-
 /** The value of field `spec` of an event of `kind`, checked against its range. */
 function checked(kind: number, spec: FieldSpec, value: number): number {
   if (!(value >= spec.min && value <= spec.max) || value !== Math.floor(value)) checkRange(kind, spec, value);
   return value;
 }
 
+function encodedLength(event: WorldEvent): number {
+  const size = SIZES[event.kind];
+  if (size === undefined) throw new CodecError(`unknown world event kind ${event.kind}`);
+  return size;
+}
+
+function encode(event: WorldEvent): Uint8Array {
+  const b = new Uint8Array(encodedLength(event));
+  encodeInto(event, b, 0);
+  return b;
+}
+
 // Encoding is on the recording hot path: each kind's fields are read by name (a loop over
 // LAYOUT reading event[spec.field] would be a keyed load per field, several times slower),
-// range-checked against LAYOUT, and written with hand-unrolled stores (a DataView per event
-// costs more than the event).
-function encode(event: WorldEvent): Uint8Array {
+// range-checked against LAYOUT, and written byte by byte (a DataView per event costs more
+// than the event; helpers for the stores were not inlined).
+function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
   const kind = event.kind;
   const fields = LAYOUT[kind];
   if (fields === undefined) throw new CodecError(`unknown world event kind ${kind}`);
-  const b = new Uint8Array(SIZES[kind]);
-  b[0] = kind;
-  put32(b, 1, checked(kind, fields[0], event.id));
+  let o = offset;
+  b[o++] = kind;
+  const idValue = checked(kind, fields[0], event.id);
+  b[o++] = idValue;
+  b[o++] = idValue >>> 8;
+  b[o++] = idValue >>> 16;
+  b[o++] = idValue >>> 24;
+  let u = 0;
+  let v = 0;
+  let w = 0;
   switch (kind) {
     case WorldEventKind.join:
-      put16(b, 5, checked(kind, fields[1], event.zone));
-      put16(b, 7, checked(kind, fields[2], event.x));
-      put16(b, 9, checked(kind, fields[3], event.y));
+    case WorldEventKind.spawn:
+      u = checked(kind, fields[1], event.zone);
+      v = checked(kind, fields[2], event.x);
+      w = checked(kind, fields[3], event.y);
+      b[o++] = u;
+      b[o++] = u >>> 8;
+      b[o++] = v;
+      b[o++] = v >>> 8;
+      b[o++] = w;
+      b[o++] = w >>> 8;
+      if (kind === WorldEventKind.spawn) {
+        u = checked(kind, fields[4], event.amount);
+        b[o++] = u;
+        b[o++] = u >>> 8;
+      }
       break;
     case WorldEventKind.move:
-      put16(b, 5, checked(kind, fields[1], event.x) & 0xffff);
-      put16(b, 7, checked(kind, fields[2], event.y) & 0xffff);
+      u = checked(kind, fields[1], event.x) & 0xffff;
+      v = checked(kind, fields[2], event.y) & 0xffff;
+      b[o++] = u;
+      b[o++] = u >>> 8;
+      b[o++] = v;
+      b[o++] = v >>> 8;
       break;
     case WorldEventKind.rotate:
-      put16(b, 5, checked(kind, fields[1], event.amount));
+      u = checked(kind, fields[1], event.amount);
+      b[o++] = u;
+      b[o++] = u >>> 8;
       break;
     case WorldEventKind.shoot:
-      put32(b, 5, checked(kind, fields[1], event.other));
-      b[9] = checked(kind, fields[2], event.amount);
-      break;
     case WorldEventKind.loot:
-      put32(b, 5, checked(kind, fields[1], event.other));
-      break;
-    case WorldEventKind.spawn:
-      put16(b, 5, checked(kind, fields[1], event.zone));
-      put16(b, 7, checked(kind, fields[2], event.x));
-      put16(b, 9, checked(kind, fields[3], event.y));
-      put16(b, 11, checked(kind, fields[4], event.amount));
+      u = checked(kind, fields[1], event.other);
+      b[o++] = u;
+      b[o++] = u >>> 8;
+      b[o++] = u >>> 16;
+      b[o++] = u >>> 24;
+      if (kind === WorldEventKind.shoot) b[o++] = checked(kind, fields[2], event.amount);
       break;
   }
-  return b;
+  return o;
 }
 
 function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent {
@@ -264,6 +286,8 @@ export const worldCodec: EventCodec<WorldEvent> = {
   encode,
   decode: (bytes) => decodeAt(bytes, 0, bytes.length),
   decodeAt,
+  encodedLength,
+  encodeInto,
   toJSON,
   fromJSON,
 };

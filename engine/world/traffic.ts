@@ -78,6 +78,13 @@ const MIX = [
   [1000, WorldEventKind.join],
 ] as const;
 
+/** The kind each roll in [0, 999] picks, by MIX (a table lookup: the roll is made per event). */
+const KIND_OF_ROLL = new Uint8Array(1000);
+for (let roll = 0, i = 0; roll < 1000; roll++) {
+  while (roll >= MIX[i][0]) i++;
+  KIND_OF_ROLL[roll] = MIX[i][1];
+}
+
 /** The ASCII bytes of `prefix` followed by the decimal digits of `n` (TextEncoder is slower here). */
 function asciiKey(prefix: string, n: number): Uint8Array {
   let digits = 1;
@@ -237,14 +244,7 @@ export class WorldTraffic {
 
   private mixedEvent(): WorldEvent {
     if (this.online.size === 0) return this.joinEvent();
-    const roll = this.random.int(0, 999);
-    let kind: WorldEventKind = WorldEventKind.move;
-    for (const [threshold, k] of MIX) {
-      if (roll < threshold) {
-        kind = k;
-        break;
-      }
-    }
+    const kind = KIND_OF_ROLL[this.random.int(0, 999)] as WorldEventKind;
     const player = this.online.pick(this.random);
     switch (kind) {
       case WorldEventKind.move:

@@ -8,8 +8,11 @@ import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
 import { DEFAULT_START_US, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
+import type { BlockBuilder, PayloadWriter } from '../../tape/block.js';
 
 const BATCH_EVENTS = 512;
+/** The world codec's writer for BlockBuilder.addEncoded. */
+const worldCodecWriter: PayloadWriter<WorldEvent> = { encodedLength: worldCodec.encodedLength!, encodeInto: worldCodec.encodeInto! };
 /** Fewer events than this are generated faster on the main thread than a worker starts. */
 export const WORKER_MIN_EVENTS = 200_000;
 
@@ -55,8 +58,25 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     }
   }
 
+  /** The generator's events packed straight into the block (see Source.fillBlock): the source worker's path. */
+  fillBlock(builder: BlockBuilder, seq: number, limit: number): number {
+    const traffic = this.traffic;
+    let n = 0;
+    while (n < limit && !this.stopped) {
+      const r = traffic.next();
+      if (r === null) break;
+      builder.addEncoded(seq + n, r.timestampUs, r.partition, r.index, r.key, worldCodecWriter, r.event);
+      n++;
+    }
+    return n;
+  }
+
   resumeAfter(record: SourceItem<WorldEvent>): unknown {
     return { nextIndex: (record as SourceRecord<WorldEvent>).position + 1 };
+  }
+
+  resumePosition(): unknown {
+    return { nextIndex: this.traffic.position };
   }
 
   stop(): void {

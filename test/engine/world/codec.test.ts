@@ -44,6 +44,38 @@ describe('world codec', () => {
     }
   });
 
+  it('encodeInto writes exactly encode\'s bytes at an offset, and encodedLength is their length', () => {
+    fc.assert(
+      fc.property(anyValidEvent, fc.nat({ max: 40 }), (event, offset) => {
+        const expected = worldCodec.encode(event);
+        const buffer = new Uint8Array(64).fill(0xee);
+        expect(worldCodec.encodedLength!(event)).toBe(expected.length);
+        expect(worldCodec.encodeInto!(event, buffer, offset)).toBe(offset + expected.length);
+        expect(buffer.subarray(offset, offset + expected.length)).toEqual(expected);
+        // Nothing written outside its bytes.
+        expect(buffer.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+        expect(buffer.subarray(offset + expected.length).every((b) => b === 0xee)).toBe(true);
+      }),
+      propertyParams('world encodeInto equals encode', 500),
+    );
+  });
+
+  it('encodeInto refuses what encode refuses, with the same message', () => {
+    const bad = [worldEvent(WorldEventKind.rotate, 1, 0, 0, 0, 0, 70000), move(1, 0.5, 0), shoot(1, WORLD_LIMITS.maxId + 1, 3), spawn(2 ** 24, 0, 0, 0, 1), worldEvent(9 as WorldEventKind, 1)];
+    for (const event of bad) {
+      const message = (() => {
+        try {
+          worldCodec.encode(event);
+        } catch (error) {
+          return (error as Error).message;
+        }
+        throw new Error('encode accepted a bad event');
+      })();
+      expect(() => worldCodec.encodeInto!(event, new Uint8Array(64), 0)).toThrow(message);
+    }
+    expect(() => worldCodec.encodedLength!(worldEvent(9 as WorldEventKind, 1))).toThrow(/unknown world event kind 9/);
+  });
+
   it('uses the documented compact sizes', () => {
     expect(worldCodec.encode(join(1, 2, 3, 4)).length).toBe(11);
     expect(worldCodec.encode(move(1, -2, 3)).length).toBe(9);
