@@ -228,7 +228,8 @@ export interface RawRecordSource<E> {
 }
 
 export const KAFKA_CHUNK_ITEMS = 4096;
-export const KAFKA_IN_FLIGHT = 8;
+/** Chunks the Kafka reader may be ahead of the main thread: enough to keep the main thread busy while the reader decodes a fetch. */
+export const KAFKA_IN_FLIGHT = 32;
 
 export interface KafkaTask {
   /** KafkaSource options (rawValues on), as plain data. */

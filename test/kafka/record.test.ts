@@ -99,6 +99,18 @@ export function compareWithTopic(tape: TapeRecord[], topic: Map<number, TopicRec
   return { lost, duplicated, reordered, altered };
 }
 
+/**
+ * compareWithTopic for a capture stopped by --max-events: only the part of each partition up
+ * to the last offset the tape holds is expected (a record before it that the tape lacks is
+ * lost). When the topic holds exactly as many records as the tape, this is compareWithTopic.
+ */
+function comparePrefixWithTopic(tape: TapeRecord[], topic: Map<number, TopicRecord[]>): ReturnType<typeof compareWithTopic> {
+  const lastOffset = new Map<number, number>();
+  for (const r of tape) lastOffset.set(r.partition, Math.max(lastOffset.get(r.partition) ?? -1, r.offset));
+  const prefix = new Map([...topic].map(([partition, records]) => [partition, records.filter((m) => m.offset <= (lastOffset.get(partition) ?? -1))]));
+  return compareWithTopic(tape, prefix);
+}
+
 describe.runIf(available)('record --source kafka (real broker)', () => {
   const dir = tempDir();
   const events = 100_000;
@@ -431,8 +443,18 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     const code = await exited;
     expect(code, stderr).toBe(0);
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({ events: 200_000 });
-    const anomalies = compareWithTopic(readTape(tape), await readTopic(restartTopic));
-    console.log(`broker restart: ${JSON.stringify(anomalies)}`);
+    const captured = readTape(tape);
+    const topicRecords = await readTopic(restartTopic);
+    // The test's producer may write a batch twice when a request is retried around the restart
+    // (it is not idempotent): the topic then holds more than 200,000 records, and the capture,
+    // stopped at 200,000, cannot hold the last of them. Each partition's captured part must
+    // still equal the topic's, from its start, with nothing lost, duplicated or reordered.
+    const inTopic = [...topicRecords.values()].reduce((n, records) => n + records.length, 0);
+    const distinct = new Set([...topicRecords.values()].flatMap((records) => records.map((m) => JSON.stringify([m.partition, m.key, m.value, m.timestampMs, m.headers]))));
+    const anomalies = comparePrefixWithTopic(captured, topicRecords);
+    console.log(`broker restart: ${JSON.stringify(anomalies)}; the topic holds ${inTopic} records (${inTopic - distinct.size} written twice by the producer), the tape ${captured.length}`);
+    expect(captured.length).toBe(200_000);
+    expect(inTopic - distinct.size, 'records the test producer wrote twice').toBe(inTopic - 200_000);
     expect(anomalies).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
   }, 300_000);
 });
