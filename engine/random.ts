@@ -38,7 +38,13 @@ export class SeededRandom implements Random {
   }
 
   int(min: number, max: number): number {
-    return uniformInt(this.generator, min, max);
+    const value = uniformInt(this.generator, min, max);
+    // The same value, as a small integer when it fits in 32 bits: pure-rand computes it in
+    // floating point, and an event object holding such a number in a field makes V8 widen
+    // that field for every object of the same shape in the thread (the codec's decoded
+    // events too), which cost a replay or a recording in the same process a third of its
+    // speed (the bench's generator case ran before them).
+    return min >= -2147483648 && max <= 2147483647 ? value | 0 : value;
   }
 
   float(): number {
