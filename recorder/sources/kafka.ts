@@ -114,6 +114,12 @@ export class KafkaSource<E> implements Source<E> {
   readonly live = true;
   readonly description: unknown;
   private readonly kafka: Kafka;
+  /**
+   * The TLS and SASL settings as given, copied before the client sees them (kafkajs adds its
+   * SASL authenticator, a function, to the object it is handed), for the reader thread; null
+   * when they cannot be copied to another thread.
+   */
+  private readonly securityForWorker: KafkaClientSecurity['client'] | null;
   private readonly group: string;
   /** --group given: partitions the tape has no position for start at the group's committed offsets, and offsets are committed back. */
   private readonly sharedGroup: boolean;
@@ -172,6 +178,7 @@ export class KafkaSource<E> implements Source<E> {
         this.expected.set(tp(topic, Number(partition)), next);
       }
     }
+    this.securityForWorker = options.security?.client === undefined ? undefined : copyable(options.security.client);
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'tapedeck',
       brokers: [...options.brokers],
@@ -205,13 +212,9 @@ export class KafkaSource<E> implements Source<E> {
       durationMs: o.durationMs,
       channelCapacity: o.channelCapacity,
       connectionTimeoutMs: o.connectionTimeoutMs,
-      security: o.security?.client === undefined ? undefined : { client: o.security.client },
+      security: this.securityForWorker === undefined ? undefined : { client: this.securityForWorker },
     };
-    try {
-      structuredClone(options);
-    } catch {
-      return null;
-    }
+    if (this.securityForWorker === null || copyable(options) === null) return null;
     return { spec: { kind: 'kafka', options }, large: true };
   }
 
@@ -588,6 +591,15 @@ export class KafkaSource<E> implements Source<E> {
 }
 
 const NO_HEADERS: EventHeader[] = [];
+
+/** A copy of `value` that another thread can be handed (structuredClone), or null when there is none. */
+function copyable<T>(value: T): T | null {
+  try {
+    return structuredClone(value);
+  } catch {
+    return null;
+  }
+}
 const textEncoder = new TextEncoder();
 
 /** Thrown inside eachBatch to make kafkajs fetch again from the position just sought. */
