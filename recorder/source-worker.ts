@@ -47,44 +47,49 @@ async function run(task: PipelineTask): Promise<void> {
     waitForRoom(control, CONTROL_CONSUMED, sent, MAX_IN_FLIGHT, CONTROL_STOP);
   };
 
-  // A source that packs its events itself (the generator): a block at a time.
-  while (fast) {
-    const added = source.fillBlock!(builder, seq, task.blockEvents - builder.eventCount);
-    if (added === 0) break;
-    seq += added;
-    read += added;
-    if (builder.eventCount >= task.blockEvents) send();
+  /** Asked to stop (signal, stop condition): the source ends after what it is reading now. */
+  const stopIfAsked = (): void => {
     if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
       stopped = true;
       source.stop();
     }
-  }
-  for await (const batch of fast ? [] : source.batches()) {
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i];
-      if (isReject(item)) {
-        if (!task.quarantine) {
-          // What came before the bad input is committed; then the recorder stops on it.
-          send();
-          post({ type: 'strict-reject', reject: item });
-          return;
-        }
-        read++;
-        quarantined++;
-        rejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
-        lastItem = item;
-        if (rejects.length >= MAX_PENDING_REJECTS) send();
-        continue;
-      }
-      builder.add(seq, item);
-      seq++;
-      read++;
-      lastItem = item;
+  };
+
+  if (fast) {
+    // A source that packs its events itself (the generator): a block at a time.
+    for (;;) {
+      const added = source.fillBlock!(builder, seq, task.blockEvents - builder.eventCount);
+      if (added === 0) break;
+      seq += added;
+      read += added;
       if (builder.eventCount >= task.blockEvents) send();
+      stopIfAsked();
     }
-    if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
-      stopped = true;
-      source.stop();
+  } else {
+    for await (const batch of source.batches()) {
+      for (let i = 0; i < batch.length; i++) {
+        const item = batch[i];
+        if (isReject(item)) {
+          if (!task.quarantine) {
+            // What came before the bad input is committed; then the recorder stops on it.
+            send();
+            post({ type: 'strict-reject', reject: item });
+            return;
+          }
+          read++;
+          quarantined++;
+          rejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+          lastItem = item;
+          if (rejects.length >= MAX_PENDING_REJECTS) send();
+          continue;
+        }
+        builder.add(seq, item);
+        seq++;
+        read++;
+        lastItem = item;
+        if (builder.eventCount >= task.blockEvents) send();
+      }
+      stopIfAsked();
     }
   }
   send();

@@ -109,6 +109,25 @@ interface Pending<E> {
 /** Partition key in maps. */
 const tp = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+/** Per-partition numbers keyed by tp(), as {topic: {partition: n}} (the form positions are stored in). */
+function byTopic(values: ReadonlyMap<string, number>): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [key, value] of values) {
+    const [topic, partition] = key.split('\u0000');
+    (out[topic] ??= {})[partition] = value;
+  }
+  return out;
+}
+
+/** The inverse of byTopic. */
+function byPartitionKey(values: Readonly<Record<string, Readonly<Record<string, number>>>>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [topic, partitions] of Object.entries(values)) {
+    for (const [partition, value] of Object.entries(partitions)) out.set(tp(topic, Number(partition)), value);
+  }
+  return out;
+}
+
 export class KafkaSource<E> implements Source<E> {
   readonly name = 'kafka';
   readonly live = true;
@@ -225,14 +244,9 @@ export class KafkaSource<E> implements Source<E> {
 
   /** The position after `item`: every partition's next offset as the recorder has it then. */
   resumeAfter(item: SourceItem<E>): KafkaPosition {
-    const next: Record<string, Record<string, number>> = {};
-    const put = (key: string, value: number): void => {
-      const [topic, partition] = key.split('\u0000');
-      (next[topic] ??= {})[partition] = value;
-    };
-    for (const [key, value] of this.baseline) put(key, value);
+    const next = byTopic(this.baseline);
     const at = this.locate(item);
-    put(tp(at.topic, at.partition), at.offset + 1);
+    (next[at.topic] ??= {})[at.partition] = at.offset + 1;
     return { next };
   }
 
@@ -325,7 +339,7 @@ export class KafkaSource<E> implements Source<E> {
     if (this.prepared) return;
     const ends = this.options.preparedEnds;
     if (ends !== undefined) {
-      if (ends !== null) this.endOffsets = new Map(Object.entries(ends).flatMap(([topic, partitions]) => Object.entries(partitions).map(([p, end]) => [tp(topic, Number(p)), end])));
+      if (ends !== null) this.endOffsets = byPartitionKey(ends);
       this.prepared = true;
       return;
     }
@@ -547,23 +561,12 @@ export class KafkaSource<E> implements Source<E> {
 
   /** The end offsets prepare() saw, for the reader thread (null without --until-caught-up). */
   private preparedEnds(): Record<string, Record<string, number>> | null {
-    if (this.endOffsets === null) return null;
-    const out: Record<string, Record<string, number>> = {};
-    for (const [key, end] of this.endOffsets) {
-      const [topic, partition] = key.split('\u0000');
-      (out[topic] ??= {})[partition] = end;
-    }
-    return out;
+    return this.endOffsets === null ? null : byTopic(this.endOffsets);
   }
 
   /** Every partition's next offset as the recorder has it: the reader thread starts from these. */
   startPositions(): KafkaPosition {
-    const next: Record<string, Record<string, number>> = {};
-    for (const [key, value] of this.baseline) {
-      const [topic, partition] = key.split('\u0000');
-      (next[topic] ??= {})[partition] = value;
-    }
-    return { next };
+    return { next: byTopic(this.baseline) };
   }
 
   /** The topic of stream index `stream`. */
