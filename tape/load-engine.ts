@@ -7,7 +7,6 @@ import { pathToFileURL } from 'node:url';
 import { EngineShapeError, TapedeckError } from '../engine/errors.js';
 import { builtInEngine, builtInEngineNames, normalizeEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
-import { TapeReader } from '../tape/reader.js';
 
 function looksLikePath(spec: string): boolean {
   return spec.includes('/') || spec.includes('\\') || /\.(m|c)?js$/.test(spec);
@@ -49,6 +48,9 @@ export function builtInEngineOf(tapePath: string, engineName: string): Engine {
 /** The engine to read a tape with: the one given (--engine), else the built-in engine the tape names. */
 export async function engineForTape(tapePath: string, spec: string | undefined): Promise<Engine> {
   if (spec !== undefined) return loadEngine(spec);
+  // Imported here, not at the top: the recording and replay workers load engines through this
+  // file, and SQLite's native module and the reader are a third of their start-up otherwise.
+  const { TapeReader } = await import('./reader.js');
   const reader = TapeReader.open(tapePath);
   const name = reader.meta.engineName;
   reader.close();
