@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { REPO, tapedeck, tempDir } from '../support/cli.js';
 
 function tapeContents(path: string): { blocks: unknown[]; checkpoints: unknown[] } {
   const db = new Database(path, { readonly: true });
@@ -49,6 +50,21 @@ describe('tapedeck demo', () => {
     expect(b.digest).toBe(a.digest);
     expect(c.digest).not.toBe(a.digest);
     expect(c.blocks).not.toEqual(a.blocks);
+  });
+
+  it('prints the final digest and update count the README shows for the default session', () => {
+    // "The same seed gives the same events and the same digests on any machine": the README's
+    // sample output is what a user compares against, so it must stay what the demo prints.
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const shown = /updates emitted[\s\S]*?digest\s+([0-9a-f]{16}) \(final state\)/.exec(readme);
+    const updates = /([\d,]+) updates emitted/.exec(readme);
+    expect(shown, 'the README shows the demo output').not.toBeNull();
+    const r = tapedeck(['demo', '--json', '--out', join(tempDir(), 'demo.tape')]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = r.json<{ ok: boolean; events: number; finalDigest: string; replay: { updatesEmitted: number } }>();
+    expect(report).toMatchObject({ ok: true, events: 1_000_000 });
+    expect(report.finalDigest).toBe(shown![1]);
+    expect(report.replay.updatesEmitted.toLocaleString('en-US')).toBe(updates![1]);
   });
 
   it('supports every traffic profile', () => {
