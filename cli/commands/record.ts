@@ -56,11 +56,15 @@ export function recordCommand(): Command {
     .description(
       'Reads events from a source and writes them into a tape (one SQLite file), applying each to the engine so that ' +
         'digest checkpoints and snapshots are recorded live.\n\n' +
+        // The table's lines fit 80 columns: commander wraps longer ones without their indent.
         'Sources:\n' +
-        "  synthetic  seeded world traffic (or your engine's generate() hook): --events, --seed, --rate, ...\n" +
-        '  ndjson     one event per line from --input FILE, or --input - for stdin (format: docs/recording.md)\n' +
-        '  kafka      every partition of --topic T (repeatable) on --brokers HOST:PORT; stop with --until-caught-up,\n' +
-        '             --max-events or --duration (or Ctrl-C); positions are stored in the tape, so --resume is exact\n\n' +
+        "  synthetic  seeded world traffic (or your engine's generate() hook):\n" +
+        '             --events, --seed, --rate, --partitions, --players, --profile\n' +
+        '  ndjson     one event per line from --input FILE, or --input - for stdin\n' +
+        '             (the line format: docs/recording.md)\n' +
+        '  kafka      every partition of --topic T (repeatable) on --brokers HOST:PORT;\n' +
+        '             stop with --until-caught-up, --max-events or --duration (or\n' +
+        '             Ctrl-C); positions are stored in the tape, so --resume is exact\n\n' +
         'Bad input: strict by default (the first malformed line stops the run with exit 2, naming file, line and byte ' +
         'offset; the lines before it are committed). With --quarantine, malformed lines go to the tape\'s rejects table ' +
         'with their position, raw bytes and reason, and the run goes on.\n\n' +

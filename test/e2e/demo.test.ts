@@ -87,6 +87,22 @@ describe('tapedeck command line', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it("keeps the tables in every command's --help indented when wrapped to 80 columns", () => {
+    // commander wraps a description line longer than the help width without its indent, which
+    // breaks a hand-laid table (record's list of sources once read "--seed, --rate, ..." from
+    // column 0). In a paragraph whose lines after a heading are indented, all must stay so.
+    const commands = ['demo', 'record', 'replay', 'inspect', 'verify', 'export', 'bisect', 'rehearse', 'simulate', 'merge', 'ingest'];
+    for (const command of commands) {
+      const help = tapedeck([command, '--help']);
+      expect(help.status).toBe(0);
+      for (const paragraph of help.stdout.split(/\n\s*\n/)) {
+        const lines = paragraph.split('\n').filter((line) => line.length > 0);
+        if (lines.length < 3 || !lines[0].endsWith(':') || !/^\s/.test(lines[1])) continue;
+        for (const line of lines.slice(1)) expect(line, `${command} --help:\n${paragraph}`).toMatch(/^\s/);
+      }
+    }
+  });
+
   it('exits 2 naming the option on bad arguments', () => {
     const r = tapedeck(['demo', '--events', 'ten']);
     expect(r.status).toBe(2);
