@@ -53,6 +53,8 @@ export function line(text = ''): void {
 
 const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 export const fmt = (n: number): string => numberFormat.format(n);
+/** `n` and its noun, singular for 1: "1 block", "245 blocks". */
+export const count = (n: number, noun: string, plural = `${noun}s`): string => `${fmt(n)} ${n === 1 ? noun : plural}`;
 export const fmtSeconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 export function fmtBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;

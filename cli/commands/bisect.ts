@@ -7,7 +7,7 @@ import { lockstep } from '../../replayer/bisect.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtSeconds, line, printJson } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, count } from '../output.js';
 import { nonNegativeInt } from '../parse.js';
 
 interface BisectFlags {
@@ -59,7 +59,7 @@ export function bisectCommand(): Command {
         printJson(report);
       } else {
         line(`bisect ${tape}: ${expected.name} ${expected.version} (--engine) against ${actual.name} ${actual.version} (--against)`);
-        line(`  compared ${fmt(result.eventsCompared)} events from event ${fmt(result.fromSeq)} in ${fmtSeconds(elapsedMs)}`);
+        line(`  compared ${count(result.eventsCompared, 'event')} from event ${fmt(result.fromSeq)} in ${fmtSeconds(elapsedMs)}`);
         if (result.divergence === null) line('OK: the two engines agree after every event');
         else {
           printDivergence(result.divergence, '--engine', '--against');

@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { replayTape } from '../../replayer/replay.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtBytes, fmtSeconds, line, printJson, progress } from '../output.js';
+import { fmt, fmtBytes, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 import { EXIT } from '../exit.js';
@@ -98,11 +98,11 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     return ok ? EXIT.ok : EXIT.checkFailed;
   }
   const traffic = engine.name === 'world' ? `world traffic (${flags.profile}, ${fmt(flags.rate)} events/s, ${flags.partitions} partitions, ${fmt(flags.players)} players)` : `${engine.name}.generate() traffic`;
-  line(`tapedeck demo: engine ${engine.name} ${engine.version}, seed ${flags.seed}, ${fmt(flags.events)} events of ${traffic}`);
-  line(`  recorded  ${fmt(recorded.events)} events in ${fmt(recorded.blocks)} blocks, ${fmt(recorded.checkpoints)} checkpoints, ${fmt(recorded.snapshots)} snapshots (${fmtSeconds(recorded.elapsedMs)}, ${fmt(recorded.eventsPerSec)} events/s)`);
+  line(`tapedeck demo: engine ${engine.name} ${engine.version}, seed ${flags.seed}, ${count(flags.events, 'event')} of ${traffic}`);
+  line(`  recorded  ${count(recorded.events, 'event')} in ${count(recorded.blocks, 'block')}, ${count(recorded.checkpoints, 'checkpoint')}, ${count(recorded.snapshots, 'snapshot')} (${fmtSeconds(recorded.elapsedMs)}, ${fmt(recorded.eventsPerSec)} events/s)`);
   line(`  tape      ${path} (${fmtBytes(tapeBytes)})`);
-  line(`  replayed  ${fmt(replayed.events)} events at full speed (${fmtSeconds(replayed.elapsedMs)}, ${fmt(replayed.eventsPerSec)} events/s), ${fmt(replayed.updatesEmitted)} updates emitted`);
-  line(`  verified  ${fmt(replayed.checkpointsVerified)} of ${fmt(recorded.checkpoints)} checkpoints: ${fmt(replayed.mismatches)} mismatches, ${fmt(replayed.invariantViolations)} invariant violations`);
+  line(`  replayed  ${count(replayed.events, 'event')} at full speed (${fmtSeconds(replayed.elapsedMs)}, ${fmt(replayed.eventsPerSec)} events/s), ${count(replayed.updatesEmitted, 'update')} emitted`);
+  line(`  verified  ${fmt(replayed.checkpointsVerified)} of ${count(recorded.checkpoints, 'checkpoint')}: ${count(replayed.mismatches, 'mismatch', 'mismatches')}, ${count(replayed.invariantViolations, 'invariant violation')}`);
   line(`  digest    ${replayed.finalDigest} (final state)`);
   for (const m of replayed.mismatchList.slice(0, 5)) line(`  MISMATCH  after event ${m.nextSeq - 1}: expected ${m.expected}, got ${m.actual}`);
   for (const v of replayed.invariantViolationList.slice(0, 5)) for (const x of v.violations.slice(0, 3)) line(`  VIOLATION after event ${v.nextSeq - 1}: ${x.code}: ${x.message}`);

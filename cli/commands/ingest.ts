@@ -7,7 +7,7 @@ import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js
 import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
-import { fmt, fmtSeconds, line, printJson } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, count } from '../output.js';
 import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
 
 interface IngestFlags extends KafkaSecurityFlags {
@@ -99,17 +99,17 @@ export function ingestCommand(): Command {
             flags.statusEvery !== undefined
               ? (s) => process.stderr.write(`${JSON.stringify({ status: 'ingest', ...s })}\n`)
               : live
-                ? (s) => process.stderr.write(`\r${fmt(s.events)} events, ${fmt(s.eventsPerSec)}/s, ${fmt(s.updatesPublished)} updates published; latency ${latencyText(s.latencyMs)}\x1b[K`)
+                ? (s) => process.stderr.write(`\r${count(s.events, 'event')}, ${fmt(s.eventsPerSec)}/s, ${count(s.updatesPublished, 'update')} published; latency ${latencyText(s.latencyMs)}\x1b[K`)
                 : undefined,
         });
         if (live) process.stderr.write('\n');
         if (flags.json) printJson({ ...result, stoppedBy: stop.name() });
         else {
-          line(`ingested ${fmt(result.events)} events through ${engine.name} ${engine.version} in ${fmtSeconds(result.elapsedMs)} (${fmt(result.eventsPerSec)} events/s); ${fmt(result.quarantined)} quarantined`);
+          line(`ingested ${count(result.events, 'event')} through ${engine.name} ${engine.version} in ${fmtSeconds(result.elapsedMs)} (${fmt(result.eventsPerSec)} events/s); ${fmt(result.quarantined)} quarantined`);
           line(`  latency, event timestamp to applied: ${latencyText(result.latencyMs)}`);
           line(`  channel: capacity ${fmt(result.channelCapacity)}, at most ${fmt(result.channelMaxDepth)} waiting; the consumer waited ${fmtSeconds(result.backpressureMs)} for the engine`);
           line(`  updates: ${fmt(result.updatesEmitted)} emitted, ${fmt(result.updatesPublished)} published${result.outTopic === null ? ' (no --out-topic)' : ` to ${result.outTopic}`}`);
-          if (result.record !== null) line(`  recorded into ${result.record.path}: ${fmt(result.record.events)} events, ${fmt(result.record.checkpoints)} checkpoints; digest ${result.finalDigest}`);
+          if (result.record !== null) line(`  recorded into ${result.record.path}: ${count(result.record.events, 'event')}, ${count(result.record.checkpoints, 'checkpoint')}; digest ${result.finalDigest}`);
           if (stop.name() !== null) line(`stopped by ${stop.name()}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
         }
       } finally {

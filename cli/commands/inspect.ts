@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { TapeReader } from '../../tape/reader.js';
 import { readableByOthers } from '../../tape/private.js';
 import { EXIT } from '../exit.js';
-import { fmt, fmtBytes, line, printJson } from '../output.js';
+import { fmt, fmtBytes, line, printJson, count } from '../output.js';
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -62,9 +62,9 @@ export function inspectCommand(): Command {
           line(`  source       ${JSON.stringify(m.source)}`);
           const redaction = (m.source as { redaction?: { redacted: string[]; hashed: string[] } } | null)?.redaction;
           if (redaction !== undefined) line(`  redaction    removed: ${redaction.redacted.join(', ') || 'none'}; keyed-hashed: ${redaction.hashed.join(', ') || 'none'}`);
-          line(`  events       ${fmt(summary.events)} in ${fmt(summary.blocks)} blocks`);
-          line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${fmt(m.checkpointEvery)} events)`);
-          line(`  snapshots    ${fmt(summary.snapshots)} (every ${fmt(m.snapshotEvery)} events)`);
+          line(`  events       ${fmt(summary.events)} in ${count(summary.blocks, 'block')}`);
+          line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${count(m.checkpointEvery, 'event')})`);
+          line(`  snapshots    ${fmt(summary.snapshots)} (every ${count(m.snapshotEvery, 'event')})`);
           line(`  rejects      ${fmt(summary.rejects)}`);
           if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
           line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);

@@ -8,7 +8,7 @@ import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
 import { engineForTape } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
-import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { positiveInt } from '../parse.js';
 
 interface MergeFlags {
@@ -60,10 +60,10 @@ export function mergeCommand(): Command {
         const stats = source.stats;
         if (flags.json) printJson({ ok: true, inputs: tapes, ...stats, ...result });
         else {
-          line(`merged ${tapes.length} tapes into ${result.path}: ${fmt(result.events)} events, ${fmt(result.quarantined)} quarantined inputs carried over`);
-          for (const [i, t] of tapes.entries()) line(`  ${t}: ${fmt(stats.eventsPerInput[i])} events`);
-          if (stats.duplicatesSkipped > 0) line(`  ${fmt(stats.duplicatesSkipped)} records were in more than one tape (same topic, partition, offset) and are kept once`);
-          line(`  ${fmt(result.checkpoints)} checkpoints and ${fmt(result.snapshots)} snapshots over the merged stream; digest ${result.finalDigest}; ${fmtSeconds(result.elapsedMs)}`);
+          line(`merged ${tapes.length} tapes into ${result.path}: ${count(result.events, 'event')}, ${fmt(result.quarantined)} quarantined inputs carried over`);
+          for (const [i, t] of tapes.entries()) line(`  ${t}: ${count(stats.eventsPerInput[i], 'event')}`);
+          if (stats.duplicatesSkipped > 0) line(`  ${count(stats.duplicatesSkipped, 'record')} were in more than one tape (same topic, partition, offset) and are kept once`);
+          line(`  ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')} over the merged stream; digest ${result.finalDigest}; ${fmtSeconds(result.elapsedMs)}`);
         }
       } finally {
         bar.stop();

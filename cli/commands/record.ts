@@ -15,7 +15,7 @@ import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions 
 import { TapeReader } from '../../tape/reader.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
 import { KafkaSource, VALUE_FORMATS, type KafkaPosition, type ValueFormat } from '../../recorder/sources/kafka.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
@@ -156,9 +156,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     printJson({ ok: true, stoppedBy: stop.name(), ...result });
   } else {
     const verb = result.resumed ? 'resumed and recorded' : 'recorded';
-    line(`${verb} ${fmt(result.eventsThisRun)} events into ${result.path} (${fmt(result.events)} in the tape)`);
-    line(`  read ${fmt(result.read)} inputs: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined`);
-    line(`  ${fmt(result.blocks)} blocks; this run wrote ${fmt(result.checkpoints)} checkpoints and ${fmt(result.snapshots)} snapshots`);
+    line(`${verb} ${count(result.eventsThisRun, 'event')} into ${result.path} (${fmt(result.events)} in the tape)`);
+    line(`  read ${count(result.read, 'input')}: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined`);
+    line(`  ${count(result.blocks, 'block')}; this run wrote ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')}`);
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
     if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);
   }

@@ -8,7 +8,7 @@ import { formatUs } from '../../replayer/latency/units.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
 import { addLatencyOptions, latencyOptionsFrom, percentileCells, printTable, writeReport, type LatencyFlags } from '../latency.js';
-import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { TapedeckError } from '../../engine/errors.js';
 
 interface RehearseFlags extends LatencyFlags {
@@ -69,13 +69,13 @@ export function rehearseCommand(): Command {
 function print(result: RehearseResult, flags: RehearseFlags): void {
   const r = result.report;
   const seed = r.seed === null ? '' : `, seed ${r.seed}`;
-  line(`rehearsed ${r.tape}: ${fmt(r.events)} events through ${r.engine.name} ${r.engine.version}`);
+  line(`rehearsed ${r.tape}: ${count(r.events, 'event')} through ${r.engine.name} ${r.engine.version}`);
   line(`  recorded: mean ${fmt(r.recorded.meanRatePerSec)} events/s, peak ${fmt(r.recorded.peakRatePerSec)} events/s (${r.recorded.peakWindowMs} ms windows); timestamps tick ${formatUs(r.tickUs)}`);
   line(`  model: service time ${r.serviceTime}${seed}; queue ${fmt(r.queueCapacity)} slots, ${r.whenFull} when full`);
   const v = result.replay;
   line(
-    `  full-speed replay: ${fmt(v.eventsPerSec)} events/s (${fmtSeconds(v.elapsedMs)}), ${fmt(v.checkpointsVerified)} of ${fmt(v.checkpointsTotal)} checkpoints verified` +
-      (v.ok ? '' : `, ${fmt(v.mismatches)} mismatches, ${fmt(v.invariantViolations)} invariant violations: run tapedeck replay for the details`),
+    `  full-speed replay: ${fmt(v.eventsPerSec)} events/s (${fmtSeconds(v.elapsedMs)}), ${fmt(v.checkpointsVerified)} of ${count(v.checkpointsTotal, 'checkpoint')} verified` +
+      (v.ok ? '' : `, ${count(v.mismatches, 'mismatch', 'mismatches')}, ${count(v.invariantViolations, 'invariant violation')}: run tapedeck replay for the details`),
   );
   line(`  capacity: measured ${result.measuredCapacity}x the recorded peak${r.modelCapacity === null ? '' : `; the service-time model's ${r.modelCapacity}x`}`);
   line();

@@ -9,7 +9,7 @@ import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } fro
 import { printDivergence } from '../divergence.js';
 import { EXIT } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtSeconds, line, printJson, progress } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { writeEmpirical } from '../../replayer/latency/service-time.js';
@@ -143,10 +143,10 @@ export function replayCommand(): Command {
         printJson(result);
       } else {
         const range = result.toSeq === null ? ' (empty range)' : result.fromSeq > 0 || flags.to !== undefined || flags.toTime !== undefined ? ` (events ${result.fromSeq}..${result.toSeq}, from the snapshot at ${result.startedAtSeq})` : '';
-        line(`replayed ${fmt(result.events)} events${range} of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
+        line(`replayed ${count(result.events, 'event')}${range} of ${result.tape} through ${result.engine.name} ${result.engine.version} (recorded with ${result.recordedWith.name} ${result.recordedWith.version})`);
         const threads = result.workers === undefined ? '' : ` on ${result.workers} worker threads (events per worker: ${result.eventsPerWorker!.map(fmt).join(', ')})`;
-        line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${threads}, ${fmt(result.updatesEmitted)} updates emitted`);
-        line(`  ${fmt(result.checkpointsVerified)} of ${fmt(result.checkpointsTotal)} checkpoints verified: ${fmt(result.mismatches)} mismatches, ${fmt(result.invariantViolations)} invariant violations`);
+        line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${threads}, ${count(result.updatesEmitted, 'update')} emitted`);
+        line(`  ${fmt(result.checkpointsVerified)} of ${count(result.checkpointsTotal, 'checkpoint')} verified: ${count(result.mismatches, 'mismatch', 'mismatches')}, ${count(result.invariantViolations, 'invariant violation')}`);
         for (const m of result.mismatchList.slice(0, 10)) line(`  MISMATCH  checkpoint after event ${m.nextSeq - 1}: recorded ${m.expected}, replayed ${m.actual}`);
         if (result.determinismViolation !== null) {
           const v = result.determinismViolation;
@@ -240,7 +240,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   bar.stop();
   if (flags.json) printJson(result);
   else {
-    line(`republished ${fmt(result.events)} events of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values)`);
+    line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values)`);
     const requested = result.requestedEventsPerSec === null ? 'as fast as the broker takes them (--speed max)' : `requested ${fmt(result.requestedEventsPerSec)} events/s (recorded ${fmt(result.recordedEventsPerSec ?? 0)} x ${result.speed})`;
     line(`  ${fmtSeconds(result.elapsedMs)}, achieved ${fmt(result.eventsPerSec)} events/s; ${requested}`);
     if (result.remappedPartitions.length > 0) {

@@ -12,7 +12,7 @@ import { PROPERTY_NAMES, type PropertyName } from '../../simulator/properties.js
 import { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS, sampleDigests, simulate, type SimulateOptions, type SimulateResult } from '../../simulator/simulate.js';
 import { EXIT } from '../exit.js';
 import { budgetFrom, type LatencyFlags } from '../latency.js';
-import { fmt, fmtSeconds, line, printJson } from '../output.js';
+import { fmt, fmtSeconds, line, printJson, count } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../parse.js';
 
 interface SimulateFlags extends Pick<LatencyFlags, 'serviceTime' | 'budget' | 'p50' | 'p95' | 'p99' | 'p999' | 'max' | 'mean' | 'queueCapacity'> {
@@ -122,13 +122,13 @@ export function simulateCommand(): Command {
 }
 
 function print(r: SimulateResult, budget: string): void {
-  line(`simulated ${r.engine.name} ${r.engine.version}: seed ${r.seed}, ${fmt(r.runsDone)} runs of ${r.source}`);
+  line(`simulated ${r.engine.name} ${r.engine.version}: seed ${r.seed}, ${count(r.runsDone, 'run')} of ${r.source}`);
   line(`  faults: ${r.faults.length === 0 ? 'none' : r.faults.join(', ')}; properties: ${r.properties.join(', ')}${budget === '' ? '' : ` (budget ${budget})`}`);
-  line(`  ${fmt(r.eventsDelivered)} events delivered (${fmt(r.eventsApplied)} applied across the properties) in ${fmtSeconds(r.elapsedMs)}: ${fmt(r.eventsPerSec)} delivered events/s`);
+  line(`  ${count(r.eventsDelivered, 'event')} delivered (${fmt(r.eventsApplied)} applied across the properties) in ${fmtSeconds(r.elapsedMs)}: ${fmt(r.eventsPerSec)} delivered events/s`);
   if (r.twoProcesses !== null) line(`  determinism across processes: ${r.twoProcesses.ok ? 'the same' : 'DIFFERENT'} final digests for ${r.twoProcesses.compared} streams`);
   const f = r.failure;
   if (f === null) {
-    line(`OK: every property held in all ${fmt(r.runsDone)} runs`);
+    line(`OK: every property held in all ${count(r.runsDone, 'run')}`);
     return;
   }
   line();

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { verifyTape } from '../../tape/verify.js';
 import { EXIT } from '../exit.js';
-import { fmt, line, printJson } from '../output.js';
+import { count, line, printJson } from '../output.js';
 
 export function verifyCommand(): Command {
   return new Command('verify')
@@ -21,7 +21,7 @@ export function verifyCommand(): Command {
       if (flags.json) {
         printJson(report);
       } else {
-        line(`${tape}: ${fmt(report.events)} events in ${fmt(report.blocks)} blocks, ${fmt(report.blocksChecked)} blocks sound`);
+        line(`${tape}: ${count(report.events, 'event')} in ${count(report.blocks, 'block')}, ${count(report.blocksChecked, 'block')} sound`);
         for (const b of report.damagedBlocks) line(`  DAMAGED block ${b.blockNo} (events ${b.firstSeq}..${b.lastSeq}): ${b.problem}`);
         for (const p of report.problems) line(`  PROBLEM ${p}`);
         line(report.ok ? 'OK: the tape is sound' : `DAMAGED: ${report.damagedBlocks.length} damaged blocks, ${report.problems.length} other problems`);
