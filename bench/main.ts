@@ -137,7 +137,7 @@ const CASES: readonly Case[] = [
   {
     name: 'record-synthetic',
     baseline: 'sqlite-raw-ceiling',
-    description: 'generate + encode (on a worker thread, the default from 200,000 events) + apply with live checkpoints + write blocks to a tape',
+    description: 'generate + encode (on a worker thread, the default from 200,000 events, kept between a process\'s recordings: the measured runs find it started) + apply with live checkpoints + write blocks to a tape',
     run: async (ctx) => {
       const path = join(ctx.dir, 'record-bench.tape');
       const result = await recordTape(new WorldTrafficSource({ seed: ctx.seed, events: ctx.events }), {
@@ -300,6 +300,31 @@ function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseli
   return goals;
 }
 
+function benchHelp(): string {
+  const width = Math.max(...CASES.map((c) => c.name.length), 'long-run'.length);
+  const cases = CASES.map((c) => `  ${c.name.padEnd(width)}  ${c.description}${c.baseline === undefined ? '' : ` (vs ${c.baseline})`}\n`).join('');
+  return (
+    'Usage: npm run bench -- [--events N] [--reps N] [--only name,name] [--seed S]\n' +
+    '                        [--long-events N] [--kafka-events N]\n\n' +
+    "Measures tapedeck's paths, each against a baseline measured in the same run (the machines\n" +
+    'are shared and noisy: the ratios travel better than the absolute figures), then prints a\n' +
+    'table, the goals with the figure measured for each, and one JSON object as the last line.\n' +
+    'Each case runs once to warm up, then --reps times (default 5); the median is reported.\n\n' +
+    'Options:\n' +
+    '  --events N        events in the tape the cases use (default 1,000,000)\n' +
+    '  --reps N          measured runs per case (default 5)\n' +
+    '  --only a,b        only these cases (engine-ceiling always runs: the ratios need it)\n' +
+    '  --seed S          seed of the generated traffic (default 1)\n' +
+    '  --long-events N   events of the long run: peak RSS while recording and replaying,\n' +
+    '                    and the time --from takes into its middle (default 50,000,000)\n' +
+    '  --kafka-events N  events of the Kafka cases (default 500,000); they need the broker\n' +
+    '                    (scripts/kafka/broker.sh start) and are left out without it\n\n' +
+    `Cases:\n${cases}` +
+    `  ${'long-run'.padEnd(width)}  the long run (see --long-events)\n` +
+    `  ${'kafka'.padEnd(width)}  record from and republish to the broker, against bare kafkajs clients, and kcat\n`
+  );
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -315,8 +340,13 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
       'long-events': { type: 'string', default: '50000000' },
       'kafka-events': { type: 'string', default: '500000' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(benchHelp());
+    return;
+  }
   const events = Number(values.events);
   const reps = Number(values.reps);
   const seed = Number(values.seed);

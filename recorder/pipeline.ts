@@ -10,11 +10,12 @@
 // Flow control: the worker stays at most MAX_IN_FLIGHT batches ahead (a counter in shared
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
 import type { EncodedBlock, EventHeader } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { SourceItem, SourceReject, SourceSpec } from './source.js';
+import type { SourceJob } from './source-worker.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
@@ -53,16 +54,50 @@ export type PipelineMessage =
 /** The compiled source worker (see compiledWorkerUrl). */
 export const sourceWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/source-worker.js');
 
+/**
+ * The source worker between recordings: one per process is kept, unreferenced (it does not
+ * keep the process alive), so that a process's later recordings (a library user's, the
+ * benchmark's) skip the thread's start (module loading, ~60-70 ms here) and find its code
+ * already compiled. A worker that ended a job in any other way than by finishing it is not
+ * kept.
+ */
+let idleSourceWorker: Worker | null = null;
+
+function takeSourceWorker(url: URL): Worker {
+  const kept = idleSourceWorker;
+  idleSourceWorker = null;
+  if (kept !== null) {
+    kept.ref();
+    return kept;
+  }
+  const worker = new Worker(url);
+  worker.once('exit', () => {
+    if (idleSourceWorker === worker) idleSourceWorker = null;
+  });
+  return worker;
+}
+
+/** The thread id of the source worker kept for the next recording, or null (for tests). */
+export function keptSourceWorker(): number | null {
+  return idleSourceWorker?.threadId ?? null;
+}
+
 export class SourcePipeline {
   private readonly worker: Worker;
+  private readonly port: MessagePort;
   private readonly control: Int32Array;
   private readonly inbox: WorkerInbox<PipelineMessage>;
+  /** The worker sent its last message for this job ('end' or 'strict-reject'). */
+  private finished = false;
 
   constructor(url: URL, task: Omit<PipelineTask, 'control'>) {
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
-    this.worker = new Worker(url, { workerData: { ...task, control } satisfies PipelineTask });
-    this.inbox = new WorkerInbox(this.worker, 'the source worker');
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = takeSourceWorker(url);
+    this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
+    this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);
   }
 
   /** The worker's messages in order, up to and including 'end' or 'strict-reject' (failures are thrown). */
@@ -70,7 +105,10 @@ export class SourcePipeline {
     for (;;) {
       const message = await this.inbox.next();
       const last = message.type === 'end' || message.type === 'strict-reject';
-      if (last) this.inbox.done();
+      if (last) {
+        this.finished = true;
+        this.inbox.done();
+      }
       yield message;
       if (last) return;
     }
@@ -88,8 +126,17 @@ export class SourcePipeline {
     Atomics.notify(this.control, CONTROL_CONSUMED);
   }
 
+  /** Keep the worker for the next recording if it finished this one; end it otherwise. */
   async close(): Promise<void> {
     this.inbox.done();
+    this.port.close();
+    if (this.finished && idleSourceWorker === null) {
+      this.worker.unref();
+      idleSourceWorker = this.worker;
+      return;
+    }
+    // Unblock a worker waiting for room, so that it can be ended.
+    this.stop();
     await this.worker.terminate();
   }
 }

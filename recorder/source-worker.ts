@@ -2,8 +2,11 @@
 // finished blocks exactly as the main thread's builder would, and posts each block with the
 // rejects and the source position that go into the same commit. The main thread applies the
 // events (live checkpoints) and writes; this thread stays at most MAX_IN_FLIGHT batches ahead.
+// The thread is kept for the process's next recording (pipeline.ts): each job comes as a
+// message with its own port, and engines are loaded once.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import type { Engine } from '../engine/types.js';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngine } from '../tape/load-engine.js';
@@ -15,10 +18,28 @@ import { sourceFromSpec } from './source-spec.js';
 /** Rejects waiting for a block; past this many they are sent on their own (as the main thread's recorder does). */
 const MAX_PENDING_REJECTS = 1024;
 
-async function run(task: PipelineTask): Promise<void> {
-  const port = parentPort!;
+/** A recording for this thread: the task, and the port its messages go to. */
+export interface SourceJob {
+  readonly task: PipelineTask;
+  readonly port: MessagePort;
+}
+
+const engines = new Map<string, Promise<Engine>>();
+
+function engineFor(spec: string): Promise<Engine> {
+  let engine = engines.get(spec);
+  if (engine === undefined) {
+    engine = loadEngine(spec);
+    engines.set(spec, engine);
+    // A failed load is not kept: the next job tries again (and reports its own error).
+    engine.catch(() => engines.delete(spec));
+  }
+  return engine;
+}
+
+async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   const control = new Int32Array(task.control);
-  const engine = await loadEngine(task.engineSpec);
+  const engine = await engineFor(task.engineSpec);
   const source = sourceFromSpec(task.spec, engine);
   const builder = new BlockBuilder();
   let seq = task.startSeq;
@@ -96,4 +117,6 @@ async function run(task: PipelineTask): Promise<void> {
   post({ type: 'end', stopped });
 }
 
-run(workerData as PipelineTask).catch((error: unknown) => parentPort!.postMessage(workerFailure(error)));
+parentPort!.on('message', (job: SourceJob) => {
+  run(job.task, job.port).catch((error: unknown) => job.port.postMessage(workerFailure(error)));
+});

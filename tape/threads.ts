@@ -6,7 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { TapedeckError } from '../engine/errors.js';
 
 /**
@@ -50,17 +50,21 @@ export function waitForRoom(control: Int32Array, index: number, sent: number, li
 /**
  * A worker's messages, in order, on the main thread. A failure (a WorkerFailure message, an
  * uncaught error in the worker, or its exit before done() was called) is thrown by next().
+ * The messages come from the worker itself or, for a worker kept for several jobs, from the
+ * job's own `port`.
  */
 export class WorkerInbox<M extends { readonly type: string }> {
   private readonly queue: (M | WorkerFailure)[] = [];
   private wake: (() => void) | null = null;
   private finished = false;
+  private readonly detach: () => void;
 
   /** `what` names the worker in errors; `intercept` may take a message out of the queue (returns true). */
   constructor(
     worker: Worker,
     private readonly what: string,
     intercept?: (message: M) => boolean,
+    port?: MessagePort,
   ) {
     const push = (message: M | WorkerFailure): void => {
       this.queue.push(message);
@@ -68,14 +72,23 @@ export class WorkerInbox<M extends { readonly type: string }> {
       this.wake = null;
       wake?.();
     };
-    worker.on('message', (message: M | WorkerFailure) => {
+    const onMessage = (message: M | WorkerFailure): void => {
       if (message.type !== 'error' && intercept?.(message as M)) return;
       push(message);
-    });
-    worker.on('error', (error: Error) => push({ type: 'error', code: null, name: error.name, message: error.message }));
-    worker.on('exit', (code) => {
+    };
+    const onError = (error: Error): void => push({ type: 'error', code: null, name: error.name, message: error.message });
+    const onExit = (code: number): void => {
       if (!this.finished) push({ type: 'error', code: null, name: 'Error', message: `${what} exited (code ${code}) before it finished` });
-    });
+    };
+    const source = port ?? worker;
+    source.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    this.detach = () => {
+      source.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
   }
 
   async next(): Promise<M> {
@@ -89,8 +102,13 @@ export class WorkerInbox<M extends { readonly type: string }> {
     return message as M;
   }
 
-  /** No more messages are expected: the worker's exit is not a failure. */
+  /**
+   * No more messages are expected: the worker's exit is not a failure. Messages already
+   * received can still be taken with next(); the inbox stops listening (a kept worker's
+   * next job has an inbox of its own).
+   */
   done(): void {
     this.finished = true;
+    this.detach();
   }
 }

@@ -6,15 +6,18 @@
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
 import { InputError, recordTape, type PipelineMode } from '../../recorder/record.js';
 import { openResume } from '../../recorder/resume.js';
 import { NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { Redactor } from '../../recorder/redact.js';
-import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
+import { EngineGeneratedSource, WorldTrafficSource } from '../../recorder/sources/synthetic.js';
+import { keptSourceWorker } from '../../recorder/pipeline.js';
+import { loadEngine } from '../../tape/load-engine.js';
 import { BAD, corpus, good, MAX_LINE } from '../support/bad-input.js';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { REPO, tapedeck, tempDir } from '../support/cli.js';
 
 /** Every table of a tape except meta (whose createdAt differs), as rows. */
 function tapeRows(path: string): Record<string, unknown[]> {
@@ -44,6 +47,55 @@ describe('recording with the source on a worker thread', () => {
     const [on, off] = tapes.map(tapeRows);
     expect(on.blocks.length).toBe(Math.ceil(30_000 / 700));
     expect(on).toEqual(off);
+  });
+
+  it('keeps the source worker for the next recording: the same tapes, and a failed recording does not hand its worker on', async () => {
+    const dir = tempDir();
+    const record = async (name: string, extra: { signal?: AbortSignal; onProgress?: (p: { events: number }) => void } = {}) => {
+      const path = join(dir, name);
+      const result = await recordTape(new WorldTrafficSource(syntheticOptions), { ...recordOptions, path, pipeline: 'on', ...extra });
+      expect(result.pipelined).toBe(true);
+      return { path, result };
+    };
+    const first = await record('first.tape');
+    const kept = keptSourceWorker();
+    expect(kept).not.toBeNull();
+    const second = await record('second.tape');
+    expect(keptSourceWorker()).toBe(kept);
+    expect(tapeRows(second.path)).toEqual(tapeRows(first.path));
+
+    // Stopped part-way: the worker ends the job cleanly and is kept; the next tape is whole.
+    const controller = new AbortController();
+    const stopped = await record('stopped.tape', { signal: controller.signal, onProgress: (p) => p.events >= 5000 && controller.abort() });
+    expect(stopped.result.stopped).toBe(true);
+    expect(stopped.result.events).toBeLessThan(30_000);
+    expect(keptSourceWorker()).toBe(kept);
+    expect(tapeRows((await record('after-stop.tape')).path)).toEqual(tapeRows(first.path));
+
+    // A job that fails on the worker (a user's generator throws): its worker is ended, not kept.
+    const enginePath = join(dir, 'failing-engine.mjs');
+    const kv = pathToFileURL(join(REPO, 'fixtures', 'engines', 'kv-lww.mjs')).href;
+    writeFileSync(
+      enginePath,
+      `import base from ${JSON.stringify(kv)};\n` +
+        `export default { ...base, name: 'kv-failing', generate(random, index) {\n` +
+        `  if (index === 2500) throw new Error('the generator broke at 2500');\n` +
+        `  const k = ['a', 'b', 'c', 'd'][random.int(0, 3)];\n` +
+        `  return { event: { type: 'put', payload: { k, ver: random.int(0, 5), v: random.int(0, 9) } }, partition: 0, key: k };\n} };\n`,
+    );
+    const failing = await loadEngine(enginePath);
+    const error = await recordTape(new EngineGeneratedSource(failing, { seed: 1, events: 5000, ratePerSec: 1000 }), {
+      engine: failing,
+      engineSpec: enginePath,
+      runSeed: 1,
+      path: join(dir, 'failing.tape'),
+      pipeline: 'on',
+      blockEvents: 500,
+    }).catch((e: unknown) => e);
+    expect(String(error)).toContain('the generator broke at 2500');
+    expect(keptSourceWorker()).toBeNull();
+    expect(tapeRows((await record('after-failure.tape')).path)).toEqual(tapeRows(first.path));
+    expect(keptSourceWorker()).not.toBe(kept);
   });
 
   it('writes the same NDJSON tape as one thread, rejects included, in quarantine mode', async () => {
