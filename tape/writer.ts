@@ -2,7 +2,7 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsync, openSync, renameSync, rmSync } from 'node:fs';
 import { openPrivate } from './private.js';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
@@ -57,6 +57,9 @@ export interface CreateTapeOptions {
   readonly overwrite?: boolean;
 }
 
+/** Bytes of blocks committed between two background flushes of the WAL (see flushWalAhead). */
+const WAL_FLUSH_BYTES = 4 << 20;
+
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
   private readonly insertBlockSource: Database.Statement;
@@ -65,10 +68,16 @@ export class TapeWriter {
   private readonly insertReject: Database.Statement;
   private readonly upsertPosition: Database.Statement;
   private readonly commitTx: (batch: CommitBatch) => void;
+  /** For flushWalAhead: the WAL opened read-only, bytes committed since the last flush, whether one runs. */
+  private walFd: number | null = null;
+  private unflushed = 0;
+  private flushing = false;
+  private closing = false;
 
   private constructor(
     readonly path: string,
     private readonly db: Database.Database,
+    private readonly durability: Durability,
   ) {
     this.insertBlock = db.prepare(
       'INSERT INTO blocks (block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -161,12 +170,47 @@ export class TapeWriter {
       throw new TapeError('E_TAPE_OPEN', path, `cannot open the tape for writing: ${(cause as Error).message}`, { cause });
     }
     TapeWriter.configure(db, options.durability);
-    return new TapeWriter(path, db);
+    return new TapeWriter(path, db, options.durability ?? 'relaxed');
   }
 
   /** Write blocks with what they complete, atomically. */
   commit(batch: CommitBatch): void {
     this.commitTx(batch);
+    if (this.durability === 'relaxed' && batch.blocks !== undefined) {
+      for (const b of batch.blocks) this.unflushed += b.data.length;
+      if (this.unflushed >= WAL_FLUSH_BYTES) this.flushWalAhead();
+    }
+  }
+
+  /**
+   * Relaxed tapes: have the OS write the WAL to disk in the background (an fsync on the thread
+   * pool) every few MiB, instead of all of it in the final checkpoint, whose syncs were most of
+   * its time (about 70 of 85 ms for a 24 MiB tape here). It changes no guarantee: SQLite still
+   * syncs what it must when it checkpoints; this only leaves less for that sync to wait for.
+   */
+  private flushWalAhead(): void {
+    if (this.flushing) return;
+    if (this.walFd === null) {
+      try {
+        this.walFd = openSync(`${this.path}-wal`, 'r');
+      } catch {
+        return;
+      }
+    }
+    this.unflushed = 0;
+    this.flushing = true;
+    const fd = this.walFd;
+    fsync(fd, () => {
+      this.flushing = false;
+      if (this.closing) this.closeWalFd();
+    });
+  }
+
+  private closeWalFd(): void {
+    if (this.walFd !== null && !this.flushing) {
+      closeSync(this.walFd);
+      this.walFd = null;
+    }
   }
 
   close(): void {
@@ -176,5 +220,8 @@ export class TapeWriter {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.pragma('journal_mode = DELETE');
     this.db.close();
+    // A flush still running closes the descriptor when it ends.
+    this.closing = true;
+    this.closeWalFd();
   }
 }
