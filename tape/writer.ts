@@ -2,7 +2,8 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, existsSync, fsync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate } from './private.js';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
@@ -57,8 +58,8 @@ export interface CreateTapeOptions {
   readonly overwrite?: boolean;
 }
 
-/** Bytes of blocks committed between two background flushes of the WAL (see flushWalAhead). */
-const WAL_FLUSH_BYTES = 4 << 20;
+/** Bytes of blocks committed between two background checkpoints (see checkpointer.ts); the first starts the thread. */
+const CHECKPOINT_BYTES = 4 << 20;
 
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
@@ -68,11 +69,10 @@ export class TapeWriter {
   private readonly insertReject: Database.Statement;
   private readonly upsertPosition: Database.Statement;
   private readonly commitTx: (batch: CommitBatch) => void;
-  /** For flushWalAhead: the WAL opened read-only, bytes committed since the last flush, whether one runs. */
-  private walFd: number | null = null;
-  private unflushed = 0;
-  private flushing = false;
-  private closing = false;
+  /** Bytes of blocks committed since the last background checkpoint was asked for. */
+  private uncheckpointed = 0;
+  /** Started once the tape has CHECKPOINT_BYTES of blocks (small tapes never need it); false: unavailable. */
+  private checkpointer: BackgroundCheckpointer | null | false = null;
 
   private constructor(
     readonly path: string,
@@ -176,52 +176,24 @@ export class TapeWriter {
   /** Write blocks with what they complete, atomically. */
   commit(batch: CommitBatch): void {
     this.commitTx(batch);
-    if (this.durability === 'relaxed' && batch.blocks !== undefined) {
-      for (const b of batch.blocks) this.unflushed += b.data.length;
-      if (this.unflushed >= WAL_FLUSH_BYTES) this.flushWalAhead();
-    }
-  }
-
-  /**
-   * Relaxed tapes: have the OS write the WAL to disk in the background (an fsync on the thread
-   * pool) every few MiB, instead of all of it in the final checkpoint, whose syncs were most of
-   * its time (about 70 of 85 ms for a 24 MiB tape here). It changes no guarantee: SQLite still
-   * syncs what it must when it checkpoints; this only leaves less for that sync to wait for.
-   */
-  private flushWalAhead(): void {
-    if (this.flushing) return;
-    if (this.walFd === null) {
-      try {
-        this.walFd = openSync(`${this.path}-wal`, 'r');
-      } catch {
-        return;
+    if (batch.blocks !== undefined && this.checkpointer !== false) {
+      for (const b of batch.blocks) this.uncheckpointed += b.data.length;
+      if (this.uncheckpointed >= CHECKPOINT_BYTES) {
+        this.uncheckpointed = 0;
+        this.checkpointer ??= BackgroundCheckpointer.start(this.path, this.durability === 'durable' ? 'FULL' : 'NORMAL') ?? false;
+        if (this.checkpointer !== false) this.checkpointer.request();
       }
-    }
-    this.unflushed = 0;
-    this.flushing = true;
-    const fd = this.walFd;
-    fsync(fd, () => {
-      this.flushing = false;
-      if (this.closing) this.closeWalFd();
-    });
-  }
-
-  private closeWalFd(): void {
-    if (this.walFd !== null && !this.flushing) {
-      closeSync(this.walFd);
-      this.walFd = null;
     }
   }
 
   close(): void {
     if (!this.db.open) return;
     // Fold the WAL back in and leave WAL mode, so that a finished tape is one self-contained
-    // file that any sqlite3, even read-only, can open.
+    // file that any sqlite3, even read-only, can open. The background checkpointer closes its
+    // connection first: leaving WAL mode needs this one to be the only one.
+    if (this.checkpointer) this.checkpointer.stop();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.pragma('journal_mode = DELETE');
     this.db.close();
-    // A flush still running closes the descriptor when it ends.
-    this.closing = true;
-    this.closeWalFd();
   }
 }

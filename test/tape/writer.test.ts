@@ -1,6 +1,6 @@
-// The tape writer's background flush of the WAL (tape/writer.ts, flushWalAhead): a relaxed
-// recording large enough to flush several times ends with a sound, self-contained tape and
-// leaves no file descriptor behind.
+// The tape writer's background checkpoints (tape/checkpointer.ts): a recording large enough
+// to start them ends with a sound, self-contained tape (the thread's connection closed before
+// the writer left WAL mode) and leaves no file descriptor behind.
 
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { worldEngine } from '../../engine/world/index.js';
 import { recordTape } from '../../recorder/record.js';
 import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
+import { backgroundCheckpointJobs } from '../../tape/checkpointer.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
 /** Descriptors this process holds open on `path` or its -wal/-shm files. */
@@ -27,13 +28,13 @@ function openOn(path: string): string[] {
 }
 
 describe('tape writer', () => {
-  it.runIf(existsSync('/proc/self/fd'))('flushes the WAL of a relaxed tape in the background and leaves nothing open once closed', async () => {
-    const path = join(tempDir(), 'flushed.tape');
-    // About 7 MiB of blocks: the WAL is flushed ahead at least once.
+  it.runIf(existsSync('/proc/self/fd'))('checkpoints a large tape in the background and leaves a self-contained tape, nothing open, once closed', async () => {
+    const path = join(tempDir(), 'checkpointed.tape');
+    const before = backgroundCheckpointJobs();
+    // About 7 MiB of blocks: the background checkpoints start at 4 MiB.
     const result = await recordTape(new WorldTrafficSource({ seed: 3, events: 300_000 }), { path, engine: worldEngine, runSeed: 3, pipeline: 'off' });
     expect(result.events).toBe(300_000);
-    // A flush still running when the tape closed lets go of its descriptor when it ends.
-    for (let i = 0; i < 100 && openOn(path).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(backgroundCheckpointJobs()).toBe(before + 1);
     expect(openOn(path)).toEqual([]);
     expect(existsSync(`${path}-wal`)).toBe(false);
     const reader = TapeReader.open(path);
