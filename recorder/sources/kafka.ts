@@ -442,18 +442,25 @@ export class KafkaSource<E> implements Source<E> {
           });
           this.blockedMs += performance.now() - waitStarted;
         };
+        // The partition's next offset, kept in a local while the batch is walked and stored
+        // before anything else can look at it (a hand-off, the end of the batch).
+        let next = expected;
         for (const message of messages) {
           const offset = Number(message.offset);
-          const next = this.expected.get(key);
           if (next !== undefined && offset < next) continue; // already in the tape
           if (end !== undefined && offset >= end) break; // past the end seen at start
           if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) break;
           if (this.stopped && this.options.maxEvents === undefined) break;
-          items.push(this.toItem(topic, partition, message));
-          this.expected.set(key, offset + 1);
+          items.push(this.toItem(topic, partition, offset, message));
+          next = offset + 1;
           this.handedOut++;
-          if (items.length >= capacity) await handOff();
+          if (items.length >= capacity) {
+            this.expected.set(key, next);
+            await handOff();
+            next = this.expected.get(key);
+          }
         }
+        if (next !== undefined) this.expected.set(key, next);
         if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) this.stopped = true;
         if (items.length > 0) await handOff();
       },
@@ -480,8 +487,7 @@ export class KafkaSource<E> implements Source<E> {
 
   // On the capture's hot path: no closures, no copies of keys or values (the block builder
   // copies the bytes it stores), header names encoded once.
-  private toItem(topic: string, partition: number, message: KafkaMessage): SourceItem<E> {
-    const offset = Number(message.offset);
+  private toItem(topic: string, partition: number, offset: number, message: KafkaMessage): SourceItem<E> {
     const value = message.value;
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
     const timestampUs = Number(message.timestamp) * 1000;
@@ -577,7 +583,7 @@ export class KafkaSource<E> implements Source<E> {
   private readonly headerNames = new Map<string, Uint8Array>();
 
   private convertHeaders(headers: NonNullable<KafkaMessage['headers']>): EventHeader[] {
-    const out: EventHeader[] = [];
+    let out: EventHeader[] | null = null;
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
@@ -586,10 +592,12 @@ export class KafkaSource<E> implements Source<E> {
         encoded = textEncoder.encode(name);
         if (this.headerNames.size < 1024) this.headerNames.set(name, encoded);
       }
+      out ??= [];
       if (Array.isArray(value)) for (const v of value) out.push({ name: encoded, value: typeof v === 'string' ? textEncoder.encode(v) : v });
       else out.push({ name: encoded, value: typeof value === 'string' ? textEncoder.encode(value) : value });
     }
-    return out;
+    // Most records have none: no array each.
+    return out ?? NO_HEADERS;
   }
 }
 
