@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
+import { compiledWorkerUrl, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import type { EncodedBlock, EventHeader } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { SourceItem, SourceReject, SourceSpec } from './source.js';
@@ -55,31 +55,16 @@ export type PipelineMessage =
 export const sourceWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/source-worker.js');
 
 /**
- * The source worker between recordings: one per process is kept, unreferenced (it does not
- * keep the process alive), so that a process's later recordings (a library user's, the
- * benchmark's) skip the thread's start (module loading, ~60-70 ms here) and find its code
- * already compiled. A worker that ended a job in any other way than by finishing it is not
- * kept.
+ * The source worker between recordings: kept, so that a process's later recordings (a library
+ * user's, the benchmark's) skip the thread's start (module loading, ~60-70 ms here) and find
+ * its code already compiled. A worker that ended a job in any other way than by finishing it
+ * is not kept.
  */
-let idleSourceWorker: Worker | null = null;
-
-function takeSourceWorker(url: URL): Worker {
-  const kept = idleSourceWorker;
-  idleSourceWorker = null;
-  if (kept !== null) {
-    kept.ref();
-    return kept;
-  }
-  const worker = new Worker(url);
-  worker.once('exit', () => {
-    if (idleSourceWorker === worker) idleSourceWorker = null;
-  });
-  return worker;
-}
+let sourceWorkers: WorkerKeeper | null = null;
 
 /** The thread id of the source worker kept for the next recording, or null (for tests). */
 export function keptSourceWorker(): number | null {
-  return idleSourceWorker?.threadId ?? null;
+  return sourceWorkers?.keptThreadId ?? null;
 }
 
 export class SourcePipeline {
@@ -95,7 +80,8 @@ export class SourcePipeline {
     this.control = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = takeSourceWorker(url);
+    sourceWorkers ??= new WorkerKeeper(() => new Worker(url));
+    this.worker = sourceWorkers.take();
     this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
     this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);
   }
@@ -130,9 +116,8 @@ export class SourcePipeline {
   async close(): Promise<void> {
     this.inbox.done();
     this.port.close();
-    if (this.finished && idleSourceWorker === null) {
-      this.worker.unref();
-      idleSourceWorker = this.worker;
+    if (this.finished) {
+      sourceWorkers!.keep(this.worker);
       return;
     }
     // Unblock a worker waiting for room, so that it can be ended.

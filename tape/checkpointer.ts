@@ -12,7 +12,7 @@
 // worker: its start (an isolate and SQLite's native module) is paid once.
 
 import { Worker } from 'node:worker_threads';
-import { compiledWorkerUrl } from './threads.js';
+import { compiledWorkerUrl, WorkerKeeper } from './threads.js';
 
 /** Control words: checkpoints asked for; stop; the worker closed its connection. */
 export const CHECKPOINT_REQUESTS = 0;
@@ -31,7 +31,15 @@ export interface CheckpointJob {
 
 const checkpointWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'tape/checkpoint-worker.js');
 
-let idle: Worker | null = null;
+const workers = new WorkerKeeper(() => {
+  const url = checkpointWorkerUrl();
+  if (url === null) throw new Error('the checkpoint worker is not built');
+  const worker = new Worker(url);
+  // A failure on the thread is reported through the control words; the tape's own
+  // checkpoint at close does the work then.
+  worker.on('error', () => undefined);
+  return worker;
+});
 /** Tapes checkpointed in the background so far in this process (for tests). */
 let jobs = 0;
 
@@ -45,21 +53,8 @@ export class BackgroundCheckpointer {
 
   /** A checkpointer for the tape at `path`, or null when the compiled worker is not there. */
   static start(path: string, synchronous: 'NORMAL' | 'FULL'): BackgroundCheckpointer | null {
-    let worker = idle;
-    idle = null;
-    if (worker === null) {
-      const url = checkpointWorkerUrl();
-      if (url === null) return null;
-      const started = new Worker(url);
-      started.once('exit', () => {
-        if (idle === started) idle = null;
-      });
-      // A failure on the thread is reported through the control words; the tape's own
-      // checkpoint at close does the work then.
-      started.on('error', () => undefined);
-      worker = started;
-    }
-    worker.ref();
+    if (checkpointWorkerUrl() === null) return null;
+    const worker = workers.take();
     jobs++;
     const checkpointer = new BackgroundCheckpointer(worker);
     worker.postMessage({ path, synchronous, control: checkpointer.control } satisfies CheckpointJob);
@@ -87,8 +82,6 @@ export class BackgroundCheckpointer {
       void this.worker.terminate();
       return;
     }
-    this.worker.unref();
-    if (idle === null) idle = this.worker;
-    else void this.worker.terminate();
+    workers.keep(this.worker);
   }
 }

@@ -1,7 +1,7 @@
 // Plumbing shared by the worker threads of recorder/ (the recording pipelines) and replayer/
 // (republish's reader, the latency model): finding a worker's compiled module, what a failing
-// worker posts, the wait that keeps a worker a bounded number of messages ahead, and the main
-// thread's inbox of a worker's messages. (Here rather than in either of them because both use
+// worker posts, the wait that keeps a worker a bounded number of messages ahead, the main
+// thread's inbox of a worker's messages, and the keeper of a worker reused from job to job. (Here rather than in either of them because both use
 // it, as load-engine.ts is.)
 
 import { existsSync } from 'node:fs';
@@ -110,5 +110,45 @@ export class WorkerInbox<M extends { readonly type: string }> {
   done(): void {
     this.finished = true;
     this.detach();
+  }
+}
+
+/**
+ * One idle worker of a kind, kept between jobs so that a process pays the thread's start (an
+ * isolate, its modules, its code compiled as it warms up) once: the source worker, the
+ * checkpoint thread, the latency model. A kept worker is unreferenced, so it never keeps the
+ * process alive; a worker that ended a job in any other way than finishing it should be
+ * terminated rather than kept.
+ */
+export class WorkerKeeper {
+  private idle: Worker | null = null;
+
+  constructor(private readonly start: () => Worker) {}
+
+  /** The kept worker, or a new one, referenced. */
+  take(): Worker {
+    const kept = this.idle;
+    this.idle = null;
+    if (kept !== null) {
+      kept.ref();
+      return kept;
+    }
+    const worker = this.start();
+    worker.once('exit', () => {
+      if (this.idle === worker) this.idle = null;
+    });
+    return worker;
+  }
+
+  /** Keep `worker` for the next job (if one is kept already, `worker` is ended). */
+  keep(worker: Worker): void {
+    worker.unref();
+    if (this.idle === null) this.idle = worker;
+    else void worker.terminate();
+  }
+
+  /** The kept worker's thread id, or null (for tests). */
+  get keptThreadId(): number | null {
+    return this.idle?.threadId ?? null;
   }
 }

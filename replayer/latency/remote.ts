@@ -8,7 +8,7 @@
 // thread is kept for the next replay (worker.ts).
 
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl } from '../../tape/threads.js';
+import { compiledWorkerUrl, WorkerKeeper } from '../../tape/threads.js';
 import type { EmpiricalServiceTimes } from './service-time.js';
 import type { QueueStats } from './model.js';
 import type { ModelJob } from './worker.js';
@@ -30,20 +30,7 @@ const STALL_MS = 60_000;
 export const modelWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'replayer/latency/worker.js');
 
 /** The model's thread, idle between replays (one per process, kept; see worker.ts). */
-let idle: Worker | null = null;
-
-function takeWorker(url: URL): Worker {
-  const worker = idle ?? new Worker(url);
-  idle = null;
-  // The thread must not keep the process alive.
-  worker.unref();
-  return worker;
-}
-
-function returnWorker(worker: Worker): void {
-  if (idle === null) idle = worker;
-  else void worker.terminate();
-}
+let modelWorkers: WorkerKeeper | null = null;
 
 export class RemoteModel {
   private readonly worker: Worker;
@@ -61,7 +48,10 @@ export class RemoteModel {
     this.port = port1;
     this.service = measured ? new Float32Array(new SharedArrayBuffer(4 * CHUNK * SLOTS)) : null;
     const job: ModelJob = { ...data, port: port2, control: this.control, ts: this.ts, service: this.service };
-    this.worker = takeWorker(url);
+    modelWorkers ??= new WorkerKeeper(() => new Worker(url));
+    this.worker = modelWorkers.take();
+    // The replay waits for the model synchronously: the thread must not keep the process alive.
+    this.worker.unref();
     this.worker.postMessage(job, [port2]);
   }
 
@@ -113,7 +103,7 @@ export class RemoteModel {
     this.waitFor(() => Atomics.load(this.control, DONE) === 1, DONE);
     const reply = receiveMessageOnPort(this.port)?.message as { stats?: QueueStats; serviceTimes?: EmpiricalServiceTimes; error?: string } | undefined;
     this.port.close();
-    if (reply !== undefined && reply.error === undefined) returnWorker(this.worker);
+    if (reply !== undefined && reply.error === undefined) modelWorkers!.keep(this.worker);
     else void this.worker.terminate();
     if (reply === undefined || reply.error !== undefined || reply.stats === undefined) {
       throw new Error(`the latency model worker failed: ${reply?.error ?? 'no reply'}`);
