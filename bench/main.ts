@@ -103,11 +103,11 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'generate-world-traffic',
-    description: 'the synthetic generator alone',
+    description: 'the synthetic generator alone, driven as the recorder drives it (advance())',
     run: (ctx) => {
       const traffic = new WorldTraffic({ seed: ctx.seed, events: ctx.events });
       let n = 0;
-      while (traffic.next() !== null) n++;
+      while (traffic.advance()) n++;
       return n;
     },
   },

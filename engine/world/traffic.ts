@@ -136,6 +136,11 @@ export class WorldTraffic {
   private elapsedUs = 0;
   /** Per zone: the index, within the zone's share of treasure ids, of its next spawn. */
   private readonly nextTreasure: Int32Array;
+  /** The event advance() generated last: one object, overwritten by each call (next() hands out a copy). */
+  readonly current: WorldEvent = worldEvent(WorldEventKind.join, 0);
+  currentTimestampUs = 0;
+  currentPartition = 0;
+  currentKey: Uint8Array = new Uint8Array(0);
   /** Zone of the event being generated: it picks the partition. */
   private eventZone = 0;
   private readonly playerZone: Int32Array;
@@ -183,23 +188,38 @@ export class WorldTraffic {
 
   /** The next event, or null when `events` have been generated. */
   next(): TrafficRecord | null {
-    if (this.index >= this.options.events) return null;
+    if (!this.advance()) return null;
+    const e = this.current;
+    return {
+      index: this.index - 1,
+      timestampUs: this.currentTimestampUs,
+      partition: this.currentPartition,
+      key: this.currentKey,
+      event: worldEvent(e.kind, e.id, e.other, e.zone, e.x, e.y, e.amount),
+    };
+  }
+
+  /**
+   * Generate the next event into `current` (and `currentTimestampUs`, `currentPartition`,
+   * `currentKey`), allocating nothing per event; false when `events` have been generated.
+   * The recorder's source worker packs from these; next() copies them out.
+   */
+  advance(): boolean {
+    if (this.index >= this.options.events) return false;
     const index = this.index++;
     this.elapsedUs += this.gapUs(index);
-    const event = index < this.options.players ? this.joinEvent() : this.mixedEvent();
-    const isTreasure = event.kind === WorldEventKind.spawn;
-    return {
-      index,
-      timestampUs: this.options.startUs + Math.floor(this.elapsedUs),
-      partition: this.eventZone % this.options.partitions,
-      key: isTreasure ? asciiKey('t', event.id) : this.playerKeys[event.id],
-      event,
-    };
+    if (index < this.options.players) this.joinEvent();
+    else this.mixedEvent();
+    const e = this.current;
+    this.currentTimestampUs = this.options.startUs + Math.floor(this.elapsedUs);
+    this.currentPartition = this.eventZone % this.options.partitions;
+    this.currentKey = e.kind === WorldEventKind.spawn ? asciiKey('t', e.id) : this.playerKeys[e.id];
+    return true;
   }
 
   /** Skip ahead so that the next event generated is number `index` (used to resume). */
   skipTo(index: number): void {
-    while (this.index < index && this.next() !== null) {
+    while (this.index < index && this.advance()) {
       // Generating is the only way to rebuild the model; it is fast enough to replay.
     }
   }
@@ -230,8 +250,11 @@ export class WorldTraffic {
     return this.random.int(0, this.options.arenaSize - 1);
   }
 
-  private joinEvent(): WorldEvent {
-    if (this.offline.size === 0) return this.moveEvent(this.online.pick(this.random));
+  private joinEvent(): void {
+    if (this.offline.size === 0) {
+      this.moveEvent(this.online.pick(this.random));
+      return;
+    }
     const player = this.offline.pick(this.random);
     const zone = this.pickZone();
     this.offline.remove(player);
@@ -239,36 +262,50 @@ export class WorldTraffic {
     this.zonePlayers[zone].add(player);
     this.playerZone[player] = zone;
     this.eventZone = zone;
-    return worldEvent(WorldEventKind.join, player, 0, zone, this.coordinate(), this.coordinate());
+    this.emit(WorldEventKind.join, player, 0, zone, this.coordinate(), this.coordinate(), 0);
   }
 
-  private mixedEvent(): WorldEvent {
-    if (this.online.size === 0) return this.joinEvent();
+  private mixedEvent(): void {
+    if (this.online.size === 0) {
+      this.joinEvent();
+      return;
+    }
     const kind = KIND_OF_ROLL[this.random.int(0, 999)] as WorldEventKind;
     const player = this.online.pick(this.random);
     switch (kind) {
       case WorldEventKind.move:
-        return this.moveEvent(player);
+        this.moveEvent(player);
+        return;
       case WorldEventKind.rotate:
-        return this.withZone(worldEvent(WorldEventKind.rotate, player, 0, 0, 0, 0, this.random.int(0, 65535)), player);
+        this.playerAction(WorldEventKind.rotate, player, 0, 0, 0, this.random.int(0, 65535));
+        return;
       case WorldEventKind.shoot: {
         const players = this.zonePlayers[this.playerZone[player]];
-        if (players.size < 2) return this.moveEvent(player);
-        let target = players.pick(this.random);
-        if (target === player) target = players.pick(this.random);
-        if (target === player) return this.moveEvent(player);
-        return this.withZone(worldEvent(WorldEventKind.shoot, player, target, 0, 0, 0, this.random.int(10, 35)), player);
+        let target = player;
+        if (players.size >= 2) {
+          target = players.pick(this.random);
+          if (target === player) target = players.pick(this.random);
+        }
+        // Nobody else in the zone, or the shooter drawn twice: a move instead.
+        if (target === player) this.moveEvent(player);
+        else this.playerAction(WorldEventKind.shoot, player, target, 0, 0, this.random.int(10, 35));
+        return;
       }
       case WorldEventKind.loot: {
         const treasures = this.zoneTreasures[this.playerZone[player]];
-        if (treasures.size === 0) return this.spawnEvent();
+        if (treasures.size === 0) {
+          this.spawnEvent();
+          return;
+        }
         const treasure = treasures.pick(this.random);
         treasures.remove(treasure);
         this.treasureZone[treasure] = -1;
-        return this.withZone(worldEvent(WorldEventKind.loot, player, treasure), player);
+        this.playerAction(WorldEventKind.loot, player, treasure, 0, 0, 0);
+        return;
       }
       case WorldEventKind.spawn:
-        return this.spawnEvent();
+        this.spawnEvent();
+        return;
       case WorldEventKind.leave: {
         this.online.remove(player);
         this.offline.add(player);
@@ -276,22 +313,20 @@ export class WorldTraffic {
         this.zonePlayers[zone].remove(player);
         this.playerZone[player] = -1;
         this.eventZone = zone;
-        return worldEvent(WorldEventKind.leave, player);
+        this.emit(WorldEventKind.leave, player, 0, 0, 0, 0, 0);
+        return;
       }
       default:
-        return this.joinEvent();
+        this.joinEvent();
     }
   }
 
-  private moveEvent(player: number): WorldEvent {
+  private moveEvent(player: number): void {
     const step = this.options.maxStep;
-    return this.withZone(
-      worldEvent(WorldEventKind.move, player, 0, 0, this.random.int(-step, step), this.random.int(-step, step)),
-      player,
-    );
+    this.playerAction(WorldEventKind.move, player, 0, this.random.int(-step, step), this.random.int(-step, step), 0);
   }
 
-  private spawnEvent(): WorldEvent {
+  private spawnEvent(): void {
     // Treasure ids are zone-local and cycle: zone z spawns z, z + zones, z + 2 zones, ...
     // through its share of the pool, so an id whose treasure was banked can come back, but
     // only in the zone it was in. No event on one zone's partition then depends on another
@@ -307,12 +342,28 @@ export class WorldTraffic {
     this.treasureZone[treasure] = zone;
     this.zoneTreasures[zone].add(treasure);
     this.eventZone = zone;
-    return worldEvent(WorldEventKind.spawn, treasure, 0, zone, this.coordinate(), this.coordinate(), this.random.int(1, 100));
+    this.emit(WorldEventKind.spawn, treasure, 0, zone, this.coordinate(), this.coordinate(), this.random.int(1, 100));
   }
 
-  /** Player actions go to the partition of the player's zone. */
-  private withZone(event: WorldEvent, player: number): WorldEvent {
+  /** A player's action: it goes to the partition of the player's zone. */
+  private playerAction(kind: WorldEventKind, player: number, other: number, x: number, y: number, amount: number): void {
+    this.emit(kind, player, other, 0, x, y, amount);
     this.eventZone = this.playerZone[player];
-    return event;
+  }
+
+  /**
+   * The event into `current`. Callers draw its random fields as arguments, which are
+   * evaluated left to right, so the draws keep the order they had when events were built as
+   * objects (the generator's sequence is pinned by golden tests).
+   */
+  private emit(kind: WorldEventKind, id: number, other: number, zone: number, x: number, y: number, amount: number): void {
+    const e = this.current;
+    e.kind = kind;
+    e.id = id;
+    e.other = other;
+    e.zone = zone;
+    e.x = x;
+    e.y = y;
+    e.amount = amount;
   }
 }

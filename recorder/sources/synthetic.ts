@@ -62,10 +62,9 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   fillBlock(builder: BlockBuilder, seq: number, limit: number): number {
     const traffic = this.traffic;
     let n = 0;
-    while (n < limit && !this.stopped) {
-      const r = traffic.next();
-      if (r === null) break;
-      builder.addEncoded(seq + n, r.timestampUs, r.partition, r.index, r.key, worldCodecWriter, r.event);
+    while (n < limit && !this.stopped && traffic.advance()) {
+      // The generator's position after advance() is one past the event's index.
+      builder.addEncoded(seq + n, traffic.currentTimestampUs, traffic.currentPartition, traffic.position - 1, traffic.currentKey, worldCodecWriter, traffic.current);
       n++;
     }
     return n;

@@ -22,6 +22,20 @@ describe('synthetic world traffic', () => {
     expect(t.next()).toEqual(straight[1234]);
   });
 
+  it('advance() fills the same events in place as next() hands out, for every profile', () => {
+    for (const profile of ['steady', 'ramp', 'burst', 'hot'] as const) {
+      const options = { seed: 8, events: 20_000, players: 500, profile };
+      const records = all(options);
+      const t = new WorldTraffic(options);
+      const filled: TrafficRecord[] = [];
+      while (t.advance()) {
+        filled.push({ index: t.position - 1, timestampUs: t.currentTimestampUs, partition: t.currentPartition, key: t.currentKey, event: { ...t.current } });
+      }
+      expect(t.advance()).toBe(false);
+      expect(filled).toEqual(records);
+    }
+  });
+
   it('keys events by player (or t<id> for spawns), keeps timestamps in order and partitions in range', () => {
     const records = all({ seed: 1, events: 20_000, partitions: 16 });
     let last = 0;
