@@ -1,7 +1,7 @@
 // Run the built `tapedeck` binary in a child process, as a user would.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,23 @@ export function tapedeck(args: readonly string[], options: { cwd?: string; env?:
   };
 }
 
+/** Folders tempDir() made in this test file; test/support/setup.ts removes them after it. */
+const tempDirs: string[] = [];
+
+/**
+ * A new folder under the system's temporary folder, removed when the test file ends (set
+ * TAPEDECK_KEEP_TEST_FILES=1 to keep them, for a look at a failing test's tapes).
+ */
 export function tempDir(prefix = 'tapedeck-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Remove the folders tempDir() made (unless TAPEDECK_KEEP_TEST_FILES is set); returns how many. */
+export function removeTempDirs(): number {
+  if (process.env.TAPEDECK_KEEP_TEST_FILES) return 0;
+  const dirs = tempDirs.splice(0);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  return dirs.length;
 }
