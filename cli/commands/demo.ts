@@ -109,6 +109,6 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   line(ok ? 'OK: the replay reached the recorded state at every checkpoint.' : 'FAILED: the replay did not reach the recorded state; see above.');
   line();
   line('Next: `npx tapedeck inspect ' + path + '` shows what the tape holds; `npx tapedeck replay ' + path + '` replays it again.');
-  line('Ready today: demo, record (synthetic, NDJSON file or stdin, Kafka), replay (also --workers N, --to-kafka, --latency), rehearse, simulate, bisect, merge, ingest, inspect, verify, export. `npx tapedeck --help` lists them.');
+  line('Other commands: record (synthetic, NDJSON file or stdin, Kafka), replay (also --workers N, --to-kafka, --latency), rehearse, simulate, bisect, merge, ingest, inspect, verify, export. `npx tapedeck --help` explains each.');
   return ok ? EXIT.ok : EXIT.checkFailed;
 }
