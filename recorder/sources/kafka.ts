@@ -151,6 +151,8 @@ export class KafkaSource<E> implements Source<E> {
   /** Next offset per partition as handed to the recorder (what a record must not go below). */
   private readonly expected = new Map<string, number>();
   private readonly topicIndex = new Map<string, number>();
+  /** tp(topic, partition) per stream index and partition, made once (taken()). */
+  private readonly keysByStream: string[][] = [];
   /** End offsets (high watermarks) at start, for --until-caught-up. */
   private endOffsets: Map<string, number> | null = null;
   private handedOut = 0;
@@ -561,8 +563,16 @@ export class KafkaSource<E> implements Source<E> {
    * the baseline of every position after it, as batches() does for the items it hands out.
    */
   taken(item: SourceItem<E>): void {
-    const at = this.locate(item);
-    this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
+    if ('reject' in item) {
+      const at = this.locate(item);
+      this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
+      return;
+    }
+    // Once per record on the recorder's thread: the partition's key string is made once.
+    const stream = item.stream ?? 0;
+    const keys = (this.keysByStream[stream] ??= []);
+    const key = (keys[item.partition] ??= tp(this.options.topics[stream], item.partition));
+    this.baseline.set(key, item.position + 1);
   }
 
   /** The end offsets prepare() saw, for the reader thread (null without --until-caught-up). */
