@@ -50,10 +50,8 @@ export function tempDir(prefix = 'tapedeck-test-'): string {
   return dir;
 }
 
-/** Remove the folders tempDir() made (unless TAPEDECK_KEEP_TEST_FILES is set); returns how many. */
-export function removeTempDirs(): number {
-  if (process.env.TAPEDECK_KEEP_TEST_FILES) return 0;
-  const dirs = tempDirs.splice(0);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  return dirs.length;
+/** Remove the folders tempDir() made (unless TAPEDECK_KEEP_TEST_FILES is set). */
+export function removeTempDirs(): void {
+  if (process.env.TAPEDECK_KEEP_TEST_FILES) return;
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
