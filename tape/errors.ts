@@ -22,11 +22,15 @@ export class TapeCorruptError extends TapeError {
       where.blockNo === undefined
         ? ''
         : ` in block ${where.blockNo}` +
-          (where.firstSeq === undefined ? '' : ` (events ${where.firstSeq}..${where.firstSeq + (where.eventCount ?? 1) - 1})`);
+          (where.firstSeq === undefined
+            ? ''
+            : where.eventCount === undefined
+              ? ` (from event ${where.firstSeq})`
+              : ` (events ${where.firstSeq}..${where.firstSeq + where.eventCount - 1})`);
     super('E_TAPE_CORRUPT', path, `tape is damaged${range}: ${message}. Run \`tapedeck verify ${path}\` for a full report.`, options);
     this.name = 'TapeCorruptError';
     this.blockNo = where.blockNo ?? null;
     this.firstSeq = where.firstSeq ?? null;
-    this.lastSeq = where.firstSeq === undefined ? null : where.firstSeq + (where.eventCount ?? 1) - 1;
+    this.lastSeq = where.firstSeq === undefined || where.eventCount === undefined ? null : where.firstSeq + where.eventCount - 1;
   }
 }

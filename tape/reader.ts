@@ -8,6 +8,8 @@ import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from '
 import { TapeCorruptError, TapeError } from './errors.js';
 import {
   checkpointChecksum,
+  columnProblem,
+  COLUMNS,
   META_CHECKSUM_KEY,
   metaChecksum,
   metaFromRows,
@@ -63,8 +65,8 @@ export function inspectBlockRow(row: BlockRow): { header: BlockHeader; problem: 
     minTsUs: row.min_ts_us,
     maxTsUs: row.max_ts_us,
   };
-  let problem: string | null = null;
-  if (!(row.data instanceof Uint8Array)) problem = 'event data is not a blob';
+  let problem = columnProblem(row as unknown as Record<string, unknown>, COLUMNS.blocks);
+  if (problem !== null) problem = `the block's row is unreadable: ${problem}`;
   else if (row.data.length !== row.byte_length) problem = `event data is ${row.data.length} bytes, the block says ${row.byte_length}`;
   else if (blockChecksum(header, row.data) !== row.checksum) problem = 'checksum mismatch';
   return { header, problem };
@@ -126,6 +128,10 @@ export class TapeReader {
       throw new TapeError('E_TAPE_NOT_A_TAPE', this.path, 'not a tapedeck tape (SQLite application_id is not "TAPE")');
     }
     const rows = this.guard('the meta table', () => this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]);
+    for (const row of rows) {
+      const problem = columnProblem(row, COLUMNS.meta);
+      if (problem !== null) throw new TapeCorruptError(this.path, `the meta table has an unreadable row: ${problem}`);
+    }
     const pairs = rows.map((r) => [r.key, r.value] as const);
     const stored = rows.find((r) => r.key === META_CHECKSUM_KEY);
     if (stored === undefined || Number(stored.value) !== metaChecksum(pairs)) {
@@ -144,9 +150,15 @@ export class TapeReader {
 
   summary(): TapeSummary {
     return this.guard('the tape summary', () => {
+      // TOTAL, not SUM: a damaged count must not overflow SQLite's integer sum before it is checked.
       const b = this.db
-        .prepare('SELECT COUNT(*) AS blocks, COALESCE(SUM(event_count), 0) AS events, MIN(min_ts_us) AS minTs, MAX(max_ts_us) AS maxTs FROM blocks')
+        .prepare('SELECT COUNT(*) AS blocks, TOTAL(event_count) AS events, MIN(min_ts_us) AS minTs, MAX(max_ts_us) AS maxTs FROM blocks')
         .get() as { blocks: number; events: number; minTs: number | null; maxTs: number | null };
+      const problem =
+        columnProblem(b, { events: 'count' }) ??
+        (b.minTs === null ? null : columnProblem(b, { minTs: 'integer' })) ??
+        (b.maxTs === null ? null : columnProblem(b, { maxTs: 'integer' }));
+      if (problem !== null) throw new TapeCorruptError(this.path, `the blocks table does not add up: ${problem}`);
       const count = (table: string): number => (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
       return {
         blocks: b.blocks,
@@ -163,24 +175,28 @@ export class TapeReader {
   /** Every checkpoint, in order, each checked against its checksum. */
   checkpoints(): Checkpoint[] {
     const rows = this.guard('checkpoints', () =>
-      this.db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum FROM checkpoints ORDER BY next_seq').all(),
-    ) as (Checkpoint & { checksum: number })[];
-    for (const r of rows) {
-      if (checkpointChecksum(r) !== r.checksum) throw new TapeCorruptError(this.path, `checkpoint at event ${r.nextSeq} fails its checksum`);
-    }
-    return rows.map(({ nextSeq, digest, nowUs }) => ({ nextSeq, digest, nowUs }));
+      this.db.prepare('SELECT next_seq, digest, now_us, checksum FROM checkpoints ORDER BY next_seq').all(),
+    ) as { next_seq: number; digest: string; now_us: number; checksum: number }[];
+    return rows.map((r) => {
+      const problem = columnProblem(r, COLUMNS.checkpoints);
+      if (problem !== null) throw new TapeCorruptError(this.path, `a checkpoint's row is unreadable: ${problem}`);
+      const checkpoint: Checkpoint = { nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us };
+      if (checkpointChecksum(checkpoint) !== r.checksum) throw new TapeCorruptError(this.path, `checkpoint at event ${r.next_seq} fails its checksum`);
+      return checkpoint;
+    });
   }
 
   /** Source positions to resume from, each checked against its checksum. */
   sourcePositions(): StoredSourcePosition[] {
     const rows = this.guard('source positions', () =>
-      this.db.prepare('SELECT source, next_seq AS nextSeq, position, read, rejected, checksum FROM source_positions ORDER BY source').all(),
-    ) as { source: string; nextSeq: number; position: string; read: number; rejected: number; checksum: number }[];
+      this.db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions ORDER BY source').all(),
+    ) as { source: string; next_seq: number; position: string; read: number; rejected: number; checksum: number }[];
     return rows.map((r) => {
-      if (rowChecksum([r.source, r.nextSeq, r.position, r.read, r.rejected]) !== r.checksum) {
-        throw new TapeCorruptError(this.path, `source position of "${r.source}" fails its checksum`);
-      }
-      return { source: r.source, nextSeq: r.nextSeq, position: JSON.parse(r.position) as unknown, read: r.read, rejected: r.rejected };
+      const problem = columnProblem(r, COLUMNS.source_positions);
+      if (problem !== null) throw new TapeCorruptError(this.path, `a source position's row is unreadable: ${problem}`);
+      const what = `source position of "${r.source}"`;
+      if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) throw new TapeCorruptError(this.path, `${what} fails its checksum`);
+      return { source: r.source, nextSeq: r.next_seq, position: this.parsePosition(r.position, what), read: r.read, rejected: r.rejected };
     });
   }
 
@@ -192,13 +208,15 @@ export class TapeReader {
         .all(limit),
     ) as { reject_no: number; next_seq: number; position: string; reason_code: string; reason: string; raw_length: number; raw: Uint8Array | null; checksum: number }[];
     return rows.map((r) => {
+      const problem = columnProblem(r, COLUMNS.rejects);
+      if (problem !== null) throw new TapeCorruptError(this.path, `a reject's row is unreadable: ${problem}`);
       if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) {
         throw new TapeCorruptError(this.path, `reject ${r.reject_no} fails its checksum`);
       }
       return {
         rejectNo: r.reject_no,
         nextSeq: r.next_seq,
-        position: JSON.parse(r.position) as unknown,
+        position: this.parsePosition(r.position, `reject ${r.reject_no}`),
         reasonCode: r.reason_code,
         reason: r.reason,
         rawLength: r.raw_length,
@@ -207,12 +225,23 @@ export class TapeReader {
     });
   }
 
+  /** A stored position (JSON text that passed its row's checksum); TapeCorruptError if it does not parse. */
+  private parsePosition(text: string, what: string): unknown {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new TapeCorruptError(this.path, `${what} holds a position that is not JSON`, {}, { cause });
+    }
+  }
+
   /** The latest snapshot taken at or before `seq`, checked against its checksum; null if none. */
   snapshotAtOrBefore(seq: number): SnapshotRecord | null {
     const row = this.guard('snapshots', () =>
       this.db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots WHERE next_seq <= ? ORDER BY next_seq DESC LIMIT 1').get(seq),
     ) as { next_seq: number; digest: string; now_us: number; checksum: number; state: Uint8Array } | undefined;
     if (row === undefined) return null;
+    const problem = columnProblem(row, COLUMNS.snapshots);
+    if (problem !== null) throw new TapeCorruptError(this.path, `a snapshot's row is unreadable: ${problem}`);
     const snapshot = { nextSeq: row.next_seq, digest: row.digest, nowUs: row.now_us, state: row.state };
     if (snapshotChecksum(snapshot) !== row.checksum) {
       throw new TapeCorruptError(this.path, `snapshot at event ${row.next_seq} fails its checksum`);
@@ -271,7 +300,8 @@ export class TapeReader {
 
   /** Check one block row and return its header; throws TapeCorruptError naming it. */
   checkBlock(row: BlockRow, expectedBlockNo: number, expectedSeq: number): BlockHeader {
-    const where = { blockNo: row.block_no, firstSeq: row.first_seq, eventCount: row.event_count };
+    const number = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
+    const where = { blockNo: number(row.block_no), firstSeq: number(row.first_seq), eventCount: number(row.event_count) };
     const { header, problem } = inspectBlockRow(row);
     if (problem !== null) throw new TapeCorruptError(this.path, problem, where);
     if (expectedBlockNo >= 0 && row.block_no !== expectedBlockNo) {

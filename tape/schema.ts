@@ -90,6 +90,90 @@ export function rowChecksum(fields: readonly (string | number)[], blob?: Uint8Ar
   return crc >>> 0;
 }
 
+/**
+ * What a column must hold when a row is read back: `count` a safe integer >= 0, `uint32` an
+ * integer in 0..2^32-1, `integer` any safe integer, `text` a string, `blob` bytes, `blob?`
+ * bytes or null.
+ */
+export type ColumnKind = 'count' | 'uint32' | 'integer' | 'text' | 'blob' | 'blob?';
+
+function holds(kind: ColumnKind, value: unknown): boolean {
+  switch (kind) {
+    case 'count':
+      return Number.isSafeInteger(value) && (value as number) >= 0;
+    case 'uint32':
+      return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff;
+    case 'integer':
+      return Number.isSafeInteger(value);
+    case 'text':
+      return typeof value === 'string';
+    case 'blob':
+      return value instanceof Uint8Array;
+    case 'blob?':
+      return value === null || value instanceof Uint8Array;
+  }
+}
+
+const KIND_NAMES: Record<ColumnKind, string> = {
+  count: 'a count',
+  uint32: 'a 32-bit unsigned integer',
+  integer: 'an integer',
+  text: 'text',
+  blob: 'a blob',
+  'blob?': 'a blob or null',
+};
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (value instanceof Uint8Array) return `a blob of ${value.length} bytes`;
+  if (typeof value === 'string') return `the text ${JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value)}`;
+  return String(value);
+}
+
+/**
+ * The first column of `row` that does not hold what `kinds` says, described for a damage
+ * report ("event_count holds -5, not a count"); null when every column does. The tables are
+ * not STRICT, and a damaged file can hand back any type in any column, so readers check a row
+ * before they compute its checksum or count with its values.
+ */
+export function columnProblem(row: Readonly<Record<string, unknown>>, kinds: Readonly<Record<string, ColumnKind>>): string | null {
+  for (const column in kinds) {
+    const kind = kinds[column];
+    if (!holds(kind, row[column])) return `${column} holds ${describeValue(row[column])}, not ${KIND_NAMES[kind]}`;
+  }
+  return null;
+}
+
+/** What each column of each table must hold when read back (see columnProblem). */
+export const COLUMNS = {
+  meta: { key: 'text', value: 'text' },
+  blocks: {
+    block_no: 'count',
+    first_seq: 'count',
+    event_count: 'uint32',
+    first_ts_us: 'integer',
+    min_ts_us: 'integer',
+    max_ts_us: 'integer',
+    byte_length: 'count',
+    checksum: 'uint32',
+    data: 'blob',
+  },
+  block_sources: { block_no: 'count', stream: 'count', partition: 'count', event_count: 'count', min_position: 'integer', max_position: 'integer' },
+  checkpoints: { next_seq: 'count', digest: 'text', now_us: 'integer', checksum: 'uint32' },
+  snapshots: { next_seq: 'count', digest: 'text', now_us: 'integer', checksum: 'uint32', state: 'blob' },
+  source_positions: { source: 'text', next_seq: 'count', position: 'text', read: 'count', rejected: 'count', checksum: 'uint32' },
+  rejects: {
+    reject_no: 'count',
+    next_seq: 'count',
+    position: 'text',
+    reason_code: 'text',
+    reason: 'text',
+    raw_length: 'count',
+    raw: 'blob?',
+    checksum: 'uint32',
+  },
+} as const satisfies Record<string, Record<string, ColumnKind>>;
+
 /** CRC-32 of the meta rows other than META_CHECKSUM_KEY, in key order. */
 export function metaChecksum(rows: readonly (readonly [string, string])[]): number {
   const sorted = rows.filter(([k]) => k !== META_CHECKSUM_KEY).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -6,12 +6,13 @@
 import { BlockCursor, SourceSpans } from './block.js';
 import { TapeError } from './errors.js';
 import { inspectBlockRow, TapeReader, type BlockRow } from './reader.js';
-import { checkpointChecksum, rowChecksum, snapshotChecksum } from './schema.js';
+import { checkpointChecksum, columnProblem, COLUMNS, rowChecksum, snapshotChecksum } from './schema.js';
 
 export interface DamagedBlock {
   readonly blockNo: number;
-  readonly firstSeq: number;
-  readonly lastSeq: number;
+  /** The block's first and last events; null when its row no longer says which. */
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
   readonly problem: string;
 }
 
@@ -71,14 +72,25 @@ function verifyOpen(reader: TapeReader): VerifyReport {
   const getSources = db.prepare('SELECT stream, partition, event_count, min_position, max_position FROM block_sources WHERE block_no = ? ORDER BY stream, partition');
   const cursor = new BlockCursor();
   const spans = new SourceSpans();
-  let expectedSeq = 0;
+  // Where the next block must start; null after a block whose row does not say where it ends.
+  let expectedSeq: number | null = 0;
+  let lastEnd = 0;
   let checked = 0;
+  const { block_no, first_seq, event_count } = COLUMNS.blocks;
+  const spanColumns = { block_no, first_seq, event_count };
   for (let i = 0; i < blockNos.length; i++) {
     const { block_no: blockNo, first_seq: firstSeq, event_count: count } = blockNos[i];
-    const damage = (problem: string) => damaged.push({ blockNo, firstSeq, lastSeq: firstSeq + count - 1, problem });
     if (blockNo !== i) problems.push(`block numbers jump from ${i - 1} to ${blockNo}`);
-    if (firstSeq !== expectedSeq) damage(`sequence gap: the block starts at event ${firstSeq}, the previous one ended before ${expectedSeq}`);
+    const unreadable = columnProblem(blockNos[i], spanColumns);
+    if (unreadable !== null) {
+      damaged.push({ blockNo, firstSeq: null, lastSeq: null, problem: `the block's row is unreadable: ${unreadable}` });
+      expectedSeq = null;
+      continue;
+    }
+    const damage = (problem: string) => damaged.push({ blockNo, firstSeq, lastSeq: firstSeq + count - 1, problem });
+    if (expectedSeq !== null && firstSeq !== expectedSeq) damage(`sequence gap: the block starts at event ${firstSeq}, the previous one ended before ${expectedSeq}`);
     expectedSeq = firstSeq + count;
+    lastEnd = Math.max(lastEnd, expectedSeq);
     try {
       const row = getBlock.get(blockNo) as BlockRow;
       const { header, problem } = inspectBlockRow(row);
@@ -105,29 +117,33 @@ function verifyOpen(reader: TapeReader): VerifyReport {
       damage(message(error));
     }
   }
-  const events = expectedSeq;
+  const events = expectedSeq ?? lastEnd;
 
   attempt('checkpoints', () => {
-    for (const r of db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum FROM checkpoints ORDER BY next_seq').all() as {
-      nextSeq: number;
+    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum FROM checkpoints ORDER BY next_seq').all() as {
+      next_seq: number;
       digest: string;
-      nowUs: number;
+      now_us: number;
       checksum: number;
     }[]) {
-      if (checkpointChecksum(r) !== r.checksum) problems.push(`checkpoint at event ${r.nextSeq} fails its checksum`);
-      else if (r.nextSeq > events) problems.push(`checkpoint at event ${r.nextSeq} lies beyond the ${events} events in the tape`);
+      const unreadable = columnProblem(r, COLUMNS.checkpoints);
+      if (unreadable !== null) problems.push(`checkpoint at event ${r.next_seq} is unreadable: ${unreadable}`);
+      else if (checkpointChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us }) !== r.checksum) problems.push(`checkpoint at event ${r.next_seq} fails its checksum`);
+      else if (r.next_seq > events) problems.push(`checkpoint at event ${r.next_seq} lies beyond the ${events} events in the tape`);
     }
   });
   attempt('snapshots', () => {
-    for (const r of db.prepare('SELECT next_seq AS nextSeq, digest, now_us AS nowUs, checksum, state FROM snapshots ORDER BY next_seq').all() as {
-      nextSeq: number;
+    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots ORDER BY next_seq').all() as {
+      next_seq: number;
       digest: string;
-      nowUs: number;
+      now_us: number;
       checksum: number;
       state: Uint8Array;
     }[]) {
-      if (snapshotChecksum(r) !== r.checksum) problems.push(`snapshot at event ${r.nextSeq} fails its checksum`);
-      else if (r.nextSeq > events) problems.push(`snapshot at event ${r.nextSeq} lies beyond the ${events} events in the tape`);
+      const unreadable = columnProblem(r, COLUMNS.snapshots);
+      if (unreadable !== null) problems.push(`snapshot at event ${r.next_seq} is unreadable: ${unreadable}`);
+      else if (snapshotChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us, state: r.state }) !== r.checksum) problems.push(`snapshot at event ${r.next_seq} fails its checksum`);
+      else if (r.next_seq > events) problems.push(`snapshot at event ${r.next_seq} lies beyond the ${events} events in the tape`);
     }
   });
   let rejectRows = 0;
@@ -141,6 +157,11 @@ function verifyOpen(reader: TapeReader): VerifyReport {
       rejected: number;
       checksum: number;
     }[]) {
+      const unreadable = columnProblem(r, COLUMNS.source_positions);
+      if (unreadable !== null) {
+        problems.push(`a source position is unreadable: ${unreadable}`);
+        continue;
+      }
       if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) problems.push(`source position of "${r.source}" fails its checksum`);
       else if (r.next_seq !== events) problems.push(`source position of "${r.source}" is at event ${r.next_seq}, but the tape holds ${events} events`);
       rejectedCounted += r.rejected;
@@ -160,7 +181,9 @@ function verifyOpen(reader: TapeReader): VerifyReport {
       checksum: number;
     }>) {
       count++;
-      if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) problems.push(`reject ${r.reject_no} fails its checksum`);
+      const unreadable = columnProblem(r, COLUMNS.rejects);
+      if (unreadable !== null) problems.push(`reject ${r.reject_no} is unreadable: ${unreadable}`);
+      else if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) problems.push(`reject ${r.reject_no} fails its checksum`);
     }
     rejectRows = count;
   });

@@ -22,7 +22,7 @@ export function verifyCommand(): Command {
         printJson(report);
       } else {
         line(`${tape}: ${count(report.events, 'event')} in ${count(report.blocks, 'block')}, ${count(report.blocksChecked, 'block')} sound`);
-        for (const b of report.damagedBlocks) line(`  DAMAGED block ${b.blockNo} (events ${b.firstSeq}..${b.lastSeq}): ${b.problem}`);
+        for (const b of report.damagedBlocks) line(`  DAMAGED block ${b.blockNo} (events ${b.firstSeq === null ? 'unknown' : `${b.firstSeq}..${b.lastSeq}`}): ${b.problem}`);
         for (const p of report.problems) line(`  PROBLEM ${p}`);
         line(report.ok ? 'OK: the tape is sound' : `DAMAGED: ${report.damagedBlocks.length} damaged blocks, ${report.problems.length} other problems`);
       }

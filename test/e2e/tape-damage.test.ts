@@ -1,9 +1,48 @@
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { replayTape } from '../../replayer/replay.js';
+import { TapeError } from '../../tape/errors.js';
+import { TapeReader } from '../../tape/reader.js';
+import { COLUMNS, type ColumnKind } from '../../tape/schema.js';
+import { verifyTape } from '../../tape/verify.js';
 import { tapedeck, tempDir } from '../support/cli.js';
+
+/**
+ * Everything a reader hands out, as JSON (the snapshots it picks before each checkpoint apart);
+ * or the error it threw.
+ */
+function readAll(path: string): { read: string | null; snapshots: string[]; error: unknown } {
+  let reader: TapeReader | null = null;
+  try {
+    reader = TapeReader.open(path);
+    const events: string[] = [];
+    for (const cursor of reader.blocks(0)) {
+      while (reader.advance(cursor)) events.push(`${cursor.seq}|${cursor.timestampUs}|${cursor.partition}|${cursor.position}|${Buffer.from(cursor.payload()).toString('hex')}`);
+    }
+    const checkpoints = reader.checkpoints();
+    const snapshots = checkpoints.flatMap((c) => {
+      const s = reader!.snapshotAtOrBefore(c.nextSeq);
+      return s === null ? [] : [JSON.stringify({ ...s, state: Buffer.from(s.state).toString('hex') })];
+    });
+    const rejects = reader.rejects().map((r) => ({ ...r, raw: r.raw && Buffer.from(r.raw).toString('hex') }));
+    return { read: JSON.stringify([reader.meta, reader.summary(), events, checkpoints, reader.sourcePositions(), rejects]), snapshots, error: null };
+  } catch (error) {
+    return { read: null, snapshots: [], error };
+  } finally {
+    reader?.close();
+  }
+}
+
+function replayDigest(path: string): { digest: string | null; error: unknown } {
+  try {
+    return { digest: replayTape(path).finalDigest, error: null };
+  } catch (error) {
+    return { digest: null, error };
+  }
+}
 
 describe('damaged tapes', () => {
   it('replay and inspect refuse a tape whose event block was altered, naming the block and its events', () => {
@@ -64,6 +103,98 @@ describe('damaged tapes', () => {
     const r = tapedeck(['verify', path, '--json']);
     expect(r.status).toBe(1);
     expect(r.json<{ problems: string[] }>().problems).toContain('the rejects table holds 1 rows, but the source positions count 2 quarantined inputs');
+  });
+});
+
+describe('values of the wrong type in any column', () => {
+  it('are reported as damage by verify, and every reader refuses them with a TapeError, never a crash or a wrong answer', () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    const line = (p: number) => `{"timestampUs":${p * 1000},"partition":${p % 3},"key":"k${p}","type":"join","payload":{"player":${p},"zone":0,"x":${p},"y":1}}`;
+    const lines = Array.from({ length: 40 }, (_, i) => line(i + 1));
+    lines.splice(10, 0, 'not json');
+    lines.splice(25, 0, '{"timestampUs":-1}');
+    writeFileSync(input, lines.join('\n') + '\n');
+    const original = join(dir, 'original.tape');
+    const recorded = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', original, '--quarantine', '--block-events', '4', '--checkpoint-every', '4', '--snapshot-every', '8']);
+    expect(recorded.status, recorded.stderr).toBe(0);
+    expect(recorded.stdout).toContain('read 42 inputs: 40 accepted, 2 quarantined');
+    expect(verifyTape(original).ok).toBe(true);
+    const originalRead = readAll(original);
+    expect(originalRead.error).toBeNull();
+    const originalDigest = replayDigest(original);
+    expect(originalDigest.error).toBeNull();
+
+    // One row of each table, and the values a damaged record header can turn a column into.
+    const rowOf: Record<keyof typeof COLUMNS, string> = {
+      meta: "key = 'engine_name'",
+      blocks: 'block_no = 2',
+      block_sources: 'block_no = 2 AND partition = (SELECT MIN(partition) FROM block_sources WHERE block_no = 2)',
+      checkpoints: 'next_seq = (SELECT MIN(next_seq) FROM checkpoints WHERE next_seq > 0)',
+      snapshots: 'next_seq = (SELECT MIN(next_seq) FROM snapshots WHERE next_seq > 0)',
+      source_positions: '1 = 1',
+      rejects: 'reject_no = 1',
+    };
+    // A rowid (INTEGER PRIMARY KEY) column can only hold integers.
+    const rowids = new Set(['blocks.block_no', 'checkpoints.next_seq', 'snapshots.next_seq', 'rejects.reject_no']);
+    const damages = (kind: ColumnKind, column: string): string[] => {
+      if (kind === 'text') return ['5', `CAST(${column} AS BLOB)`];
+      if (kind === 'blob' || kind === 'blob?') return ["'x'", '5', `CAST(${column} AS TEXT)`];
+      return ['-7', '2.5', "'x'", "X'01'", '9007199254740993', `CAST(${column} AS BLOB)`];
+    };
+    const copy = join(dir, 'copy.tape');
+    let cases = 0;
+    for (const [table, columns] of Object.entries(COLUMNS) as [keyof typeof COLUMNS, Record<string, ColumnKind>][]) {
+      for (const [column, kind] of Object.entries(columns)) {
+        const values = rowids.has(`${table}.${column}`) ? ['-7', '9007199254740993'] : damages(kind, column);
+        for (const value of values) {
+          const what = `${table}.${column} = ${value}`;
+          copyFileSync(original, copy);
+          const db = new Database(copy);
+          db.pragma('ignore_check_constraints = ON');
+          const changes = db.prepare(`UPDATE ${table} SET ${column} = ${value} WHERE ${rowOf[table]}`).run().changes;
+          db.close();
+          expect(changes, what).toBeGreaterThan(0);
+          cases++;
+
+          const report = verifyTape(copy);
+          expect(report.ok, `${what}: verify passed`).toBe(false);
+          // The reader reads every row of every table but block_sources (an index only verify
+          // reads) and snapshots (it fetches the latest one before a seq, and one moved out of
+          // reach leaves an earlier one to start from); it must notice damage in what it reads,
+          // and never hand out an altered value.
+          const read = readAll(copy);
+          if (read.error === null) {
+            expect(['block_sources', 'snapshots'], `${what}: the reader did not notice`).toContain(table);
+            expect(read.read === originalRead.read, `${what}: the reader handed out altered values`).toBe(true);
+            for (const snapshot of read.snapshots) expect(originalRead.snapshots.includes(snapshot), `${what}: the reader handed out an altered snapshot`).toBe(true);
+          } else {
+            expect(read.error, what).toBeInstanceOf(TapeError);
+          }
+          // Replay reads the metadata, the events and the checkpoints; it refuses any damage there.
+          const replayed = replayDigest(copy);
+          if (replayed.error === null) {
+            expect(['meta', 'blocks', 'checkpoints'], `${what}: replay did not notice`).not.toContain(table);
+            expect(replayed.digest, what).toBe(originalDigest.digest);
+          } else {
+            expect(replayed.error, what).toBeInstanceOf(TapeError);
+          }
+        }
+      }
+    }
+    expect(cases).toBeGreaterThan(150);
+
+    // What a user sees: verify names the block and the column; replay exits 2 naming the block.
+    copyFileSync(original, copy);
+    const db = new Database(copy);
+    db.prepare("UPDATE blocks SET event_count = 'four' WHERE block_no = 2").run();
+    db.close();
+    const verified = tapedeck(['verify', copy]);
+    expect(verified.status).toBe(1);
+    expect(verified.stdout).toContain('DAMAGED block 2 (events unknown): the block\'s row is unreadable: event_count holds the text "four", not a 32-bit unsigned integer');
+    const replayed = tapedeck(['replay', copy]);
+    expect(replayed.status).toBe(2);
+    expect(replayed.stderr).toMatch(/tape is damaged in block 2 \(from event 8\): the block's row is unreadable: event_count holds the text "four"/);
   });
 });
 
