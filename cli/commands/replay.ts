@@ -56,7 +56,7 @@ export function replayCommand(): Command {
     .option('--check-determinism', 'replay twice in two separate processes and compare their digests at every checkpoint')
     .option(
       '--workers <n>',
-      'replay on N worker threads, one shard of partitions each (partition mod N), for engines that declare their state sharded by partition; whole tape, --speed max',
+      'replay on N worker threads, one shard of partitions each (partition mod N), for engines that declare their state sharded by partition; whole tape, --speed max. With --to-kafka: N sender threads, each with its own producer and the partitions p mod N [default: one per core, at most 4]',
       positiveInt('--workers'),
     )
     .option('--to-kafka', 'republish: send the events to --topic on --brokers, with keys, headers and partitions, at --speed (max or K); the engine is not run')
@@ -219,7 +219,7 @@ function checkDeterminism(tape: string, cmd: Command): number {
 
 async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   if (flags.brokers === undefined || flags.topic === undefined) throw new TapedeckError('E_USAGE', '--to-kafka needs --brokers HOST:PORT and --topic NAME');
-  const conflicting = (['fromTime', 'toTime', 'workers', 'paranoid', 'checkDeterminism', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
+  const conflicting = (['fromTime', 'toTime', 'paranoid', 'checkDeterminism', 'checkpointDigests'] as const).filter((o) => flags[o] !== undefined);
   if (conflicting.length > 0) {
     throw new TapedeckError('E_USAGE', `--to-kafka cannot be combined with ${conflicting.map(flagName).join(', ')}`);
   }
@@ -235,12 +235,14 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     valueFormat: flags.valueFormat,
     fromSeq: flags.from,
     toSeq: flags.to,
+    senders: flags.workers,
     onProgress: (sent, total) => bar.update(sent, total),
   });
   bar.stop();
   if (flags.json) printJson(result);
   else {
-    line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values)`);
+    const threads = result.senders === 0 ? 'sent from the main thread' : `${count(result.senders, 'sender thread')}`;
+    line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values, ${threads})`);
     const requested = result.requestedEventsPerSec === null ? 'as fast as the broker takes them (--speed max)' : `requested ${fmt(result.requestedEventsPerSec)} events/s (recorded ${fmt(result.recordedEventsPerSec ?? 0)} x ${result.speed})`;
     line(`  ${fmtSeconds(result.elapsedMs)}, achieved ${fmt(result.eventsPerSec)} events/s; ${requested}`);
     if (result.remappedPartitions.length > 0) {
