@@ -95,6 +95,8 @@ interface Lane {
   /** The lane's request in flight (resolved when acknowledged, never rejected), or null. */
   sending: Promise<void> | null;
   sendingFirstSeq: number;
+  /** The first event of a request that failed (Infinity: none): it and what follows were not delivered. */
+  failedFirstSeq: number;
 }
 
 /** The lanes of one sender (see the top of this file). */
@@ -105,7 +107,7 @@ class Lanes {
   /** Timestamp of the range's first event: --speed K paces from it. */
   originUs = -1;
   private failure: unknown = null;
-  private readonly lanes: Lane[] = Array.from({ length: LANES }, () => ({ queue: [], seqs: [], head: 0, sending: null, sendingFirstSeq: -1 }));
+  private readonly lanes: Lane[] = Array.from({ length: LANES }, () => ({ queue: [], seqs: [], head: 0, sending: null, sendingFirstSeq: -1, failedFirstSeq: Infinity }));
   /** Messages read and not yet in a request. */
   private queued = 0;
   /** Send partial requests too (the input ended, or paced sending must not hold messages back). */
@@ -164,6 +166,7 @@ class Lanes {
   earliestUnacked(): number {
     let earliest = this.scanned + 1;
     for (const lane of this.lanes) {
+      earliest = Math.min(earliest, lane.failedFirstSeq);
       if (lane.sending !== null) earliest = Math.min(earliest, lane.sendingFirstSeq);
       if (lane.head < lane.queue.length) earliest = Math.min(earliest, lane.seqs[lane.head]);
     }
@@ -203,7 +206,8 @@ class Lanes {
       if (n >= MAX_PER_PARTITION) break;
     }
     const messages = lane.queue.slice(lane.head, end);
-    lane.sendingFirstSeq = lane.seqs[lane.head];
+    const firstSeq = lane.seqs[lane.head];
+    lane.sendingFirstSeq = firstSeq;
     this.queued -= end - lane.head;
     lane.head = end;
     if (lane.head > 8192) {
@@ -218,6 +222,7 @@ class Lanes {
       },
       (error: unknown) => {
         lane.sending = null;
+        lane.failedFirstSeq = Math.min(lane.failedFirstSeq, firstSeq);
         this.failure ??= error;
       },
     );

@@ -275,23 +275,39 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     }
   }, 180_000);
 
-  it('sends the same messages whether the tape is read on a reader thread or on the sending thread', async () => {
+  it('sends the same messages, each partition in tape order, from 1, 2 or 3 sender threads or from the calling thread', async () => {
     const tape = join(dir, 'src.tape');
     expect(existsSync(tape)).toBe(true);
     const outputs: string[] = [];
-    for (const engine of [worldEngine, { ...worldEngine }]) {
-      // The built-in engine object is read on a reader thread; a copy of it (as a library user's
-      // engine object would be) on the sending thread.
+    // The built-in engine object is loaded on sender threads; a copy of it (as a library user's
+    // engine object would be) sends from the calling thread.
+    const runs: { engine: unknown; senders?: number; threads: number }[] = [
+      { engine: worldEngine, senders: 1, threads: 1 },
+      { engine: worldEngine, senders: 2, threads: 2 },
+      { engine: worldEngine, senders: 3, threads: 3 },
+      { engine: { ...worldEngine }, threads: 0 },
+    ];
+    for (const run of runs) {
       const target = await createTopic('republish-threads', 6);
-      const result = await republishTape(tape, { brokers: KAFKA_BROKERS, topic: target, engine: engine as unknown as Engine });
+      const result = await republishTape(tape, { brokers: KAFKA_BROKERS, topic: target, engine: run.engine as Engine, senders: run.senders });
       expect(result.events).toBe(20_000);
-      const out = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\t%o\t%k\t%T\t%h\t%s\n'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(result.senders).toBe(run.threads);
+      expect(result.lastAckedSeq).toBe(19_999);
+      // kcat prints each partition in offset order: sorting by partition only (a stable sort)
+      // keeps the order in which the broker stored them.
+      const out = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\t%k\t%T\t%h\t%s\n'], { encoding: 'utf8', maxBuffer: 64 << 20 });
       expect(out.status, out.stderr).toBe(0);
-      outputs.push(out.stdout.trim().split('\n').sort().join('\n'));
+      outputs.push(
+        out.stdout
+          .trim()
+          .split('\n')
+          .sort((a, b) => Number(a.split('\t')[0]) - Number(b.split('\t')[0]))
+          .join('\n'),
+      );
     }
     expect(outputs[0].split('\n')).toHaveLength(20_000);
-    expect(outputs[1]).toBe(outputs[0]);
-  }, 180_000);
+    for (let i = 1; i < outputs.length; i++) expect(outputs[i] === outputs[0], `run ${i} sent other messages or another order than run 0`).toBe(true);
+  }, 240_000);
 
   it('maps partitions mod the target\'s count and paces --speed K no faster than recorded time / K', async () => {
     const target = await createTopic('republish-narrow', 2);
@@ -456,5 +472,59 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     expect(captured.length).toBe(200_000);
     expect(inTopic - distinct.size, 'records the test producer wrote twice').toBe(inTopic - 200_000);
     expect(anomalies).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+  }, 300_000);
+
+  it('republish: the broker stops mid-way; every event up to the reported last acknowledged one is in the target, and --from resumes with nothing lost', async () => {
+    // 200,000 events recorded at 20,000/s, republished at recorded speed (10 s) by 2 sender
+    // threads; the broker stops after 3 s.
+    const tape = join(dir, 'republish-stop.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '200000', '--rate', '20000', '--partitions', '6', '--seed', '31']).status).toBe(0);
+    const target = await createTopic('republish-stop', 6);
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
+    expect(stop.status, stop.stderr).toBe(0);
+    const code = await exited;
+    const start = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['start'], { encoding: 'utf8' });
+    expect(start.status, start.stderr).toBe(0);
+    expect(code, stderr).toBe(2);
+    const said = /E_KAFKA_PRODUCE.*Events up to (\d+|none) were acknowledged; continue with --from (\d+)/.exec(stderr);
+    expect(said, stderr).not.toBeNull();
+    const lastAcked = said![1] === 'none' ? -1 : Number(said![1]);
+    const resumeAt = Number(said![2]);
+    expect(resumeAt).toBe(lastAcked + 1);
+    expect(lastAcked).toBeLessThan(199_999);
+
+    const recorded = readTape(tape);
+    const byPartition = groupBy(recorded, (x) => x.partition);
+    const seen = (records: TopicRecord[]) => records.map((m) => `${m.key}|${JSON.stringify(JSON.parse(m.value!))}`);
+    const want = (events: TapeRecord[]) => events.map((x) => `${x.key}|${x.json}`);
+    // Every event up to the last acknowledged one is in the target, each partition in tape order.
+    const before = await readTopic(target);
+    for (const [partition, events] of byPartition) {
+      const acked = want(events.filter((x) => x.seq <= lastAcked));
+      expect(seen(before.get(partition) ?? []).slice(0, acked.length), `partition ${partition}`).toEqual(acked);
+    }
+    // Resuming sends the rest: each partition then holds its acknowledged events, perhaps some
+    // that were in flight at the stop (again, in order), then all the rest.
+    const resumed = tapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--from', String(resumeAt), '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.json()).toMatchObject({ events: 200_000 - resumeAt, lastAckedSeq: 199_999 });
+    const after = await readTopic(target);
+    let inFlightTwice = 0;
+    for (const [partition, events] of byPartition) {
+      const got = seen(after.get(partition) ?? []);
+      const acked = want(events.filter((x) => x.seq <= lastAcked));
+      const rest = want(events.filter((x) => x.seq > lastAcked));
+      const middle = got.slice(acked.length, got.length - rest.length);
+      expect(got.slice(0, acked.length), `partition ${partition}: acknowledged events`).toEqual(acked);
+      expect(got.slice(got.length - rest.length), `partition ${partition}: resumed events`).toEqual(rest);
+      expect(middle, `partition ${partition}: events sent twice must be the first ones after the last acknowledged`).toEqual(rest.slice(0, middle.length));
+      inFlightTwice += middle.length;
+    }
+    console.log(`republish broker stop: last acknowledged ${lastAcked}, resumed from ${resumeAt}; ${inFlightTwice} events in flight at the stop arrived twice`);
   }, 300_000);
 });

@@ -97,7 +97,17 @@ export interface TopicRecord {
 
 /** Every record of the topic, per partition in offset order (a plain consumer from the beginning). */
 export async function readTopic(topic: string): Promise<Map<number, TopicRecord[]>> {
-  const ends = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+  // Just after a broker (re)start its partitions may have no leader yet: retry what kafkajs calls retriable, for up to 60 s.
+  const ends = await withAdmin(async (admin) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await admin.fetchTopicOffsets(topic);
+      } catch (error) {
+        if ((error as { retriable?: boolean }).retriable !== true || attempt >= 60) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  });
   const remaining = new Map(ends.map((p) => [p.partition, Number(p.high) - Number(p.low)]));
   const out = new Map<number, TopicRecord[]>(ends.map((p) => [p.partition, []]));
   let left = [...remaining.values()].reduce((a, b) => a + b, 0);
