@@ -3,17 +3,20 @@
 //   record-kafka    `record --source kafka` (recordTape + KafkaSource, world engine, live
 //                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts;
 //   republish-max   `replay --to-kafka --speed max` vs a bare kafkajs producer sending the
-//                   same messages (built beforehand) in the same batches;
+//                   same messages (built beforehand) in the same batches; republish runs one
+//                   sender thread per core (at most 4), so the same number of bare producers
+//                   on as many threads is measured too, as a reference;
 //   kcat            kcat's consume rate on the same topic, printed as a reference.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel, type Message } from 'kafkajs';
+import { Worker } from 'node:worker_threads';
+import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import { worldEngine, WorldTraffic, worldCodec } from '../engine/world/index.js';
 import { recordTape } from '../recorder/record.js';
 import { KafkaSource } from '../recorder/sources/kafka.js';
-import { republishTape } from '../replayer/republish.js';
+import { defaultSenders, republishTape } from '../replayer/republish.js';
 
 export interface KafkaBenchRow {
   readonly name: string;
@@ -26,6 +29,33 @@ export interface KafkaBenchRow {
 }
 
 const PARTITIONS = 12;
+
+/** The benchmark's messages (of the partitions `keep` accepts), in requests of 2,000. */
+export function buildBenchMessages(events: number, partitions: number, keep: (partition: number) => boolean = () => true): Message[][] {
+  const batches: Message[][] = [];
+  let batch: Message[] = [];
+  const traffic = new WorldTraffic({ seed: 1, events, partitions });
+  for (let r = traffic.next(); r !== null; r = traffic.next()) {
+    if (!keep(r.partition)) continue;
+    batch.push({ partition: r.partition, key: Buffer.from(r.key ?? ''), value: Buffer.from(JSON.stringify(worldCodec.toJSON(r.event))), timestamp: String(Math.floor(r.timestampUs / 1000)) });
+    if (batch.length === 2000) {
+      batches.push(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** Send the requests, 4 in flight, acks=-1. */
+export async function sendBenchMessages(producer: Producer, topic: string, batches: readonly Message[][]): Promise<void> {
+  const inFlight: Promise<unknown>[] = [];
+  for (const b of batches) {
+    inFlight.push(producer.send({ topic, messages: b, acks: -1 }));
+    if (inFlight.length >= 4) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -48,27 +78,10 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
   };
 
   // The messages, built once: what the producer baseline sends and what the topic holds.
-  const batches: Message[][] = [];
-  let batch: Message[] = [];
-  const traffic = new WorldTraffic({ seed: 1, events, partitions: PARTITIONS });
-  for (let r = traffic.next(); r !== null; r = traffic.next()) {
-    batch.push({ partition: r.partition, key: Buffer.from(r.key ?? ''), value: Buffer.from(JSON.stringify(worldCodec.toJSON(r.event))), timestamp: String(Math.floor(r.timestampUs / 1000)) });
-    if (batch.length === 2000) {
-      batches.push(batch);
-      batch = [];
-    }
-  }
-  if (batch.length > 0) batches.push(batch);
+  const batches = buildBenchMessages(events, PARTITIONS);
   const producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 4 });
   await producer.connect();
-  const produce = async (to: string): Promise<void> => {
-    const inFlight: Promise<unknown>[] = [];
-    for (const b of batches) {
-      inFlight.push(producer.send({ topic: to, messages: b, acks: -1 }));
-      if (inFlight.length >= 4) await inFlight.shift();
-    }
-    await Promise.all(inFlight);
-  };
+  const produce = (to: string): Promise<void> => sendBenchMessages(producer, to, batches);
   process.stderr.write(`kafka: producing ${events} events into ${topic}...\n`);
   await produce(topic);
 
@@ -122,10 +135,45 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     await produce(await newTarget());
     return events;
   });
-  await measure('republish-max', 'replay --to-kafka --speed max of the recorded tape: read, decode, JSON (on a reader thread), send (same batch size, one request in flight per lane of partitions)', 'kafka-bare-producer', async () => {
-    const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
-    return result.events;
-  });
+  const senders = defaultSenders();
+  await measure(
+    'republish-max',
+    `replay --to-kafka --speed max of the recorded tape: ${senders} sender threads, each reading the tape, rendering its partitions' events as JSON and sending them with its own producer (same batch size, one request in flight per lane of partitions)`,
+    'kafka-bare-producer',
+    async () => {
+      const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
+      if (result.senders !== senders) throw new Error(`republish ran ${result.senders} sender threads, not ${senders}`);
+      return result.events;
+    },
+  );
+  // The same number of bare producers on as many threads (reference): what threads alone give.
+  const workers = await Promise.all(
+    Array.from({ length: senders }, (_, thread) => {
+      const worker = new Worker(new URL('./producer-worker.js', import.meta.url), { workerData: { brokers, events, partitions: PARTITIONS, thread, threads: senders } });
+      return new Promise<Worker>((resolve, reject) => {
+        worker.once('message', () => resolve(worker));
+        worker.once('error', reject);
+      });
+    }),
+  );
+  try {
+    await measure(`kafka-bare-producers-${senders}`, `${senders} bare kafkajs producers on as many threads, each sending its share of the partitions (p mod ${senders}) of the same messages, built beforehand, as the baseline does (reference)`, 'kafka-bare-producer', async () => {
+      const to = await newTarget();
+      await Promise.all(
+        workers.map(
+          (worker) =>
+            new Promise<void>((resolve, reject) => {
+              worker.once('message', (m: string) => (m === 'done' ? resolve() : reject(new Error(`bench producer thread: ${m}`))));
+              worker.postMessage(to);
+            }),
+        ),
+      );
+      return events;
+    });
+  } finally {
+    for (const worker of workers) worker.postMessage(null);
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
+  }
   await measure('kcat-consume', 'kcat -C -e reading the same topic from the beginning (reference)', null, async () => {
     const r = spawnSync('kcat', ['-b', brokers[0], '-t', topic, '-C', '-e', '-q', '-o', 'beginning', '-f', '%o\n'], { encoding: 'utf8', maxBuffer: 256 << 20 });
     if (r.status !== 0) throw new Error(`kcat failed: ${r.stderr}`);

@@ -468,6 +468,11 @@ async function main(): Promise<void> {
         const ratio = r.ratioToBaseline === null ? '' : `  ${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`;
         console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s${ratio}`);
       }
+      const republish = kafkaRows.find((r) => r.name === 'republish-max');
+      const threaded = kafkaRows.find((r) => r.name.startsWith('kafka-bare-producers-'));
+      if (republish !== undefined && threaded !== undefined) {
+        console.log(`  republish-max is ${(republish.eventsPerSec / threaded.eventsPerSec).toFixed(3)} of ${threaded.name} (the same number of producer threads)`);
+      }
       for (const r of kafkaRows) console.log(`  ${r.name}: ${r.description}`);
     } else if (kafkaNote !== null) {
       console.log('');
