@@ -81,7 +81,7 @@ export interface RepublishResult {
   readonly requestedEventsPerSec: number | null;
   readonly recordedEventsPerSec: number | null;
   readonly valueFormat: RepublishValueFormat;
-  /** Sender threads used (0: one sender on the caller's thread). */
+  /** Sender threads used (0: one sender on the caller's thread); at most the target's partitions. */
   readonly senders: number;
 }
 
@@ -224,8 +224,9 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
         await producer.disconnect().catch(() => undefined);
       }
     } else {
-      threads = senders;
-      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, senders, onProgress);
+      // A thread per target partition at most: more would have nothing to send.
+      threads = Math.min(senders, targetPartitions);
+      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress);
     }
     const elapsedMs = performance.now() - startedMs;
     const lastAckedSeq = outcome.earliestUnacked - 1 >= fromSeq ? outcome.earliestUnacked - 1 : null;

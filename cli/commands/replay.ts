@@ -242,7 +242,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   if (flags.json) printJson(result);
   else {
     const threads = result.senders === 0 ? 'sent from the main thread' : `${count(result.senders, 'sender thread')}`;
-    line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${result.targetPartitions} partitions, ${result.valueFormat} values, ${threads})`);
+    line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${count(result.targetPartitions, 'partition')}, ${result.valueFormat} values, ${threads})`);
     const requested = result.requestedEventsPerSec === null ? 'as fast as the broker takes them (--speed max)' : `requested ${fmt(result.requestedEventsPerSec)} events/s (recorded ${fmt(result.recordedEventsPerSec ?? 0)} x ${result.speed})`;
     line(`  ${fmtSeconds(result.elapsedMs)}, achieved ${fmt(result.eventsPerSec)} events/s; ${requested}`);
     if (result.remappedPartitions.length > 0) {
