@@ -71,7 +71,7 @@ export interface SendPlan {
 }
 
 export interface SendOutcome {
-  /** Messages of this sender's share handed to requests. */
+  /** Messages of this sender's share put into requests (acknowledged or not). */
   readonly sent: number;
   /**
    * The earliest event this sender cannot vouch for: not yet read, or its own and not
@@ -101,6 +101,7 @@ interface Lane {
 
 /** The lanes of one sender (see the top of this file). */
 class Lanes {
+  /** Messages put into requests. */
   sent = 0;
   /** The last event read, whether of this sender's share or not. */
   scanned: number;
@@ -117,6 +118,7 @@ class Lanes {
     private readonly producer: Producer,
     private readonly plan: SendPlan,
     private readonly onRequest: (sent: number) => void,
+    private readonly stop: () => boolean,
   ) {
     this.scanned = plan.fromSeq - 1;
   }
@@ -131,8 +133,14 @@ class Lanes {
     // Send what is due before waiting, so that nothing sits in a batch past its time.
     for (const lane of this.lanes) this.pump(lane);
     if (this.failure !== null) throw this.failure;
-    const again = dueMs - epochMs();
-    return again < 1 ? null : new Promise((resolve) => setTimeout(resolve, again));
+    return dueMs - epochMs() < 1 ? null : this.sleepUntil(dueMs);
+  }
+
+  /** Sleep until `dueMs` (epochMs), waking every 100 ms to see whether to stop. */
+  private async sleepUntil(dueMs: number): Promise<void> {
+    for (let left = dueMs - epochMs(); left >= 1 && !this.stop(); left = dueMs - epochMs()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 100)));
+    }
   }
 
   /** Queue one message of event `seq`; a wait for room when too many are queued, else null. */
@@ -141,7 +149,6 @@ class Lanes {
     lane.queue.push(message);
     lane.seqs.push(seq);
     this.queued++;
-    this.sent++;
     this.scanned = seq;
     this.pump(lane);
     return this.queued < MAX_QUEUED ? null : this.makeRoom();
@@ -206,6 +213,7 @@ class Lanes {
       if (n >= MAX_PER_PARTITION) break;
     }
     const messages = lane.queue.slice(lane.head, end);
+    this.sent += messages.length;
     const firstSeq = lane.seqs[lane.head];
     lane.sendingFirstSeq = firstSeq;
     this.queued -= end - lane.head;
@@ -232,8 +240,8 @@ class Lanes {
 
 /**
  * Send this sender's share of events plan.fromSeq..plan.toSeq. A produce failure, or stop()
- * turning true (another sender failed), ends the sending: the outcome then says how far the
- * share was delivered. An event the engine's codec cannot decode throws (E_REPLAY_DECODE).
+ * turning true (a signal, or another sender failed), ends the sending: the outcome then says
+ * how far the share was delivered. An event the engine's codec cannot decode throws (E_REPLAY_DECODE).
  */
 export async function sendRange(
   reader: TapeReader,
@@ -242,7 +250,7 @@ export async function sendRange(
   plan: SendPlan,
   hooks: { readonly stop: () => boolean; readonly onRequest: (sent: number) => void },
 ): Promise<SendOutcome> {
-  const lanes = new Lanes(producer, plan, hooks.onRequest);
+  const lanes = new Lanes(producer, plan, hooks.onRequest, hooks.stop);
   const codec = engine.codec;
   const remapped = new Map<number, number>();
   let firstTsUs = -1;
@@ -305,7 +313,10 @@ export async function sendRange(
           }
         }
         const wait = lanes.due(timestampUs);
-        if (wait !== null) await wait;
+        if (wait !== null) {
+          await wait;
+          if (hooks.stop()) break blocks;
+        }
         const full = lanes.push(seq, message);
         if (full !== null) await full;
       }

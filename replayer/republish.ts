@@ -61,6 +61,8 @@ export interface RepublishOptions {
   readonly engineSpec?: string;
   /** Sender threads, each with its own producer and a share of the partitions (default: defaultSenders()). */
   readonly senders?: number;
+  /** Aborting it stops the sending cleanly: what is in flight is waited for, and the result says how far it got. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RepublishResult {
@@ -83,6 +85,8 @@ export interface RepublishResult {
   readonly valueFormat: RepublishValueFormat;
   /** Sender threads used (0: one sender on the caller's thread); at most the target's partitions. */
   readonly senders: number;
+  /** The signal stopped the sending before the end of the range (lastAckedSeq says how far it got). */
+  readonly stopped: boolean;
 }
 
 const DEFAULT_BATCH = 2000;
@@ -126,8 +130,12 @@ async function sendOnThreads(
   task: Omit<SenderTask, 'plan' | 'control'> & { readonly plan: Omit<SendPlan, 'startEpochMs' | 'sender' | 'senders'> },
   senders: number,
   onProgress: (sent: number) => void,
+  signal: AbortSignal | undefined,
 ): Promise<SendOutcome> {
   const control = new Int32Array(new SharedArrayBuffer(4));
+  const stop = (): void => void Atomics.store(control, 0, 1);
+  signal?.addEventListener('abort', stop);
+  if (signal?.aborted === true) stop();
   const workers: Worker[] = [];
   const inboxes: WorkerInbox<SenderMessage>[] = [];
   const sentBy = new Array<number>(senders).fill(0);
@@ -169,7 +177,8 @@ async function sendOnThreads(
       failure: outcomes.find((o) => o.failure !== null)?.failure ?? null,
     };
   } finally {
-    Atomics.store(control, 0, 1);
+    signal?.removeEventListener('abort', stop);
+    stop();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
@@ -219,14 +228,14 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       const producer = republishProducer(kafka);
       try {
         await producer.connect();
-        outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => false, onRequest: onProgress });
+        outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => options.signal?.aborted === true, onRequest: onProgress });
       } finally {
         await producer.disconnect().catch(() => undefined);
       }
     } else {
       // A thread per target partition at most: more would have nothing to send.
       threads = Math.min(senders, targetPartitions);
-      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress);
+      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress, options.signal);
     }
     const elapsedMs = performance.now() - startedMs;
     const lastAckedSeq = outcome.earliestUnacked - 1 >= fromSeq ? outcome.earliestUnacked - 1 : null;
@@ -260,6 +269,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       recordedEventsPerSec,
       valueFormat,
       senders: threads,
+      stopped: options.signal?.aborted === true && (lastAckedSeq ?? fromSeq - 1) < toSeq,
     };
   } finally {
     reader.close();

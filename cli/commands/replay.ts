@@ -7,7 +7,7 @@ import { replayTape, type ReplayResult } from '../../replayer/replay.js';
 import { replayTapeSharded } from '../../replayer/shards.js';
 import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } from '../../replayer/republish.js';
 import { printDivergence } from '../divergence.js';
-import { EXIT } from '../exit.js';
+import { EXIT, stopOnSignals } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
@@ -43,7 +43,9 @@ export function replayCommand(): Command {
     .description(
       'Replays every event of the tape through the engine on the virtual clock, without sleeping, and compares the ' +
         "engine's state digest with each checkpoint recorded in the tape; invariants are checked at each checkpoint. " +
-        'Exit 0 when all held, 1 on a digest mismatch or invariant violation, 2 when the tape cannot be read.',
+        'Exit 0 when all held, 1 on a digest mismatch or invariant violation, 2 when the tape cannot be read. ' +
+        'With --to-kafka, Ctrl-C or SIGTERM stops cleanly: requests in flight are waited for, and the summary names the ' +
+        'last event acknowledged with every one before it, and the --from to continue with.',
     )
     .argument('<tape>', 'the tape to replay')
     .option('--engine <name|path>', 'engine to replay through [default: the engine named in the tape]')
@@ -225,6 +227,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   }
   const engine = await engineForTape(tape, flags.engine);
   const bar = progress('republishing');
+  const stop = stopOnSignals();
   const result = await republishTape(tape, {
     brokers: flags.brokers,
     security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
@@ -236,10 +239,12 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     fromSeq: flags.from,
     toSeq: flags.to,
     senders: flags.workers,
+    signal: stop.signal,
     onProgress: (sent, total) => bar.update(sent, total),
-  });
+  }).finally(() => stop.release());
   bar.stop();
-  if (flags.json) printJson(result);
+  const stoppedBy = result.stopped ? stop.name() : null;
+  if (flags.json) printJson({ ...result, stoppedBy });
   else {
     const threads = result.senders === 0 ? 'sent from the main thread' : `${count(result.senders, 'sender thread')}`;
     line(`republished ${count(result.events, 'event')} of ${tape} to ${result.topic} (${count(result.targetPartitions, 'partition')}, ${result.valueFormat} values, ${threads})`);
@@ -249,6 +254,10 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
       line(`  the topic has fewer partitions than the tape: ${result.remappedPartitions.map((m) => `${m.from}->${m.to}`).join(', ')}`);
     }
     line(`  last acknowledged event: ${result.lastAckedSeq ?? 'none'}`);
+    if (stoppedBy !== null) {
+      const next = result.lastAckedSeq === null ? result.fromSeq : result.lastAckedSeq + 1;
+      line(`stopped by ${stoppedBy}: events up to ${result.lastAckedSeq ?? 'none'} were acknowledged; continue with --from ${next}`);
+    }
   }
   return EXIT.ok;
 }

@@ -245,6 +245,40 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
   }, 120_000);
 });
 
+/**
+ * After a republish of `tape` to `target` stopped with `lastAcked` reported: every event up to
+ * it is in the target, each partition in tape order. Then resume with --from `resumeAt` and
+ * check that each partition holds its acknowledged events, perhaps some sent after them before
+ * the stop (again, in order), then all the rest. Returns how many arrived twice.
+ */
+async function expectDeliveredThenResume(tape: string, target: string, lastAcked: number, resumeAt: number): Promise<number> {
+  const recorded = readTape(tape);
+  const byPartition = groupBy(recorded, (x) => x.partition);
+  const seen = (records: TopicRecord[]) => records.map((m) => `${m.key}|${JSON.stringify(JSON.parse(m.value!))}`);
+  const want = (events: TapeRecord[]) => events.map((x) => `${x.key}|${x.json}`);
+  const before = await readTopic(target);
+  for (const [partition, events] of byPartition) {
+    const acked = want(events.filter((x) => x.seq <= lastAcked));
+    expect(seen(before.get(partition) ?? []).slice(0, acked.length), `partition ${partition}: the acknowledged events`).toEqual(acked);
+  }
+  const resumed = tapedeck(['replay', tape, '--to-kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', target, '--from', String(resumeAt), '--json']);
+  expect(resumed.status, resumed.stderr).toBe(0);
+  expect(resumed.json()).toMatchObject({ events: recorded.length - resumeAt, lastAckedSeq: recorded.length - 1 });
+  const after = await readTopic(target);
+  let twice = 0;
+  for (const [partition, events] of byPartition) {
+    const got = seen(after.get(partition) ?? []);
+    const acked = want(events.filter((x) => x.seq <= lastAcked));
+    const rest = want(events.filter((x) => x.seq > lastAcked));
+    const middle = got.slice(acked.length, got.length - rest.length);
+    expect(got.slice(0, acked.length), `partition ${partition}: acknowledged events`).toEqual(acked);
+    expect(got.slice(got.length - rest.length), `partition ${partition}: resumed events`).toEqual(rest);
+    expect(middle, `partition ${partition}: events sent twice must be the first ones after the last acknowledged`).toEqual(rest.slice(0, middle.length));
+    twice += middle.length;
+  }
+  return twice;
+}
+
 describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
   const dir = tempDir();
   const brokers = KAFKA_BROKERS.join(',');
@@ -325,6 +359,29 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     const count = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', target, '-C', '-e', '-q', '-f', '%p\n'], { encoding: 'utf8' });
     expect(count.stdout.trim().split('\n')).toHaveLength(3000);
   }, 120_000);
+
+  it('Ctrl-C stops a paced republish cleanly: it names the last acknowledged event, and --from continues without loss', async () => {
+    // 100,000 events recorded at 10,000/s, republished at recorded speed (10 s); SIGINT after 2.5 s.
+    const tape = join(dir, 'republish-sigint.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '41']).status).toBe(0);
+    const target = await createTopic('republish-sigint', 4);
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout.trim().split('\n').pop()!) as { stopped: boolean; stoppedBy: string | null; lastAckedSeq: number | null; events: number };
+    expect(report).toMatchObject({ stopped: true, stoppedBy: 'SIGINT' });
+    expect(report.lastAckedSeq).not.toBeNull();
+    expect(report.lastAckedSeq!).toBeLessThan(99_999);
+    const twice = await expectDeliveredThenResume(tape, target, report.lastAckedSeq!, report.lastAckedSeq! + 1);
+    console.log(`republish SIGINT: stopped after ${report.events} events sent, last acknowledged ${report.lastAckedSeq}; ${twice} sent after it arrived twice`);
+  }, 180_000);
 
   it('names a missing target topic (exit 2)', () => {
     const r = tapedeck(['replay', join(REPO, 'fixtures', 'golden-world.tape'), '--to-kafka', '--brokers', brokers, '--topic', 'no-such-target-topic']);
@@ -498,33 +555,7 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     expect(resumeAt).toBe(lastAcked + 1);
     expect(lastAcked).toBeLessThan(199_999);
 
-    const recorded = readTape(tape);
-    const byPartition = groupBy(recorded, (x) => x.partition);
-    const seen = (records: TopicRecord[]) => records.map((m) => `${m.key}|${JSON.stringify(JSON.parse(m.value!))}`);
-    const want = (events: TapeRecord[]) => events.map((x) => `${x.key}|${x.json}`);
-    // Every event up to the last acknowledged one is in the target, each partition in tape order.
-    const before = await readTopic(target);
-    for (const [partition, events] of byPartition) {
-      const acked = want(events.filter((x) => x.seq <= lastAcked));
-      expect(seen(before.get(partition) ?? []).slice(0, acked.length), `partition ${partition}`).toEqual(acked);
-    }
-    // Resuming sends the rest: each partition then holds its acknowledged events, perhaps some
-    // that were in flight at the stop (again, in order), then all the rest.
-    const resumed = tapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--from', String(resumeAt), '--json']);
-    expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.json()).toMatchObject({ events: 200_000 - resumeAt, lastAckedSeq: 199_999 });
-    const after = await readTopic(target);
-    let inFlightTwice = 0;
-    for (const [partition, events] of byPartition) {
-      const got = seen(after.get(partition) ?? []);
-      const acked = want(events.filter((x) => x.seq <= lastAcked));
-      const rest = want(events.filter((x) => x.seq > lastAcked));
-      const middle = got.slice(acked.length, got.length - rest.length);
-      expect(got.slice(0, acked.length), `partition ${partition}: acknowledged events`).toEqual(acked);
-      expect(got.slice(got.length - rest.length), `partition ${partition}: resumed events`).toEqual(rest);
-      expect(middle, `partition ${partition}: events sent twice must be the first ones after the last acknowledged`).toEqual(rest.slice(0, middle.length));
-      inFlightTwice += middle.length;
-    }
-    console.log(`republish broker stop: last acknowledged ${lastAcked}, resumed from ${resumeAt}; ${inFlightTwice} events in flight at the stop arrived twice`);
+    const inFlightTwice = await expectDeliveredThenResume(tape, target, lastAcked, resumeAt);
+    console.log(`republish broker stop: last acknowledged ${lastAcked}, resumed from ${resumeAt}; ${inFlightTwice} events sent after it before the stop arrived twice`);
   }, 300_000);
 });
