@@ -103,7 +103,7 @@ export interface SenderTask {
   readonly brokers: readonly string[];
   readonly client: Pick<KafkaConfig, 'ssl' | 'sasl'> | undefined;
   readonly plan: Omit<SendPlan, 'startEpochMs'>;
-  /** [0]: stop (another sender failed). */
+  /** [0]: stop (a signal, or another sender failed). */
   readonly control: SharedArrayBuffer;
 }
 
