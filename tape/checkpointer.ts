@@ -4,7 +4,7 @@
 // automatic checkpoint, a stall of 25-40 ms here) and for the whole tail when the tape closes
 // (about 85 ms for a 24 MiB tape, most of it waiting for the disk). Here a thread of its own
 // (checkpoint-worker.ts), with its own connection, runs a PASSIVE checkpoint each time the
-// writer has committed another few MiB: it never blocks the writer, and the final checkpoint
+// writer has committed another MiB of blocks: it never blocks the writer, and the final checkpoint
 // only has the last commits left to fold in. The guarantees are SQLite's, unchanged: a
 // checkpoint is crash-safe whichever connection runs it.
 //
