@@ -117,7 +117,7 @@ class Lanes {
   constructor(
     private readonly producer: Producer,
     private readonly plan: SendPlan,
-    private readonly onRequest: (sent: number) => void,
+    private readonly onProgress: (sent: number, earliestUnacked: number) => void,
     private readonly stop: () => boolean,
   ) {
     this.scanned = plan.fromSeq - 1;
@@ -226,6 +226,7 @@ class Lanes {
     lane.sending = this.producer.send({ topic: this.plan.topic, messages, acks: -1 }).then(
       () => {
         lane.sending = null;
+        this.onProgress(this.sent, this.earliestUnacked());
         this.pump(lane);
       },
       (error: unknown) => {
@@ -234,7 +235,7 @@ class Lanes {
         this.failure ??= error;
       },
     );
-    this.onRequest(this.sent);
+    this.onProgress(this.sent, this.earliestUnacked());
   }
 }
 
@@ -248,9 +249,13 @@ export async function sendRange(
   engine: Engine,
   producer: Producer,
   plan: SendPlan,
-  hooks: { readonly stop: () => boolean; readonly onRequest: (sent: number) => void },
+  hooks: {
+    readonly stop: () => boolean;
+    /** After each request starts and each acknowledgement: messages sent, and earliestUnacked (see SendOutcome). */
+    readonly onProgress: (sent: number, earliestUnacked: number) => void;
+  },
 ): Promise<SendOutcome> {
-  const lanes = new Lanes(producer, plan, hooks.onRequest, hooks.stop);
+  const lanes = new Lanes(producer, plan, hooks.onProgress, hooks.stop);
   const codec = engine.codec;
   const remapped = new Map<number, number>();
   let firstTsUs = -1;

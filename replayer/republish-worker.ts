@@ -28,7 +28,7 @@ async function run(task: SenderTask): Promise<void> {
     const startEpochMs = await go;
     const outcome = await sendRange(reader, engine, producer, { ...task.plan, startEpochMs }, {
       stop: () => Atomics.load(control, 0) !== 0,
-      onRequest: (sent) => post({ type: 'progress', sent }),
+      onProgress: (sent, earliestUnacked) => post({ type: 'progress', sent, earliestUnacked }),
     });
     const failure = outcome.failure === null ? null : outcome.failure instanceof Error ? outcome.failure.message : String(outcome.failure);
     post({ type: 'done', outcome: { ...outcome, failure } });

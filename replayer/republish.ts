@@ -52,6 +52,11 @@ export interface RepublishOptions {
   readonly fromSeq?: number;
   readonly toSeq?: number;
   readonly onProgress?: (sent: number, total: number) => void;
+  /**
+   * Called as acknowledgements arrive, and once at the end (also after a failure or a stop),
+   * with the last event known delivered together with every one before it (null: none yet).
+   */
+  readonly onAcknowledged?: (lastAckedSeq: number | null) => void;
   /** Messages per produce request. */
   readonly batchSize?: number;
   /**
@@ -110,7 +115,7 @@ export interface SenderTask {
 /** What a sender thread posts: ready (connected; the reply is {startEpochMs}), progress, and its outcome. */
 export type SenderMessage =
   | { readonly type: 'ready' }
-  | { readonly type: 'progress'; readonly sent: number }
+  | { readonly type: 'progress'; readonly sent: number; readonly earliestUnacked: number }
   | { readonly type: 'done'; readonly outcome: SendOutcome & { readonly failure: string | null } };
 
 function cloneable(value: unknown): boolean {
@@ -129,7 +134,7 @@ async function sendOnThreads(
   url: URL,
   task: Omit<SenderTask, 'plan' | 'control'> & { readonly plan: Omit<SendPlan, 'startEpochMs' | 'sender' | 'senders'> },
   senders: number,
-  onProgress: (sent: number) => void,
+  onProgress: (sent: number, earliestUnacked: number) => void,
   signal: AbortSignal | undefined,
 ): Promise<SendOutcome> {
   const control = new Int32Array(new SharedArrayBuffer(4));
@@ -139,6 +144,7 @@ async function sendOnThreads(
   const workers: Worker[] = [];
   const inboxes: WorkerInbox<SenderMessage>[] = [];
   const sentBy = new Array<number>(senders).fill(0);
+  const earliestBy = new Array<number>(senders).fill(task.plan.fromSeq);
   try {
     for (let sender = 0; sender < senders; sender++) {
       const workerData: SenderTask = { ...task, plan: { ...task.plan, sender, senders }, control: control.buffer as SharedArrayBuffer };
@@ -148,7 +154,11 @@ async function sendOnThreads(
         new WorkerInbox<SenderMessage>(worker, `republish sender thread ${sender + 1}`, (m) => {
           if (m.type !== 'progress') return false;
           sentBy[sender] = m.sent;
-          onProgress(sentBy.reduce((a, b) => a + b, 0));
+          earliestBy[sender] = m.earliestUnacked;
+          onProgress(
+            sentBy.reduce((a, b) => a + b, 0),
+            earliestBy.reduce((a, b) => Math.min(a, b)),
+          );
           return true;
         }),
       );
@@ -216,7 +226,11 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     }
 
     const plan = { topic: options.topic, batchSize, speed, valueFormat, fromSeq, toSeq, targetPartitions };
-    const onProgress = (sent: number): void => options.onProgress?.(sent, rangeEvents);
+    const acked = (earliestUnacked: number): number | null => (earliestUnacked - 1 >= fromSeq ? earliestUnacked - 1 : null);
+    const onProgress = (sent: number, earliestUnacked: number): void => {
+      options.onProgress?.(sent, rangeEvents);
+      options.onAcknowledged?.(acked(earliestUnacked));
+    };
     const engineSpec = options.engineSpec ?? ((builtInEngine(options.engine.name) as unknown) === options.engine ? options.engine.name : undefined);
     // Threads need the engine by name or path, the compiled worker, and settings they can be sent (no functions).
     const url = engineSpec === undefined || !cloneable(options.security?.client) ? null : senderWorkerUrl();
@@ -228,7 +242,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       const producer = republishProducer(kafka);
       try {
         await producer.connect();
-        outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => options.signal?.aborted === true, onRequest: onProgress });
+        outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => options.signal?.aborted === true, onProgress });
       } finally {
         await producer.disconnect().catch(() => undefined);
       }
@@ -238,7 +252,8 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress, options.signal);
     }
     const elapsedMs = performance.now() - startedMs;
-    const lastAckedSeq = outcome.earliestUnacked - 1 >= fromSeq ? outcome.earliestUnacked - 1 : null;
+    const lastAckedSeq = acked(outcome.earliestUnacked);
+    options.onAcknowledged?.(lastAckedSeq);
     if (outcome.failure !== null) {
       const resumeAt = lastAckedSeq === null ? fromSeq : lastAckedSeq + 1;
       const reason = outcome.failure instanceof Error ? outcome.failure.message : String(outcome.failure);

@@ -1,6 +1,9 @@
 // `tapedeck replay`: replay a tape at full speed and verify every checkpoint.
 
 import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { replayTape, type ReplayResult } from '../../replayer/replay.js';
@@ -34,6 +37,8 @@ interface ReplayFlags extends LatencyFlags, KafkaSecurityFlags {
   brokers?: string[];
   topic?: string;
   valueFormat: RepublishValueFormat;
+  positionFile?: string;
+  resume?: boolean;
   json?: boolean;
 }
 
@@ -65,6 +70,8 @@ export function replayCommand(): Command {
     .option('--brokers <list>', 'with --to-kafka: bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
     .option('--topic <name>', 'with --to-kafka: the topic to send to (it must exist; with fewer partitions, partition p goes to p mod count)')
     .option('--value-format <format>', 'with --to-kafka: json (the event\'s {"type","payload"}) or codec (the stored bytes)', oneOf('--value-format', REPUBLISH_VALUE_FORMATS), 'json')
+    .option('--position-file <file>', 'with --to-kafka: keep the last acknowledged event in FILE (JSON, replaced atomically up to 4 times a second and at the end), so that a run killed with no summary can be resumed')
+    .option('--resume', 'with --to-kafka and --position-file: continue after the last acknowledged event the file names (instead of --from)')
     .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
     .option('--json', 'print one JSON object as the last line of stdout')
     .option('--latency', 'run the latency model (docs/latency.md): each event arrives at its recorded time / speed (1 at --speed max) into a bounded FIFO queue; any option below turns it on too');
@@ -83,8 +90,8 @@ export function replayCommand(): Command {
         process.exitCode = await republish(tape, flags);
         return;
       }
-      for (const o of ['brokers', 'topic'] as const) {
-        if (flags[o] !== undefined) throw new TapedeckError('E_USAGE', `--${o} is for --to-kafka`);
+      for (const o of ['brokers', 'topic', 'positionFile', 'resume'] as const) {
+        if (flags[o] !== undefined) throw new TapedeckError('E_USAGE', `${flagName(o)} is for --to-kafka`);
       }
       if (anyKafkaSecurityFlag(flags)) throw new TapedeckError('E_USAGE', 'TLS and SASL options are for --to-kafka');
       if (latencyOn && flags.workers !== undefined) throw new TapedeckError('E_USAGE', 'the latency model runs with the single-threaded replay; drop --workers');
@@ -225,6 +232,11 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   if (conflicting.length > 0) {
     throw new TapedeckError('E_USAGE', `--to-kafka cannot be combined with ${conflicting.map(flagName).join(', ')}`);
   }
+  if (flags.resume && flags.positionFile === undefined) throw new TapedeckError('E_USAGE', '--resume with --to-kafka needs --position-file FILE (where an earlier run kept its last acknowledged event)');
+  if (flags.resume && flags.from !== undefined) throw new TapedeckError('E_USAGE', 'give --resume or --from, not both');
+  const positions = flags.positionFile === undefined ? null : new PositionFile(flags.positionFile, tape, flags.topic);
+  const fromSeq = flags.resume ? positions!.resumeFrom() : flags.from;
+  if (flags.resume) process.stderr.write(`tapedeck: resuming at event ${fromSeq} (${flags.positionFile})\n`);
   const engine = await engineForTape(tape, flags.engine);
   const bar = progress('republishing');
   const stop = stopOnSignals();
@@ -236,12 +248,16 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     engineSpec: flags.engine,
     speed: flags.speed,
     valueFormat: flags.valueFormat,
-    fromSeq: flags.from,
+    fromSeq,
     toSeq: flags.to,
     senders: flags.workers,
+    onAcknowledged: positions === null ? undefined : (lastAckedSeq) => positions.update(fromSeq ?? 0, lastAckedSeq),
     signal: stop.signal,
     onProgress: (sent, total) => bar.update(sent, total),
-  }).finally(() => stop.release());
+  }).finally(() => {
+    stop.release();
+    positions?.flush();
+  });
   bar.stop();
   const stoppedBy = result.stopped ? stop.name() : null;
   if (flags.json) printJson({ ...result, stoppedBy });
@@ -260,4 +276,59 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     }
   }
   return EXIT.ok;
+}
+
+/**
+ * `--position-file`: where a republish keeps its last acknowledged event, for `--resume` after
+ * a run that ended without a summary (killed, or the machine lost). Written to a temporary
+ * file, synced and renamed into place, at most 4 times a second and at the end; what it says is
+ * never ahead of what Kafka acknowledged.
+ */
+class PositionFile {
+  private pending: { fromSeq: number; lastAckedSeq: number | null } | null = null;
+  private writtenAt = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly tape: string,
+    private readonly topic: string,
+  ) {}
+
+  /** The event after the last acknowledged one the file names (the run's first event when none was). */
+  resumeFrom(): number {
+    let saved: { tape?: unknown; topic?: unknown; fromSeq?: unknown; lastAckedSeq?: unknown };
+    try {
+      saved = JSON.parse(readFileSync(this.path, 'utf8')) as typeof saved;
+    } catch (cause) {
+      throw new TapedeckError('E_USAGE', `--resume: cannot read the position file ${this.path}: ${(cause as Error).message}`, { cause });
+    }
+    if (saved.tape !== resolve(this.tape) || saved.topic !== this.topic) {
+      throw new TapedeckError('E_USAGE', `--resume: ${this.path} is the position of ${String(saved.tape)} sent to ${String(saved.topic)}, not of ${resolve(this.tape)} sent to ${this.topic}`);
+    }
+    const last = saved.lastAckedSeq;
+    const from = saved.fromSeq;
+    if (!Number.isSafeInteger(from) || (last !== null && !Number.isSafeInteger(last))) throw new TapedeckError('E_USAGE', `--resume: ${this.path} does not hold a position`);
+    return last === null ? (from as number) : (last as number) + 1;
+  }
+
+  update(fromSeq: number, lastAckedSeq: number | null): void {
+    this.pending = { fromSeq, lastAckedSeq };
+    if (performance.now() - this.writtenAt >= 250) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending === null) return;
+    const text = JSON.stringify({ tape: resolve(this.tape), topic: this.topic, ...this.pending, updatedAt: new Date().toISOString() }) + '\n';
+    const temporary = `${this.path}.writing`;
+    const fd = openSync(temporary, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, this.path);
+    this.pending = null;
+    this.writtenAt = performance.now();
+  }
 }

@@ -1,7 +1,7 @@
 // `record --source kafka` against the real broker (scripts/kafka/broker.sh).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../engine/types.js';
@@ -251,7 +251,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
  * check that each partition holds its acknowledged events, perhaps some sent after them before
  * the stop (again, in order), then all the rest. Returns how many arrived twice.
  */
-async function expectDeliveredThenResume(tape: string, target: string, lastAcked: number, resumeAt: number): Promise<number> {
+async function expectDeliveredThenResume(tape: string, target: string, lastAcked: number, resumeAt: number, resumeArgs = ['--from', String(resumeAt)]): Promise<number> {
   const recorded = readTape(tape);
   const byPartition = groupBy(recorded, (x) => x.partition);
   const seen = (records: TopicRecord[]) => records.map((m) => `${m.key}|${JSON.stringify(JSON.parse(m.value!))}`);
@@ -261,7 +261,7 @@ async function expectDeliveredThenResume(tape: string, target: string, lastAcked
     const acked = want(events.filter((x) => x.seq <= lastAcked));
     expect(seen(before.get(partition) ?? []).slice(0, acked.length), `partition ${partition}: the acknowledged events`).toEqual(acked);
   }
-  const resumed = tapedeck(['replay', tape, '--to-kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', target, '--from', String(resumeAt), '--json']);
+  const resumed = tapedeck(['replay', tape, '--to-kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', target, ...resumeArgs, '--json']);
   expect(resumed.status, resumed.stderr).toBe(0);
   expect(resumed.json()).toMatchObject({ events: recorded.length - resumeAt, lastAckedSeq: recorded.length - 1 });
   const after = await readTopic(target);
@@ -381,6 +381,31 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     expect(report.lastAckedSeq!).toBeLessThan(99_999);
     const twice = await expectDeliveredThenResume(tape, target, report.lastAckedSeq!, report.lastAckedSeq! + 1);
     console.log(`republish SIGINT: stopped after ${report.events} events sent, last acknowledged ${report.lastAckedSeq}; ${twice} sent after it arrived twice`);
+  }, 180_000);
+
+  it('kill -9 mid-republish: --position-file kept the last acknowledged event, and --resume continues from it without loss', async () => {
+    // 100,000 events recorded at 10,000/s, republished at recorded speed (10 s); kill -9 after 3 s.
+    const tape = join(dir, 'republish-kill.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '43']).status).toBe(0);
+    const target = await createTopic('republish-kill', 4);
+    const positionFile = join(dir, 'republish-kill.position.json');
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--position-file', positionFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const saved = JSON.parse(readFileSync(positionFile, 'utf8')) as { tape: string; topic: string; fromSeq: number; lastAckedSeq: number | null };
+    expect(saved).toMatchObject({ tape, topic: target, fromSeq: 0 });
+    expect(saved.lastAckedSeq).not.toBeNull();
+    expect(saved.lastAckedSeq!).toBeLessThan(99_999);
+    // A position file of another tape or topic is refused.
+    const wrong = tapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', `${target}-other`, '--position-file', positionFile, '--resume']);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/is the position of .* sent to republish-kill/);
+    const twice = await expectDeliveredThenResume(tape, target, saved.lastAckedSeq!, saved.lastAckedSeq! + 1, ['--position-file', positionFile, '--resume']);
+    const after = JSON.parse(readFileSync(positionFile, 'utf8')) as { fromSeq: number; lastAckedSeq: number | null };
+    expect(after).toMatchObject({ fromSeq: saved.lastAckedSeq! + 1, lastAckedSeq: 99_999 });
+    console.log(`republish kill -9: the position file said ${saved.lastAckedSeq}; ${twice} events sent after it arrived twice`);
   }, 180_000);
 
   it('names a missing target topic (exit 2)', () => {
