@@ -312,8 +312,15 @@ export async function sendRange(
         if (cursor.headersOffset >= 0) {
           const headers = cursor.headers();
           if (headers.length > 0) {
-            const byName: Record<string, Buffer> = {};
-            for (const h of headers) byName[Buffer.from(h.name).toString('utf8')] = Buffer.from(h.value);
+            // kafkajs takes headers as a map: a name that repeats gets all its values, in order,
+            // sent together where the name first appears (the map cannot interleave names).
+            const byName: Record<string, Buffer | Buffer[]> = {};
+            for (const h of headers) {
+              const name = Buffer.from(h.name).toString('utf8');
+              const value = Buffer.from(h.value);
+              const prior = byName[name];
+              byName[name] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+            }
             message.headers = byName;
           }
         }
