@@ -10,6 +10,7 @@ import {
   checkpointChecksum,
   columnProblem,
   COLUMNS,
+  type ColumnKind,
   META_CHECKSUM_KEY,
   metaChecksum,
   metaFromRows,
@@ -65,12 +66,64 @@ export function inspectBlockRow(row: BlockRow): { header: BlockHeader; problem: 
     minTsUs: row.min_ts_us,
     maxTsUs: row.max_ts_us,
   };
-  let problem = columnProblem(row as unknown as Record<string, unknown>, COLUMNS.blocks);
+  let problem = columnProblem(row, COLUMNS.blocks);
   if (problem !== null) problem = `the block's row is unreadable: ${problem}`;
   else if (row.data.length !== row.byte_length) problem = `event data is ${row.data.length} bytes, the block says ${row.byte_length}`;
   else if (blockChecksum(header, row.data) !== row.checksum) problem = 'checksum mismatch';
   return { header, problem };
 }
+
+/** Rows of the other checksummed tables as better-sqlite3 returns them (their columns: COLUMNS). */
+export interface CheckpointRow {
+  next_seq: number;
+  digest: string;
+  now_us: number;
+  checksum: number;
+}
+export interface SnapshotRow extends CheckpointRow {
+  state: Uint8Array;
+}
+export interface SourcePositionRow {
+  source: string;
+  next_seq: number;
+  position: string;
+  read: number;
+  rejected: number;
+  checksum: number;
+}
+export interface RejectRow {
+  reject_no: number;
+  next_seq: number;
+  position: string;
+  reason_code: string;
+  reason: string;
+  raw_length: number;
+  raw: Uint8Array | null;
+  checksum: number;
+}
+
+/** A column of the wrong type (checked first: the checksum computes with them), or a checksum mismatch. */
+function storedRowProblem(what: string, row: { checksum: number }, kinds: Readonly<Record<string, ColumnKind>>, checksum: () => number): string | null {
+  const unreadable = columnProblem(row, kinds);
+  if (unreadable !== null) return `${what} is unreadable: ${unreadable}`;
+  return checksum() === row.checksum ? null : `${what} fails its checksum`;
+}
+
+/*
+ * What is wrong with a row of checkpoints, snapshots, source_positions or rejects, or null when
+ * it is sound: as inspectBlockRow for blocks, the one judgement, shared by the reader (which
+ * throws on it) and verify (which reports it and goes on).
+ */
+export const checkpointRowProblem = (r: CheckpointRow): string | null =>
+  storedRowProblem(`checkpoint at event ${r.next_seq}`, r, COLUMNS.checkpoints, () => checkpointChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us }));
+export const snapshotRowProblem = (r: SnapshotRow): string | null =>
+  storedRowProblem(`snapshot at event ${r.next_seq}`, r, COLUMNS.snapshots, () => snapshotChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us, state: r.state }));
+export const sourcePositionRowProblem = (r: SourcePositionRow): string | null =>
+  storedRowProblem(typeof r.source === 'string' ? `source position of "${r.source}"` : 'a source position', r, COLUMNS.source_positions, () =>
+    rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]),
+  );
+export const rejectRowProblem = (r: RejectRow): string | null =>
+  storedRowProblem(`reject ${r.reject_no}`, r, COLUMNS.rejects, () => rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw));
 
 export interface StoredSourcePosition {
   readonly source: string;
@@ -176,13 +229,11 @@ export class TapeReader {
   checkpoints(): Checkpoint[] {
     const rows = this.guard('checkpoints', () =>
       this.db.prepare('SELECT next_seq, digest, now_us, checksum FROM checkpoints ORDER BY next_seq').all(),
-    ) as { next_seq: number; digest: string; now_us: number; checksum: number }[];
+    ) as CheckpointRow[];
     return rows.map((r) => {
-      const problem = columnProblem(r, COLUMNS.checkpoints);
-      if (problem !== null) throw new TapeCorruptError(this.path, `a checkpoint's row is unreadable: ${problem}`);
-      const checkpoint: Checkpoint = { nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us };
-      if (checkpointChecksum(checkpoint) !== r.checksum) throw new TapeCorruptError(this.path, `checkpoint at event ${r.next_seq} fails its checksum`);
-      return checkpoint;
+      const problem = checkpointRowProblem(r);
+      if (problem !== null) throw new TapeCorruptError(this.path, problem);
+      return { nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us };
     });
   }
 
@@ -190,13 +241,11 @@ export class TapeReader {
   sourcePositions(): StoredSourcePosition[] {
     const rows = this.guard('source positions', () =>
       this.db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions ORDER BY source').all(),
-    ) as { source: string; next_seq: number; position: string; read: number; rejected: number; checksum: number }[];
+    ) as SourcePositionRow[];
     return rows.map((r) => {
-      const problem = columnProblem(r, COLUMNS.source_positions);
-      if (problem !== null) throw new TapeCorruptError(this.path, `a source position's row is unreadable: ${problem}`);
-      const what = `source position of "${r.source}"`;
-      if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) throw new TapeCorruptError(this.path, `${what} fails its checksum`);
-      return { source: r.source, nextSeq: r.next_seq, position: this.parsePosition(r.position, what), read: r.read, rejected: r.rejected };
+      const problem = sourcePositionRowProblem(r);
+      if (problem !== null) throw new TapeCorruptError(this.path, problem);
+      return { source: r.source, nextSeq: r.next_seq, position: this.parsePosition(r.position, `source position of "${r.source}"`), read: r.read, rejected: r.rejected };
     });
   }
 
@@ -206,13 +255,10 @@ export class TapeReader {
       this.db
         .prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no LIMIT ?')
         .all(limit),
-    ) as { reject_no: number; next_seq: number; position: string; reason_code: string; reason: string; raw_length: number; raw: Uint8Array | null; checksum: number }[];
+    ) as RejectRow[];
     return rows.map((r) => {
-      const problem = columnProblem(r, COLUMNS.rejects);
-      if (problem !== null) throw new TapeCorruptError(this.path, `a reject's row is unreadable: ${problem}`);
-      if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) {
-        throw new TapeCorruptError(this.path, `reject ${r.reject_no} fails its checksum`);
-      }
+      const problem = rejectRowProblem(r);
+      if (problem !== null) throw new TapeCorruptError(this.path, problem);
       return {
         rejectNo: r.reject_no,
         nextSeq: r.next_seq,
@@ -238,15 +284,11 @@ export class TapeReader {
   snapshotAtOrBefore(seq: number): SnapshotRecord | null {
     const row = this.guard('snapshots', () =>
       this.db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots WHERE next_seq <= ? ORDER BY next_seq DESC LIMIT 1').get(seq),
-    ) as { next_seq: number; digest: string; now_us: number; checksum: number; state: Uint8Array } | undefined;
+    ) as SnapshotRow | undefined;
     if (row === undefined) return null;
-    const problem = columnProblem(row, COLUMNS.snapshots);
-    if (problem !== null) throw new TapeCorruptError(this.path, `a snapshot's row is unreadable: ${problem}`);
-    const snapshot = { nextSeq: row.next_seq, digest: row.digest, nowUs: row.now_us, state: row.state };
-    if (snapshotChecksum(snapshot) !== row.checksum) {
-      throw new TapeCorruptError(this.path, `snapshot at event ${row.next_seq} fails its checksum`);
-    }
-    return snapshot;
+    const problem = snapshotRowProblem(row);
+    if (problem !== null) throw new TapeCorruptError(this.path, problem);
+    return { nextSeq: row.next_seq, digest: row.digest, nowUs: row.now_us, state: row.state };
   }
 
   /**

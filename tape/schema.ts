@@ -136,10 +136,11 @@ function describeValue(value: unknown): string {
  * not STRICT, and a damaged file can hand back any type in any column, so readers check a row
  * before they compute its checksum or count with its values.
  */
-export function columnProblem(row: Readonly<Record<string, unknown>>, kinds: Readonly<Record<string, ColumnKind>>): string | null {
+export function columnProblem(row: object, kinds: Readonly<Record<string, ColumnKind>>): string | null {
+  const values = row as Readonly<Record<string, unknown>>;
   for (const column in kinds) {
     const kind = kinds[column];
-    if (!holds(kind, row[column])) return `${column} holds ${describeValue(row[column])}, not ${KIND_NAMES[kind]}`;
+    if (!holds(kind, values[column])) return `${column} holds ${describeValue(values[column])}, not ${KIND_NAMES[kind]}`;
   }
   return null;
 }

@@ -5,8 +5,20 @@
 
 import { BlockCursor, SourceSpans } from './block.js';
 import { TapeError } from './errors.js';
-import { inspectBlockRow, TapeReader, type BlockRow } from './reader.js';
-import { checkpointChecksum, columnProblem, COLUMNS, rowChecksum, snapshotChecksum } from './schema.js';
+import {
+  checkpointRowProblem,
+  inspectBlockRow,
+  rejectRowProblem,
+  snapshotRowProblem,
+  sourcePositionRowProblem,
+  TapeReader,
+  type BlockRow,
+  type CheckpointRow,
+  type RejectRow,
+  type SnapshotRow,
+  type SourcePositionRow,
+} from './reader.js';
+import { columnProblem, COLUMNS } from './schema.js';
 
 export interface DamagedBlock {
   readonly blockNo: number;
@@ -120,70 +132,38 @@ function verifyOpen(reader: TapeReader): VerifyReport {
   const events = expectedSeq ?? lastEnd;
 
   attempt('checkpoints', () => {
-    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum FROM checkpoints ORDER BY next_seq').all() as {
-      next_seq: number;
-      digest: string;
-      now_us: number;
-      checksum: number;
-    }[]) {
-      const unreadable = columnProblem(r, COLUMNS.checkpoints);
-      if (unreadable !== null) problems.push(`checkpoint at event ${r.next_seq} is unreadable: ${unreadable}`);
-      else if (checkpointChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us }) !== r.checksum) problems.push(`checkpoint at event ${r.next_seq} fails its checksum`);
+    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum FROM checkpoints ORDER BY next_seq').all() as CheckpointRow[]) {
+      const problem = checkpointRowProblem(r);
+      if (problem !== null) problems.push(problem);
       else if (r.next_seq > events) problems.push(`checkpoint at event ${r.next_seq} lies beyond the ${events} events in the tape`);
     }
   });
   attempt('snapshots', () => {
-    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots ORDER BY next_seq').all() as {
-      next_seq: number;
-      digest: string;
-      now_us: number;
-      checksum: number;
-      state: Uint8Array;
-    }[]) {
-      const unreadable = columnProblem(r, COLUMNS.snapshots);
-      if (unreadable !== null) problems.push(`snapshot at event ${r.next_seq} is unreadable: ${unreadable}`);
-      else if (snapshotChecksum({ nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us, state: r.state }) !== r.checksum) problems.push(`snapshot at event ${r.next_seq} fails its checksum`);
+    for (const r of db.prepare('SELECT next_seq, digest, now_us, checksum, state FROM snapshots ORDER BY next_seq').all() as SnapshotRow[]) {
+      const problem = snapshotRowProblem(r);
+      if (problem !== null) problems.push(problem);
       else if (r.next_seq > events) problems.push(`snapshot at event ${r.next_seq} lies beyond the ${events} events in the tape`);
     }
   });
   let rejectRows = 0;
   let rejectedCounted = 0;
   attempt('source positions', () => {
-    for (const r of db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions').all() as {
-      source: string;
-      next_seq: number;
-      position: string;
-      read: number;
-      rejected: number;
-      checksum: number;
-    }[]) {
-      const unreadable = columnProblem(r, COLUMNS.source_positions);
-      if (unreadable !== null) {
-        problems.push(`a source position is unreadable: ${unreadable}`);
-        continue;
-      }
-      if (rowChecksum([r.source, r.next_seq, r.position, r.read, r.rejected]) !== r.checksum) problems.push(`source position of "${r.source}" fails its checksum`);
+    for (const r of db.prepare('SELECT source, next_seq, position, read, rejected, checksum FROM source_positions').all() as SourcePositionRow[]) {
+      const problem = sourcePositionRowProblem(r);
+      if (problem !== null) problems.push(problem);
       else if (r.next_seq !== events) problems.push(`source position of "${r.source}" is at event ${r.next_seq}, but the tape holds ${events} events`);
+      // The counts below take the row's numbers, even from a row that fails its checksum; not its other types.
+      if (columnProblem(r, COLUMNS.source_positions) !== null) continue;
       rejectedCounted += r.rejected;
       if (r.read !== r.next_seq + r.rejected) problems.push(`source "${r.source}" counts ${r.read} read but ${r.next_seq} accepted + ${r.rejected} quarantined`);
     }
   });
   attempt('rejects', () => {
     let count = 0;
-    for (const r of db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no').iterate() as IterableIterator<{
-      reject_no: number;
-      next_seq: number;
-      position: string;
-      reason_code: string;
-      reason: string;
-      raw_length: number;
-      raw: Uint8Array | null;
-      checksum: number;
-    }>) {
+    for (const r of db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no').iterate() as IterableIterator<RejectRow>) {
       count++;
-      const unreadable = columnProblem(r, COLUMNS.rejects);
-      if (unreadable !== null) problems.push(`reject ${r.reject_no} is unreadable: ${unreadable}`);
-      else if (rowChecksum([r.next_seq, r.position, r.reason_code, r.reason, r.raw_length], r.raw) !== r.checksum) problems.push(`reject ${r.reject_no} fails its checksum`);
+      const problem = rejectRowProblem(r);
+      if (problem !== null) problems.push(problem);
     }
     rejectRows = count;
   });
