@@ -173,7 +173,7 @@ async function sendOnThreads(
         if (message.type !== 'done') throw new Error(`republish sender thread: unexpected message ${message.type}`);
         inbox.done();
         // The others stop reading, and report how far they got.
-        if (message.outcome.failure !== null) Atomics.store(control, 0, 1);
+        if (message.outcome.failure !== null) stop();
         return message.outcome;
       }),
     );
