@@ -1,29 +1,23 @@
 // Crash safety: kill -9 the recorder at 20 or more random points; after each kill the tape
 // verifies and --resume continues; the final tape holds exactly the source, in order.
 
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../engine/random.js';
-import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 
 const KILLS = 20;
 
-function runAndMaybeKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, killAfterMs);
-    child.on('exit', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: killed && signal === 'SIGKILL', status, stderr });
-    });
-  });
+async function runAndMaybeKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; status: number | null; stderr: string }> {
+  const run = startTapedeck(args);
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = run.child.kill('SIGKILL');
+  }, killAfterMs);
+  const { code, signal } = await run.exited;
+  clearTimeout(timer);
+  return { killed: killed && signal === 'SIGKILL', status: code, stderr: run.stderr() };
 }
 
 async function crashUntilDone(recordArgs: string[], tape: string, seed: number): Promise<number> {

@@ -1,11 +1,10 @@
 // Record synthetic, export to NDJSON, record that NDJSON: the two tapes hold the same events
 // and the same digests. Plus inspect's report and a clean stop on SIGINT.
 
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TapeReader } from '../../tape/reader.js';
-import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 
 describe('round trip through NDJSON', () => {
   it('synthetic -> export -> record ndjson gives the same events and the same digests', () => {
@@ -57,13 +56,12 @@ describe('stopping', () => {
   it('SIGINT stops cleanly: what was read is committed, the summary says so, and --resume completes the tape', async () => {
     const dir = tempDir();
     const tape = join(dir, 't.tape');
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'record', '--out', tape, '--events', '5000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const run = startTapedeck(['record', '--out', tape, '--events', '5000000']);
     await new Promise((r) => setTimeout(r, 1500));
-    child.kill('SIGINT');
-    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    run.child.kill('SIGINT');
+    const { code: status } = await run.exited;
     expect(status).toBe(0);
+    const stdout = run.stdout();
     expect(stdout).toMatch(/stopped by SIGINT: everything read is committed; continue with --resume/);
     const recorded = Number(/recorded ([\d,]+) events/.exec(stdout)![1].replace(/,/g, ''));
     expect(recorded).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 // `record --source kafka` against the real broker (scripts/kafka/broker.sh).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import type { Engine } from '../../engine/types.js';
 import { worldCodec, worldEngine } from '../../engine/world/index.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
-import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { propertyParams } from '../support/property.js';
 import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, type TopicRecord } from '../support/kafka.js';
 
@@ -365,17 +365,12 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     const tape = join(dir, 'republish-sigint.tape');
     expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '41']).status).toBe(0);
     const target = await createTopic('republish-sigint', 4);
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--json']);
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    child.kill('SIGINT');
-    const code = await exited;
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(stdout.trim().split('\n').pop()!) as { stopped: boolean; stoppedBy: string | null; lastAckedSeq: number | null; events: number };
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    const report = JSON.parse(run.stdout().trim().split('\n').pop()!) as { stopped: boolean; stoppedBy: string | null; lastAckedSeq: number | null; events: number };
     expect(report).toMatchObject({ stopped: true, stoppedBy: 'SIGINT' });
     expect(report.lastAckedSeq).not.toBeNull();
     expect(report.lastAckedSeq!).toBeLessThan(99_999);
@@ -389,11 +384,10 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '43']).status).toBe(0);
     const target = await createTopic('republish-kill', 4);
     const positionFile = join(dir, 'republish-kill.position.json');
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--position-file', positionFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--position-file', positionFile]);
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    run.child.kill('SIGKILL');
+    expect((await run.exited).signal).toBe('SIGKILL');
     const saved = JSON.parse(readFileSync(positionFile, 'utf8')) as { tape: string; topic: string; fromSeq: number; lastAckedSeq: number | null };
     expect(saved).toMatchObject({ tape, topic: target, fromSeq: 0 });
     expect(saved.lastAckedSeq).not.toBeNull();
@@ -514,19 +508,16 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     for (let attempt = 0; attempt < 60 && kills < 20; attempt++) {
       const args = ['record', '--source', 'kafka', '--brokers', brokers, '--topic', topic, '--from-beginning', '--until-caught-up', '--block-events', '2000', '--out', tape];
       if (existsSync(tape)) args.push('--resume');
-      const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const run = startTapedeck(args);
       const delayMs = 300 + Math.floor(rand() * 1200);
-      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-      const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-      const { code, signal } = await exited;
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), delayMs);
+      const { code, signal } = await run.exited;
       clearTimeout(timer);
       if (signal === 'SIGKILL') {
         kills++;
         if (existsSync(tape)) expect(tapedeck(['verify', tape]).status, `verify after kill ${kills} at ${delayMs} ms`).toBe(0);
       } else {
-        expect(code, stderr).toBe(0);
+        expect(code, run.stderr()).toBe(0);
       }
     }
     expect(kills).toBeGreaterThanOrEqual(20);
@@ -544,19 +535,14 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     await produceWorld(restartTopic, 100_000, 6, 21);
     const tape = join(dir, 'restart.tape');
     // Wait for 200k: half is there now, the other half is produced after the restart.
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'kafka', '--brokers', brokers, '--topic', restartTopic, '--from-beginning', '--max-events', '200000', '--out', tape, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const run = startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', restartTopic, '--from-beginning', '--max-events', '200000', '--out', tape, '--json']);
     await new Promise((resolve) => setTimeout(resolve, 4000));
     const restart = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['restart'], { encoding: 'utf8' });
     expect(restart.status, restart.stderr).toBe(0);
     await produceWorld(restartTopic, 100_000, 6, 22);
-    const code = await exited;
-    expect(code, stderr).toBe(0);
-    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({ events: 200_000 });
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events: 200_000 });
     const captured = readTape(tape);
     const topicRecords = await readTopic(restartTopic);
     // The test's producer may write a batch twice when a request is retried around the restart
@@ -578,14 +564,12 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     const tape = join(dir, 'republish-stop.tape');
     expect(tapedeck(['record', '--out', tape, '--events', '200000', '--rate', '20000', '--partitions', '6', '--seed', '31']).status).toBe(0);
     const target = await createTopic('republish-stop', 6);
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'tapedeck.js'), 'replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--workers', '2']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
     expect(stop.status, stop.stderr).toBe(0);
-    const code = await exited;
+    const { code } = await run.exited;
+    const stderr = run.stderr();
     const start = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['start'], { encoding: 'utf8' });
     expect(start.status, start.stderr).toBe(0);
     expect(code, stderr).toBe(2);

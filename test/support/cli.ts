@@ -1,6 +1,6 @@
 // Run the built `tapedeck` binary in a child process, as a user would.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,26 @@ export function tapedeck(args: readonly string[], options: { cwd?: string; env?:
       return JSON.parse(lines[lines.length - 1]) as T;
     },
   };
+}
+
+/** The binary running in the background (startTapedeck), for tests that signal or kill it. */
+export interface RunningTapedeck {
+  readonly child: ChildProcess;
+  /** What it printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Its exit code, or the signal that ended it; once its output is all read. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
+}
+
+export function startTapedeck(args: readonly string[]): RunningTapedeck {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /** Folders tempDir() made in this test file; test/support/setup.ts removes them after it. */
