@@ -10,6 +10,7 @@ import { workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem, type SourceReject } from './source.js';
 
 import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
+import { fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
 
 /** Records taken from the client and not yet packed; past this the reader waits. */
 const MAX_PENDING_ITEMS = 65_536;
@@ -19,6 +20,8 @@ const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: n
 
 async function run(task: KafkaTask): Promise<void> {
   const port = parentPort!;
+  // Before the consumer's first fetch, which loads kafkajs's fetch decoding.
+  const decoder = installFastRecordDecoder();
   const control = new Int32Array(task.control);
   const post = (message: KafkaMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const source = new KafkaSource({
@@ -101,7 +104,7 @@ async function run(task: KafkaTask): Promise<void> {
   }
   await reader;
   await send();
-  post({ type: 'end', stopped });
+  post({ type: 'end', stopped, decoder: { decoder, fastBatches: fastDecoderStats.fast, otherBatches: fastDecoderStats.fallback } });
   // Nothing more to receive: let the thread end.
   port.close();
 }

@@ -278,7 +278,19 @@ export interface KafkaChunk {
   readonly items: number;
 }
 
-export type KafkaMessage = KafkaChunk | { readonly type: 'warning'; readonly message: string } | { readonly type: 'end'; readonly stopped: boolean };
+/** Which record-batch decoder the reader thread's consumer used (recorder/sources/kafka-decode.ts). */
+export interface KafkaDecoderUse {
+  /** 'fast', or why kafkajs's own decoder was used. */
+  readonly decoder: string;
+  /** Record batches the fast decoder decoded, and those it handed to kafkajs's (compressed, control, ...). */
+  readonly fastBatches: number;
+  readonly otherBatches: number;
+}
+
+export type KafkaMessage =
+  | KafkaChunk
+  | { readonly type: 'warning'; readonly message: string }
+  | { readonly type: 'end'; readonly stopped: boolean; readonly decoder: KafkaDecoderUse };
 
 /** The compiled Kafka reader (see compiledWorkerUrl). */
 export const kafkaWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/kafka-worker.js');
