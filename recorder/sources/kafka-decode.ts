@@ -182,6 +182,8 @@ function decodeBatch(decoder: KafkaDecoder): unknown {
     v = varint(buffer, pos);
     pos = v.end;
     const headerCount = v.value;
+    // -1 is no headers; kafkajs fails on other negative counts.
+    if (headerCount < -1) throw NOT_FAST;
     const headers: Record<string, Buffer | null | (Buffer | null)[]> = {};
     for (let h = 0; h < headerCount; h++) {
       const n = varint(buffer, pos);

@@ -12,7 +12,7 @@ import { propertyParams } from '../support/property.js';
 const require = createRequire(import.meta.url);
 type Decoder = { buffer: Buffer; offset: number; canReadBytes(n: number): boolean };
 const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
-const stock = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: Decoder) => Promise<unknown>;
+const stock = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: { buffer: Buffer; offset: number }) => Promise<unknown>;
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (options: Record<string, unknown>) => Promise<{ buffer: Buffer }> };
 type Encoder = {
   buffer: Buffer;
@@ -65,7 +65,9 @@ const batchArb = fc.record({
   records: fc.array(recordArb, { maxLength: 12 }),
 });
 
-async function encodeBatch(b: fc.RecordValue<typeof batchArb>): Promise<Buffer> {
+type BatchSpec = typeof batchArb extends fc.Arbitrary<infer T> ? T : never;
+
+async function encodeBatch(b: BatchSpec): Promise<Buffer> {
   // Records written field by field (kafkajs's record encoder takes headers as a map and
   // cannot write a null header value or name, which a broker can send).
   const records = b.records.map((r) => {
@@ -118,17 +120,33 @@ describe('the fast Kafka record-batch decoder', () => {
     expect(fastDecoderStats.fallback).toBeGreaterThan(before.fallback);
   });
 
-  it('returns what kafkajs decodes, or fails as it does, for damaged bytes', async () => {
+  it('returns what kafkajs decodes for damaged bytes it takes, and hands the rest to kafkajs', async () => {
+    // kafkajs's own decoder on damaged bytes can loop on a huge record or header count until
+    // the heap is gone; what it does there is its own. The fast decoder must never return
+    // other records than kafkajs would: whenever it does not hand a batch over, the result is
+    // compared with kafkajs's.
+    const handedOver = new Error('handed to kafkajs');
+    const fastOnly = fastBatchDecoder(() => Promise.reject(handedOver));
+    let compared = 0;
     await fc.assert(
       fc.asyncProperty(batchArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 3 }), async (batch, flips) => {
         const response = await encodeBatch({ ...batch, gzip: false, control: false });
         // Flip bytes after the first 12 (a damaged length only says how much to read).
         for (const [at, x] of flips) if (response.length > 12) response[12 + (at % (response.length - 12))] ^= x;
-        const expected = await decodeAll(response, stock).catch((e: Error) => ({ thrown: e.message }));
-        const got = await decodeAll(response, fast).catch((e: Error) => ({ thrown: e.message }));
+        const decoder = new DecoderClass(response);
+        let got: unknown;
+        try {
+          got = await fastOnly(decoder);
+        } catch (error) {
+          if (error === handedOver) return;
+          throw error;
+        }
+        compared++;
+        const expected = await stock(new DecoderClass(response));
         expect(got).toEqual(expected);
       }),
       propertyParams('fast Kafka record-batch decoder, damaged bytes', 300),
     );
+    expect(compared).toBeGreaterThan(0);
   });
 });
