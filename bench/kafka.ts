@@ -1,7 +1,9 @@
 // Kafka benchmarks against the real broker (scripts/kafka/broker.sh), each against a bare
 // client baseline measured in the same run on the same topic:
 //   record-kafka    `record --source kafka` (recordTape + KafkaSource, world engine, live
-//                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts;
+//                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts; the
+//                   recorder's reader uses its own record-batch decoder, so the bare consumer
+//                   with that decoder is measured too, as a reference;
 //   republish-max   `replay --to-kafka --speed max` vs a bare kafkajs producer sending the
 //                   same messages (built beforehand) in the same batches; republish runs one
 //                   sender thread per core (at most 4), so the same number of bare producers
@@ -122,6 +124,28 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     await consumer.disconnect();
     return seen;
   });
+  // The same bare consumer with tapedeck's record-batch decoder, on a thread of its own
+  // (reference): how much of record-kafka's speed is the decoder's.
+  const fastConsumer = new Worker(new URL('./consumer-worker.js', import.meta.url), { workerData: { brokers, events } });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      fastConsumer.once('message', (m: string) => (m === 'ready' ? resolve() : reject(new Error(`bench consumer thread: ${m}`))));
+      fastConsumer.once('error', reject);
+    });
+    await measure(
+      'kafka-bare-consumer-fast-decoder',
+      "the bare consumer on a worker thread with tapedeck's record-batch decoder in place of kafkajs's (recorder/sources/kafka-decode.ts), counting (reference)",
+      'kafka-bare-consumer',
+      () =>
+        new Promise<number>((resolve, reject) => {
+          fastConsumer.once('message', (m: string) => (m.startsWith('done ') ? resolve(Number(m.slice(5))) : reject(new Error(`bench consumer thread: ${m}`))));
+          fastConsumer.postMessage({ topic, group: `bench-fast-${stamp}-${groups++}` });
+        }),
+    );
+  } finally {
+    fastConsumer.postMessage(null);
+    await new Promise((resolve) => fastConsumer.once('exit', resolve));
+  }
   await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', async () => {
     const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
       path: join(dir, 'kafka-bench.tape'),

@@ -473,6 +473,11 @@ async function main(): Promise<void> {
       if (republish !== undefined && threaded !== undefined) {
         console.log(`  republish-max is ${(republish.eventsPerSec / threaded.eventsPerSec).toFixed(3)} of ${threaded.name} (the same number of producer threads)`);
       }
+      const recordKafka = kafkaRows.find((r) => r.name === 'record-kafka');
+      const fastBare = kafkaRows.find((r) => r.name === 'kafka-bare-consumer-fast-decoder');
+      if (recordKafka !== undefined && fastBare !== undefined) {
+        console.log(`  record-kafka is ${(recordKafka.eventsPerSec / fastBare.eventsPerSec).toFixed(3)} of ${fastBare.name} (the same decoder)`);
+      }
       for (const r of kafkaRows) console.log(`  ${r.name}: ${r.description}`);
     } else if (kafkaNote !== null) {
       console.log('');

@@ -1,16 +1,41 @@
-// The recorder's Kafka reader thread (see pipeline.ts, KafkaPipeline): runs the consumer in
-// raw mode and posts the records packed in the block format, at most KAFKA_IN_FLIGHT chunks
-// ahead of the main thread, which parses, applies and writes them.
+// The recorder's Kafka reader thread (see pipeline.ts, KafkaPipeline): runs the consumer and
+// posts the records packed in the block format, at most KAFKA_IN_FLIGHT chunks ahead of the
+// main thread, which applies and writes them. Each value must also be checked and converted
+// into the engine codec's bytes (KafkaSource.convert, mostly JSON.parse), which costs about as
+// much as everything else the two threads do; the two share it. With the engine loadable here
+// (a built-in name or a module path), this thread converts the records of a chunk itself
+// ('converted') when the main thread has CONVERT_BACKLOG chunks or more still to take, and
+// else hands them over raw for the main thread to convert: whichever thread has time does
+// it. The tape is the same either way (the same conversion, with the same codec and rules).
+// TAPEDECK_KAFKA_CONVERT=reader or =main (KafkaTask.convert) fixes the thread, for tests and
+// diagnosis.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { jsonCodec } from '../engine/json-codec.js';
+import type { EventCodec } from '../engine/types.js';
+import { loadEngine } from '../tape/load-engine.js';
+import { Redactor } from './redact.js';
 import { BlockBuilder } from '../tape/block.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
 import { workerFailure } from '../tape/threads.js';
-import { isReject, type SourceItem, type SourceReject } from './source.js';
+import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
 
-import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
-import { fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
+import { isRawRun, KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
+import { FastRecord, fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
+
+type RedactionParts = { redact: readonly string[]; hash: readonly string[]; key: Uint8Array | null };
+
+/** Records in a batch of raw runs. */
+function records(batch: readonly unknown[]): number {
+  let n = 0;
+  for (const run of batch) n += isRawRun(run) ? run.messages.length : 1;
+  return n;
+}
+
+/** Chunks waiting for the main thread from which on this thread converts the next chunk itself. */
+// Measured (tmp A/B over 500,000 JSON records, 12 partitions, 2 cores): 2 and 4 chunks kept
+// the reader converting too often, 8-16 balanced the threads best, 24 too seldom.
+const CONVERT_BACKLOG = 16;
 
 /** Records taken from the client and not yet packed; past this the reader waits. */
 const MAX_PENDING_ITEMS = 65_536;
@@ -24,12 +49,22 @@ async function run(task: KafkaTask): Promise<void> {
   const decoder = installFastRecordDecoder();
   const control = new Int32Array(task.control);
   const post = (message: KafkaMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  const { redaction, ...options } = task.options as Record<string, unknown> & { redaction: RedactionParts | 'main' | null };
+  const canConvert = task.engineSpec !== undefined && redaction !== 'main';
+  let codec: EventCodec<unknown> = jsonCodec;
+  let redactor: Redactor | null = null;
+  if (canConvert) {
+    codec = (await loadEngine(task.engineSpec!)).codec;
+    if (redaction !== null) redactor = new Redactor({ redact: redaction.redact, hash: redaction.hash }, redaction.key === null ? null : Buffer.from(redaction.key));
+  }
   const source = new KafkaSource({
-    ...(task.options as unknown as KafkaSourceOptions<unknown>),
-    codec: jsonCodec,
+    ...(options as unknown as KafkaSourceOptions<unknown>),
+    codec,
     rawValues: true,
+    redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
     onWarning: (message) => post({ type: 'warning', message }),
   });
+  const fastCodec = canConvert ? source.fastCodec() : null;
   port.on('message', (message: { type: string; position?: unknown }) => {
     if (message.type === 'committed') source.committed(message.position);
     else if (message.type === 'close') source.stop();
@@ -38,12 +73,17 @@ async function run(task: KafkaTask): Promise<void> {
   let items = 0;
   let rejects: { index: number; reject: SourceReject }[] = [];
   let sent = 0;
+  let convertedChunks = 0;
+  const backlog = task.convert === 'reader' ? 0 : task.convert === 'main' ? Infinity : CONVERT_BACKLOG;
   let stopped = false;
+  /** Whether this thread converts the chunk being built. */
+  let converted = false;
   const send = async (): Promise<void> => {
     if (items === 0) return;
     const block = builder.eventCount > 0 ? builder.finish(0) : null;
-    post({ type: 'chunk', block, rejects, items }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
+    post({ type: 'chunk', block, rejects, items, converted }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
     sent++;
+    if (converted) convertedChunks++;
     items = 0;
     rejects = [];
     // Wait for room without blocking this thread's event loop: the consumer's heartbeats run on it.
@@ -69,7 +109,7 @@ async function run(task: KafkaTask): Promise<void> {
     try {
       for await (const batch of source.batches()) {
         pending.push(batch);
-        pendingItems += batch.length;
+        pendingItems += records(batch);
         wake('packer');
         while (pendingItems > MAX_PENDING_ITEMS) await new Promise<void>((resolve) => (waiting.reader = resolve));
         if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
@@ -89,14 +129,34 @@ async function run(task: KafkaTask): Promise<void> {
       await new Promise<void>((resolve) => (waiting.packer = resolve));
       continue;
     }
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i];
-      if (isReject(item)) rejects.push({ index: items, reject: item });
-      else builder.add(builder.eventCount, item);
-      items++;
-      if (items === KAFKA_CHUNK_ITEMS) await send();
+    for (const run of batch) {
+      if (!isRawRun(run)) throw new Error('the Kafka reader expects raw runs from its source');
+      for (const message of run.messages) {
+        if (items === 0) converted = canConvert && sent - Atomics.load(control, CONTROL_CONSUMED) >= backlog;
+        if (run.stream === 0 && message instanceof FastRecord && message.headerMap === null && message.valueLength >= 0 && (!converted || fastCodec !== null)) {
+          // The common case, packed straight from the fetch's bytes: the value as it is, or
+          // converted into the codec's bytes.
+          const buffer = message.buffer;
+          const key = message.keyLength < 0 ? null : buffer;
+          const keyLength = Math.max(message.keyLength, 0);
+          const ts = message.timestampMs * 1000;
+          if (!converted) {
+            builder.addParts(builder.eventCount, ts, run.partition, message.offsetNumber, key, message.keyAt, keyLength, buffer, message.valueAt, message.valueLength);
+          } else {
+            const event = source.fastEvent(run.topic, run.partition, message.offsetNumber, buffer, message.valueAt, message.valueAt + message.valueLength);
+            if (event === REJECTED) rejects.push({ index: items, reject: source.lastReject! });
+            else builder.addEncodedParts(builder.eventCount, ts, run.partition, message.offsetNumber, key, message.keyAt, keyLength, fastCodec!, event);
+          }
+        } else {
+          const item = source.rawRecord(run, message, converted);
+          if (isReject(item)) rejects.push({ index: items, reject: item });
+          else builder.add(builder.eventCount, item);
+        }
+        items++;
+        if (items === KAFKA_CHUNK_ITEMS) await send();
+      }
     }
-    pendingItems -= batch.length;
+    pendingItems -= records(batch);
     wake('reader');
     // What was fetched goes over when nothing else waits (and the empty batch the source hands
     // out when Kafka is idle sends it too), so that a live capture commits as on one thread.
@@ -104,7 +164,11 @@ async function run(task: KafkaTask): Promise<void> {
   }
   await reader;
   await send();
-  post({ type: 'end', stopped, decoder: { decoder, fastBatches: fastDecoderStats.fast, otherBatches: fastDecoderStats.fallback } });
+  post({
+    type: 'end',
+    stopped,
+    reader: { decoder, fastBatches: fastDecoderStats.fast, otherBatches: fastDecoderStats.fallback, chunks: sent, convertedChunks: canConvert ? convertedChunks : null },
+  });
   // Nothing more to receive: let the thread end.
   port.close();
 }

@@ -12,9 +12,11 @@
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { compiledWorkerUrl, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
-import type { EncodedBlock, EventHeader } from '../tape/block.js';
+import { TapedeckError } from '../engine/errors.js';
+import type { EncodedBlock, EventHeader, PayloadWriter } from '../tape/block.js';
+import type { EventCodec } from '../engine/types.js';
 import type { RejectRecord } from '../tape/schema.js';
-import type { SourceItem, SourceReject, SourceSpec } from './source.js';
+import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
 import type { SourceJob } from './source-worker.js';
 
 /** Batches the worker may be ahead of the main thread. */
@@ -243,18 +245,30 @@ export class SegmentPipeline {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kafka: the client's fetching and decoding of record batches is as costly as everything the
-// recorder does with a record, so the consumer runs on a reader thread (kafka-worker.ts) in
-// raw mode: it hands records over unparsed, packed in the block format. The main thread parses
-// and checks each value (KafkaSource.convert), applies, writes, and keeps the positions; after
-// each commit it passes the position to the reader, which commits it to a shared group. The
-// reader waits without blocking its event loop (the client must keep its heartbeats going).
+// Kafka: the consumer runs on a reader thread (kafka-worker.ts), which fetches and decodes the
+// record batches (with the fast decoder of sources/kafka-decode.ts), checks and converts each
+// value into the engine codec's bytes (KafkaSource.convert) and hands the records over packed
+// in the block format, with the rejects. The main thread decodes, applies and writes them, and
+// keeps the positions; after each commit it passes the position to the reader, which commits
+// it to a shared group. An engine that cannot be loaded on another thread (an object given to
+// recordTape without a spec) or redaction rules that cannot be copied leave the values raw:
+// the main thread then converts them. The reader waits without blocking its event loop (the
+// client must keep its heartbeats going).
 
 /** What the recorder needs of a source whose records come raw from the reader thread (KafkaSource). */
 export interface RawRecordSource<E> {
-  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: EventHeader[], raw: Uint8Array): SourceItem<E>;
+  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: readonly EventHeader[] | undefined, raw: Uint8Array): SourceItem<E>;
+  /** The codec when values can take the fast path (KafkaSource.fastEvent), else null. */
+  fastCodec(): (EventCodec<E> & PayloadWriter<E>) | null;
+  fastEvent(topic: string, partition: number, offset: number, bytes: Buffer, start: number, end: number): E | typeof REJECTED;
+  /** The reject of the last fastEvent() that returned REJECTED. */
+  readonly lastReject: SourceReject | null;
   /** The recorder took the item: later positions include it. */
   taken(item: SourceItem<E>): void;
+  /** The same for a record of a converted chunk, by where it was read. */
+  takenRecord(stream: number, partition: number, offset: number): void;
+  /** The position after every input taken. */
+  startPositions(): unknown;
   topicOf(stream: number): string;
   warn(message: string): void;
 }
@@ -264,33 +278,54 @@ export const KAFKA_CHUNK_ITEMS = 4096;
 export const KAFKA_IN_FLIGHT = 32;
 
 export interface KafkaTask {
-  /** KafkaSource options (rawValues on), as plain data. */
+  /** KafkaSource options as plain data (KafkaSource.workerSpec). */
   readonly options: Record<string, unknown>;
+  /** --engine, a built-in name or a module path: the reader converts values with its codec; undefined: it hands them over raw. */
+  readonly engineSpec: string | undefined;
+  readonly convert: KafkaConvert;
   readonly control: SharedArrayBuffer;
 }
 
 export interface KafkaChunk {
   readonly type: 'chunk';
-  /** The records, in order: sequence numbers from 0, stream = topic index, position = offset, payload = the raw value. */
+  /**
+   * The records, in order: sequence numbers from 0, stream = topic index, position = offset,
+   * payload = the engine codec's bytes (converted) or the raw value.
+   */
   readonly block: EncodedBlock | null;
-  /** Records the reader turned into rejects itself (null values), with their index among the chunk's inputs. */
+  /** Records the reader turned into rejects (converted: every kind; raw: null values), with their index among the chunk's inputs. */
   readonly rejects: readonly { readonly index: number; readonly reject: SourceReject }[];
   readonly items: number;
+  readonly converted: boolean;
 }
 
-/** Which record-batch decoder the reader thread's consumer used (recorder/sources/kafka-decode.ts). */
-export interface KafkaDecoderUse {
+/** What the Kafka reader thread did: which record-batch decoder ran (sources/kafka-decode.ts), and which thread converted values. */
+export interface KafkaReaderReport {
   /** 'fast', or why kafkajs's own decoder was used. */
   readonly decoder: string;
   /** Record batches the fast decoder decoded, and those it handed to kafkajs's (compressed, control, ...). */
   readonly fastBatches: number;
   readonly otherBatches: number;
+  /** Chunks handed to the main thread, and those whose values the reader converted (null: it could not, the main thread converted all). */
+  readonly chunks: number;
+  readonly convertedChunks: number | null;
+}
+
+/** Where the reader's values are converted: both threads as they have time (auto), or one (TAPEDECK_KAFKA_CONVERT, for tests and diagnosis). */
+export type KafkaConvert = 'auto' | 'reader' | 'main';
+
+/** TAPEDECK_KAFKA_CONVERT, checked. */
+export function kafkaConvertSetting(env: NodeJS.ProcessEnv = process.env): KafkaConvert {
+  const value = env.TAPEDECK_KAFKA_CONVERT;
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'reader' || value === 'main') return value;
+  throw new TapedeckError('E_USAGE', `TAPEDECK_KAFKA_CONVERT must be auto, reader or main, not ${JSON.stringify(value)}`);
 }
 
 export type KafkaMessage =
   | KafkaChunk
   | { readonly type: 'warning'; readonly message: string }
-  | { readonly type: 'end'; readonly stopped: boolean; readonly decoder: KafkaDecoderUse };
+  | { readonly type: 'end'; readonly stopped: boolean; readonly reader: KafkaReaderReport };
 
 /** The compiled Kafka reader (see compiledWorkerUrl). */
 export const kafkaWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/kafka-worker.js');
@@ -301,10 +336,11 @@ export class KafkaPipeline {
   private readonly control: Int32Array;
   private readonly inbox: WorkerInbox<KafkaMessage>;
 
-  constructor(url: URL, options: Record<string, unknown>, onWarning: (message: string) => void) {
+  constructor(url: URL, options: Record<string, unknown>, engineSpec: string | undefined, onWarning: (message: string) => void) {
+    const convert = kafkaConvertSetting();
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
-    this.worker = new Worker(url, { workerData: { options, control } satisfies KafkaTask });
+    this.worker = new Worker(url, { workerData: { options, engineSpec, convert, control } satisfies KafkaTask });
     this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => {
       if (message.type !== 'warning') return false;

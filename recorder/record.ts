@@ -12,9 +12,9 @@ import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { KafkaPipeline, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { KafkaPipeline, kafkaConvertSetting, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
-import { isReject, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
+import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY = 100_000;
@@ -102,6 +102,8 @@ export interface RecordResult {
   readonly stopped: boolean;
   /** Whether the source was read on a worker thread (see RecordOptions.pipeline). */
   readonly pipelined: boolean;
+  /** A Kafka capture on the reader thread: its record-batch decoder and who converted the values (see recorder/pipeline.ts). */
+  readonly kafkaReader?: KafkaReaderReport;
 }
 
 /** Malformed input in strict mode: names where, and what was wrong. Exit 2. */
@@ -132,6 +134,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const snapshotEvery = positiveInteger('snapshotEvery', resume?.meta.snapshotEvery ?? options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
   const blockEvents = positiveInteger('blockEvents', options.blockEvents ?? DEFAULT_BLOCK_EVENTS);
   const durability = options.durability ?? (source.live ? 'durable' : 'relaxed');
+  // A setting that is wrong fails before the tape exists.
+  if (source.name === 'kafka') kafkaConvertSetting();
   // A source that cannot start (a broker refusing the connection) fails here, before the tape exists.
   await source.prepare?.();
   const writer =
@@ -384,27 +388,78 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
   };
 
-  /** Kafka records from the reader thread, unparsed: convert each with the source, then as above. */
+  /**
+   * Kafka records from the reader thread: converted (the engine codec's bytes: decode, apply and
+   * copy each, as for NDJSON segments), or raw (convert each with the source, then as above).
+   */
   const readKafka = async (kafka: KafkaPipeline): Promise<void> => {
     const raw = source as unknown as RawRecordSource<E>;
+    const fastCodec = raw.fastCodec();
+    let taken = false;
+    positionNow = () => (taken ? raw.startPositions() : undefined);
+    /**
+     * takeItem for a record or reject read on the reader thread. The position moves past it
+     * first, so that a commit inside takeItem (a full block, many rejects) stores the position
+     * after it with it; except for a reject in strict mode, whose stop commits the positions
+     * before it.
+     */
+    const takeKafkaItem = (item: SourceItem<E>): void => {
+      if (!isReject(item) || options.quarantine) {
+        raw.taken(item);
+        taken = true;
+      }
+      takeItem(item);
+    };
     for await (const message of kafka.messages()) {
       if (message.type === 'end') {
         if (message.stopped) stopped = true;
+        kafkaReader = message.reader;
         break;
       }
       const rejects = message.rejects;
       let nextReject = 0;
-      if (message.block !== null) cursor.reset(message.block, message.block.data);
+      const block = message.block;
+      if (block !== null) cursor.reset(block, block.data);
+      const chunkBytes = block === null ? null : Buffer.from(block.data.buffer, block.data.byteOffset, block.data.byteLength);
       for (let i = 0; i < message.items; i++) {
-        let item: SourceItem<E>;
-        if (nextReject < rejects.length && rejects[nextReject].index === i) item = rejects[nextReject++].reject;
-        else {
-          if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
-          item = raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload());
+        if (nextReject < rejects.length && rejects[nextReject].index === i) {
+          takeKafkaItem(rejects[nextReject++].reject);
+          continue;
         }
-        takeItem(item);
-        // After takeItem: a strict stop on this item commits the positions before it.
-        raw.taken(item);
+        if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
+        if (!message.converted) {
+          if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
+            // A JSON value converted and written into the block without a view or copy of it.
+            const event = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);
+            if (event === REJECTED) {
+              takeKafkaItem(raw.lastReject!);
+              continue;
+            }
+            ctx.prepare(seq, cursor.timestampUs, cursor.partition);
+            state = engine.apply(state, event, ctx);
+            builder.addEncodedParts(seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.keyOffset < 0 ? null : chunkBytes, cursor.keyOffset, cursor.keyLength, fastCodec, event);
+            raw.takenRecord(0, cursor.partition, cursor.position);
+            taken = true;
+            read++;
+            seq++;
+            afterApplied();
+            if (builder.eventCount >= blockEvents) flush(undefined, false);
+            continue;
+          }
+          takeKafkaItem(raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload()));
+          continue;
+        }
+        const bytes = block!.data;
+        const event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+        ctx.prepare(seq, cursor.timestampUs, cursor.partition);
+        state = engine.apply(state, event, ctx);
+        builder.addFromCursor(seq, cursor, cursor.position);
+        raw.takenRecord(cursor.stream, cursor.partition, cursor.position);
+        taken = true;
+        read++;
+        seq++;
+        afterApplied();
+        if (builder.eventCount >= blockEvents) flush(undefined, false);
       }
       if (performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
       kafka.consumed();
@@ -415,6 +470,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
   };
 
+  let kafkaReader: KafkaReaderReport | undefined;
   let completed = false;
   try {
     pipeline = startPipeline(source, options, {
@@ -465,6 +521,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     resumed: resume !== undefined,
     stopped,
     pipelined: pipeline !== null,
+    ...(kafkaReader === undefined ? {} : { kafkaReader }),
   };
 }
 
@@ -479,15 +536,15 @@ function startPipeline<S, E>(
   const plan = source.workerSpec?.() ?? null;
   if (plan === null || (mode === 'auto' && !plan.large)) return null;
   const spec = plan.spec;
+  const engine = options.engine;
+  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
   if (spec.kind === 'kafka') {
     const url = kafkaWorkerUrl();
     if (url === null) return null;
     const raw = source as unknown as RawRecordSource<E>;
-    return new KafkaPipeline(url, spec.options, (message) => raw.warn(message));
+    return new KafkaPipeline(url, spec.options, engineSpec, (message) => raw.warn(message));
   }
   if (source.live) return null;
-  const engine = options.engine;
-  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
   if (engineSpec === undefined) return null;
   if (spec.kind === 'ndjson') {
     const url = segmentWorkerUrl();

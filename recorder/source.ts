@@ -26,6 +26,9 @@ export interface SourceReject {
 
 export type SourceItem<E = unknown> = SourceRecord<E> | SourceReject;
 
+/** What a fast conversion returns for an input that is not an event (KafkaSource.fastEvent: the reject is kept aside). */
+export const REJECTED: unique symbol = Symbol('rejected');
+
 export function isReject<E>(item: SourceItem<E>): item is SourceReject {
   return (item as SourceReject).reject === true;
 }

@@ -190,6 +190,29 @@ export class BlockBuilder {
     this.end(0, cursor.partition, ts, position);
   }
 
+  /**
+   * An event in the common case (no stream index, no headers) from its parts: the key is
+   * `keyLength` bytes of `key` from `keyOffset` (null: no key), the payload `payloadLength`
+   * bytes of `payload` from `payloadOffset`. The same bytes as add() of the same event, without
+   * a view per field (the Kafka reader packs records straight from a fetch's bytes).
+   */
+  addParts(
+    seq: number,
+    ts: number,
+    partition: number,
+    position: number,
+    key: Uint8Array | null,
+    keyOffset: number,
+    keyLength: number,
+    payload: Uint8Array,
+    payloadOffset: number,
+    payloadLength: number,
+  ): void {
+    this.begin(seq, ts, position);
+    this.addSimple(ts, partition, position, key, keyOffset, keyLength, payload, payloadOffset, payloadLength);
+    this.end(0, partition, ts, position);
+  }
+
   /** Checks before an event; the block's first event sets its start. */
   private begin(seq: number, ts: number, position: number): void {
     if (this.count === 0) {
@@ -224,14 +247,20 @@ export class BlockBuilder {
    * writes for the same event with payload codec.encode(event).
    */
   addEncoded<E>(seq: number, ts: number, partition: number, position: number, key: Uint8Array | null, codec: PayloadWriter<E>, event: E): void {
+    this.addEncodedParts(seq, ts, partition, position, key, 0, key === null ? 0 : key.length, codec, event);
+  }
+
+  /** addEncoded, with the key `keyLength` bytes of `key` from `keyOffset` (null: no key). */
+  addEncodedParts<E>(seq: number, ts: number, partition: number, position: number, key: Uint8Array | null, keyOffset: number, keyLength: number, codec: PayloadWriter<E>, event: E): void {
     const payloadLength = codec.encodedLength(event);
     this.begin(seq, ts, position);
-    const o = this.head(ts, partition, position, key, 0, key === null ? 0 : key.length, payloadLength);
+    const o = this.head(ts, partition, position, key, keyOffset, keyLength, payloadLength);
     const end = codec.encodeInto(event, this.sink.bytes, o);
     if (end !== o + payloadLength) throw new Error(`event ${seq}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
     this.sink.length = end;
     this.end(0, partition, ts, position);
   }
+
 
   /**
    * The common case (no stream index, no headers), written out: one reservation, the offset in

@@ -9,11 +9,14 @@
 // installFastRecordDecoder() puts this decoder in the place of kafkajs's record-batch decoder
 // (src/protocol/recordBatch/v0/decoder.js) in the calling thread's module cache, before
 // kafkajs loads its fetch responses (it loads them on the first fetch). The records it returns
-// are the same as kafkajs's, field for field (test/unit/kafka-decode.test.ts compares the two
-// on random batches); it reads the bytes directly and uses plain numbers while values are
-// exact as numbers. Anything it does not handle the same way is handed to kafkajs's own
-// decoder, the whole batch: compressed batches, control batches, offsets or timestamps beyond
-// 2^53, header names that Object.prototype has, a record that does not parse within its length.
+// read the same as kafkajs's, field for field (test/recorder/kafka-decode.test.ts compares the
+// two on random batches); it reads the bytes directly and uses plain numbers while values are
+// exact as numbers. Each record is a FastRecord: its key, value, headers and timestamp are
+// made when they are read, and its numbers and the places of its bytes can be read as they
+// are, so that the recorder packs a record into its block without a Buffer per field.
+// Anything it does not handle the same way is handed to kafkajs's own decoder, the whole
+// batch: compressed batches, control batches, offsets or timestamps beyond 2^53, header names
+// that Object.prototype has, a record that does not parse within its length.
 
 import { createRequire } from 'node:module';
 
@@ -164,27 +167,28 @@ function decodeBatch(decoder: KafkaDecoder): unknown {
     const offsetDelta = v.value;
     pos = v.end;
     v = varint(buffer, pos);
-    let key: Buffer | null = null;
     pos = v.end;
-    if (v.value !== -1) {
-      if (v.value < 0 || pos + v.value > recordEnd) throw NOT_FAST;
-      key = buffer.slice(pos, pos + v.value);
-      pos += v.value;
+    const keyAt = pos;
+    const keyLength = v.value;
+    if (keyLength !== -1) {
+      if (keyLength < 0 || pos + keyLength > recordEnd) throw NOT_FAST;
+      pos += keyLength;
     }
     v = varint(buffer, pos);
-    let value: Buffer | null = null;
     pos = v.end;
-    if (v.value !== -1) {
-      if (v.value < 0 || pos + v.value > recordEnd) throw NOT_FAST;
-      value = buffer.slice(pos, pos + v.value);
-      pos += v.value;
+    const valueAt = pos;
+    const valueLength = v.value;
+    if (valueLength !== -1) {
+      if (valueLength < 0 || pos + valueLength > recordEnd) throw NOT_FAST;
+      pos += valueLength;
     }
     v = varint(buffer, pos);
     pos = v.end;
     const headerCount = v.value;
     // -1 is no headers; kafkajs fails on other negative counts.
     if (headerCount < -1) throw NOT_FAST;
-    const headers: Record<string, Buffer | null | (Buffer | null)[]> = {};
+    // Headers are rare: a record that has some gets them decoded now (which also checks them).
+    const headers: Record<string, Buffer | null | (Buffer | null)[]> | null = headerCount > 0 ? {} : null;
     for (let h = 0; h < headerCount; h++) {
       const n = varint(buffer, pos);
       pos = n.end;
@@ -201,29 +205,69 @@ function decodeBatch(decoder: KafkaDecoder): unknown {
         headerValue = buffer.slice(pos, pos + l.value);
         pos += l.value;
       }
-      const before = headers[name];
-      headers[name] = before === undefined ? headerValue : Array.isArray(before) ? before.concat([headerValue]) : [before, headerValue];
+      const before = headers![name];
+      headers![name] = before === undefined ? headerValue : Array.isArray(before) ? before.concat([headerValue]) : [before, headerValue];
     }
     if (pos > recordEnd) throw NOT_FAST;
     pos = recordEnd;
     const offset = firstOffsetNumber + offsetDelta;
-    records[i] = {
-      magicByte,
-      attributes: recordAttributes,
-      timestamp: timestampType === LOG_APPEND_TIME ? maxTimestamp : String(firstTimestampNumber + timestampDelta),
-      offset: String(offset),
-      key,
-      value,
-      headers,
-      isControlRecord: false,
-      batchContext,
-    };
+    const timestampMs = timestampType === LOG_APPEND_TIME ? maxTimestampNumber : firstTimestampNumber + timestampDelta;
+    records[i] = new FastRecord(batchContext, recordAttributes, String(offset), offset, timestampMs, buffer, keyAt, keyLength, valueAt, valueLength, headers);
   }
   decoder.offset = end;
   return { ...recordContext, records };
 }
 
 const EMPTY = {};
+
+/**
+ * A record of a batch the fast decoder read. Its fields read as kafkajs's records' do
+ * (magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord,
+ * batchContext); key, value, headers and timestamp are made when read. The recorder's reader
+ * reads offsetNumber, timestampMs and the places of the key and value in `buffer` instead.
+ */
+export class FastRecord {
+  readonly isControlRecord = false;
+  constructor(
+    readonly batchContext: { readonly magicByte: number },
+    readonly attributes: number,
+    readonly offset: string,
+    /** The offset as a number. */
+    readonly offsetNumber: number,
+    /** The timestamp (ms) as a number. */
+    readonly timestampMs: number,
+    /** The fetch's bytes, holding this record. */
+    readonly buffer: Buffer,
+    /** Where the key's bytes start in `buffer`, and how many there are (-1: a null key). */
+    readonly keyAt: number,
+    readonly keyLength: number,
+    /** Where the value's bytes start, and how many there are (-1: a null value). */
+    readonly valueAt: number,
+    readonly valueLength: number,
+    /** The headers, when the record has any (else null). */
+    readonly headerMap: Record<string, Buffer | null | (Buffer | null)[]> | null,
+  ) {}
+
+  get magicByte(): number {
+    return this.batchContext.magicByte;
+  }
+
+  get timestamp(): string {
+    return String(this.timestampMs);
+  }
+
+  get key(): Buffer | null {
+    return this.keyLength < 0 ? null : this.buffer.slice(this.keyAt, this.keyAt + this.keyLength);
+  }
+
+  get value(): Buffer | null {
+    return this.valueLength < 0 ? null : this.buffer.slice(this.valueAt, this.valueAt + this.valueLength);
+  }
+
+  get headers(): Record<string, Buffer | null | (Buffer | null)[]> {
+    return this.headerMap ?? {};
+  }
+}
 
 /** A zigzag varint and where it ends, computed as kafkajs's Decoder.readVarInt does. */
 const varResult = { value: 0, end: 0 };

@@ -28,9 +28,11 @@ export interface KafkaClientSecurity {
 }
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
-import type { EventHeader } from '../../tape/block.js';
+import type { EventHeader, PayloadWriter } from '../../tape/block.js';
 import type { LineTransform } from '../../tape/ndjson.js';
-import type { Source, SourceItem, SourceRecord, SourceReject, SourceSpec } from '../source.js';
+import { REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from '../source.js';
+import { Redactor } from '../redact.js';
+import { FastRecord } from './kafka-decode.js';
 
 export const VALUE_FORMATS = ['json', 'codec'] as const;
 export type ValueFormat = (typeof VALUE_FORMATS)[number];
@@ -75,9 +77,9 @@ export interface KafkaSourceOptions<E> {
   /** kafkajs connection timeout, ms. */
   readonly connectionTimeoutMs?: number;
   /**
-   * For the recorder's Kafka reader thread (recorder/kafka-worker.ts): hand out records with
-   * their values as they are (not parsed, checked or redacted; the main thread does that with
-   * `convert`), and only null values as rejects.
+   * For the recorder's Kafka reader thread (recorder/kafka-worker.ts): hand out the records as
+   * kafkajs gives them, in KafkaRawRun items (one per hand-off), not parsed, checked or
+   * redacted (`convert` does that), nor counted in the positions (the main thread keeps them).
    */
   readonly rawValues?: boolean;
   /**
@@ -100,6 +102,23 @@ const FETCH_MAX_BYTES_PER_PARTITION = 512 << 10;
 /** How long the source waits for Kafka before handing the recorder an empty batch, so it can commit what it has. */
 const IDLE_BATCH_MS = 100;
 const DEFAULT_MAX_RAW_BYTES = 1 << 20;
+
+/**
+ * Records of one partition handed out as kafkajs gave them (rawValues): the recorder's reader
+ * packs them (KafkaSource.rawRecord tells how to read one) without an object per record.
+ */
+export interface KafkaRawRun {
+  readonly kafkaRun: true;
+  readonly topic: string;
+  readonly stream: number;
+  readonly partition: number;
+  readonly messages: KafkaMessage[];
+}
+
+export const isRawRun = (item: unknown): item is KafkaRawRun => (item as Partial<KafkaRawRun>).kafkaRun === true;
+
+/** Where a record is, for a message kafkajs gave: offset and timestamp as numbers (see rawRecord). */
+export const messageOffset = (message: KafkaMessage): number => (message instanceof FastRecord ? message.offsetNumber : Number(message.offset));
 
 interface Pending<E> {
   readonly items: SourceItem<E>[];
@@ -234,6 +253,11 @@ export class KafkaSource<E> implements Source<E> {
       channelCapacity: o.channelCapacity,
       connectionTimeoutMs: o.connectionTimeoutMs,
       security: this.securityForWorker === undefined ? undefined : { client: this.securityForWorker },
+      keepRaw: o.keepRaw,
+      maxRawBytes: o.maxRawBytes,
+      // What the reader needs to check and convert values itself (pipeline.ts): the redaction
+      // rules, or 'main' when they cannot be rebuilt on another thread (the recorder converts).
+      redaction: o.redaction === undefined ? null : o.redaction.transform instanceof Redactor ? o.redaction.transform.parts() : 'main',
     };
     if (this.securityForWorker === null || copyable(options) === null) return null;
     return { spec: { kind: 'kafka', options }, large: true };
@@ -290,8 +314,9 @@ export class KafkaSource<E> implements Source<E> {
         handedOver = entry;
         yield entry.items;
         handedOver = null;
-        // The recorder has taken every item of the batch: its positions become the baseline.
-        for (const item of entry.items) {
+        // The recorder has taken every item of the batch: its positions become the baseline
+        // (raw runs: the main thread keeps the positions).
+        if (!this.options.rawValues) for (const item of entry.items) {
           const at = this.locate(item);
           this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
         }
@@ -430,13 +455,22 @@ export class KafkaSource<E> implements Source<E> {
         }
         const end = this.endOffsets?.get(key);
         const capacity = this.options.channelCapacity ?? Number.MAX_SAFE_INTEGER;
+        const rawValues = this.options.rawValues === true;
+        const stream = this.topicIndex.get(topic)!;
         let items: SourceItem<E>[] = [];
+        let run: KafkaRawRun = { kafkaRun: true, topic, stream, partition, messages: [] };
         const handOff = async (): Promise<void> => {
           // The channel holds at most `capacity` records: this fetch waits (and kafkajs stops
           // fetching this partition) until the recorder has taken them.
-          const chunk = items;
+          let chunk = items;
+          let size = items.length;
+          if (rawValues) {
+            chunk = [run as unknown as SourceItem<E>];
+            size = run.messages.length;
+            run = { kafkaRun: true, topic, stream, partition, messages: [] };
+          }
           items = [];
-          if (chunk.length > this.maxDepth) this.maxDepth = chunk.length;
+          if (size > this.maxDepth) this.maxDepth = size;
           const waitStarted = performance.now();
           await new Promise<void>((resolve) => {
             this.queue.push({ items: chunk, done: resolve });
@@ -447,24 +481,27 @@ export class KafkaSource<E> implements Source<E> {
         // The partition's next offset, kept in a local while the batch is walked and stored
         // before anything else can look at it (a hand-off, the end of the batch).
         let next = expected;
+        let waiting = 0;
         for (const message of messages) {
-          const offset = Number(message.offset);
+          const offset = messageOffset(message);
           if (next !== undefined && offset < next) continue; // already in the tape
           if (end !== undefined && offset >= end) break; // past the end seen at start
           if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) break;
           if (this.stopped && this.options.maxEvents === undefined) break;
-          items.push(this.toItem(topic, partition, offset, message));
+          if (rawValues) run.messages.push(message);
+          else items.push(this.toItem(topic, partition, offset, message));
           next = offset + 1;
           this.handedOut++;
-          if (items.length >= capacity) {
+          if (++waiting >= capacity) {
             this.expected.set(key, next);
             await handOff();
+            waiting = 0;
             next = this.expected.get(key);
           }
         }
         if (next !== undefined) this.expected.set(key, next);
         if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) this.stopped = true;
-        if (items.length > 0) await handOff();
+        if (waiting > 0) await handOff();
       },
     });
   }
@@ -494,11 +531,23 @@ export class KafkaSource<E> implements Source<E> {
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
     const timestampUs = Number(message.timestamp) * 1000;
     const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
-    if (this.options.rawValues) {
-      // Parsed on the main thread, by `convert`; the event is filled in there.
-      return { timestampUs, partition, position: offset, stream: this.topicIndex.get(topic)!, key: message.key, headers, payload: value, event: undefined as E };
-    }
     return this.convert(topic, partition, offset, timestampUs, message.key, headers, value);
+  }
+
+  /**
+   * A record of a raw run (the reader thread), as it is to be stored: its value raw, unless
+   * `convert` (then as convert() makes it: checked, converted, redacted); a reject when the
+   * value is null (or, converting, not an event).
+   */
+  rawRecord(run: KafkaRawRun, message: KafkaMessage, convert: boolean): SourceItem<E> {
+    const offset = messageOffset(message);
+    const value = message.value;
+    if (value === null) return this.reject(run.topic, run.partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
+    const timestampUs = (message instanceof FastRecord ? message.timestampMs : Number(message.timestamp)) * 1000;
+    const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
+    if (convert) return this.convert(run.topic, run.partition, offset, timestampUs, message.key, headers, value);
+    // Converted on the main thread; the event is filled in there.
+    return { timestampUs, partition: run.partition, position: offset, stream: run.stream, key: message.key, headers, payload: value, event: undefined as E };
   }
 
   /**
@@ -506,7 +555,7 @@ export class KafkaSource<E> implements Source<E> {
    * redaction applied; a reject when the value is not an event. The reader thread hands out
    * raw records (rawValues), and the recorder converts them with this.
    */
-  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: EventHeader[], raw: Uint8Array): SourceItem<E> {
+  convert(topic: string, partition: number, offset: number, timestampUs: number, key: Uint8Array | null, headers: readonly EventHeader[] | undefined, raw: Uint8Array): SourceItem<E> {
     let value = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     let event: E;
     let payload: Uint8Array;
@@ -529,7 +578,7 @@ export class KafkaSource<E> implements Source<E> {
         return this.reject(topic, partition, offset, value, 'invalid-json', transform === undefined ? `the value is not JSON: ${(error as Error).message}` : 'the value is not JSON');
       }
       if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-        return this.reject(topic, partition, offset, value, 'not-an-object', 'the value must be a JSON object {"type", "payload"}');
+        return this.reject(topic, partition, offset, value, 'not-an-object', NOT_AN_OBJECT);
       }
       const o = json as Record<string, unknown>;
       if (transform !== undefined) {
@@ -537,8 +586,8 @@ export class KafkaSource<E> implements Source<E> {
         // Anything rejected from here on is kept redacted.
         value = Buffer.from(JSON.stringify(o), 'utf8');
       }
-      if (typeof o.type !== 'string') return this.reject(topic, partition, offset, value, 'bad-field', 'the value\'s "type" must be a string');
-      if (!('payload' in o)) return this.reject(topic, partition, offset, value, 'missing-field', 'the value has no "payload"');
+      const problem = jsonEventProblem(o);
+      if (problem !== null) return this.reject(topic, partition, offset, value, problem.code, problem.reason);
       try {
         event = codec.fromJSON({ type: o.type, payload: o.payload } as JsonEvent);
         payload = codec.encode(event);
@@ -559,6 +608,61 @@ export class KafkaSource<E> implements Source<E> {
   }
 
   /**
+   * The codec, when values can take the fast path (fastEvent): JSON values, no redaction, and
+   * a codec that writes its bytes into a block (encodedLength and encodeInto); else null.
+   */
+  fastCodec(): (EventCodec<E> & PayloadWriter<E>) | null {
+    const codec = this.options.codec;
+    if (this.valueFormat !== 'json' || this.options.redaction !== undefined) return null;
+    if (codec.encodeInto === undefined || codec.encodedLength === undefined) return null;
+    return codec as EventCodec<E> & PayloadWriter<E>;
+  }
+
+  /** The reject of the last fastEvent() that returned REJECTED. */
+  lastReject: SourceReject | null = null;
+
+  /**
+   * convert() for a JSON value that is `bytes` [start, end), when fastCodec() says it can be:
+   * the event (whose bytes the caller writes with fastCodec()'s encodeInto), or REJECTED, with
+   * the reject convert() makes (the same reason) in lastReject. No view or copy of the value
+   * unless it is rejected.
+   */
+  fastEvent(topic: string, partition: number, offset: number, bytes: Buffer, start: number, end: number): E | typeof REJECTED {
+    const event = this.fastEventOrReject(topic, partition, offset, bytes, start, end);
+    if (event instanceof Rejected) {
+      this.lastReject = event.reject;
+      return REJECTED;
+    }
+    return event;
+  }
+
+  private fastEventOrReject(topic: string, partition: number, offset: number, bytes: Buffer, start: number, end: number): E | Rejected {
+    const text = bytes.toString('utf8', start, end);
+    // Invalid UTF-8 decodes to U+FFFD: only a value that has one needs the check.
+    if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
+      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'invalid-utf8', 'the value is not valid UTF-8'));
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'invalid-json', `the value is not JSON: ${(error as Error).message}`));
+    }
+    const problem = jsonEventProblem(json);
+    if (problem !== null) return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), problem.code, problem.reason));
+    const o = json as { type: string; payload: unknown };
+    const codec = this.options.codec as EventCodec<E> & PayloadWriter<E>;
+    try {
+      const event = codec.fromJSON({ type: o.type, payload: o.payload } as JsonEvent);
+      // What encode() would check: an event the codec cannot write is rejected here too.
+      codec.encodedLength(event);
+      return event;
+    } catch (error) {
+      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`));
+    }
+  }
+
+  /**
    * The recorder took `item` (read on the reader thread): its partition's next offset joins
    * the baseline of every position after it, as batches() does for the items it hands out.
    */
@@ -568,11 +672,15 @@ export class KafkaSource<E> implements Source<E> {
       this.baseline.set(tp(at.topic, at.partition), at.offset + 1);
       return;
     }
+    this.takenRecord(item.stream ?? 0, item.partition, item.position);
+  }
+
+  /** The recorder took the record at `offset` of `partition` of stream (topic index) `stream`. */
+  takenRecord(stream: number, partition: number, offset: number): void {
     // Once per record on the recorder's thread: the partition's key string is made once.
-    const stream = item.stream ?? 0;
     const keys = (this.keysByStream[stream] ??= []);
-    const key = (keys[item.partition] ??= tp(this.options.topics[stream], item.partition));
-    this.baseline.set(key, item.position + 1);
+    const key = (keys[partition] ??= tp(this.options.topics[stream], partition));
+    this.baseline.set(key, offset + 1);
   }
 
   /** The end offsets prepare() saw, for the reader thread (null without --until-caught-up). */
@@ -612,6 +720,21 @@ export class KafkaSource<E> implements Source<E> {
 }
 
 const NO_HEADERS: EventHeader[] = [];
+
+class Rejected {
+  constructor(readonly reject: SourceReject) {}
+}
+
+const NOT_AN_OBJECT = 'the value must be a JSON object {"type", "payload"}';
+
+/** What is wrong with a parsed JSON value as an event's JSON form {"type", "payload"}, or null. */
+function jsonEventProblem(json: unknown): { code: string; reason: string } | null {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return { code: 'not-an-object', reason: NOT_AN_OBJECT };
+  const o = json as Record<string, unknown>;
+  if (typeof o.type !== 'string') return { code: 'bad-field', reason: 'the value\'s "type" must be a string' };
+  if (!('payload' in o)) return { code: 'missing-field', reason: 'the value has no "payload"' };
+  return null;
+}
 
 /** A copy of `value` that another thread can be handed (structuredClone), or null when there is none. */
 function copyable<T>(value: T): T | null {

@@ -1,11 +1,13 @@
 // `record --source kafka` against the real broker (scripts/kafka/broker.sh).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../engine/types.js';
 import { worldCodec, worldEngine } from '../../engine/world/index.js';
+import { recordTape } from '../../recorder/record.js';
+import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
@@ -124,21 +126,33 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
   }, 120_000);
 
   it('captures every partition of a 12-partition topic exactly: offsets, keys, values, timestamps, headers', () => {
-    const tape = join(dir, 'capture.tape');
-    const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--until-caught-up', '--out', tape, '--json']);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.json()).toMatchObject({ events, accepted: events, quarantined: 0 });
-    const records = readTape(tape);
-    expect(records).toHaveLength(events);
-    expect(compareWithTopic(records, contents)).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
-    // Checkpoints were taken live; the tape replays and verifies.
-    const replay = tapedeck(['replay', tape, '--json']);
-    expect(replay.status, replay.stdout).toBe(0);
-    expect(replay.json()).toMatchObject({ ok: true, events, mismatches: 0 });
-    const reader = TapeReader.open(tape);
-    expect(reader.meta.source).toMatchObject({ kind: 'kafka', topics: [topic], brokers: KAFKA_BROKERS });
-    reader.close();
-  }, 180_000);
+    // The reader thread converts values when the main thread is behind, else the main thread
+    // does (auto); each way alone must give the same capture.
+    for (const convert of ['auto', 'reader', 'main'] as const) {
+      const tape = join(dir, `capture-${convert}.tape`);
+      const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--until-caught-up', '--out', tape, '--json'], {
+        env: { TAPEDECK_KAFKA_CONVERT: convert },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const result = r.json<{ kafkaReader: { decoder: string; fastBatches: number; chunks: number; convertedChunks: number } }>();
+      expect(result).toMatchObject({ events, accepted: events, quarantined: 0 });
+      // The reader decoded with the fast decoder, and converted the values it was told to.
+      expect(result.kafkaReader.decoder).toBe('fast');
+      expect(result.kafkaReader.fastBatches).toBeGreaterThan(0);
+      if (convert === 'reader') expect(result.kafkaReader.convertedChunks).toBe(result.kafkaReader.chunks);
+      if (convert === 'main') expect(result.kafkaReader.convertedChunks).toBe(0);
+      const records = readTape(tape);
+      expect(records).toHaveLength(events);
+      expect(compareWithTopic(records, contents), convert).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+      // Checkpoints were taken live; the tape replays and verifies.
+      const replay = tapedeck(['replay', tape, '--json']);
+      expect(replay.status, replay.stdout).toBe(0);
+      expect(replay.json()).toMatchObject({ ok: true, events, mismatches: 0 });
+      const reader = TapeReader.open(tape);
+      expect(reader.meta.source).toMatchObject({ kind: 'kafka', topics: [topic], brokers: KAFKA_BROKERS });
+      reader.close();
+    }
+  }, 300_000);
 
   it('stops after --max-events and resumes from the tape’s positions to the end, without loss or duplicates', () => {
     const tape = join(dir, 'partial.tape');
@@ -191,15 +205,21 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       ],
     });
     await producer.disconnect();
-    // The same whether the consumer runs on a reader thread (the default) or on the main thread.
-    for (const pipeline of ['on', 'off']) {
-      const strictTape = join(dir, `bad-strict-${pipeline}.tape`);
-      const strict = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--pipeline', pipeline, '--out', strictTape]);
+    // The same whether the consumer runs on a reader thread (the default; the values converted
+    // there or on the main thread) or on the main thread.
+    for (const [pipeline, convert] of [
+      ['on', 'reader'],
+      ['on', 'main'],
+      ['off', 'auto'],
+    ]) {
+      const env = { TAPEDECK_KAFKA_CONVERT: convert };
+      const strictTape = join(dir, `bad-strict-${pipeline}-${convert}.tape`);
+      const strict = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--pipeline', pipeline, '--out', strictTape], { env });
       expect(strict.status).toBe(2);
       expect(strict.stderr).toMatch(new RegExp(`kafka topic ${bad} partition 0 offset 1: .*null value.*\\[null-value\\]`));
       expect(readTape(strictTape)).toHaveLength(1);
-      const qTape = join(dir, `bad-quarantine-${pipeline}.tape`);
-      const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json']);
+      const qTape = join(dir, `bad-quarantine-${pipeline}-${convert}.tape`);
+      const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json'], { env });
       expect(q.status, q.stderr).toBe(0);
       expect(q.json()).toMatchObject({ read: 5, accepted: 2, quarantined: 3, pipelined: pipeline === 'on' });
       const reader = TapeReader.open(qTape);
@@ -211,29 +231,132 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
         ['codec-rejected', 3],
       ]);
       // Resuming reads nothing again: each reject is stored once, with the position past it.
-      const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json']);
+      const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json'], { env });
       expect(again.status, again.stderr).toBe(0);
       expect(again.json()).toMatchObject({ read: 5, quarantined: 3, eventsThisRun: 0 });
     }
   }, 180_000);
 
-  it('records messages produced by kcat, keys and headers included', async () => {
-    {
-      const created = await createTopic('kcat', 3);
-      const lines = [
-        `p1|{"type":"join","payload":{"player":1,"zone":0,"x":5,"y":6}}`,
-        `p2|{"type":"join","payload":{"player":2,"zone":1,"x":7,"y":8}}`,
-        `p1|{"type":"move","payload":{"player":1,"dx":1,"dy":-1}}`,
-      ];
-      for (const [i, text] of lines.entries()) {
-        const r = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', created, '-P', '-K', '|', '-p', String(i % 3), '-H', `origin=kcat-${i}`], { input: text + '\n', encoding: 'utf8' });
-        expect(r.status, r.stderr).toBe(0);
+  it('--redact and --hash reach every value and key before the tape, whichever thread converts', async () => {
+    const KV = join(REPO, 'fixtures/engines/kv-lww.mjs');
+    const topic = await createTopic('redact', 2);
+    const producer = kafka().producer();
+    await producer.connect();
+    const messages = Array.from({ length: 2000 }, (_, i) => ({
+      partition: i % 2,
+      key: `user-${i % 50}@example.com`,
+      value: JSON.stringify({ type: 'put', payload: { k: 'abcd'[i % 4], ver: i, v: i % 10, email: `secret-${i}@example.com`, card: `4000-0000-0000-${String(i % 7).padStart(4, '0')}` } }),
+    }));
+    // Rejected after parsing (the JSON codec refuses an empty type): kept, redacted too.
+    messages.push({ partition: 0, key: 'user-x@example.com', value: JSON.stringify({ type: '', payload: { email: 'secret-x@example.com', card: '5500-0000-0000-0004' } }) });
+    await producer.send({ topic, messages });
+    await producer.disconnect();
+    const keyFile = join(dir, 'redact.key');
+    writeFileSync(keyFile, 'k3y-that-must-not-leak');
+    const exports: string[] = [];
+    for (const convert of ['reader', 'main']) {
+      const tape = join(dir, `redact-${convert}.tape`);
+      const r = tapedeck(
+        ['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--until-caught-up', '--engine', KV, '--quarantine', '--redact', 'payload.email', '--hash', 'payload.card', '--hash', 'key', '--hash-key-file', keyFile, '--out', tape, '--json'],
+        { env: { TAPEDECK_KAFKA_CONVERT: convert } },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ read: 2001, accepted: 2000, quarantined: 1, pipelined: true });
+      const bytes = Buffer.concat(readdirSync(dir).filter((f) => f.startsWith(`redact-${convert}.tape`)).map((f) => readFileSync(join(dir, f))));
+      for (const secret of ['secret-', '@example.com', '4000-0000', '5500-0000', 'k3y-that-must-not-leak']) expect(bytes.includes(secret), `${convert}: ${secret}`).toBe(false);
+      const exported = tapedeck(['export', tape, '--engine', KV]).stdout.trim().split('\n');
+      expect(exported).toHaveLength(2000);
+      const first = JSON.parse(exported[0]) as { key: string; payload: { email?: string; card: string } };
+      expect(first.payload.email).toBeUndefined();
+      expect(first.payload.card).toMatch(/^hmac:[0-9a-f]{32}$/);
+      expect(first.key).toMatch(/^hmac:[0-9a-f]{32}$/);
+      exports.push([...exported].sort().join('\n'));
+    }
+    // The same events, redacted and hashed the same way, on either thread.
+    expect(exports[1]).toBe(exports[0]);
+  }, 120_000);
+
+  it('every commit stores the position just past the records it holds, whichever thread converts', async () => {
+    // A kill -9 between two commits resumes from the stored position: a position behind the
+    // stored records duplicates some, one ahead loses some. Checked at every commit, with
+    // small blocks, records with and without headers, and rejects kept in quarantine.
+    const topic = await createTopic('positions', 2);
+    const producer = kafka().producer();
+    await producer.connect();
+    const messages = Array.from({ length: 3000 }, (_, i) => ({
+      partition: i % 2,
+      key: `k${i % 17}`,
+      value: i % 211 === 5 ? null : i % 97 === 3 ? 'not json' : JSON.stringify({ type: 'join', payload: { player: i, zone: i % 5, x: i % 100, y: 7 } }),
+      ...(i % 3 === 0 ? { headers: { trace: `t${i}` } } : {}),
+    }));
+    await producer.send({ topic, messages });
+    await producer.disconnect();
+    const rejected = messages.filter((m) => m.value === null || m.value === 'not json').length;
+    for (const convert of ['reader', 'main']) {
+      const tape = join(dir, `positions-${convert}.tape`);
+      let commits = 0;
+      const before = process.env.TAPEDECK_KAFKA_CONVERT;
+      process.env.TAPEDECK_KAFKA_CONVERT = convert;
+      try {
+        const result = await recordTape(new KafkaSource({ brokers: KAFKA_BROKERS, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
+          path: tape,
+          engine: worldEngine,
+          runSeed: 1,
+          blockEvents: 100,
+          quarantine: true,
+          pipeline: 'on',
+          onProgress: () => {
+            commits++;
+            const reader = TapeReader.open(tape);
+            try {
+              const next = new Map<number, number>([
+                [0, 0],
+                [1, 0],
+              ]);
+              for (const cursor of reader.blocks(0)) while (reader.advance(cursor)) next.set(cursor.partition, Math.max(next.get(cursor.partition)!, cursor.position + 1));
+              for (const r of reader.rejects()) {
+                const at = r.position as { partition: number; offset: number };
+                next.set(at.partition, Math.max(next.get(at.partition)!, at.offset + 1));
+              }
+              const stored = reader.sourcePositions()[0].position as { next: Record<string, Record<string, number>> };
+              expect(stored.next[topic], `${convert}: commit ${commits}`).toEqual({ 0: next.get(0), 1: next.get(1) });
+            } finally {
+              reader.close();
+            }
+          },
+        });
+        expect(result).toMatchObject({ read: 3000, quarantined: rejected, pipelined: true });
+        expect(commits).toBeGreaterThan(10);
+      } finally {
+        if (before === undefined) delete process.env.TAPEDECK_KAFKA_CONVERT;
+        else process.env.TAPEDECK_KAFKA_CONVERT = before;
       }
-      const tape = join(dir, 'kcat.tape');
-      const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--until-caught-up', '--out', tape, '--json']);
+    }
+  }, 120_000);
+
+  it('records messages produced by kcat, keys and headers included', async () => {
+    const created = await createTopic('kcat', 3);
+    const lines = [
+      `p1|{"type":"join","payload":{"player":1,"zone":0,"x":5,"y":6}}`,
+      `p2|{"type":"join","payload":{"player":2,"zone":1,"x":7,"y":8}}`,
+      `p1|{"type":"move","payload":{"player":1,"dx":1,"dy":-1}}`,
+    ];
+    for (const [i, text] of lines.entries()) {
+      const r = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', created, '-P', '-K', '|', '-p', String(i % 3), '-H', `origin=kcat-${i}`], { input: text + '\n', encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    // And one with neither key nor headers.
+    const bare = `{"type":"join","payload":{"player":3,"zone":2,"x":1,"y":2}}`;
+    const r = spawnSync('kcat', ['-b', KAFKA_BROKERS[0], '-t', created, '-P', '-p', '2'], { input: bare + '\n', encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    for (const convert of ['reader', 'main']) {
+      const tape = join(dir, `kcat-${convert}.tape`);
+      const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--until-caught-up', '--out', tape, '--json'], {
+        env: { TAPEDECK_KAFKA_CONVERT: convert },
+      });
       expect(r.status, r.stderr).toBe(0);
       const records = readTape(tape);
-      expect(records).toHaveLength(3);
+      expect(records).toHaveLength(4);
       const byOrigin = new Map(records.map((x) => [x.headers.origin, x]));
       for (const [i, text] of lines.entries()) {
         const x = byOrigin.get(`kcat-${i}`)!;
@@ -241,6 +364,9 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
         expect(x.key).toBe(text.split('|')[0]);
         expect(JSON.parse(x.json)).toEqual(JSON.parse(text.slice(text.indexOf('|') + 1)));
       }
+      const plain = records.find((x) => x.headers.origin === undefined)!;
+      expect(plain).toMatchObject({ partition: 2, key: null, headers: {} });
+      expect(JSON.parse(plain.json)).toEqual(JSON.parse(bare));
     }
   }, 120_000);
 });

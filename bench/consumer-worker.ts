@@ -1,0 +1,52 @@
+// A bare kafkajs eachBatch consumer on a worker thread with tapedeck's record-batch decoder
+// (recorder/sources/kafka-decode.ts) in place of kafkajs's, for the Kafka benchmark's
+// reference case kafka-bare-consumer-fast-decoder (bench/kafka.ts): what the decoder alone
+// gives a consumer that does nothing else. Each message names a topic and a group; the
+// consumer reads the topic from the beginning until it has seen `events` records, counting.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { installFastRecordDecoder } from '../recorder/sources/kafka-decode.js';
+
+interface ConsumerTask {
+  readonly brokers: string[];
+  readonly events: number;
+}
+
+async function run(task: ConsumerTask): Promise<void> {
+  const port = parentPort!;
+  // Before kafkajs fetches in this thread (it loads its fetch decoding on the first fetch).
+  const decoder = installFastRecordDecoder();
+  const { Kafka, logLevel } = await import('kafkajs');
+  const kafka = new Kafka({ clientId: 'tapedeck-bench-fast-decoder', brokers: task.brokers, logLevel: logLevel.NOTHING });
+  port.postMessage(decoder === 'fast' ? 'ready' : `failed: the fast decoder is not in place: ${decoder}`);
+  port.on('message', (job: { topic: string; group: string } | null) => {
+    if (job === null) {
+      port.close();
+      return;
+    }
+    const consumer = kafka.consumer({ groupId: job.group });
+    let seen = 0;
+    const read = async (): Promise<void> => {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [job.topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              seen += batch.messages.length;
+              if (seen >= task.events) resolve();
+            },
+          })
+          .catch(reject);
+      });
+      await consumer.disconnect();
+    };
+    read().then(
+      () => port.postMessage(`done ${seen}`),
+      (error: unknown) => port.postMessage(`failed: ${(error as Error).message}`),
+    );
+  });
+}
+
+void run(workerData as ConsumerTask);
