@@ -1,9 +1,13 @@
 // Kafka benchmarks against the real broker (scripts/kafka/broker.sh), each against a bare
 // client baseline measured in the same run on the same topic:
 //   record-kafka    `record --source kafka` (recordTape + KafkaSource, world engine, live
-//                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts; the
+//                   checkpoints) vs a bare kafkajs eachBatch consumer that only counts, on a
+//                   thread of its own (bench/consumer-worker.ts; the same consumer on the main
+//                   thread, the baseline of earlier runs, is printed as a reference); the
 //                   recorder's reader uses its own record-batch decoder, so the bare consumer
-//                   with that decoder is measured too, as a reference;
+//                   with that decoder is measured too, as a reference, and record-kafka-cold
+//                   starts a new reader thread each run (record-kafka's runs reuse the one the
+//                   previous run kept), as a single `tapedeck record` process does;
 //   republish-max   `replay --to-kafka --speed max` vs a bare kafkajs producer sending the
 //                   same messages (built beforehand) in the same batches; republish runs one
 //                   sender thread per core (at most 4), so the same number of bare producers
@@ -16,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import { worldEngine, WorldTraffic, worldCodec } from '../engine/world/index.js';
+import { endKeptKafkaWorker } from '../recorder/pipeline.js';
 import { recordTape } from '../recorder/record.js';
 import { KafkaSource } from '../recorder/sources/kafka.js';
 import { defaultSenders, republishTape } from '../replayer/republish.js';
@@ -105,8 +110,33 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
   };
 
   let groups = 0;
-  await measure('kafka-bare-consumer', 'a bare kafkajs eachBatch consumer reading the topic from the beginning, counting (baseline)', null, async () => {
-    const consumer = kafka.consumer({ groupId: `bench-bare-${stamp}-${groups++}` });
+  // The bare consumers run on threads of their own (bench/consumer-worker.ts): kafkajs as it is
+  // (the baseline), and with tapedeck's record-batch decoder (a reference).
+  const consumerThread = async (fastDecoder: boolean): Promise<Worker> => {
+    const worker = new Worker(new URL('./consumer-worker.js', import.meta.url), { workerData: { brokers, events, fastDecoder } });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', (m: string) => (m === 'ready' ? resolve() : reject(new Error(`bench consumer thread: ${m}`))));
+      worker.once('error', reject);
+    });
+    return worker;
+  };
+  const consumeOn = (worker: Worker, prefix: string): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      worker.once('message', (m: string) => (m.startsWith('done ') ? resolve(Number(m.slice(5))) : reject(new Error(`bench consumer thread: ${m}`))));
+      worker.postMessage({ topic, group: `${prefix}-${stamp}-${groups++}` });
+    });
+  const endThread = async (worker: Worker): Promise<void> => {
+    worker.postMessage(null);
+    await new Promise((resolve) => worker.once('exit', resolve));
+  };
+  const bareThread = await consumerThread(false);
+  try {
+    await measure('kafka-bare-consumer', 'a bare kafkajs eachBatch consumer on a thread of its own, reading the topic from the beginning, counting (baseline)', null, () => consumeOn(bareThread, 'bench-bare'));
+  } finally {
+    await endThread(bareThread);
+  }
+  await measure('kafka-bare-consumer-main-thread', "the bare consumer on the benchmark's main thread, which holds the messages the producer cases send (reference; the baseline of earlier runs)", 'kafka-bare-consumer', async () => {
+    const consumer = kafka.consumer({ groupId: `bench-bare-main-${stamp}-${groups++}` });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     let seen = 0;
@@ -124,31 +154,34 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     await consumer.disconnect();
     return seen;
   });
-  // The same bare consumer with tapedeck's record-batch decoder, on a thread of its own
-  // (reference): how much of record-kafka's speed is the decoder's.
-  const fastConsumer = new Worker(new URL('./consumer-worker.js', import.meta.url), { workerData: { brokers, events } });
+  const fastThread = await consumerThread(true);
   try {
-    await new Promise<void>((resolve, reject) => {
-      fastConsumer.once('message', (m: string) => (m === 'ready' ? resolve() : reject(new Error(`bench consumer thread: ${m}`))));
-      fastConsumer.once('error', reject);
-    });
     await measure(
       'kafka-bare-consumer-fast-decoder',
-      "the bare consumer on a worker thread with tapedeck's record-batch decoder in place of kafkajs's (recorder/sources/kafka-decode.ts), counting (reference)",
+      "the bare consumer on a thread of its own with tapedeck's record-batch decoder in place of kafkajs's (recorder/sources/kafka-decode.ts), counting (reference)",
       'kafka-bare-consumer',
-      () =>
-        new Promise<number>((resolve, reject) => {
-          fastConsumer.once('message', (m: string) => (m.startsWith('done ') ? resolve(Number(m.slice(5))) : reject(new Error(`bench consumer thread: ${m}`))));
-          fastConsumer.postMessage({ topic, group: `bench-fast-${stamp}-${groups++}` });
-        }),
+      () => consumeOn(fastThread, 'bench-fast'),
     );
   } finally {
-    fastConsumer.postMessage(null);
-    await new Promise((resolve) => fastConsumer.once('exit', resolve));
+    await endThread(fastThread);
   }
   await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', async () => {
     const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
       path: join(dir, 'kafka-bench.tape'),
+      overwrite: true,
+      engine: worldEngine,
+      runSeed: 1,
+    });
+    return result.events;
+  });
+  // The same, with a new reader thread each run, as one `tapedeck record` has: record-kafka's
+  // runs reuse the reader thread the previous run kept (recorder/pipeline.ts), so this one
+  // shows what a process's first recording pays on top (starting the thread, loading its
+  // modules, its code not yet compiled).
+  await measure('record-kafka-cold', 'record-kafka with a new reader thread each run, as a single `tapedeck record` process has (reference)', 'kafka-bare-consumer', async () => {
+    await endKeptKafkaWorker();
+    const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
+      path: join(dir, 'kafka-bench-cold.tape'),
       overwrite: true,
       engine: worldEngine,
       runSeed: 1,

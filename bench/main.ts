@@ -258,6 +258,11 @@ function evaluateGoals(rows: { name: string; eventsPerSec: number; ratioToBaseli
   const krow = (name: string) => kafkaRows?.find((r) => r.name === name);
   const recordKafka = krow('record-kafka');
   if (recordKafka?.ratioToBaseline != null) goals.push({ goal: 'record-kafka >= 0.9 of kafka-bare-consumer', measured: recordKafka.ratioToBaseline.toFixed(3), met: recordKafka.ratioToBaseline >= 0.9 });
+  // The same goal for a process's first recording (a new reader thread), so that neither hides the other.
+  const recordKafkaCold = krow('record-kafka-cold');
+  if (recordKafkaCold?.ratioToBaseline != null) {
+    goals.push({ goal: 'record-kafka-cold >= 0.9 of kafka-bare-consumer', measured: recordKafkaCold.ratioToBaseline.toFixed(3), met: recordKafkaCold.ratioToBaseline >= 0.9 });
+  }
   const republish = krow('republish-max');
   if (republish?.ratioToBaseline != null) goals.push({ goal: 'republish-max >= 0.9 of kafka-bare-producer', measured: republish.ratioToBaseline.toFixed(3), met: republish.ratioToBaseline >= 0.9 });
   const row = (name: string) => rows.find((r) => r.name === name);

@@ -9,8 +9,11 @@
 // it. The tape is the same either way (the same conversion, with the same codec and rules).
 // TAPEDECK_KAFKA_CONVERT=reader or =main (KafkaTask.convert) fixes the thread, for tests and
 // diagnosis.
+// The thread is kept for the process's next recording (pipeline.ts, as the source worker is):
+// each recording comes as a job with its own port; engines are loaded once.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
+import type { Engine } from '../engine/types.js';
 import { jsonCodec } from '../engine/json-codec.js';
 import type { EventCodec } from '../engine/types.js';
 import { loadEngine } from '../tape/load-engine.js';
@@ -43,10 +46,30 @@ const MAX_PENDING_ITEMS = 65_536;
 /** Atomics.waitAsync (Node 16+; not in this project's TypeScript lib). */
 const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
 
-async function run(task: KafkaTask): Promise<void> {
-  const port = parentPort!;
-  // Before the consumer's first fetch, which loads kafkajs's fetch decoding.
-  const decoder = installFastRecordDecoder();
+// Before any consumer's first fetch, which loads kafkajs's fetch decoding.
+const decoder = installFastRecordDecoder();
+
+/** A recording for this thread: the task, and the port its messages go to. */
+export interface KafkaJob {
+  readonly task: KafkaTask;
+  readonly port: MessagePort;
+}
+
+const engines = new Map<string, Promise<Engine>>();
+
+function engineFor(spec: string): Promise<Engine> {
+  let engine = engines.get(spec);
+  if (engine === undefined) {
+    engine = loadEngine(spec);
+    engines.set(spec, engine);
+    // A failed load is not kept: the next job tries again (and reports its own error).
+    engine.catch(() => engines.delete(spec));
+  }
+  return engine;
+}
+
+async function run(task: KafkaTask, port: MessagePort): Promise<void> {
+  const stats = { ...fastDecoderStats };
   const control = new Int32Array(task.control);
   const post = (message: KafkaMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const { redaction, ...options } = task.options as Record<string, unknown> & { redaction: RedactionParts | 'main' | null };
@@ -54,7 +77,7 @@ async function run(task: KafkaTask): Promise<void> {
   let codec: EventCodec<unknown> = jsonCodec;
   let redactor: Redactor | null = null;
   if (canConvert) {
-    codec = (await loadEngine(task.engineSpec!)).codec;
+    codec = (await engineFor(task.engineSpec!)).codec;
     if (redaction !== null) redactor = new Redactor({ redact: redaction.redact, hash: redaction.hash }, redaction.key === null ? null : Buffer.from(redaction.key));
   }
   const source = new KafkaSource({
@@ -167,10 +190,21 @@ async function run(task: KafkaTask): Promise<void> {
   post({
     type: 'end',
     stopped,
-    reader: { decoder, fastBatches: fastDecoderStats.fast, otherBatches: fastDecoderStats.fallback, chunks: sent, convertedChunks: canConvert ? convertedChunks : null },
+    reader: {
+      decoder,
+      fastBatches: fastDecoderStats.fast - stats.fast,
+      otherBatches: fastDecoderStats.fallback - stats.fallback,
+      chunks: sent,
+      convertedChunks: canConvert ? convertedChunks : null,
+    },
   });
-  // Nothing more to receive: let the thread end.
+  // The job is over: its port closes (the thread waits for the next job, or is ended).
   port.close();
 }
 
-run(workerData as KafkaTask).catch((error: unknown) => parentPort!.postMessage(workerFailure(error)));
+parentPort!.on('message', (job: KafkaJob) => {
+  run(job.task, job.port).catch((error: unknown) => {
+    job.port.postMessage(workerFailure(error));
+    job.port.close();
+  });
+});

@@ -18,6 +18,7 @@ import type { EventCodec } from '../engine/types.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
 import type { SourceJob } from './source-worker.js';
+import type { KafkaJob } from './kafka-worker.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
@@ -330,23 +331,46 @@ export type KafkaMessage =
 /** The compiled Kafka reader (see compiledWorkerUrl). */
 export const kafkaWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/kafka-worker.js');
 
+/** The Kafka reader between recordings: kept, as the source worker is (module loading, its code compiled). */
+let kafkaWorkers: WorkerKeeper | null = null;
+
+/** The thread id of the Kafka reader kept for the next recording, or null (for tests). */
+export function keptKafkaWorker(): number | null {
+  return kafkaWorkers?.keptThreadId ?? null;
+}
+
+/** End the kept Kafka reader: the next recording starts its own, as a process's first does (the benchmark's cold case). */
+export async function endKeptKafkaWorker(): Promise<void> {
+  await kafkaWorkers?.end();
+}
+
 export class KafkaPipeline {
   private readonly worker: Worker;
-  private readonly exited: Promise<void>;
+  private readonly port: MessagePort;
   private readonly control: Int32Array;
   private readonly inbox: WorkerInbox<KafkaMessage>;
+  /** The reader sent 'end' for this job. */
+  private finished = false;
 
   constructor(url: URL, options: Record<string, unknown>, engineSpec: string | undefined, onWarning: (message: string) => void) {
     const convert = kafkaConvertSetting();
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
-    this.worker = new Worker(url, { workerData: { options, engineSpec, convert, control } satisfies KafkaTask });
-    this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => {
-      if (message.type !== 'warning') return false;
-      onWarning(message.message);
-      return true;
-    });
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    kafkaWorkers ??= new WorkerKeeper(() => new Worker(url));
+    this.worker = kafkaWorkers.take();
+    this.inbox = new WorkerInbox<KafkaMessage>(
+      this.worker,
+      'the Kafka reader thread',
+      (message) => {
+        if (message.type !== 'warning') return false;
+        onWarning(message.message);
+        return true;
+      },
+      port1,
+    );
+    this.worker.postMessage({ task: { options, engineSpec, convert, control } satisfies KafkaTask, port: port2 } satisfies KafkaJob, [port2]);
   }
 
   /** The reader's chunks, up to 'end' (failures are thrown). */
@@ -354,7 +378,10 @@ export class KafkaPipeline {
     for (;;) {
       const message = await this.inbox.next();
       if (message.type === 'warning') continue;
-      if (message.type === 'end') this.inbox.done();
+      if (message.type === 'end') {
+        this.finished = true;
+        this.inbox.done();
+      }
       yield message;
       if (message.type === 'end') return;
     }
@@ -367,7 +394,7 @@ export class KafkaPipeline {
 
   /** The tape committed `position`: the reader commits it to a shared group. */
   committed(position: unknown): void {
-    this.worker.postMessage({ type: 'committed', position });
+    this.port.postMessage({ type: 'committed', position });
   }
 
   stop(): void {
@@ -375,15 +402,30 @@ export class KafkaPipeline {
     Atomics.notify(this.control, CONTROL_CONSUMED);
   }
 
+  /** Keep the reader for the next recording if it finished this one; else let its consumer leave the group, and end it. */
   async close(): Promise<void> {
     this.inbox.done();
+    if (this.finished) {
+      this.port.close();
+      kafkaWorkers!.keep(this.worker);
+      return;
+    }
     this.stop();
-    // Let the reader disconnect its consumer (leaving the group at once) before it is ended.
-    this.worker.postMessage({ type: 'close' });
+    // Let the reader disconnect its consumer (leaving the group at once) before it is ended:
+    // its job ends with 'end' (or a failure), or the port closes.
+    const ended = new Promise<void>((resolve) => {
+      this.port.on('message', (message: { type: string }) => {
+        if (message.type === 'end' || message.type === 'error') resolve();
+      });
+      this.port.once('close', () => resolve());
+      this.worker.once('exit', () => resolve());
+    });
+    this.port.postMessage({ type: 'close' });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
-    await Promise.race([this.exited, timeout]);
+    await Promise.race([ended, timeout]);
     clearTimeout(timer);
+    this.port.close();
     await this.worker.terminate();
   }
 }

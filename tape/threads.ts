@@ -147,6 +147,13 @@ export class WorkerKeeper {
     else void worker.terminate();
   }
 
+  /** End the kept worker, if any: the next job starts a new one. */
+  async end(): Promise<void> {
+    const kept = this.idle;
+    this.idle = null;
+    await kept?.terminate();
+  }
+
   /** The kept worker's thread id, or null (for tests). */
   get keptThreadId(): number | null {
     return this.idle?.threadId ?? null;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../engine/types.js';
 import { worldCodec, worldEngine } from '../../engine/world/index.js';
+import { keptKafkaWorker } from '../../recorder/pipeline.js';
 import { recordTape } from '../../recorder/record.js';
 import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
@@ -292,6 +293,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     await producer.send({ topic, messages });
     await producer.disconnect();
     const rejected = messages.filter((m) => m.value === null || m.value === 'not json').length;
+    const kept: (number | null)[] = [];
     for (const convert of ['reader', 'main']) {
       const tape = join(dir, `positions-${convert}.tape`);
       let commits = 0;
@@ -331,7 +333,21 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
         if (before === undefined) delete process.env.TAPEDECK_KAFKA_CONVERT;
         else process.env.TAPEDECK_KAFKA_CONVERT = before;
       }
+      // The reader thread is kept for the process's next recording.
+      kept.push(keptKafkaWorker());
     }
+    expect(kept[0]).not.toBeNull();
+    expect(kept[1]).toBe(kept[0]);
+    // A recording that fails (strict mode, a bad record) does not hand its reader on.
+    const failed = await recordTape(new KafkaSource({ brokers: KAFKA_BROKERS, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
+      path: join(dir, 'positions-strict.tape'),
+      engine: worldEngine,
+      runSeed: 1,
+      pipeline: 'on',
+    }).catch((error: unknown) => error);
+    // The first bad record of either partition (which comes first depends on the fetches).
+    expect(String(failed)).toMatch(/partition (0 offset 50|1 offset 1): .*\[invalid-json\]/);
+    expect(keptKafkaWorker()).toBeNull();
   }, 120_000);
 
   it('records messages produced by kcat, keys and headers included', async () => {
