@@ -414,6 +414,9 @@ async function main(): Promise<void> {
       const medianMs = median(runsMs);
       results.push({ name: c.name, description: c.description, events: n, medianMs, eventsPerSec: (n * 1000) / medianMs, runsMs });
     }
+    // The events held for the in-memory cases go: the Kafka cases' recorder runs on this thread,
+    // with a heap as a recording process's would be.
+    ctx.records = [];
     const ceiling = results.find((r) => r.name === 'engine-ceiling')!.eventsPerSec;
     const byName = new Map(results.map((r) => [r.name, r]));
     const rows = results.map((r) => {

@@ -55,6 +55,11 @@ export interface KafkaJob {
   readonly port: MessagePort;
 }
 
+/** Load this engine now, for a job to come (pipeline.ts, prestartKafkaWorker). */
+export interface KafkaPreload {
+  readonly preload: string;
+}
+
 const engines = new Map<string, Promise<Engine>>();
 
 function engineFor(spec: string): Promise<Engine> {
@@ -202,7 +207,12 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   port.close();
 }
 
-parentPort!.on('message', (job: KafkaJob) => {
+parentPort!.on('message', (job: KafkaJob | KafkaPreload) => {
+  if ('preload' in job) {
+    // A failure is the job's to report.
+    engineFor(job.preload).catch(() => undefined);
+    return;
+  }
   run(job.task, job.port).catch((error: unknown) => {
     job.port.postMessage(workerFailure(error));
     job.port.close();

@@ -18,7 +18,7 @@ import type { EventCodec } from '../engine/types.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
 import type { SourceJob } from './source-worker.js';
-import type { KafkaJob } from './kafka-worker.js';
+import type { KafkaJob, KafkaPreload } from './kafka-worker.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
@@ -337,6 +337,20 @@ let kafkaWorkers: WorkerKeeper | null = null;
 /** The thread id of the Kafka reader kept for the next recording, or null (for tests). */
 export function keptKafkaWorker(): number | null {
   return kafkaWorkers?.keptThreadId ?? null;
+}
+
+/**
+ * Start a Kafka reader thread now (unless one is kept), to be taken by the KafkaPipeline that
+ * follows: its start (an isolate, kafkajs and the rest of its modules, the engine) then runs
+ * while the main thread's prepare() asks Kafka where to start. Unused, it stays idle and
+ * unreferenced like a kept one.
+ */
+export function prestartKafkaWorker(url: URL, engineSpec: string | undefined): void {
+  kafkaWorkers ??= new WorkerKeeper(() => new Worker(url));
+  if (kafkaWorkers.keptThreadId !== null) return;
+  const worker = kafkaWorkers.take();
+  if (engineSpec !== undefined) worker.postMessage({ preload: engineSpec } satisfies KafkaPreload);
+  kafkaWorkers.keep(worker);
 }
 
 /** End the kept Kafka reader: the next recording starts its own, as a process's first does (the benchmark's cold case). */

@@ -12,7 +12,7 @@ import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { KafkaPipeline, kafkaConvertSetting, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
@@ -134,8 +134,13 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   const snapshotEvery = positiveInteger('snapshotEvery', resume?.meta.snapshotEvery ?? options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
   const blockEvents = positiveInteger('blockEvents', options.blockEvents ?? DEFAULT_BLOCK_EVENTS);
   const durability = options.durability ?? (source.live ? 'durable' : 'relaxed');
-  // A setting that is wrong fails before the tape exists.
-  if (source.name === 'kafka') kafkaConvertSetting();
+  if (source.name === 'kafka') {
+    // A setting that is wrong fails before the tape exists.
+    kafkaConvertSetting();
+    // The reader thread starts while prepare() asks Kafka where to start.
+    const url = kafkaWorkerUrl();
+    if (url !== null && pipelineAllowed(options)) prestartKafkaWorker(url, engineSpecOf(options));
+  }
   // A source that cannot start (a broker refusing the connection) fails here, before the tape exists.
   await source.prepare?.();
   const writer =
@@ -187,7 +192,9 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   /** With NDJSON parse workers: the position after the last input taken (line -1: none yet). */
   let segmentByteOffset = 0;
   let segmentLine = -1;
-  const commitBlocks = durability === 'durable' ? 1 : RELAXED_COMMIT_BLOCKS;
+  // A block a commit: what stdin gave is on disk before more is read. A source that can be read
+  // again (a file; Kafka, whose commits are still synced) commits several at once.
+  const commitBlocks = durability === 'durable' && source.rereadable !== true ? 1 : RELAXED_COMMIT_BLOCKS;
   let pendingBlocks: EncodedBlock[] = [];
   /**
    * Finish the block (built here, or by the worker): everything read so far is then in
@@ -525,6 +532,17 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   };
 }
 
+/** Whether this run may read its source on other threads at all (see RecordOptions.pipeline). */
+function pipelineAllowed<S, E>(options: RecordOptions<S, E>): boolean {
+  return options.pipeline !== 'off' && options.updateSink === undefined && options.onApplied === undefined && options.betweenBatches === undefined;
+}
+
+/** The engine as another thread can load it: --engine's spec, or a built-in engine's name; undefined when neither. */
+function engineSpecOf<S, E>(options: RecordOptions<S, E>): string | undefined {
+  const engine = options.engine;
+  return options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
+}
+
 /** The source worker, when this run should and can have one (see RecordOptions.pipeline). */
 function startPipeline<S, E>(
   source: Source<E>,
@@ -532,12 +550,11 @@ function startPipeline<S, E>(
   start: { startSeq: number; firstBlockNo: number; blockEvents: number; read: number; quarantined: number },
 ): SourcePipeline | SegmentPipeline | KafkaPipeline | null {
   const mode = options.pipeline ?? 'auto';
-  if (mode === 'off' || options.updateSink !== undefined || options.onApplied !== undefined || options.betweenBatches !== undefined) return null;
+  if (!pipelineAllowed(options)) return null;
   const plan = source.workerSpec?.() ?? null;
   if (plan === null || (mode === 'auto' && !plan.large)) return null;
   const spec = plan.spec;
-  const engine = options.engine;
-  const engineSpec = options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
+  const engineSpec = engineSpecOf(options);
   if (spec.kind === 'kafka') {
     const url = kafkaWorkerUrl();
     if (url === null) return null;

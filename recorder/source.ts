@@ -43,6 +43,12 @@ export interface Source<E = unknown> {
    * every commit to disk and commits at least every 100 ms while input trickles in.
    */
   readonly live: boolean;
+  /**
+   * True when what was read but not committed can be read again after a crash, from the
+   * stored position, though the source is live (a Kafka topic, within its retention): a
+   * commit may then hold several blocks; each is still synced, and made at least every 100 ms.
+   */
+  readonly rereadable?: boolean;
   /** Items in batches, until the source ends or stop() is called. */
   batches(): AsyncIterable<readonly SourceItem<E>[]>;
   /** Where to resume to read the item after `item` (stored with the commit it ends). */

@@ -150,6 +150,8 @@ function byPartitionKey(values: Readonly<Record<string, Readonly<Record<string, 
 export class KafkaSource<E> implements Source<E> {
   readonly name = 'kafka';
   readonly live = true;
+  /** Records read but not committed are read again from the tape's position (while the topic's retention holds them). */
+  readonly rereadable = true;
   readonly description: unknown;
   private readonly kafka: Kafka;
   /**
