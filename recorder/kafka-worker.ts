@@ -13,10 +13,9 @@
 // each recording comes as a job with its own port; engines are loaded once.
 
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import type { Engine } from '../engine/types.js';
 import { jsonCodec } from '../engine/json-codec.js';
 import type { EventCodec } from '../engine/types.js';
-import { loadEngine } from '../tape/load-engine.js';
+import { loadEngineOnce } from '../tape/load-engine.js';
 import { Redactor } from './redact.js';
 import { BlockBuilder } from '../tape/block.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
@@ -60,19 +59,6 @@ export interface KafkaPreload {
   readonly preload: string;
 }
 
-const engines = new Map<string, Promise<Engine>>();
-
-function engineFor(spec: string): Promise<Engine> {
-  let engine = engines.get(spec);
-  if (engine === undefined) {
-    engine = loadEngine(spec);
-    engines.set(spec, engine);
-    // A failed load is not kept: the next job tries again (and reports its own error).
-    engine.catch(() => engines.delete(spec));
-  }
-  return engine;
-}
-
 async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   const stats = { ...fastDecoderStats };
   const control = new Int32Array(task.control);
@@ -82,7 +68,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   let codec: EventCodec<unknown> = jsonCodec;
   let redactor: Redactor | null = null;
   if (canConvert) {
-    codec = (await engineFor(task.engineSpec!)).codec;
+    codec = (await loadEngineOnce(task.engineSpec!)).codec;
     if (redaction !== null) redactor = new Redactor({ redact: redaction.redact, hash: redaction.hash }, redaction.key === null ? null : Buffer.from(redaction.key));
   }
   const source = new KafkaSource({
@@ -210,7 +196,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
 parentPort!.on('message', (job: KafkaJob | KafkaPreload) => {
   if ('preload' in job) {
     // A failure is the job's to report.
-    engineFor(job.preload).catch(() => undefined);
+    loadEngineOnce(job.preload).catch(() => undefined);
     return;
   }
   run(job.task, job.port).catch((error: unknown) => {

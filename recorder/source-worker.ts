@@ -6,10 +6,9 @@
 // message with its own port, and engines are loaded once.
 
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import type { Engine } from '../engine/types.js';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
-import { loadEngine } from '../tape/load-engine.js';
+import { loadEngineOnce } from '../tape/load-engine.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
@@ -24,22 +23,9 @@ export interface SourceJob {
   readonly port: MessagePort;
 }
 
-const engines = new Map<string, Promise<Engine>>();
-
-function engineFor(spec: string): Promise<Engine> {
-  let engine = engines.get(spec);
-  if (engine === undefined) {
-    engine = loadEngine(spec);
-    engines.set(spec, engine);
-    // A failed load is not kept: the next job tries again (and reports its own error).
-    engine.catch(() => engines.delete(spec));
-  }
-  return engine;
-}
-
 async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   const control = new Int32Array(task.control);
-  const engine = await engineFor(task.engineSpec);
+  const engine = await loadEngineOnce(task.engineSpec);
   const source = sourceFromSpec(task.spec, engine);
   const builder = new BlockBuilder();
   let seq = task.startSeq;

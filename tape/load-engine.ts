@@ -36,6 +36,23 @@ export async function loadEngine(spec: string): Promise<Engine> {
   return normalizeEngine(candidate, `--engine ${spec}`);
 }
 
+const loaded = new Map<string, Promise<Engine>>();
+
+/**
+ * loadEngine, once per spec in this thread: for worker threads kept from job to job (the
+ * recording pipelines), which load a job's engine when it comes. A failed load is not kept:
+ * the next job tries again (and reports its own error).
+ */
+export function loadEngineOnce(spec: string): Promise<Engine> {
+  let engine = loaded.get(spec);
+  if (engine === undefined) {
+    engine = loadEngine(spec);
+    loaded.set(spec, engine);
+    engine.catch(() => loaded.delete(spec));
+  }
+  return engine;
+}
+
 /** The built-in engine a tape names, or an error saying to pass --engine PATH. */
 export function builtInEngineOf(tapePath: string, engineName: string): Engine {
   const engine = builtInEngine(engineName);

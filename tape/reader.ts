@@ -133,6 +133,29 @@ export interface StoredSourcePosition {
   readonly rejected: number;
 }
 
+/**
+ * A crash in the middle of one of the few writes a tape makes with a rollback journal (a
+ * recorder switching a finished tape to WAL mode to resume it, or back when it closes) leaves
+ * a hot journal beside the tape. SQLite rolls it back when a connection that may write opens
+ * the tape; a read-only one cannot, and fails ("attempt to write a readonly database"). So a
+ * reader that finds a journal lets a writable connection do that first. Where the tape cannot
+ * be written (a read-only copy), the read-only open that follows reports the problem.
+ */
+function rollBackHotJournal(path: string): void {
+  try {
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      // The first read takes a shared lock, which rolls a hot journal back (a journal that a
+      // live writer holds is not hot, and is left alone).
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } finally {
+      db.close();
+    }
+  } catch {
+    // Reported by the read-only open.
+  }
+}
+
 export class TapeReader {
   readonly meta: TapeMeta;
 
@@ -146,6 +169,7 @@ export class TapeReader {
 
   static open(path: string): TapeReader {
     if (!existsSync(path)) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
+    if (existsSync(`${path}-journal`)) rollBackHotJournal(path);
     let db: Database.Database;
     try {
       db = new Database(path, { readonly: true, fileMustExist: true });

@@ -130,8 +130,11 @@ export class TapeWriter {
       if (!options.overwrite) {
         throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, add --resume to continue it, or --force to replace it');
       }
-      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
+      rmSync(path, { force: true });
     }
+    // A -wal, -shm or -journal file beside a missing tape is left from an earlier one (deleted
+    // after a crash): SQLite would apply it to the new tape and damage it. It goes too.
+    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
     // Build the empty tape under a temporary name and rename it into place, so that a crash
     // during creation never leaves a file at `path` that is not a tape.
     const building = `${path}.creating`;

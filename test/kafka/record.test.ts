@@ -658,7 +658,10 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
       clearTimeout(timer);
       if (signal === 'SIGKILL') {
         kills++;
-        if (existsSync(tape)) expect(tapedeck(['verify', tape]).status, `verify after kill ${kills} at ${delayMs} ms`).toBe(0);
+        if (existsSync(tape)) {
+          const verify = tapedeck(['verify', tape]);
+          expect(verify.status, `verify after kill ${kills} at ${delayMs} ms (seed ${seed}):\n${verify.stdout}${verify.stderr}`).toBe(0);
+        }
       } else {
         expect(code, run.stderr()).toBe(0);
       }

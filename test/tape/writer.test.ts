@@ -2,13 +2,15 @@
 // to start them ends with a sound, self-contained tape (the thread's connection closed before
 // the writer left WAL mode) and leaves no file descriptor behind.
 
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
 import { recordTape } from '../../recorder/record.js';
 import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
+import { TapeWriter } from '../../tape/writer.js';
 import { backgroundCheckpointJobs } from '../../tape/checkpointer.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
@@ -41,5 +43,60 @@ describe('tape writer', () => {
     expect(reader.summary().events).toBe(300_000);
     reader.close();
     expect(tapedeck(['verify', path]).status).toBe(0);
+  });
+
+  it('a new tape is not damaged by -wal and -shm files left beside a tape that was deleted after a crash', async () => {
+    const dir = tempDir();
+    const engine = worldEngine;
+    // Tape a, open for writing with frames in its WAL (as a crashed recorder leaves it).
+    const a = join(dir, 'a.tape');
+    await recordTape(new WorldTrafficSource({ seed: 1, events: 60_000 }), { path: a, engine, runSeed: 1, pipeline: 'off' });
+    const writer = TapeWriter.openForAppend(a);
+    try {
+      writer.commit({ checkpoints: [{ nextSeq: 70_000, digest: '0000000000000000', nowUs: 1 }] });
+      expect(statSync(`${a}-wal`).size).toBeGreaterThan(0);
+      // The user deletes b.tape after a crash; its -wal and -shm stay (here: a's).
+      const b = join(dir, 'b.tape');
+      copyFileSync(`${a}-wal`, `${b}-wal`);
+      copyFileSync(`${a}-shm`, `${b}-shm`);
+      const result = await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path: b, engine, runSeed: 2, pipeline: 'off' });
+      expect(result.events).toBe(20_000);
+      const verify = tapedeck(['verify', b]);
+      expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+      // The same tape as one recorded where nothing was left.
+      const c = join(dir, 'c.tape');
+      await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path: c, engine, runSeed: 2, pipeline: 'off' });
+      expect(tapedeck(['export', b]).stdout).toBe(tapedeck(['export', c]).stdout);
+    } finally {
+      writer.close();
+    }
+  });
+
+  it('a tape left with a hot rollback journal (a crash while its journal mode was switched) is rolled back when read, not reported damaged', async () => {
+    const dir = tempDir();
+    const tape = join(dir, 't.tape');
+    await recordTape(new WorldTrafficSource({ seed: 4, events: 50_000 }), { path: tape, engine: worldEngine, runSeed: 4, pipeline: 'off' });
+    // The state a crash leaves in the middle of a write with a rollback journal: some pages of
+    // the tape already overwritten (a tiny page cache spills them), their old contents in the
+    // journal. Copied mid-transaction; the original is rolled back.
+    const crashed = join(dir, 'crashed.tape');
+    const db = new Database(tape);
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+      db.pragma('cache_size = 1');
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('UPDATE blocks SET data = zeroblob(length(data))');
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('zz', 'x'.repeat(200_000));
+      expect(existsSync(`${tape}-journal`)).toBe(true);
+      copyFileSync(tape, crashed);
+      copyFileSync(`${tape}-journal`, `${crashed}-journal`);
+      db.exec('ROLLBACK');
+    } finally {
+      db.close();
+    }
+    const verify = tapedeck(['verify', crashed]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(existsSync(`${crashed}-journal`)).toBe(false);
+    expect(tapedeck(['export', crashed]).stdout).toBe(tapedeck(['export', tape]).stdout);
   });
 });
