@@ -22,7 +22,7 @@ import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, typ
 import { workerFailure } from '../tape/threads.js';
 import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
 
-import { isRawRun, KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
+import { isRawRun, KafkaSource, type KafkaSourceOptions, storableTimestamp } from './sources/kafka.js';
 import { FastRecord, fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
 
 type RedactionParts = { redact: readonly string[]; hash: readonly string[]; key: Uint8Array | null };
@@ -147,7 +147,14 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
       if (!isRawRun(run)) throw new Error('the Kafka reader expects raw runs from its source');
       for (const message of run.messages) {
         if (items === 0) converted = canConvert && sent - Atomics.load(control, CONTROL_CONSUMED) >= backlog;
-        if (run.stream === 0 && message instanceof FastRecord && message.headerMap === null && message.valueLength >= 0 && (!converted || fastCodec !== null)) {
+        if (
+          run.stream === 0 &&
+          message instanceof FastRecord &&
+          message.headerMap === null &&
+          message.valueLength >= 0 &&
+          storableTimestamp(message.timestampMs) &&
+          (!converted || fastCodec !== null)
+        ) {
           // The common case, packed straight from the fetch's bytes: the value as it is, or
           // converted into the codec's bytes.
           const buffer = message.buffer;

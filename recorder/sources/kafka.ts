@@ -28,7 +28,7 @@ export interface KafkaClientSecurity {
 }
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
-import type { EventHeader, PayloadWriter } from '../../tape/block.js';
+import { type EventHeader, MAX_BLOCK_VALUE, type PayloadWriter } from '../../tape/block.js';
 import type { LineTransform } from '../../tape/ndjson.js';
 import { REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from '../source.js';
 import { Redactor } from '../redact.js';
@@ -531,9 +531,19 @@ export class KafkaSource<E> implements Source<E> {
   private toItem(topic: string, partition: number, offset: number, message: KafkaMessage): SourceItem<E> {
     const value = message.value;
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
-    const timestampUs = Number(message.timestamp) * 1000;
+    const timestampMs = Number(message.timestamp);
+    if (!storableTimestamp(timestampMs)) return this.badTimestamp(topic, partition, offset, value, timestampMs);
     const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
-    return this.convert(topic, partition, offset, timestampUs, message.key, headers, value);
+    return this.convert(topic, partition, offset, timestampMs * 1000, message.key, headers, value);
+  }
+
+  /** The reject of a record whose timestamp a tape cannot hold (-1: the record has none). */
+  private badTimestamp(topic: string, partition: number, offset: number, value: Uint8Array, timestampMs: number): SourceReject {
+    const reason =
+      timestampMs === -1
+        ? 'the record has no timestamp (-1): a tape orders and paces events by their timestamps'
+        : `the record's timestamp ${timestampMs} ms is outside what a tape holds (0 to ${MAX_TIMESTAMP_MS} ms)`;
+    return this.reject(topic, partition, offset, value, 'bad-timestamp', reason);
   }
 
   /**
@@ -545,7 +555,9 @@ export class KafkaSource<E> implements Source<E> {
     const offset = messageOffset(message);
     const value = message.value;
     if (value === null) return this.reject(run.topic, run.partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
-    const timestampUs = (message instanceof FastRecord ? message.timestampMs : Number(message.timestamp)) * 1000;
+    const timestampMs = message instanceof FastRecord ? message.timestampMs : Number(message.timestamp);
+    if (!storableTimestamp(timestampMs)) return this.badTimestamp(run.topic, run.partition, offset, value, timestampMs);
+    const timestampUs = timestampMs * 1000;
     const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
     if (convert) return this.convert(run.topic, run.partition, offset, timestampUs, message.key, headers, value);
     // Converted on the main thread; the event is filled in there.
@@ -722,6 +734,12 @@ export class KafkaSource<E> implements Source<E> {
 }
 
 const NO_HEADERS: EventHeader[] = [];
+
+/** The latest Kafka timestamp (ms) whose microseconds a block holds (MAX_BLOCK_VALUE). */
+const MAX_TIMESTAMP_MS = Math.floor(MAX_BLOCK_VALUE / 1000);
+
+/** Whether a tape can hold a record's timestamp (Kafka's ms): -1 (none) and beyond MAX_TIMESTAMP_MS cannot. */
+export const storableTimestamp = (timestampMs: number): boolean => Number.isSafeInteger(timestampMs) && timestampMs >= 0 && timestampMs <= MAX_TIMESTAMP_MS;
 
 class Rejected {
   constructor(readonly reject: SourceReject) {}

@@ -203,6 +203,8 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
         { key: 'c', value: 'not json at all' },
         { key: 'd', value: JSON.stringify({ type: 'teleport', payload: {} }) },
         { key: 'e', value: JSON.stringify({ type: 'join', payload: { player: 2, zone: 0, x: 2, y: 2 } }) },
+        // Kafka's "no timestamp": a tape cannot order or pace it.
+        { key: 'f', value: JSON.stringify({ type: 'join', payload: { player: 3, zone: 0, x: 3, y: 3 } }), timestamp: '-1' },
       ],
     });
     await producer.disconnect();
@@ -222,7 +224,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       const qTape = join(dir, `bad-quarantine-${pipeline}-${convert}.tape`);
       const q = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', bad, '--from-beginning', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json'], { env });
       expect(q.status, q.stderr).toBe(0);
-      expect(q.json()).toMatchObject({ read: 5, accepted: 2, quarantined: 3, pipelined: pipeline === 'on' });
+      expect(q.json()).toMatchObject({ read: 6, accepted: 2, quarantined: 4, pipelined: pipeline === 'on' });
       const reader = TapeReader.open(qTape);
       const rejects = reader.rejects();
       reader.close();
@@ -230,11 +232,12 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
         ['null-value', 1],
         ['invalid-json', 2],
         ['codec-rejected', 3],
+        ['bad-timestamp', 5],
       ]);
       // Resuming reads nothing again: each reject is stored once, with the position past it.
       const again = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--quarantine', '--pipeline', pipeline, '--out', qTape, '--json'], { env });
       expect(again.status, again.stderr).toBe(0);
-      expect(again.json()).toMatchObject({ read: 5, quarantined: 3, eventsThisRun: 0 });
+      expect(again.json()).toMatchObject({ read: 6, quarantined: 4, eventsThisRun: 0 });
     }
   }, 180_000);
 
