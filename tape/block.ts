@@ -183,11 +183,8 @@ export class BlockBuilder {
       this.add(seq, { timestampUs: cursor.timestampUs, partition: cursor.partition, position, stream: cursor.stream, key: cursor.key(), headers: cursor.headers(), payload: cursor.payload() });
       return;
     }
-    const ts = cursor.timestampUs;
-    this.begin(seq, ts, position);
     const bytes = cursor.bytes;
-    this.addSimple(ts, cursor.partition, position, cursor.keyOffset < 0 ? null : bytes, cursor.keyOffset, cursor.keyLength, bytes, cursor.payloadOffset, cursor.payloadLength);
-    this.end(0, cursor.partition, ts, position);
+    this.addParts(seq, cursor.timestampUs, cursor.partition, position, cursor.keyOffset < 0 ? null : bytes, cursor.keyOffset, cursor.keyLength, bytes, cursor.payloadOffset, cursor.payloadLength);
   }
 
   /**
@@ -260,7 +257,6 @@ export class BlockBuilder {
     this.sink.length = end;
     this.end(0, partition, ts, position);
   }
-
 
   /**
    * The common case (no stream index, no headers), written out: one reservation, the offset in

@@ -166,23 +166,13 @@ function decodeBatch(decoder: KafkaDecoder): unknown {
     v = varint(buffer, pos);
     const offsetDelta = v.value;
     pos = v.end;
-    v = varint(buffer, pos);
-    pos = v.end;
-    const keyAt = pos;
-    const keyLength = v.value;
-    if (keyLength !== -1) {
-      if (keyLength < 0 || pos + keyLength > recordEnd) throw NOT_FAST;
-      pos += keyLength;
-    }
-    v = varint(buffer, pos);
-    pos = v.end;
-    const valueAt = pos;
-    const valueLength = v.value;
-    if (valueLength !== -1) {
-      if (valueLength < 0 || pos + valueLength > recordEnd) throw NOT_FAST;
-      pos += valueLength;
-    }
-    v = varint(buffer, pos);
+    let f = bytesField(buffer, pos, recordEnd);
+    const keyAt = f.at;
+    const keyLength = f.length;
+    f = bytesField(buffer, f.end, recordEnd);
+    const valueAt = f.at;
+    const valueLength = f.length;
+    v = varint(buffer, f.end);
     pos = v.end;
     const headerCount = v.value;
     // -1 is no headers; kafkajs fails on other negative counts.
@@ -190,21 +180,14 @@ function decodeBatch(decoder: KafkaDecoder): unknown {
     // Headers are rare: a record that has some gets them decoded now (which also checks them).
     const headers: Record<string, Buffer | null | (Buffer | null)[]> | null = headerCount > 0 ? {} : null;
     for (let h = 0; h < headerCount; h++) {
-      const n = varint(buffer, pos);
-      pos = n.end;
+      f = bytesField(buffer, pos, recordEnd);
       // A null name, a name Object.prototype has: kafkajs's own decoder decides.
-      if (n.value < 0 || pos + n.value > recordEnd) throw NOT_FAST;
-      const name = buffer.toString('utf8', pos, pos + n.value);
-      pos += n.value;
+      if (f.length < 0) throw NOT_FAST;
+      const name = buffer.toString('utf8', f.at, f.at + f.length);
       if (name in EMPTY) throw NOT_FAST;
-      const l = varint(buffer, pos);
-      pos = l.end;
-      let headerValue: Buffer | null = null;
-      if (l.value !== -1) {
-        if (l.value < 0 || pos + l.value > recordEnd) throw NOT_FAST;
-        headerValue = buffer.slice(pos, pos + l.value);
-        pos += l.value;
-      }
+      f = bytesField(buffer, f.end, recordEnd);
+      const headerValue = f.length < 0 ? null : buffer.slice(f.at, f.at + f.length);
+      pos = f.end;
       const before = headers![name];
       headers![name] = before === undefined ? headerValue : Array.isArray(before) ? before.concat([headerValue]) : [before, headerValue];
     }
@@ -257,16 +240,37 @@ export class FastRecord {
   }
 
   get key(): Buffer | null {
-    return this.keyLength < 0 ? null : this.buffer.slice(this.keyAt, this.keyAt + this.keyLength);
+    return this.bytes(this.keyAt, this.keyLength);
   }
 
   get value(): Buffer | null {
-    return this.valueLength < 0 ? null : this.buffer.slice(this.valueAt, this.valueAt + this.valueLength);
+    return this.bytes(this.valueAt, this.valueLength);
+  }
+
+  private bytes(at: number, length: number): Buffer | null {
+    return length < 0 ? null : this.buffer.slice(at, at + length);
   }
 
   get headers(): Record<string, Buffer | null | (Buffer | null)[]> {
     return this.headerMap ?? {};
   }
+}
+
+/**
+ * A field of bytes with a varint length (-1: null) at `at`, which must end by `limit`: where its
+ * bytes start, how many there are (-1: null) and where the field ends. (One result object,
+ * reused: read it before the next call.)
+ */
+const fieldResult = { at: 0, length: 0, end: 0 };
+function bytesField(buffer: Buffer, at: number, limit: number): typeof fieldResult {
+  const v = varint(buffer, at);
+  const length = v.value;
+  const start = v.end;
+  if (length < -1 || start + length > limit) throw NOT_FAST;
+  fieldResult.at = start;
+  fieldResult.length = length;
+  fieldResult.end = length < 0 ? start : start + length;
+  return fieldResult;
 }
 
 /** A zigzag varint and where it ends, computed as kafkajs's Decoder.readVarInt does. */
