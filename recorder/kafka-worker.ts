@@ -16,7 +16,7 @@ import { type MessagePort, parentPort } from 'node:worker_threads';
 import { jsonCodec } from '../engine/json-codec.js';
 import type { EventCodec } from '../engine/types.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
-import { Redactor } from './redact.js';
+import { type RedactionParts, Redactor } from './redact.js';
 import { BlockBuilder } from '../tape/block.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
 import { workerFailure } from '../tape/threads.js';
@@ -24,8 +24,6 @@ import { isReject, REJECTED, type SourceItem, type SourceReject } from './source
 
 import { isRawRun, KafkaSource, type KafkaSourceOptions, storableTimestamp } from './sources/kafka.js';
 import { FastRecord, fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
-
-type RedactionParts = { redact: readonly string[]; hash: readonly string[]; key: Uint8Array | null };
 
 /** Records in a batch of raw runs. */
 function records(batch: readonly unknown[]): number {
@@ -69,7 +67,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   let redactor: Redactor | null = null;
   if (canConvert) {
     codec = (await loadEngineOnce(task.engineSpec!)).codec;
-    if (redaction !== null) redactor = new Redactor({ redact: redaction.redact, hash: redaction.hash }, redaction.key === null ? null : Buffer.from(redaction.key));
+    if (redaction !== null) redactor = Redactor.fromParts(redaction);
   }
   const source = new KafkaSource({
     ...(options as unknown as KafkaSourceOptions<unknown>),

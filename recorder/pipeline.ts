@@ -19,6 +19,7 @@ import type { RejectRecord } from '../tape/schema.js';
 import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
 import type { SourceJob } from './source-worker.js';
 import type { KafkaJob, KafkaPreload } from './kafka-worker.js';
+import type { RedactionParts } from './redact.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
@@ -151,7 +152,7 @@ export interface SegmentTask {
   readonly from: { readonly byteOffset: number; readonly line: number };
   readonly maxLineBytes: number;
   readonly keepRaw: boolean;
-  readonly redaction: { readonly redact: readonly string[]; readonly hash: readonly string[]; readonly key: Uint8Array | null } | null;
+  readonly redaction: RedactionParts | null;
   /** Bytes per segment (SEGMENT_BYTES; tests use small ones to cross many boundaries). */
   readonly segmentBytes: number;
   readonly worker: number;
@@ -247,14 +248,15 @@ export class SegmentPipeline {
 
 // ---------------------------------------------------------------------------------------------
 // Kafka: the consumer runs on a reader thread (kafka-worker.ts), which fetches and decodes the
-// record batches (with the fast decoder of sources/kafka-decode.ts), checks and converts each
-// value into the engine codec's bytes (KafkaSource.convert) and hands the records over packed
-// in the block format, with the rejects. The main thread decodes, applies and writes them, and
-// keeps the positions; after each commit it passes the position to the reader, which commits
-// it to a shared group. An engine that cannot be loaded on another thread (an object given to
-// recordTape without a spec) or redaction rules that cannot be copied leave the values raw:
-// the main thread then converts them. The reader waits without blocking its event loop (the
-// client must keep its heartbeats going).
+// record batches (with the fast decoder of sources/kafka-decode.ts) and hands the records over
+// packed in the block format, with the rejects, a chunk at a time. Each value must be checked
+// and converted into the engine codec's bytes (KafkaSource.fastEvent, or convert): the reader
+// does it for a chunk when the main thread is behind ('converted' chunks), else the main
+// thread does. The main thread applies and writes the records and keeps the positions; after
+// each commit it passes the position to the reader, which commits it to a shared group. An
+// engine that cannot be loaded on another thread (an object given to recordTape without a
+// spec) or redaction rules that cannot be copied leave every value to the main thread. The
+// reader waits without blocking its event loop (the client must keep its heartbeats going).
 
 /** What the recorder needs of a source whose records come raw from the reader thread (KafkaSource). */
 export interface RawRecordSource<E> {

@@ -57,6 +57,13 @@ function stableJson(value: unknown): string {
     .join(',')}}`;
 }
 
+/** What a worker thread needs to build the same redactor (Redactor.parts, Redactor.fromParts): the rules and the key, in memory only. */
+export interface RedactionParts {
+  readonly redact: readonly string[];
+  readonly hash: readonly string[];
+  readonly key: Uint8Array | null;
+}
+
 export class Redactor {
   private readonly redactPaths: Segment[][];
   private readonly hashPaths: Segment[][];
@@ -81,8 +88,13 @@ export class Redactor {
   }
 
   /** What a worker thread needs to build the same redactor: the rules and the key (in memory only). */
-  parts(): { redact: readonly string[]; hash: readonly string[]; key: Uint8Array | null } {
+  parts(): RedactionParts {
     return { redact: this.rules.redact, hash: this.rules.hash, key: this.hashKey };
+  }
+
+  /** The redactor that parts() describes, built again (on a worker thread). */
+  static fromParts(parts: RedactionParts): Redactor {
+    return new Redactor({ redact: parts.redact, hash: parts.hash }, parts.key === null ? null : Buffer.from(parts.key));
   }
 
   get active(): boolean {

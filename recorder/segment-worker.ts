@@ -23,7 +23,7 @@ async function run(task: SegmentTask): Promise<void> {
   const stopAt = CONTROL_STOP_SEGMENTS(task.workers);
   const engine = await loadEngine(task.engineSpec);
   const r = task.redaction;
-  const redactor = r === null ? null : new Redactor({ redact: r.redact, hash: r.hash }, r.key === null ? null : Buffer.from(r.key));
+  const redactor = r === null ? null : Redactor.fromParts(r);
   const size = statSync(task.input).size;
   const base = task.from.byteOffset;
   let sent = 0;

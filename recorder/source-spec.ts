@@ -17,7 +17,7 @@ export function sourceFromSpec(spec: SourceSpec, engine: Engine): Source {
       return new EngineGeneratedSource(engine, spec.options as GeneratedSourceOptions, spec.startIndex) as Source;
     case 'ndjson': {
       const r = spec.redaction;
-      const redactor = r === null ? null : new Redactor({ redact: r.redact, hash: r.hash }, r.key === null ? null : Buffer.from(r.key));
+      const redactor = r === null ? null : Redactor.fromParts(r);
       return new NdjsonSource({
         input: spec.input,
         codec: engine.codec,

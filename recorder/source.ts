@@ -4,6 +4,7 @@
 // reason). It says where to resume after any item it handed out.
 
 import type { BlockBuilder, BlockEvent } from '../tape/block.js';
+import type { RedactionParts } from './redact.js';
 
 export interface SourceRecord<E = unknown> extends BlockEvent {
   /** The event as the engine applies it; must equal codec.decode(payload). */
@@ -86,7 +87,7 @@ export type SourceSpec =
       readonly maxLineBytes: number;
       readonly from: unknown;
       readonly keepRaw: boolean;
-      readonly redaction: { readonly redact: readonly string[]; readonly hash: readonly string[]; readonly key: Uint8Array | null } | null;
+      readonly redaction: RedactionParts | null;
     }
   /** KafkaSource options for the reader thread (recorder/kafka-worker.ts), which runs the consumer in raw mode. */
   | { readonly kind: 'kafka'; readonly options: Record<string, unknown> };

@@ -491,7 +491,7 @@ export class KafkaSource<E> implements Source<E> {
           if (this.options.maxEvents !== undefined && this.handedOut >= this.options.maxEvents) break;
           if (this.stopped && this.options.maxEvents === undefined) break;
           if (rawValues) run.messages.push(message);
-          else items.push(this.toItem(topic, partition, offset, message));
+          else items.push(this.recordItem(topic, stream, partition, offset, message, true));
           next = offset + 1;
           this.handedOut++;
           if (++waiting >= capacity) {
@@ -526,15 +526,22 @@ export class KafkaSource<E> implements Source<E> {
     };
   }
 
-  // On the capture's hot path: no closures, no copies of keys or values (the block builder
-  // copies the bytes it stores), header names encoded once.
-  private toItem(topic: string, partition: number, offset: number, message: KafkaMessage): SourceItem<E> {
+  /**
+   * A record as kafkajs gave it, as it is to be stored: checked and converted (convert()), or,
+   * for the reader thread's raw runs when `convert` is false, with its value raw (the main
+   * thread converts it, and fills the event in); a reject when the value is null, the timestamp
+   * cannot be stored or (converting) the value is not an event. On the capture's hot path: no
+   * closures, no copies of keys or values (the block builder copies the bytes it stores),
+   * header names encoded once.
+   */
+  private recordItem(topic: string, stream: number, partition: number, offset: number, message: KafkaMessage, convert: boolean): SourceItem<E> {
     const value = message.value;
     if (value === null) return this.reject(topic, partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
-    const timestampMs = Number(message.timestamp);
+    const timestampMs = message instanceof FastRecord ? message.timestampMs : Number(message.timestamp);
     if (!storableTimestamp(timestampMs)) return this.badTimestamp(topic, partition, offset, value, timestampMs);
     const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
-    return this.convert(topic, partition, offset, timestampMs * 1000, message.key, headers, value);
+    if (convert) return this.convert(topic, partition, offset, timestampMs * 1000, message.key, headers, value);
+    return { timestampUs: timestampMs * 1000, partition, position: offset, stream, key: message.key, headers, payload: value, event: undefined as E };
   }
 
   /** The reject of a record whose timestamp a tape cannot hold (-1: the record has none). */
@@ -546,22 +553,9 @@ export class KafkaSource<E> implements Source<E> {
     return this.reject(topic, partition, offset, value, 'bad-timestamp', reason);
   }
 
-  /**
-   * A record of a raw run (the reader thread), as it is to be stored: its value raw, unless
-   * `convert` (then as convert() makes it: checked, converted, redacted); a reject when the
-   * value is null (or, converting, not an event).
-   */
+  /** A record of a raw run (the reader thread), as recordItem() makes it: its value raw unless `convert`. */
   rawRecord(run: KafkaRawRun, message: KafkaMessage, convert: boolean): SourceItem<E> {
-    const offset = messageOffset(message);
-    const value = message.value;
-    if (value === null) return this.reject(run.topic, run.partition, offset, value, 'null-value', 'the record has a null value (a tombstone), not an event');
-    const timestampMs = message instanceof FastRecord ? message.timestampMs : Number(message.timestamp);
-    if (!storableTimestamp(timestampMs)) return this.badTimestamp(run.topic, run.partition, offset, value, timestampMs);
-    const timestampUs = timestampMs * 1000;
-    const headers = message.headers === undefined ? NO_HEADERS : this.convertHeaders(message.headers);
-    if (convert) return this.convert(run.topic, run.partition, offset, timestampUs, message.key, headers, value);
-    // Converted on the main thread; the event is filled in there.
-    return { timestampUs, partition: run.partition, position: offset, stream: run.stream, key: message.key, headers, payload: value, event: undefined as E };
+    return this.recordItem(run.topic, run.stream, run.partition, messageOffset(message), message, convert);
   }
 
   /**
@@ -642,28 +636,19 @@ export class KafkaSource<E> implements Source<E> {
    * unless it is rejected.
    */
   fastEvent(topic: string, partition: number, offset: number, bytes: Buffer, start: number, end: number): E | typeof REJECTED {
-    const event = this.fastEventOrReject(topic, partition, offset, bytes, start, end);
-    if (event instanceof Rejected) {
-      this.lastReject = event.reject;
-      return REJECTED;
-    }
-    return event;
-  }
-
-  private fastEventOrReject(topic: string, partition: number, offset: number, bytes: Buffer, start: number, end: number): E | Rejected {
     const text = bytes.toString('utf8', start, end);
     // Invalid UTF-8 decodes to U+FFFD: only a value that has one needs the check.
     if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
-      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'invalid-utf8', 'the value is not valid UTF-8'));
+      return this.fastReject(topic, partition, offset, bytes.subarray(start, end), 'invalid-utf8', 'the value is not valid UTF-8');
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (error) {
-      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'invalid-json', `the value is not JSON: ${(error as Error).message}`));
+      return this.fastReject(topic, partition, offset, bytes.subarray(start, end), 'invalid-json', `the value is not JSON: ${(error as Error).message}`);
     }
     const problem = jsonEventProblem(json);
-    if (problem !== null) return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), problem.code, problem.reason));
+    if (problem !== null) return this.fastReject(topic, partition, offset, bytes.subarray(start, end), problem.code, problem.reason);
     const o = json as { type: string; payload: unknown };
     const codec = this.options.codec as EventCodec<E> & PayloadWriter<E>;
     try {
@@ -672,8 +657,14 @@ export class KafkaSource<E> implements Source<E> {
       codec.encodedLength(event);
       return event;
     } catch (error) {
-      return new Rejected(this.reject(topic, partition, offset, bytes.subarray(start, end), 'codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`));
+      return this.fastReject(topic, partition, offset, bytes.subarray(start, end), 'codec-rejected', `the ${codec.name} codec rejects the event: ${(error as Error).message}`);
     }
+  }
+
+  /** fastEvent's answer for a value that is not an event: the reject goes to lastReject. */
+  private fastReject(topic: string, partition: number, offset: number, value: Uint8Array, reasonCode: string, reason: string): typeof REJECTED {
+    this.lastReject = this.reject(topic, partition, offset, value, reasonCode, reason);
+    return REJECTED;
   }
 
   /**
@@ -740,10 +731,6 @@ const MAX_TIMESTAMP_MS = Math.floor(MAX_BLOCK_VALUE / 1000);
 
 /** Whether a tape can hold a record's timestamp (Kafka's ms): -1 (none) and beyond MAX_TIMESTAMP_MS cannot. */
 export const storableTimestamp = (timestampMs: number): boolean => Number.isSafeInteger(timestampMs) && timestampMs >= 0 && timestampMs <= MAX_TIMESTAMP_MS;
-
-class Rejected {
-  constructor(readonly reject: SourceReject) {}
-}
 
 const NOT_AN_OBJECT = 'the value must be a JSON object {"type", "payload"}';
 
