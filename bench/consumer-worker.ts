@@ -9,7 +9,9 @@
 // it has seen `events` records, counting.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { Kafka, logLevel } from 'kafkajs';
 import { installFastRecordDecoder } from '../recorder/sources/kafka-decode.js';
+import { countTopic } from './kafka.js';
 
 interface ConsumerTask {
   readonly brokers: string[];
@@ -17,11 +19,10 @@ interface ConsumerTask {
   readonly fastDecoder: boolean;
 }
 
-async function run(task: ConsumerTask): Promise<void> {
+function run(task: ConsumerTask): void {
   const port = parentPort!;
   // Before kafkajs fetches in this thread (it loads its fetch decoding on the first fetch).
   const decoder = task.fastDecoder ? installFastRecordDecoder() : 'kafkajs';
-  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({ clientId: task.fastDecoder ? 'tapedeck-bench-fast-decoder' : 'tapedeck-bench-bare', brokers: task.brokers, logLevel: logLevel.NOTHING });
   port.postMessage(decoder === 'fast' || !task.fastDecoder ? 'ready' : `failed: the fast decoder is not in place: ${decoder}`);
   port.on('message', (job: { topic: string; group: string } | null) => {
@@ -29,29 +30,11 @@ async function run(task: ConsumerTask): Promise<void> {
       port.close();
       return;
     }
-    const consumer = kafka.consumer({ groupId: job.group });
-    let seen = 0;
-    const read = async (): Promise<void> => {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [job.topic], fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        consumer
-          .run({
-            autoCommit: false,
-            eachBatch: async ({ batch }) => {
-              seen += batch.messages.length;
-              if (seen >= task.events) resolve();
-            },
-          })
-          .catch(reject);
-      });
-      await consumer.disconnect();
-    };
-    read().then(
-      () => port.postMessage(`done ${seen}`),
+    countTopic(kafka, job.topic, job.group, task.events).then(
+      (seen) => port.postMessage(`done ${seen}`),
       (error: unknown) => port.postMessage(`failed: ${(error as Error).message}`),
     );
   });
 }
 
-void run(workerData as ConsumerTask);
+run(workerData as ConsumerTask);

@@ -54,6 +54,30 @@ export function buildBenchMessages(events: number, partitions: number, keep: (pa
   return batches;
 }
 
+/**
+ * The bare consumer: a new kafkajs consumer in group `groupId` reads `topic` from the beginning
+ * with eachBatch, counting, until it has seen `events` records; returns how many it saw.
+ */
+export async function countTopic(kafka: Kafka, topic: string, groupId: string, events: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          seen += batch.messages.length;
+          if (seen >= events) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return seen;
+}
+
 /** Send the requests, 4 in flight, acks=-1. */
 export async function sendBenchMessages(producer: Producer, topic: string, batches: readonly Message[][]): Promise<void> {
   const inFlight: Promise<unknown>[] = [];
@@ -135,25 +159,9 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
   } finally {
     await endThread(bareThread);
   }
-  await measure('kafka-bare-consumer-main-thread', "the bare consumer on the benchmark's main thread (reference; the baseline of earlier runs, when this thread also held the producer cases' messages)", 'kafka-bare-consumer', async () => {
-    const consumer = kafka.consumer({ groupId: `bench-bare-main-${stamp}-${groups++}` });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    let seen = 0;
-    await new Promise<void>((resolve, reject) => {
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch: b }) => {
-            seen += b.messages.length;
-            if (seen >= events) resolve();
-          },
-        })
-        .catch(reject);
-    });
-    await consumer.disconnect();
-    return seen;
-  });
+  await measure('kafka-bare-consumer-main-thread', "the bare consumer on the benchmark's main thread (reference; the baseline of earlier runs, when this thread also held the producer cases' messages)", 'kafka-bare-consumer', () =>
+    countTopic(kafka, topic, `bench-bare-main-${stamp}-${groups++}`, events),
+  );
   const fastThread = await consumerThread(true);
   try {
     await measure(
@@ -165,28 +173,25 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
   } finally {
     await endThread(fastThread);
   }
-  await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', async () => {
+  const record = async (file: string): Promise<number> => {
     const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
-      path: join(dir, 'kafka-bench.tape'),
+      path: join(dir, file),
       overwrite: true,
       engine: worldEngine,
       runSeed: 1,
     });
     return result.events;
-  });
+  };
+  await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', () =>
+    record('kafka-bench.tape'),
+  );
   // The same, with a new reader thread each run, as one `tapedeck record` has: record-kafka's
   // runs reuse the reader thread the previous run kept (recorder/pipeline.ts), so this one
   // shows what a process's first recording pays on top (starting the thread, loading its
   // modules, its code not yet compiled).
   await measure('record-kafka-cold', 'record-kafka with a new reader thread each run, as a single `tapedeck record` process has (reference)', 'kafka-bare-consumer', async () => {
     await endKeptKafkaWorker();
-    const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
-      path: join(dir, 'kafka-bench-cold.tape'),
-      overwrite: true,
-      engine: worldEngine,
-      runSeed: 1,
-    });
-    return result.events;
+    return record('kafka-bench-cold.tape');
   });
   const batches = buildBenchMessages(events, PARTITIONS);
   const produce = (to: string): Promise<void> => sendBenchMessages(producer, to, batches);
