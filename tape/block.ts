@@ -164,12 +164,12 @@ export class BlockBuilder {
     const headers = event.headers;
     const key = event.key;
     const payload = event.payload;
-    this.begin(seq, event.timestampUs, event.position);
-    if (stream !== 0 || (headers !== undefined && headers.length > 0)) {
-      this.addWithExtras(event, stream, headers);
-    } else {
-      this.addSimple(event.timestampUs, event.partition, event.position, key, 0, key === null ? 0 : key.length, payload, 0, payload.length);
+    if (stream === 0 && (headers === undefined || headers.length === 0)) {
+      this.addParts(seq, event.timestampUs, event.partition, event.position, key, 0, key === null ? 0 : key.length, payload, 0, payload.length);
+      return;
     }
+    this.begin(seq, event.timestampUs, event.position);
+    this.addWithExtras(event, stream, headers);
     this.end(stream, event.partition, event.timestampUs, event.position);
   }
 
@@ -188,10 +188,12 @@ export class BlockBuilder {
   }
 
   /**
-   * An event in the common case (no stream index, no headers) from its parts: the key is
-   * `keyLength` bytes of `key` from `keyOffset` (null: no key), the payload `payloadLength`
-   * bytes of `payload` from `payloadOffset`. The same bytes as add() of the same event, without
-   * a view per field (the Kafka reader packs records straight from a fetch's bytes).
+   * An event in the common case (no stream index, no headers) from its parts, written out: one
+   * reservation, the offset in a local, short fields copied byte by byte (the recording hot
+   * path; see ByteSink for the general writers). The key is `keyLength` bytes of `key` from
+   * `keyOffset` (null: no key), the payload `payloadLength` bytes of `payload` from
+   * `payloadOffset`. add() takes this way for such an event; the Kafka reader packs records
+   * straight from a fetch's bytes with it, without a view per field.
    */
   addParts(
     seq: number,
@@ -206,7 +208,8 @@ export class BlockBuilder {
     payloadLength: number,
   ): void {
     this.begin(seq, ts, position);
-    this.addSimple(ts, partition, position, key, keyOffset, keyLength, payload, payloadOffset, payloadLength);
+    const o = this.head(ts, partition, position, key, keyOffset, keyLength, payloadLength);
+    this.sink.length = putBytes(this.sink.bytes, o, payload, payloadOffset, payloadLength);
     this.end(0, partition, ts, position);
   }
 
@@ -256,26 +259,6 @@ export class BlockBuilder {
     if (end !== o + payloadLength) throw new Error(`event ${seq}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
     this.sink.length = end;
     this.end(0, partition, ts, position);
-  }
-
-  /**
-   * The common case (no stream index, no headers), written out: one reservation, the offset in
-   * a local, short fields copied byte by byte (the recording hot path; see ByteSink for the
-   * general writers). The key is `keyLength` bytes of `key` from `keyOffset` (null: no key).
-   */
-  private addSimple(
-    ts: number,
-    partition: number,
-    position: number,
-    key: Uint8Array | null,
-    keyOffset: number,
-    keyLength: number,
-    payload: Uint8Array,
-    payloadOffset: number,
-    payloadLength: number,
-  ): void {
-    const o = this.head(ts, partition, position, key, keyOffset, keyLength, payloadLength);
-    this.sink.length = putBytes(this.sink.bytes, o, payload, payloadOffset, payloadLength);
   }
 
   /**
