@@ -1,46 +1,14 @@
 // Crash safety: kill -9 the recorder at 20 or more random points; after each kill the tape
 // verifies and --resume continues; the final tape holds exactly the source, in order.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../engine/random.js';
-import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { tapedeck, tempDir } from '../support/cli.js';
+import { killUntilDone } from '../support/kill.js';
 
 const KILLS = 20;
-
-async function runAndMaybeKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; status: number | null; stderr: string }> {
-  const run = startTapedeck(args);
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = run.child.kill('SIGKILL');
-  }, killAfterMs);
-  const { code, signal } = await run.exited;
-  clearTimeout(timer);
-  return { killed: killed && signal === 'SIGKILL', status: code, stderr: run.stderr() };
-}
-
-async function crashUntilDone(recordArgs: string[], tape: string, seed: number): Promise<number> {
-  const random = new SeededRandom(seed);
-  let kills = 0;
-  for (let attempt = 0; attempt < 400; attempt++) {
-    // Resume once the tape exists (a kill can come before the recorder created it).
-    const resume = existsSync(tape) ? ['--resume'] : [];
-    // Early runs die at random points; after enough kills the recording may finish.
-    const delayMs = kills < KILLS ? random.int(150, 600) : 600_000;
-    const r = await runAndMaybeKill([...recordArgs, '--out', tape, ...resume], delayMs);
-    if (!r.killed) {
-      expect(r.status, r.stderr).toBe(0);
-      return kills;
-    }
-    kills++;
-    // Killed before the tape file existed: nothing to verify yet.
-    const verify = tapedeck(['verify', tape, '--json']);
-    if (verify.status === 2 && /no such file/.test(verify.stderr)) continue;
-    expect(verify.status, `verify after kill ${kills}: ${verify.stdout}${verify.stderr}`).toBe(0);
-  }
-  throw new Error('the recording never finished');
-}
 
 describe('crash safety', () => {
   it('kill -9 while recording a 1M-line NDJSON file: verify passes after each kill, resume loses and duplicates nothing', async () => {
@@ -51,8 +19,10 @@ describe('crash safety', () => {
     expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '1000000', '--seed', String(seed % 1000)]).status).toBe(0);
     expect(tapedeck(['export', join(dir, 'gen.tape'), '--out', source]).status).toBe(0);
     const tape = join(dir, 'crash.tape');
-    const kills = await crashUntilDone(['record', '--source', 'ndjson', '--input', source], tape, seed);
-    expect(kills).toBeGreaterThanOrEqual(KILLS);
+    const random = new SeededRandom(seed);
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source], tape, events: 1_000_000, random: () => random.float(), label: `ndjson, seed ${seed}` });
+    console.log(`[crash] ndjson: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
+    expect(kills, points).toBeGreaterThanOrEqual(KILLS);
     expect(tapedeck(['verify', tape]).status).toBe(0);
     const roundTrip = join(dir, 'back.ndjson');
     expect(tapedeck(['export', tape, '--out', roundTrip]).status).toBe(0);
@@ -73,8 +43,10 @@ describe('crash safety', () => {
     const straightRun = tapedeck([...args, '--out', straight, '--json']);
     expect(straightRun.status).toBe(0);
     const tape = join(dir, 'crash.tape');
-    const kills = await crashUntilDone(args, tape, seed);
-    expect(kills).toBeGreaterThanOrEqual(KILLS);
+    const random = new SeededRandom(seed);
+    const { kills, points } = await killUntilDone({ args, tape, events: 1_000_000, random: () => random.float(), label: `synthetic, seed ${seed}` });
+    console.log(`[crash] synthetic: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
+    expect(kills, points).toBeGreaterThanOrEqual(KILLS);
     expect(tapedeck(['verify', tape]).status).toBe(0);
     // Exports to files: 1M events are far more than a child's stdout buffer holds.
     expect(tapedeck(['export', straight, '--out', join(dir, 'straight.ndjson')]).status).toBe(0);

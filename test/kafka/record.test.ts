@@ -1,10 +1,10 @@
 // `record --source kafka` against the real broker (scripts/kafka/broker.sh).
 
 import { spawnSync } from 'node:child_process';
-import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom } from '../../engine/random.js';
 import type { Engine } from '../../engine/types.js';
 import { worldCodec, worldEngine } from '../../engine/world/index.js';
 import { keptKafkaWorker } from '../../recorder/pipeline.js';
@@ -13,6 +13,7 @@ import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { killUntilDone } from '../support/kill.js';
 import { propertyParams } from '../support/property.js';
 import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, type TopicRecord } from '../support/kafka.js';
 
@@ -55,21 +56,6 @@ function readTape(path: string): TapeRecord[] {
     reader.close();
   }
   return out;
-}
-
-/** The events a tape being written has committed so far (0 before it exists or can be read). */
-function committedEvents(path: string): number {
-  if (!existsSync(path)) return 0;
-  let db: Database.Database | undefined;
-  try {
-    // A connection for each look, closed at once: the recorder's close needs to be the only one.
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    return (db.prepare('SELECT coalesce(max(first_seq + event_count), 0) AS n FROM blocks').get() as { n: number }).n;
-  } catch {
-    return 0;
-  } finally {
-    db?.close();
-  }
 }
 
 function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
@@ -658,65 +644,13 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
 
   it('kill -9 at 20 or more random points, resuming each time: 0 lost, 0 duplicated, order per partition kept', async () => {
     const { seed } = propertyParams('kafka kill -9');
-    let state = (seed ?? 1) >>> 0 || 1;
-    const rand = () => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return (state >>> 0) / 4294967296;
-    };
+    const random = new SeededRandom(seed ?? 1);
     const tape = join(dir, 'killed.tape');
-    // The kill points are chosen by progress, not by time alone, so that they fall during the
-    // capture however fast this machine records: each planned kill waits until a random number
-    // of further events is committed, spread over what is left, then kills 0-20 ms later, in the
-    // middle of reading or writing the next commit. One run in five is instead killed 20-320 ms
-    // after it starts (connecting, asking Kafka where to start, the first fetch).
-    const planned = 24;
-    let kills = 0;
-    let progressKills = 0;
-    const killedAt: string[] = [];
-    for (let attempt = 0; attempt < 100 && progressKills < planned; attempt++) {
-      const args = ['record', '--source', 'kafka', '--brokers', brokers, '--topic', topic, '--from-beginning', '--until-caught-up', '--block-events', '2000', '--out', tape];
-      if (existsSync(tape)) args.push('--resume');
-      const before = committedEvents(tape);
-      const early = rand() < 0.2;
-      const left = Math.max(0, events * 0.95 - before);
-      const target = before + 1 + Math.floor(((0.25 + rand()) * left) / (planned - progressKills + 0.5));
-      const earlyMs = 20 + Math.floor(rand() * 300);
-      const afterMs = Math.floor(rand() * 20);
-      const run = startTapedeck(args);
-      let timer: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
-      if (early) timer = setTimeout(() => run.child.kill('SIGKILL'), earlyMs);
-      else {
-        poll = setInterval(() => {
-          if (committedEvents(tape) < target) return;
-          clearInterval(poll);
-          timer = setTimeout(() => run.child.kill('SIGKILL'), afterMs);
-        }, 5);
-      }
-      const { code, signal } = await run.exited;
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') {
-        // The capture finished before this run's kill point: no more kills to make.
-        expect(code, run.stderr()).toBe(0);
-        break;
-      }
-      kills++;
-      if (!early) progressKills++;
-      killedAt.push(`${early ? `${earlyMs}ms` : `${target}+${afterMs}ms`}:${committedEvents(tape)}`);
-      if (existsSync(tape)) {
-        const verify = tapedeck(['verify', tape]);
-        expect(verify.status, `verify after kill ${kills} (${killedAt[killedAt.length - 1]}, seed ${seed}):\n${verify.stdout}${verify.stderr}`).toBe(0);
-      }
-    }
-    const points = `kill points (planned events committed + ms, or ms after start : events the tape held after the kill): ${killedAt.join(' ')}`;
-    console.log(points);
+    const args = ['record', '--source', 'kafka', '--brokers', brokers, '--topic', topic, '--from-beginning', '--until-caught-up', '--block-events', '2000', '--json'];
+    const { kills, points, stdout } = await killUntilDone({ args, tape, events, random: () => random.float(), label: `seed ${seed}` });
+    console.log(`kill points (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(20);
-    const last = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', topic, '--from-beginning', '--until-caught-up', '--out', tape, ...(existsSync(tape) ? ['--resume'] : []), '--json']);
-    expect(last.status, last.stderr).toBe(0);
-    expect(last.json()).toMatchObject({ events });
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({ events });
     const anomalies = compareWithTopic(readTape(tape), contents);
     console.log(`kill -9 x${kills} (seed ${seed}): lost ${anomalies.lost}, duplicated ${anomalies.duplicated}, reordered ${anomalies.reordered}, altered ${anomalies.altered}`);
     expect(anomalies).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
