@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TapeReader } from '../../tape/reader.js';
 import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { waitForCommitted } from '../support/kill.js';
 
 describe('round trip through NDJSON', () => {
   it('synthetic -> export -> record ndjson gives the same events and the same digests', () => {
@@ -57,7 +58,8 @@ describe('stopping', () => {
     const dir = tempDir();
     const tape = join(dir, 't.tape');
     const run = startTapedeck(['record', '--out', tape, '--events', '5000000']);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stopped once part of the stream is committed, however fast this machine records.
+    await waitForCommitted(tape, 200_000);
     run.child.kill('SIGINT');
     const { code: status } = await run.exited;
     expect(status).toBe(0);

@@ -23,6 +23,15 @@ export function committedEvents(path: string): number {
   }
 }
 
+/** Resolves once the tape being written has committed at least `events` events. */
+export async function waitForCommitted(path: string, events: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (committedEvents(path) < events) {
+    if (Date.now() > deadline) throw new Error(`${path}: fewer than ${events} events committed after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 export interface KillRun {
   /** The record command, without --out and --resume. */
   readonly args: readonly string[];
