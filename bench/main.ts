@@ -431,7 +431,9 @@ async function main(): Promise<void> {
     let kafkaNote: string | null = null;
     if (only === null || only.has('kafka')) {
       if (await reachable(kafkaBrokers[0])) {
-        kafkaRows = await runKafkaBench(kafkaBrokers, Number(values['kafka-events']), reps, dir);
+        const kafka = await runKafkaBench(kafkaBrokers, Number(values['kafka-events']), reps, dir);
+        kafkaRows = kafka.rows;
+        kafkaNote = kafka.notes.length === 0 ? null : kafka.notes.join('; ');
       } else {
         kafkaNote = `not run: no broker at ${kafkaBrokers.join(',')} (start one with scripts/kafka/broker.sh start)`;
       }
@@ -487,6 +489,7 @@ async function main(): Promise<void> {
         console.log(`  record-kafka is ${(recordKafka.eventsPerSec / fastBare.eventsPerSec).toFixed(3)} of ${fastBare.name} (the same decoder)`);
       }
       for (const r of kafkaRows) console.log(`  ${r.name}: ${r.description}`);
+      if (kafkaNote !== null) console.log(`  ${kafkaNote}`);
     } else if (kafkaNote !== null) {
       console.log('');
       console.log(`kafka: ${kafkaNote}`);
@@ -495,7 +498,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log('goals:');
     for (const g of goals) console.log(`  ${g.met ? 'MET ' : 'MISS'} ${g.goal}: ${g.measured}`);
-    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows, rss, kafka: kafkaRows, goals }));
+    console.log(JSON.stringify({ node: process.version, events, reps, seed, baseline: 'engine-ceiling', cases: rows, rss, kafka: kafkaRows, kafkaNote, goals }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
