@@ -22,7 +22,9 @@ import { recordTape, type RecordResult } from './record.js';
 import { isReject, type SourceRecord } from './source.js';
 import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
 
-export const DEFAULT_CHANNEL_CAPACITY = 1024;
+import { DEFAULT_CHANNEL_CAPACITY } from './kafka-options.js';
+
+export { DEFAULT_CHANNEL_CAPACITY };
 const MAX_PENDING_UPDATES = 100_000;
 const UPDATE_BATCH = 2000;
 

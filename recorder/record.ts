@@ -127,6 +127,18 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+/**
+ * Start the Kafka reader thread for a recording to come, and load `engineSpec` on it (a
+ * built-in engine's name or a module path). recordTape does this itself; a caller that has
+ * more to load first (the CLI loads kafkajs only for a Kafka recording) calls it earlier, so
+ * that the thread starts meanwhile. A kept reader is not started again.
+ */
+export function prestartKafkaReader(engineSpec: string | undefined): void {
+  kafkaConvertSetting();
+  const url = kafkaWorkerUrl();
+  if (url !== null) prestartKafkaWorker(url, engineSpec);
+}
+
 export async function recordTape<S, E>(source: Source<E>, options: RecordOptions<S, E>): Promise<RecordResult> {
   const engine = options.engine;
   const resume = options.resume;
@@ -137,9 +149,9 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   if (source.name === 'kafka') {
     // A setting that is wrong fails before the tape exists.
     kafkaConvertSetting();
-    // The reader thread starts while prepare() asks Kafka where to start.
-    const url = kafkaWorkerUrl();
-    if (url !== null && pipelineAllowed(options)) prestartKafkaWorker(url, engineSpecOf(options));
+    // The reader thread starts while prepare() asks Kafka where to start (unless the caller
+    // started it already).
+    if (pipelineAllowed(options)) prestartKafkaReader(engineSpecOf(options));
   }
   // A source that cannot start (a broker refusing the connection) fails here, before the tape exists.
   await source.prepare?.();

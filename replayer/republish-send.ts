@@ -17,9 +17,8 @@ import { Kafka, logLevel, type KafkaConfig, type Message, type Producer } from '
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import type { TapeReader } from '../tape/reader.js';
+import type { RepublishValueFormat } from './republish.js';
 
-export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
-export type RepublishValueFormat = (typeof REPUBLISH_VALUE_FORMATS)[number];
 
 /**
  * A request also ends when one partition has this many messages in it: kafkajs groups a

@@ -27,18 +27,13 @@ import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
 import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
-import {
-  epochMs,
-  REPUBLISH_VALUE_FORMATS,
-  republishClient,
-  republishProducer,
-  sendRange,
-  type RepublishValueFormat,
-  type SendOutcome,
-  type SendPlan,
-} from './republish-send.js';
+// republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
+// loads this module for every replay.
+import type { SendOutcome, SendPlan } from './republish-send.js';
 
-export { REPUBLISH_VALUE_FORMATS, type RepublishValueFormat };
+/** How a republished event's value is written: its JSON, or the engine codec's bytes. */
+export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
+export type RepublishValueFormat = (typeof REPUBLISH_VALUE_FORMATS)[number];
 
 export interface RepublishOptions {
   readonly brokers: readonly string[];
@@ -137,6 +132,7 @@ async function sendOnThreads(
   onProgress: (sent: number, earliestUnacked: number) => void,
   signal: AbortSignal | undefined,
 ): Promise<SendOutcome> {
+  const { epochMs } = await import('./republish-send.js');
   const control = new Int32Array(new SharedArrayBuffer(4));
   const stop = (): void => void Atomics.store(control, 0, 1);
   signal?.addEventListener('abort', stop);
@@ -200,6 +196,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
   if (!Number.isSafeInteger(senders) || senders < 1) throw new TapedeckError('E_USAGE', `--workers must be a positive integer, got ${senders}`);
   const valueFormat = options.valueFormat ?? 'json';
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  const { epochMs, republishClient, republishProducer, sendRange } = await import('./republish-send.js');
   const reader = TapeReader.open(path);
   const kafka = republishClient(options.brokers, options.security?.client);
   try {

@@ -19,8 +19,9 @@ import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { SimulatedEvent } from '../engine/types.js';
 
-export const FAULT_KINDS = ['dup', 'drop', 'reorder', 'delay', 'skew', 'rebalance'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+import { FAULT_KINDS, type FaultKind } from './options.js';
+
+export { FAULT_KINDS, type FaultKind };
 
 export type Fault =
   | { readonly kind: 'dup'; readonly at: number; readonly later: number }

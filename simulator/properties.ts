@@ -26,8 +26,9 @@ import { QueueModel, type WhenFull } from '../replayer/latency/model.js';
 import { samplerFor, type ServiceTimeSpec } from '../replayer/latency/service-time.js';
 import { applyFaults, firstDeliveries, interleave, type Fault, type SimRecord } from './faults.js';
 
-export const PROPERTY_NAMES = ['determinism', 'snapshot', 'invariants', 'idempotence', 'convergence', 'latency'] as const;
-export type PropertyName = (typeof PROPERTY_NAMES)[number];
+import { PROPERTY_NAMES, type PropertyName } from './options.js';
+
+export { PROPERTY_NAMES, type PropertyName };
 
 /** The run seed of simulated runs (the per-event randomness engines draw), also stored in counterexample tapes. */
 export const SIM_RUN_SEED = 1;

@@ -18,9 +18,9 @@ import { applyFaults, describeFaults, faultsArbitrary, renumber, toRecords, type
 import { checkStream, finalDigest, SIM_RUN_SEED, type CaseExtras, type CheckContext, type LatencyCheck, type PropertyFailure, type PropertyName } from './properties.js';
 import { worldSimulation } from './world.js';
 
-export const DEFAULT_RUNS = 500;
-export const DEFAULT_MAX_EVENTS = 60;
-export const DEFAULT_MAX_FAULTS = 4;
+import { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS } from './options.js';
+
+export { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS };
 /** Streams compared with a second process for the determinism property. */
 const CROSS_PROCESS_SAMPLES = 50;
 

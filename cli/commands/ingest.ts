@@ -2,8 +2,8 @@
 
 import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder/record.js';
-import { DEFAULT_CHANNEL_CAPACITY, ingest, type LatencySummary } from '../../recorder/ingest.js';
-import { VALUE_FORMATS, type ValueFormat } from '../../recorder/sources/kafka.js';
+import type { LatencySummary } from '../../recorder/ingest.js';
+import { DEFAULT_CHANNEL_CAPACITY, VALUE_FORMATS, type ValueFormat } from '../../recorder/kafka-options.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
@@ -68,6 +68,8 @@ export function ingestCommand(): Command {
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (flags: IngestFlags) => {
       const engine = await loadEngine(flags.engine);
+      // Loaded here, not with the CLI: it brings kafkajs and the histograms.
+      const { ingest } = await import('../../recorder/ingest.js');
       const stop = stopOnSignals();
       const live = process.stderr.isTTY === true && flags.statusEvery === undefined;
       try {

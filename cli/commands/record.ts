@@ -5,7 +5,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import { builtInEngine } from '../../engine/registry.js';
 import type { Engine } from '../../engine/types.js';
 import type { TrafficOptions } from '../../engine/world/traffic.js';
-import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, PIPELINE_MODES, recordTape, type PipelineMode, type RecordResult } from '../../recorder/record.js';
+import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, PIPELINE_MODES, prestartKafkaReader, recordTape, type PipelineMode, type RecordResult } from '../../recorder/record.js';
 import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import type { Source } from '../../recorder/source.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
@@ -17,7 +17,8 @@ import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
-import { KafkaSource, VALUE_FORMATS, type KafkaPosition, type ValueFormat } from '../../recorder/sources/kafka.js';
+import { VALUE_FORMATS, type ValueFormat } from '../../recorder/kafka-options.js';
+import type { KafkaPosition } from '../../recorder/sources/kafka.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 
 const SOURCES = ['synthetic', 'ndjson', 'kafka'] as const;
@@ -126,7 +127,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   }
   const engine = await loadEngine(engineSpec);
   if (flags.resume) resume = openResume(flags.out, engine, flags.source);
-  const source = buildSource(flags, engine, resume, cmd);
+  const source = await buildSource(flags, engine, engineSpec, resume, cmd);
 
   const stop = stopOnSignals();
   const bar = progress('recording');
@@ -170,7 +171,7 @@ function syntheticTotal(flags: RecordFlags, resume: ResumePoint | undefined): nu
   return events ?? flags.events;
 }
 
-function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | undefined, cmd: Command): Source {
+async function buildSource(flags: RecordFlags, engine: Engine, engineSpec: string, resume: ResumePoint | undefined, cmd: Command): Promise<Source> {
   const kafkaOnly = (['brokers', 'topic', 'group', 'fromBeginning', 'untilCaughtUp', 'maxEvents', 'duration'] as const).filter((o) => flags[o] !== undefined);
   if (flags.source !== 'kafka' && kafkaOnly.length > 0) {
     throw new TapedeckError('E_USAGE', `${kafkaOnly.map(flagName).join(', ')} ${kafkaOnly.length === 1 ? 'is' : 'are'} for --source kafka`);
@@ -195,6 +196,10 @@ function buildSource(flags: RecordFlags, engine: Engine, resume: ResumePoint | u
     if (stored !== undefined && stored.topics !== undefined && JSON.stringify(stored.topics) !== JSON.stringify(topics)) {
       throw new TapedeckError('E_USAGE', `--topic ${topics.join(', ')} differs from the tape's ${stored.topics.join(', ')}: a resumed capture reads the same topics`);
     }
+    // The reader thread starts loading kafkajs and the engine while this thread loads kafkajs
+    // (not loaded with the CLI, which other commands do not need).
+    if (flags.pipeline !== 'off') prestartKafkaReader(engineSpec);
+    const { KafkaSource } = await import('../../recorder/sources/kafka.js');
     return new KafkaSource({
       brokers,
       topics,

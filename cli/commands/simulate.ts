@@ -7,9 +7,8 @@ import { BUDGET_KEYS, budgetLabel } from '../../replayer/latency/budget.js';
 import { DEFAULT_QUEUE_CAPACITY } from '../../replayer/latency/model.js';
 import { parseServiceTime } from '../../replayer/latency/service-time.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { FAULT_KINDS, type FaultKind } from '../../simulator/faults.js';
-import { PROPERTY_NAMES, type PropertyName } from '../../simulator/properties.js';
-import { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS, sampleDigests, simulate, type SimulateOptions, type SimulateResult } from '../../simulator/simulate.js';
+import { DEFAULT_MAX_EVENTS, DEFAULT_MAX_FAULTS, DEFAULT_RUNS, FAULT_KINDS, PROPERTY_NAMES, type FaultKind, type PropertyName } from '../../simulator/options.js';
+import type { SimulateOptions, SimulateResult } from '../../simulator/simulate.js';
 import { EXIT } from '../exit.js';
 import { budgetFrom, type LatencyFlags } from '../latency.js';
 import { fmt, fmtSeconds, line, printJson, count } from '../output.js';
@@ -110,6 +109,8 @@ export function simulateCommand(): Command {
         latency,
         twoProcesses: flags.twoProcesses,
       };
+      // Loaded here, not with the CLI: it brings fast-check.
+      const { sampleDigests, simulate } = await import('../../simulator/simulate.js');
       if (flags.digestsOnly !== undefined) {
         printJson(sampleDigests(options, flags.digestsOnly));
         return;

@@ -33,9 +33,9 @@ import type { LineTransform } from '../../tape/ndjson.js';
 import { REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from '../source.js';
 import { Redactor } from '../redact.js';
 import { FastRecord } from './kafka-decode.js';
+import type { ValueFormat } from '../kafka-options.js';
 
-export const VALUE_FORMATS = ['json', 'codec'] as const;
-export type ValueFormat = (typeof VALUE_FORMATS)[number];
+export { VALUE_FORMATS, type ValueFormat } from '../kafka-options.js';
 
 /** Next offset to read, per topic and partition: the Kafka source's resume position. */
 export interface KafkaPosition {

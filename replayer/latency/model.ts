@@ -24,7 +24,10 @@
 
 // The WebAssembly build alone: the package's main entry also loads the pure-JS histograms and
 // the log readers and writers, twice the start-up time, which the model's worker thread pays.
-import { initWebAssemblySync, WasmHistogram } from 'hdr-histogram-js/dist/wasm/index.js';
+// It is loaded when the first histogram is made, not with this module, which the CLI loads for
+// every command (the module holds the WebAssembly code as text: 20 ms to load).
+import { createRequire } from 'node:module';
+import type { WasmHistogram } from 'hdr-histogram-js/dist/wasm/index.js';
 import type { EmpiricalServiceTimes, ServiceTimeSampler } from './service-time.js';
 import { empiricalPercentiles } from './service-time.js';
 import { roundMs } from './units.js';
@@ -88,13 +91,13 @@ export interface QueueStats {
 
 export const DISTRIBUTION_PERCENTILES = [0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
 
-let wasmReady = false;
+let wasm: typeof import('hdr-histogram-js/dist/wasm/index.js') | null = null;
 function histogram(): WasmHistogram {
-  if (!wasmReady) {
-    initWebAssemblySync();
-    wasmReady = true;
+  if (wasm === null) {
+    wasm = createRequire(import.meta.url)('hdr-histogram-js/dist/wasm/index.js') as typeof import('hdr-histogram-js/dist/wasm/index.js');
+    wasm.initWebAssemblySync();
   }
-  return WasmHistogram.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
+  return wasm.WasmHistogram.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 2, autoResize: true, numberOfSignificantValueDigits: 3 });
 }
 
 /** Events taken in at a time: push() buffers this many, pushMany() cuts longer runs to it. */
