@@ -63,4 +63,34 @@ describe('architecture', () => {
       }
     }
   });
+
+  it('the CLI loads kafkajs, fast-check and the HDR histograms only for the commands that use them', () => {
+    // Static value imports reachable from the CLI's entry; type-only imports load nothing.
+    const heavy = ['kafkajs', 'fast-check', 'hdr-histogram-js'];
+    const seen = new Map<string, string | null>([[join(REPO, 'cli', 'main.ts'), null]]);
+    const queue = [join(REPO, 'cli', 'main.ts')];
+    const chain = (file: string): string => {
+      const out: string[] = [];
+      for (let f: string | null = file; f !== null; f = seen.get(f) ?? null) out.unshift(relative(REPO, f));
+      return out.join(' -> ');
+    };
+    while (queue.length > 0) {
+      const file = queue.shift()!;
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^\s*(import|export)\s+(type\s)?(?:[^;']*?from\s+)?'([^']+)'/gms)) {
+        if (m[2] !== undefined) continue;
+        const spec = m[3];
+        if (spec.startsWith('.')) {
+          const target = join(file, '..', spec).replace(/\.js$/, '.ts');
+          if (!seen.has(target)) {
+            seen.set(target, file);
+            queue.push(target);
+          }
+        } else {
+          expect(heavy.some((h) => spec === h || spec.startsWith(`${h}/`)), `${chain(file)} imports ${spec} when the CLI starts`).toBe(false);
+        }
+      }
+    }
+    expect(seen.size).toBeGreaterThan(40);
+  });
 });
