@@ -13,6 +13,9 @@
 //                   sender thread per core (at most 4), so the same number of bare producers
 //                   on as many threads is measured too, as a reference;
 //   kcat            kcat's consume rate on the same topic, printed as a reference.
+// The consumer cases are measured in rounds, one run of each in turn, and so are the producer
+// cases (measureRounds), so that a slow spell of this shared machine or of the broker falls on
+// a case and its baseline alike.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -31,8 +34,19 @@ export interface KafkaBenchRow {
   readonly events: number;
   readonly medianMs: number;
   readonly eventsPerSec: number;
+  /** Each timed run, in the order run. */
+  readonly runsMs: readonly number[];
   readonly baseline: string | null;
   readonly ratioToBaseline: number | null;
+}
+
+interface BenchCase {
+  readonly name: string;
+  readonly description: string;
+  readonly baseline: string | null;
+  /** Runs once and returns the number of events it handled. */
+  readonly run: () => Promise<number>;
+  readonly before?: () => Promise<void>;
 }
 
 const PARTITIONS = 12;
@@ -118,24 +132,42 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
 
   const rows: KafkaBenchRow[] = [];
   const notes: string[] = [];
-  /** `before`, if given, runs before each run (and the warm-up), untimed. */
-  const measure = async (name: string, description: string, baseline: string | null, run: () => Promise<number>, before?: () => Promise<void>): Promise<void> => {
-    process.stderr.write(`${name}: warm-up + ${reps} runs\n`);
-    await before?.();
-    await run();
-    const runsMs: number[] = [];
-    let n = 0;
-    for (let i = 0; i < reps; i++) {
-      await before?.();
-      const started = performance.now();
-      n = await run();
-      runsMs.push(performance.now() - started);
+  /**
+   * Measure `cases` in rounds: a warm-up round, then `reps` rounds, each running every case once
+   * in turn. A slow spell of the machine or the broker (these machines are shared) then falls on
+   * a case and its baseline alike, which a case's runs one after another did not ensure. A case's
+   * `before`, if any, runs before each of its runs, untimed. Baselines come first.
+   */
+  const measureRounds = async (cases: readonly BenchCase[]): Promise<void> => {
+    process.stderr.write(`${cases.map((c) => c.name).join(', ')}: warm-up + ${reps} rounds${cases.length > 1 ? ', one run of each in turn' : ''}\n`);
+    const runsMs = cases.map((): number[] => []);
+    const counts = cases.map(() => 0);
+    for (let round = -1; round < reps; round++) {
+      for (const [i, c] of cases.entries()) {
+        await c.before?.();
+        const started = performance.now();
+        counts[i] = await c.run();
+        if (round >= 0) runsMs[i].push(performance.now() - started);
+      }
     }
-    const medianMs = median(runsMs);
-    const eventsPerSec = (n * 1000) / medianMs;
-    const base = baseline === null ? undefined : rows.find((r) => r.name === baseline);
-    rows.push({ name, description, events: n, medianMs, eventsPerSec, baseline, ratioToBaseline: base === undefined ? null : eventsPerSec / base.eventsPerSec });
+    for (const [i, c] of cases.entries()) {
+      const medianMs = median(runsMs[i]);
+      const eventsPerSec = (counts[i] * 1000) / medianMs;
+      const base = c.baseline === null ? undefined : rows.find((r) => r.name === c.baseline);
+      if (c.baseline !== null && base === undefined) throw new Error(`bench: ${c.name}'s baseline ${c.baseline} was not measured before it`);
+      rows.push({
+        name: c.name,
+        description: c.description,
+        events: counts[i],
+        medianMs,
+        eventsPerSec,
+        runsMs: runsMs[i],
+        baseline: c.baseline,
+        ratioToBaseline: base === undefined ? null : eventsPerSec / base.eventsPerSec,
+      });
+    }
   };
+  const measure = (name: string, description: string, baseline: string | null, run: () => Promise<number>): Promise<void> => measureRounds([{ name, description, baseline, run }]);
 
   let groups = 0;
   // The bare consumers run on threads of their own (bench/consumer-worker.ts): kafkajs as it is
@@ -157,26 +189,6 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     worker.postMessage(null);
     await new Promise((resolve) => worker.once('exit', resolve));
   };
-  const bareThread = await consumerThread(false);
-  try {
-    await measure('kafka-bare-consumer', 'a bare kafkajs eachBatch consumer on a thread of its own, reading the topic from the beginning, counting (baseline)', null, () => consumeOn(bareThread, 'bench-bare'));
-  } finally {
-    await endThread(bareThread);
-  }
-  await measure('kafka-bare-consumer-main-thread', "the bare consumer on the benchmark's main thread (reference; the baseline of earlier runs, when this thread also held the producer cases' messages)", 'kafka-bare-consumer', () =>
-    countTopic(kafka, topic, `bench-bare-main-${stamp}-${groups++}`, events),
-  );
-  const fastThread = await consumerThread(true);
-  try {
-    await measure(
-      'kafka-bare-consumer-fast-decoder',
-      "the bare consumer on a thread of its own with tapedeck's record-batch decoder in place of kafkajs's (recorder/sources/kafka-decode.ts), counting (reference)",
-      'kafka-bare-consumer',
-      () => consumeOn(fastThread, 'bench-fast'),
-    );
-  } finally {
-    await endThread(fastThread);
-  }
   const record = async (file: string): Promise<number> => {
     const result = await recordTape(new KafkaSource({ brokers, topics: [topic], codec: worldEngine.codec, fromBeginning: true, untilCaughtUp: true }), {
       path: join(dir, file),
@@ -186,38 +198,54 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     });
     return result.events;
   };
-  await measure('record-kafka', 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape', 'kafka-bare-consumer', () =>
-    record('kafka-bench.tape'),
-  );
-  // The same, with a new reader thread each run, as one `tapedeck record` has: record-kafka's
-  // runs reuse the reader thread the previous run kept (recorder/pipeline.ts), so this one
-  // shows what a process's first recording pays on top (starting the thread, loading its
-  // modules, its code not yet compiled). Ending the kept thread is not timed: a process's
-  // first recording has none to end.
-  await measure(
-    'record-kafka-cold',
-    'record-kafka with a new reader thread each run, as a single `tapedeck record` process has (reference)',
-    'kafka-bare-consumer',
-    () => record('kafka-bench-cold.tape'),
-    () => endKeptKafkaWorker(),
-  );
+  const bareThread = await consumerThread(false);
+  const fastThread = await consumerThread(true);
+  try {
+    await measureRounds([
+      {
+        name: 'kafka-bare-consumer',
+        description: 'a bare kafkajs eachBatch consumer on a thread of its own, reading the topic from the beginning, counting (baseline)',
+        baseline: null,
+        run: () => consumeOn(bareThread, 'bench-bare'),
+      },
+      {
+        name: 'kafka-bare-consumer-main-thread',
+        description: "the bare consumer on the benchmark's main thread (reference; the baseline of earlier runs, when this thread also held the producer cases' messages)",
+        baseline: 'kafka-bare-consumer',
+        run: () => countTopic(kafka, topic, `bench-bare-main-${stamp}-${groups++}`, events),
+      },
+      {
+        name: 'kafka-bare-consumer-fast-decoder',
+        description: "the bare consumer on a thread of its own with tapedeck's record-batch decoder in place of kafkajs's (recorder/sources/kafka-decode.ts), counting (reference)",
+        baseline: 'kafka-bare-consumer',
+        run: () => consumeOn(fastThread, 'bench-fast'),
+      },
+      {
+        name: 'record-kafka',
+        description: 'record --source kafka --until-caught-up: consume, parse JSON, encode, apply with live checkpoints, write the tape',
+        baseline: 'kafka-bare-consumer',
+        run: () => record('kafka-bench.tape'),
+      },
+      // The same, with a new reader thread each run, as one `tapedeck record` has: record-kafka's
+      // runs reuse the reader thread the previous run kept (recorder/pipeline.ts), so this one
+      // shows what a process's first recording pays on top (starting the thread, loading its
+      // modules, its code not yet compiled). Ending the kept thread is not timed: a process's
+      // first recording has none to end.
+      {
+        name: 'record-kafka-cold',
+        description: 'record-kafka with a new reader thread each run, as a single `tapedeck record` process has',
+        baseline: 'kafka-bare-consumer',
+        run: () => record('kafka-bench-cold.tape'),
+        before: () => endKeptKafkaWorker(),
+      },
+    ]);
+  } finally {
+    await endThread(bareThread);
+    await endThread(fastThread);
+  }
   const batches = buildBenchMessages(events, PARTITIONS);
   const produce = (to: string): Promise<void> => sendBenchMessages(producer, to, batches);
-  await measure('kafka-bare-producer', 'a bare kafkajs producer sending the same messages, built beforehand, 2,000 per request, 4 in flight (baseline)', null, async () => {
-    await produce(await newTarget());
-    return events;
-  });
   const senders = defaultSenders();
-  await measure(
-    'republish-max',
-    `replay --to-kafka --speed max of the recorded tape: ${senders} sender threads, each reading the tape, rendering its partitions' events as JSON and sending them with its own producer (same batch size, one request in flight per lane of partitions)`,
-    'kafka-bare-producer',
-    async () => {
-      const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
-      if (result.senders !== senders) throw new Error(`republish ran ${result.senders} sender threads, not ${senders}`);
-      return result.events;
-    },
-  );
   // The same number of bare producers on as many threads (reference): what threads alone give.
   const workers = await Promise.all(
     Array.from({ length: senders }, (_, thread) => {
@@ -229,19 +257,45 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     }),
   );
   try {
-    await measure(`kafka-bare-producers-${senders}`, `${senders} bare kafkajs producers on as many threads, each sending its share of the partitions (p mod ${senders}) of the same messages, built beforehand, as the baseline does (reference)`, 'kafka-bare-producer', async () => {
-      const to = await newTarget();
-      await Promise.all(
-        workers.map(
-          (worker) =>
-            new Promise<void>((resolve, reject) => {
-              worker.once('message', (m: string) => (m === 'done' ? resolve() : reject(new Error(`bench producer thread: ${m}`))));
-              worker.postMessage(to);
-            }),
-        ),
-      );
-      return events;
-    });
+    await measureRounds([
+      {
+        name: 'kafka-bare-producer',
+        description: 'a bare kafkajs producer sending the same messages, built beforehand, 2,000 per request, 4 in flight (baseline)',
+        baseline: null,
+        run: async () => {
+          await produce(await newTarget());
+          return events;
+        },
+      },
+      {
+        name: 'republish-max',
+        description: `replay --to-kafka --speed max of the recorded tape: ${senders} sender threads, each reading the tape, rendering its partitions' events as JSON and sending them with its own producer (same batch size, one request in flight per lane of partitions)`,
+        baseline: 'kafka-bare-producer',
+        run: async () => {
+          const result = await republishTape(join(dir, 'kafka-bench.tape'), { brokers, topic: await newTarget(), engine: worldEngine, speed: 'max' });
+          if (result.senders !== senders) throw new Error(`republish ran ${result.senders} sender threads, not ${senders}`);
+          return result.events;
+        },
+      },
+      {
+        name: `kafka-bare-producers-${senders}`,
+        description: `${senders} bare kafkajs producers on as many threads, each sending its share of the partitions (p mod ${senders}) of the same messages, built beforehand, as the baseline does (reference)`,
+        baseline: 'kafka-bare-producer',
+        run: async () => {
+          const to = await newTarget();
+          await Promise.all(
+            workers.map(
+              (worker) =>
+                new Promise<void>((resolve, reject) => {
+                  worker.once('message', (m: string) => (m === 'done' ? resolve() : reject(new Error(`bench producer thread: ${m}`))));
+                  worker.postMessage(to);
+                }),
+            ),
+          );
+          return events;
+        },
+      },
+    ]);
   } finally {
     for (const worker of workers) worker.postMessage(null);
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));

@@ -472,11 +472,18 @@ async function main(): Promise<void> {
     }
     if (kafkaRows !== null) {
       console.log('');
-      console.log(`kafka, against the broker at ${kafkaBrokers.join(',')} (${kafkaRows[0]?.events.toLocaleString('en-US') ?? 0} events, 12 partitions, JSON values, median of ${reps} runs):`);
+      console.log(`kafka, against the broker at ${kafkaBrokers.join(',')} (${kafkaRows[0]?.events.toLocaleString('en-US') ?? 0} events, 12 partitions, JSON values, median of ${reps} rounds, a case and its baseline in each):`);
       const kw = Math.max(...kafkaRows.map((r) => r.name.length));
       for (const r of kafkaRows) {
         const ratio = r.ratioToBaseline === null ? '' : `  ${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`;
         console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s${ratio}`);
+      }
+      // A case and its baseline ran in the same rounds: each round's ratio shows the spread.
+      for (const r of kafkaRows) {
+        const base = kafkaRows.find((b) => b.name === r.baseline);
+        if (base === undefined || base.runsMs.length !== r.runsMs.length) continue;
+        const perRound = r.runsMs.map((ms, i) => ((r.events / ms) * (base.runsMs[i] / base.events)).toFixed(2));
+        console.log(`  ${r.name} / ${base.name}, round by round: ${perRound.join(' ')}`);
       }
       const republish = kafkaRows.find((r) => r.name === 'republish-max');
       const threaded = kafkaRows.find((r) => r.name.startsWith('kafka-bare-producers-'));
