@@ -314,7 +314,10 @@ function benchHelp(): string {
     "Measures tapedeck's paths, each against a baseline measured in the same run (the machines\n" +
     'are shared and noisy: the ratios travel better than the absolute figures), then prints a\n' +
     'table, the goals with the figure measured for each, and one JSON object as the last line.\n' +
-    'Each case runs once to warm up, then --reps times (default 5); the median is reported.\n\n' +
+    'Each case runs once to warm up, then --reps times (default 5); the median is reported.\n' +
+    'The Kafka cases run in rounds instead: each round runs every consumer case (or every\n' +
+    'producer case) once in turn, so that a case and its baseline share the machine\'s slow\n' +
+    'spells; each round\'s ratio to the baseline is printed too.\n\n' +
     'Options:\n' +
     '  --events N        events in the tape the cases use (default 1,000,000)\n' +
     '  --reps N          measured runs per case (default 5)\n' +
