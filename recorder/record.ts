@@ -446,33 +446,26 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
           continue;
         }
         if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
-        if (!message.converted) {
-          if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
-            // A JSON value converted and written into the block without a view or copy of it.
-            const event = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);
-            if (event === REJECTED) {
-              takeKafkaItem(raw.lastReject!);
-              continue;
-            }
-            ctx.prepare(seq, cursor.timestampUs, cursor.partition);
-            state = engine.apply(state, event, ctx);
-            builder.addEncodedParts(seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.keyOffset < 0 ? null : chunkBytes, cursor.keyOffset, cursor.keyLength, fastCodec, event);
-            raw.takenRecord(0, cursor.partition, cursor.position);
-            taken = true;
-            read++;
-            seq++;
-            afterApplied();
-            if (builder.eventCount >= blockEvents) flush(undefined, false);
+        let event: E;
+        if (message.converted) {
+          event = decodeAt !== undefined ? decodeAt(block!.data, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+        } else if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
+          // A JSON value converted and written into the block without a view or copy of it.
+          const fast = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);
+          if (fast === REJECTED) {
+            takeKafkaItem(raw.lastReject!);
             continue;
           }
+          event = fast;
+        } else {
           takeKafkaItem(raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload()));
           continue;
         }
-        const bytes = block!.data;
-        const event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+        // A converted chunk's bytes are copied as they are; a value converted here is written by the codec.
         ctx.prepare(seq, cursor.timestampUs, cursor.partition);
         state = engine.apply(state, event, ctx);
-        builder.addFromCursor(seq, cursor, cursor.position);
+        if (message.converted) builder.addFromCursor(seq, cursor, cursor.position);
+        else builder.addEncodedParts(seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.keyOffset < 0 ? null : chunkBytes, cursor.keyOffset, cursor.keyLength, fastCodec!, event);
         raw.takenRecord(cursor.stream, cursor.partition, cursor.position);
         taken = true;
         read++;
