@@ -348,11 +348,16 @@ export function keptKafkaWorker(): number | null {
  * unreferenced like a kept one.
  */
 export function prestartKafkaWorker(url: URL, engineSpec: string | undefined): void {
-  kafkaWorkers ??= new WorkerKeeper(() => new Worker(url));
-  if (kafkaWorkers.keptThreadId !== null) return;
-  const worker = kafkaWorkers.take();
+  const keeper = kafkaKeeper(url);
+  if (keeper.keptThreadId !== null) return;
+  const worker = keeper.take();
   if (engineSpec !== undefined) worker.postMessage({ preload: engineSpec } satisfies KafkaPreload);
-  kafkaWorkers.keep(worker);
+  keeper.keep(worker);
+}
+
+/** The keeper of the Kafka reader threads, made on first use. */
+function kafkaKeeper(url: URL): WorkerKeeper {
+  return (kafkaWorkers ??= new WorkerKeeper(() => new Worker(url)));
 }
 
 /** End the kept Kafka reader: the next recording starts its own, as a process's first does (the benchmark's cold case). */
@@ -374,8 +379,7 @@ export class KafkaPipeline {
     this.control = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    kafkaWorkers ??= new WorkerKeeper(() => new Worker(url));
-    this.worker = kafkaWorkers.take();
+    this.worker = kafkaKeeper(url).take();
     this.inbox = new WorkerInbox<KafkaMessage>(
       this.worker,
       'the Kafka reader thread',
