@@ -14,12 +14,12 @@
 //                   on as many threads is measured too, as a reference;
 //   kcat            kcat's consume rate on the same topic, printed as a reference.
 // The consumer cases are measured in rounds, one run of each in turn, and so are the producer
-// cases (measureRounds), so that a slow spell of this shared machine or of the broker falls on
+// cases (rounds.ts), so that a slow spell of this shared machine or of the broker falls on
 // a case and its baseline alike.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { measureRounds, type RoundResult } from './rounds.js';
 import { Worker } from 'node:worker_threads';
 import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import { worldEngine, WorldTraffic, worldCodec } from '../engine/world/index.js';
@@ -28,14 +28,8 @@ import { recordTape } from '../recorder/record.js';
 import { KafkaSource } from '../recorder/sources/kafka.js';
 import { defaultSenders, republishTape } from '../replayer/republish.js';
 
-export interface KafkaBenchRow {
-  readonly name: string;
+export interface KafkaBenchRow extends RoundResult {
   readonly description: string;
-  readonly events: number;
-  readonly medianMs: number;
-  readonly eventsPerSec: number;
-  /** Each timed run, in the order run. */
-  readonly runsMs: readonly number[];
   readonly baseline: string | null;
   readonly ratioToBaseline: number | null;
 }
@@ -102,12 +96,6 @@ export async function sendBenchMessages(producer: Producer, topic: string, batch
   await Promise.all(inFlight);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 export async function runKafkaBench(brokers: string[], events: number, reps: number, dir: string): Promise<{ rows: KafkaBenchRow[]; notes: string[] }> {
   const kafka = new Kafka({ clientId: 'tapedeck-bench', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -132,42 +120,17 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
 
   const rows: KafkaBenchRow[] = [];
   const notes: string[] = [];
-  /**
-   * Measure `cases` in rounds: a warm-up round, then `reps` rounds, each running every case once
-   * in turn. A slow spell of the machine or the broker (these machines are shared) then falls on
-   * a case and its baseline alike, which a case's runs one after another did not ensure. A case's
-   * `before`, if any, runs before each of its runs, untimed. Baselines come first.
-   */
-  const measureRounds = async (cases: readonly BenchCase[]): Promise<void> => {
-    process.stderr.write(`${cases.map((c) => c.name).join(', ')}: warm-up + ${reps} rounds${cases.length > 1 ? ', one run of each in turn' : ''}\n`);
-    const runsMs = cases.map((): number[] => []);
-    const counts = cases.map(() => 0);
-    for (let round = -1; round < reps; round++) {
-      for (const [i, c] of cases.entries()) {
-        await c.before?.();
-        const started = performance.now();
-        counts[i] = await c.run();
-        if (round >= 0) runsMs[i].push(performance.now() - started);
-      }
-    }
+  /** Measure `cases` in rounds (rounds.ts); baselines come first. */
+  const measureKafkaRounds = async (cases: readonly BenchCase[]): Promise<void> => {
+    const measured = await measureRounds(cases, reps);
     for (const [i, c] of cases.entries()) {
-      const medianMs = median(runsMs[i]);
-      const eventsPerSec = (counts[i] * 1000) / medianMs;
+      const m = measured[i];
       const base = c.baseline === null ? undefined : rows.find((r) => r.name === c.baseline);
       if (c.baseline !== null && base === undefined) throw new Error(`bench: ${c.name}'s baseline ${c.baseline} was not measured before it`);
-      rows.push({
-        name: c.name,
-        description: c.description,
-        events: counts[i],
-        medianMs,
-        eventsPerSec,
-        runsMs: runsMs[i],
-        baseline: c.baseline,
-        ratioToBaseline: base === undefined ? null : eventsPerSec / base.eventsPerSec,
-      });
+      rows.push({ ...m, description: c.description, baseline: c.baseline, ratioToBaseline: base === undefined ? null : m.eventsPerSec / base.eventsPerSec });
     }
   };
-  const measure = (name: string, description: string, baseline: string | null, run: () => Promise<number>): Promise<void> => measureRounds([{ name, description, baseline, run }]);
+  const measure = (name: string, description: string, baseline: string | null, run: () => Promise<number>): Promise<void> => measureKafkaRounds([{ name, description, baseline, run }]);
 
   let groups = 0;
   // The bare consumers run on threads of their own (bench/consumer-worker.ts): kafkajs as it is
@@ -201,7 +164,7 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
   const bareThread = await consumerThread(false);
   const fastThread = await consumerThread(true);
   try {
-    await measureRounds([
+    await measureKafkaRounds([
       {
         name: 'kafka-bare-consumer',
         description: 'a bare kafkajs eachBatch consumer on a thread of its own, reading the topic from the beginning, counting (baseline)',
@@ -257,7 +220,7 @@ export async function runKafkaBench(brokers: string[], events: number, reps: num
     }),
   );
   try {
-    await measureRounds([
+    await measureKafkaRounds([
       {
         name: 'kafka-bare-producer',
         description: 'a bare kafkajs producer sending the same messages, built beforehand, 2,000 per request, 4 in flight (baseline)',

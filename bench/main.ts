@@ -8,12 +8,13 @@
 //
 // Baseline: engine-ceiling, the `world` engine applying pre-decoded events held in memory,
 // with a digest every 10,000 events (the default checkpoint cadence). Later issues add their
-// cases (and their own raw baselines) to CASES.
+// cases (and their own raw baselines) to CASES. A case runs in rounds with its baseline and the
+// cases measured against either (rounds.ts), and its CPU time is measured beside its wall time
+// (cpu.ts).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -22,7 +23,7 @@ import { NdjsonSource } from '../recorder/sources/ndjson.js';
 import { formatEventLine } from '../tape/ndjson.js';
 import { TapeReader } from '../tape/reader.js';
 import { measureLongRun, type RssReport } from './rss.js';
-import { processCpuMs, threadCpuMs, threadShares, type ThreadShares } from './cpu.js';
+import { measureRounds, ratiosByRound, type RoundResult } from './rounds.js';
 import { runKafkaBench, type KafkaBenchRow } from './kafka.js';
 import { Socket } from 'node:net';
 import { worldCodec } from '../engine/world/codec.js';
@@ -37,19 +38,9 @@ import { FAULT_KINDS } from '../simulator/faults.js';
 import type { Engine } from '../engine/types.js';
 import { replayTapeSharded } from '../replayer/shards.js';
 
-/** What a case measured: wall time and CPU time (all threads) of each run. */
-interface CaseResult {
-  readonly name: string;
+/** What a case measured (wall and CPU time of each run), with its description. */
+interface CaseResult extends RoundResult {
   readonly description: string;
-  readonly events: number;
-  readonly medianMs: number;
-  readonly eventsPerSec: number;
-  readonly runsMs: number[];
-  /** Median CPU time of a run, every thread of the process (user + system). */
-  readonly cpuMs: number;
-  readonly cpuRunsMs: number[];
-  /** CPU time a run, the main thread and the others (Linux only; null elsewhere). */
-  readonly threadCpuMs: ThreadShares | null;
 }
 
 /** Cores this process may run on: no schedule of a case's threads finishes sooner than its CPU time divided by these. */
@@ -346,10 +337,13 @@ function benchHelp(): string {
     "Measures tapedeck's paths, each against a baseline measured in the same run (the machines\n" +
     'are shared and noisy: the ratios travel better than the absolute figures), then prints a\n' +
     'table, the goals with the figure measured for each, and one JSON object as the last line.\n' +
-    'Each case runs once to warm up, then --reps times (default 5); the median is reported.\n' +
-    'The Kafka cases run in rounds instead: each round runs every consumer case (or every\n' +
-    'producer case) once in turn, so that a case and its baseline share the machine\'s slow\n' +
-    'spells; each round\'s ratio to the baseline is printed too.\n\n' +
+    'A case, its baseline and the cases measured against either run in rounds: a warm-up\n' +
+    'round, then --reps rounds (default 5), each running every case of the group once in\n' +
+    'turn, so that a case and its baseline share the machine\'s slow spells; the median run\n' +
+    'of each case is reported, and each round\'s ratio to the baseline is printed too. The\n' +
+    'Kafka cases are measured the same way (the consumer cases, then the producer cases).\n' +
+    'Each case\'s CPU time (all threads) is printed beside its wall time, and on Linux its\n' +
+    'CPU time by thread.\n\n' +
     'Options:\n' +
     '  --events N        events in the tape the cases use (default 1,000,000)\n' +
     '  --reps N          measured runs per case (default 5)\n' +
@@ -365,10 +359,21 @@ function benchHelp(): string {
   );
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/**
+ * The cases in groups that are measured together: a case, its baseline and the cases measured
+ * against either (the replay cases form one group), in the order the cases come.
+ */
+function caseGroups(cases: readonly Case[]): Case[][] {
+  const groupOf = new Map<string, Case[]>();
+  const groups: Case[][] = [];
+  for (const c of cases) {
+    const base = c.baseline === undefined ? undefined : groupOf.get(c.baseline);
+    const group = base ?? [];
+    if (base === undefined) groups.push(group);
+    group.push(c);
+    groupOf.set(c.name, group);
+  }
+  return groups;
 }
 
 async function main(): Promise<void> {
@@ -430,41 +435,18 @@ async function main(): Promise<void> {
     const ctx: BenchContext = { events, seed, records: [], dir, tape, ndjson, blockRows, naiveDb };
 
     const results: CaseResult[] = [];
-    for (const c of cases) {
-      if (c.inMemory && ctx.records.length === 0) {
+    for (const group of caseGroups(cases)) {
+      if (group[0].inMemory && ctx.records.length === 0) {
         const traffic = new WorldTraffic({ seed, events });
         const records: TrafficRecord[] = [];
         for (let r = traffic.next(); r !== null; r = traffic.next()) records.push(r);
         ctx.records = records;
       }
-      process.stderr.write(`${c.name}: warm-up + ${reps} runs\n`);
-      await c.run(ctx); // warm-up: JIT and page cache
-      const runsMs: number[] = [];
-      const cpuRunsMs: number[] = [];
-      let n = 0;
-      const threadsBefore = threadCpuMs();
-      const processBefore = processCpuMs();
-      for (let i = 0; i < reps; i++) {
-        const cpuStarted = processCpuMs();
-        const started = performance.now();
-        n = await c.run(ctx);
-        runsMs.push(performance.now() - started);
-        cpuRunsMs.push(processCpuMs() - cpuStarted);
-      }
-      const threadsAfter = threadCpuMs();
-      const processMs = processCpuMs() - processBefore;
-      const medianMs = median(runsMs);
-      results.push({
-        name: c.name,
-        description: c.description,
-        events: n,
-        medianMs,
-        eventsPerSec: (n * 1000) / medianMs,
-        runsMs,
-        cpuMs: median(cpuRunsMs),
-        cpuRunsMs,
-        threadCpuMs: threadsBefore === null || threadsAfter === null ? null : threadShares(threadsBefore, threadsAfter, processMs, reps),
-      });
+      const measured = await measureRounds(
+        group.map((c) => ({ name: c.name, run: () => c.run(ctx) })),
+        reps,
+      );
+      results.push(...measured.map((r, i) => ({ ...r, description: group[i].description })));
     }
     // The events held for the in-memory cases go: the Kafka cases' recorder runs on this thread,
     // with a heap as a recording process's would be.
@@ -522,6 +504,18 @@ async function main(): Promise<void> {
     // and 20 ms or more: the garbage collector's helpers alone stay below that.)
     const busy = (ms: number, main: number): boolean => ms >= 20 && ms >= 0.25 * main;
     const threaded = rows.filter((r) => r.threadCpuMs !== null && (busy(r.threadCpuMs.ended, r.threadCpuMs.main) || r.threadCpuMs.others.some((ms) => busy(ms, r.threadCpuMs!.main))));
+    // A case and its baseline ran in the same rounds: each round's ratio shows the spread.
+    // (caseGroups puts a case in its baseline's group: the two ran in the same rounds.)
+    const paired = rows.filter((r) => r.baseline !== null);
+    if (paired.length > 0) {
+      console.log('');
+      console.log('each round, a case against its baseline:');
+      for (const r of paired) {
+        const base = byName.get(r.baseline!)!;
+        const perRound = ratiosByRound(r, base);
+        if (perRound !== null) console.log(`  ${r.name} / ${base.name}: ${perRound.map((x) => x.toFixed(3)).join(' ')}`);
+      }
+    }
     if (threaded.length > 0) {
       console.log('');
       console.log('CPU a run by thread (from /proc/self/task; other threads: workers, SQLite checkpoints, the garbage collector):');
@@ -545,14 +539,15 @@ async function main(): Promise<void> {
       const kw = Math.max(...kafkaRows.map((r) => r.name.length));
       for (const r of kafkaRows) {
         const ratio = r.ratioToBaseline === null ? '' : `  ${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`;
-        console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s${ratio}`);
+        // The CPU time is this process's: a case that runs kcat or the broker's work elsewhere shows only its own share.
+        const cpu = `cpu ${Math.round(r.cpuMs).toLocaleString('en-US').padStart(6)} ms (${(r.cpuMs / r.medianMs).toFixed(2)} cores)`;
+        console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s  ${cpu}${ratio}`);
       }
       // A case and its baseline ran in the same rounds: each round's ratio shows the spread.
       for (const r of kafkaRows) {
         const base = kafkaRows.find((b) => b.name === r.baseline);
-        if (base === undefined || base.runsMs.length !== r.runsMs.length) continue;
-        const perRound = r.runsMs.map((ms, i) => ((r.events / ms) * (base.runsMs[i] / base.events)).toFixed(2));
-        console.log(`  ${r.name} / ${base.name}, round by round: ${perRound.join(' ')}`);
+        const perRound = base === undefined ? null : ratiosByRound(r, base);
+        if (perRound !== null) console.log(`  ${r.name} / ${base!.name}, round by round: ${perRound.map((x) => x.toFixed(2)).join(' ')}`);
       }
       const republish = kafkaRows.find((r) => r.name === 'republish-max');
       const threaded = kafkaRows.find((r) => r.name.startsWith('kafka-bare-producers-'));

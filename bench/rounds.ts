@@ -1,0 +1,90 @@
+// Measuring cases in rounds (main.ts's cases and the Kafka cases): a warm-up round, then `reps`
+// rounds, each running every case of a group once in turn. A slow spell of these shared
+// machines (or of the broker) then falls on a case and its baseline alike, which runs of one
+// case after another did not ensure. Each run's wall time and CPU time (all threads) is kept,
+// and on Linux each thread's CPU time (see cpu.ts).
+
+import { performance } from 'node:perf_hooks';
+import { processCpuMs, threadCpuMs, threadShares, type ThreadShares } from './cpu.js';
+
+export interface RoundCase {
+  readonly name: string;
+  /** Runs once and returns the number of events it handled. */
+  readonly run: () => number | Promise<number>;
+  /** Runs before each of the case's runs, untimed. */
+  readonly before?: () => unknown;
+}
+
+/** What a case measured. */
+export interface RoundResult {
+  readonly name: string;
+  readonly events: number;
+  readonly medianMs: number;
+  readonly eventsPerSec: number;
+  /** Each timed run's wall time, in the order run. */
+  readonly runsMs: number[];
+  /** Median CPU time of a run, every thread of the process (user + system). */
+  readonly cpuMs: number;
+  readonly cpuRunsMs: number[];
+  /** CPU time a run, the main thread and the others (Linux only; null elsewhere). */
+  readonly threadCpuMs: ThreadShares | null;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Measure `group` in rounds (see above), saying so on stderr. */
+export async function measureRounds(group: readonly RoundCase[], reps: number): Promise<RoundResult[]> {
+  const names = group.map((c) => c.name).join(', ');
+  process.stderr.write(`${names}: warm-up + ${reps} ${group.length > 1 ? 'rounds, one run of each in turn' : 'runs'}\n`);
+  const runsMs = group.map((): number[] => []);
+  const cpuRunsMs = group.map((): number[] => []);
+  const counts = group.map(() => 0);
+  /** Per case, CPU time by thread summed over its runs (null: no /proc). */
+  const threadSums = group.map((): Map<number, number> | null => new Map());
+  for (let round = -1; round < reps; round++) {
+    for (const [i, c] of group.entries()) {
+      await c.before?.();
+      const threadsBefore = threadCpuMs();
+      const cpuStarted = processCpuMs();
+      const started = performance.now();
+      counts[i] = await c.run();
+      const wallMs = performance.now() - started;
+      const cpuMs = processCpuMs() - cpuStarted;
+      const threadsAfter = threadCpuMs();
+      if (round < 0) continue;
+      runsMs[i].push(wallMs);
+      cpuRunsMs[i].push(cpuMs);
+      const sums = threadSums[i];
+      if (sums === null || threadsBefore === null || threadsAfter === null) {
+        threadSums[i] = null;
+        continue;
+      }
+      for (const [tid, ms] of threadsAfter) sums.set(tid, (sums.get(tid) ?? 0) + ms - (threadsBefore.get(tid) ?? 0));
+    }
+  }
+  return group.map((c, i) => {
+    const medianMs = median(runsMs[i]);
+    const sums = threadSums[i];
+    const processMs = cpuRunsMs[i].reduce((a, b) => a + b, 0);
+    return {
+      name: c.name,
+      events: counts[i],
+      medianMs,
+      eventsPerSec: (counts[i] * 1000) / medianMs,
+      runsMs: runsMs[i],
+      cpuMs: median(cpuRunsMs[i]),
+      cpuRunsMs: cpuRunsMs[i],
+      threadCpuMs: sums === null ? null : threadShares(new Map(), sums, processMs, reps),
+    };
+  });
+}
+
+/** Each round's ratio of a case to its baseline (measured in the same rounds), or null when they were not. */
+export function ratiosByRound(row: Pick<RoundResult, 'events' | 'runsMs'>, base: Pick<RoundResult, 'events' | 'runsMs'>): number[] | null {
+  if (row.runsMs.length !== base.runsMs.length || row.runsMs.length === 0) return null;
+  return row.runsMs.map((ms, i) => (row.events / ms) * (base.runsMs[i] / base.events));
+}
