@@ -499,13 +499,7 @@ async function main(): Promise<void> {
     console.log('  cpu ms: CPU time of a run, all threads (median); cores: cpu ms / median ms');
     console.log('');
     for (const r of rows) console.log(`  ${r.name}: ${r.description}`);
-    // Where the CPU time of the cases that run on several threads went.
-    // (A case counts as threaded when another thread did a quarter of the main thread's work,
-    // and 20 ms or more: the garbage collector's helpers alone stay below that.)
-    const busy = (ms: number, main: number): boolean => ms >= 20 && ms >= 0.25 * main;
-    const threaded = rows.filter((r) => r.threadCpuMs !== null && (busy(r.threadCpuMs.ended, r.threadCpuMs.main) || r.threadCpuMs.others.some((ms) => busy(ms, r.threadCpuMs!.main))));
-    // A case and its baseline ran in the same rounds: each round's ratio shows the spread.
-    // (caseGroups puts a case in its baseline's group: the two ran in the same rounds.)
+    // A case ran in the same rounds as its baseline (caseGroups): each round's ratio shows the spread.
     const paired = rows.filter((r) => r.baseline !== null);
     if (paired.length > 0) {
       console.log('');
@@ -516,6 +510,11 @@ async function main(): Promise<void> {
         if (perRound !== null) console.log(`  ${r.name} / ${base.name}: ${perRound.map((x) => x.toFixed(3)).join(' ')}`);
       }
     }
+    // Where the CPU time of the cases that run on several threads went. (A case counts as
+    // threaded when another thread did a quarter of the main thread's work, and 20 ms or more:
+    // the garbage collector's helpers alone stay below that.)
+    const busy = (ms: number, main: number): boolean => ms >= 20 && ms >= 0.25 * main;
+    const threaded = rows.filter((r) => r.threadCpuMs !== null && (busy(r.threadCpuMs.ended, r.threadCpuMs.main) || r.threadCpuMs.others.some((ms) => busy(ms, r.threadCpuMs!.main))));
     if (threaded.length > 0) {
       console.log('');
       console.log('CPU a run by thread (from /proc/self/task; other threads: workers, SQLite checkpoints, the garbage collector):');
@@ -539,7 +538,7 @@ async function main(): Promise<void> {
       const kw = Math.max(...kafkaRows.map((r) => r.name.length));
       for (const r of kafkaRows) {
         const ratio = r.ratioToBaseline === null ? '' : `  ${r.ratioToBaseline.toFixed(3)} of ${r.baseline}`;
-        // The CPU time is this process's: a case that runs kcat or the broker's work elsewhere shows only its own share.
+        // The CPU time is this process's: kcat's and the broker's are not in it.
         const cpu = `cpu ${Math.round(r.cpuMs).toLocaleString('en-US').padStart(6)} ms (${(r.cpuMs / r.medianMs).toFixed(2)} cores)`;
         console.log(`  ${r.name.padEnd(kw)}  ${Math.round(r.eventsPerSec).toLocaleString('en-US').padStart(10)} events/s  ${cpu}${ratio}`);
       }
