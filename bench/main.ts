@@ -23,7 +23,7 @@ import { NdjsonSource } from '../recorder/sources/ndjson.js';
 import { formatEventLine } from '../tape/ndjson.js';
 import { TapeReader } from '../tape/reader.js';
 import { measureLongRun, type RssReport } from './rss.js';
-import { measureRounds, ratiosByRound, type RoundResult } from './rounds.js';
+import { caseGroups, measureRounds, ratiosByRound, type RoundResult } from './rounds.js';
 import { runKafkaBench, type KafkaBenchRow } from './kafka.js';
 import { Socket } from 'node:net';
 import { worldCodec } from '../engine/world/codec.js';
@@ -357,23 +357,6 @@ function benchHelp(): string {
     `  ${'long-run'.padEnd(width)}  the long run (see --long-events)\n` +
     `  ${'kafka'.padEnd(width)}  record from and republish to the broker, against bare kafkajs clients, and kcat\n`
   );
-}
-
-/**
- * The cases in groups that are measured together: a case, its baseline and the cases measured
- * against either (the replay cases form one group), in the order the cases come.
- */
-function caseGroups(cases: readonly Case[]): Case[][] {
-  const groupOf = new Map<string, Case[]>();
-  const groups: Case[][] = [];
-  for (const c of cases) {
-    const base = c.baseline === undefined ? undefined : groupOf.get(c.baseline);
-    const group = base ?? [];
-    if (base === undefined) groups.push(group);
-    group.push(c);
-    groupOf.set(c.name, group);
-  }
-  return groups;
 }
 
 async function main(): Promise<void> {

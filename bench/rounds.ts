@@ -36,6 +36,24 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * The cases in groups to measure together: a case, its baseline and the cases measured against
+ * either (main.ts's replay cases form one group), in the order the cases come. A case whose
+ * baseline is not among them starts a group of its own.
+ */
+export function caseGroups<C extends { readonly name: string; readonly baseline?: string }>(cases: readonly C[]): C[][] {
+  const groupOf = new Map<string, C[]>();
+  const groups: C[][] = [];
+  for (const c of cases) {
+    const base = c.baseline === undefined ? undefined : groupOf.get(c.baseline);
+    const group = base ?? [];
+    if (base === undefined) groups.push(group);
+    group.push(c);
+    groupOf.set(c.name, group);
+  }
+  return groups;
+}
+
 /** Measure `group` in rounds (see above), saying so on stderr. */
 export async function measureRounds(group: readonly RoundCase[], reps: number): Promise<RoundResult[]> {
   const names = group.map((c) => c.name).join(', ');
