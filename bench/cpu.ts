@@ -53,17 +53,18 @@ export interface ThreadShares {
 }
 
 /**
- * CPU time per run of each thread between two readings of threadCpuMs, with processCpuMs
- * read at the same moments: the main thread (its id is the process id), the others, most
- * first (threads that used less than `minMs` a run are left out), and what threads that are
- * gone by the second reading used.
+ * CPU time per run of each thread, from `usedMs` (CPU milliseconds each thread used over `runs`
+ * runs, by thread id: the differences of threadCpuMs readings taken around each run) and
+ * `processMs` (processCpuMs's difference over the same runs): the main thread (its id is the
+ * process id), the others, most first (threads that used less than `minMs` a run are left
+ * out), and what threads that had ended by a run's second reading used.
  */
-export function threadShares(before: Map<number, number>, after: Map<number, number>, processMs: number, runs: number, minMs = 5): ThreadShares {
+export function threadShares(usedMs: Map<number, number>, processMs: number, runs: number, minMs = 5): ThreadShares {
   let main = 0;
   let live = 0;
   const others: number[] = [];
-  for (const [tid, ms] of after) {
-    const perRun = (ms - (before.get(tid) ?? 0)) / runs;
+  for (const [tid, ms] of usedMs) {
+    const perRun = ms / runs;
     live += perRun;
     if (tid === process.pid) main = perRun;
     else if (perRun >= minMs) others.push(perRun);

@@ -96,7 +96,7 @@ export async function measureRounds(group: readonly RoundCase[], reps: number): 
       runsMs: runsMs[i],
       cpuMs: median(cpuRunsMs[i]),
       cpuRunsMs: cpuRunsMs[i],
-      threadCpuMs: sums === null ? null : threadShares(new Map(), sums, processMs, reps),
+      threadCpuMs: sums === null ? null : threadShares(sums, processMs, reps),
     };
   });
 }

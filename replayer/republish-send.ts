@@ -19,7 +19,6 @@ import type { Engine } from '../engine/types.js';
 import type { TapeReader } from '../tape/reader.js';
 import type { RepublishValueFormat } from './republish.js';
 
-
 /**
  * A request also ends when one partition has this many messages in it: kafkajs groups a
  * request's messages by partition in time quadratic in that count (it copies the partition's

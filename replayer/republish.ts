@@ -124,15 +124,15 @@ function cloneable(value: unknown): boolean {
 
 const senderWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'replayer/republish-worker.js');
 
-/** Run `senders` sender threads and join their outcomes. */
+/** Run `senders` sender threads and join their outcomes; `epochMs` is republish-send.js's clock (the caller has loaded that module). */
 async function sendOnThreads(
   url: URL,
   task: Omit<SenderTask, 'plan' | 'control'> & { readonly plan: Omit<SendPlan, 'startEpochMs' | 'sender' | 'senders'> },
   senders: number,
   onProgress: (sent: number, earliestUnacked: number) => void,
   signal: AbortSignal | undefined,
+  epochMs: () => number,
 ): Promise<SendOutcome> {
-  const { epochMs } = await import('./republish-send.js');
   const control = new Int32Array(new SharedArrayBuffer(4));
   const stop = (): void => void Atomics.store(control, 0, 1);
   signal?.addEventListener('abort', stop);
@@ -246,7 +246,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     } else {
       // A thread per target partition at most: more would have nothing to send.
       threads = Math.min(senders, targetPartitions);
-      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress, options.signal);
+      outcome = await sendOnThreads(url, { path, engineSpec, brokers: options.brokers, client: options.security?.client, plan }, threads, onProgress, options.signal, epochMs);
     }
     const elapsedMs = performance.now() - startedMs;
     const lastAckedSeq = acked(outcome.earliestUnacked);

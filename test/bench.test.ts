@@ -74,25 +74,21 @@ describe('bench rounds', () => {
 
 describe('bench CPU by thread', () => {
   it('puts the main thread first, the others most first, and what ended threads used', () => {
-    const before = new Map([
-      [process.pid, 1000],
-      [11, 500],
-      [12, 40],
-    ]);
-    const after = new Map([
-      [process.pid, 1600],
-      [11, 1400],
-      [12, 50],
+    // CPU time each thread used over 3 runs: per run, main 200, thread 11 300, 12 3.3 (left
+    // out, below 5), 13 100; the process used 2,100 ms, so 100 ms a run went to threads that
+    // are gone.
+    const used = new Map([
+      [process.pid, 600],
+      [11, 900],
+      [12, 10],
       [13, 300],
     ]);
-    // Per run over 3 runs: main 200, thread 11 300, 12 3.3 (left out, below 5), 13 100; the
-    // process used 2,100 ms, so 100 ms a run went to threads that are gone.
-    const shares = threadShares(before, after, 2100, 3);
+    const shares = threadShares(used, 2100, 3);
     expect(shares.main).toBeCloseTo(200, 6);
     expect(shares.others.map((ms) => Math.round(ms))).toEqual([300, 100]);
     expect(shares.ended).toBeCloseTo(100 - 10 / 3, 6);
     // A few ticks unaccounted for are /proc's rounding, not a thread.
-    expect(threadShares(before, after, 1800 + 10 + 30, 3).ended).toBe(0);
+    expect(threadShares(used, 1800 + 10 + 30, 3).ended).toBe(0);
   });
 
   it("reads this process's threads on Linux, with the main thread among them", () => {
