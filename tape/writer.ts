@@ -66,6 +66,9 @@ export interface CreateTapeOptions {
  */
 const CHECKPOINT_BYTES = 1 << 20;
 
+/** How long close() keeps trying to leave WAL mode while another connection has the tape open (see leaveWal). */
+const LEAVE_WAL_WAIT_MS = 10_000;
+
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
   private readonly insertBlockSource: Database.Statement;
@@ -201,7 +204,29 @@ export class TapeWriter {
     // connection first: leaving WAL mode needs this one to be the only one.
     if (this.checkpointer) this.checkpointer.stop();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.db.pragma('journal_mode = DELETE');
+    this.leaveWal();
     this.db.close();
+  }
+
+  /**
+   * Switch the tape out of WAL mode. That needs this connection to be the only one, and SQLite
+   * does not wait for the others (the busy timeout does not apply here): a reader that has the
+   * tape open at that moment (`inspect` or `verify` run during a recording, a test polling its
+   * progress) made the switch, and so the recording, fail at its very end. Readers hold the
+   * tape for milliseconds, so the switch is tried again until they are gone, for up to
+   * LEAVE_WAL_WAIT_MS; only then does its error stand.
+   */
+  private leaveWal(): void {
+    const deadline = Date.now() + LEAVE_WAL_WAIT_MS;
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+      try {
+        this.db.pragma('journal_mode = DELETE');
+        return;
+      } catch (error) {
+        if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      }
+      Atomics.wait(sleeper, 0, 0, pauseMs);
+    }
   }
 }

@@ -3,7 +3,9 @@
 // the writer left WAL mode) and leaves no file descriptor behind.
 
 import { copyFileSync, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
@@ -42,6 +44,51 @@ describe('tape writer', () => {
     const reader = TapeReader.open(path);
     expect(reader.summary().events).toBe(300_000);
     reader.close();
+    expect(tapedeck(['verify', path]).status).toBe(0);
+  });
+
+  it('a reader that has the tape open while the recording closes is waited for, not an error', async () => {
+    const path = join(tempDir(), 'read-while-closing.tape');
+    // 0: open now; 1: opened; 2: never set (the reader holds the tape 300 ms, then closes).
+    const flags = new Int32Array(new SharedArrayBuffer(12));
+    const reader = new Worker(
+      `const { workerData } = require('node:worker_threads');
+      const Database = require(workerData.sqlite);
+      const flags = new Int32Array(workerData.flags);
+      Atomics.wait(flags, 0, 0);
+      const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
+      db.prepare('SELECT count(*) FROM blocks').get();
+      Atomics.store(flags, 1, 1);
+      Atomics.notify(flags, 1);
+      Atomics.wait(flags, 2, 0, 300);
+      db.close();`,
+      { eval: true, workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), flags: flags.buffer, path } },
+    );
+    const exited = new Promise((resolve) => reader.once('exit', resolve));
+    let opened = false;
+    const result = await recordTape(new WorldTrafficSource({ seed: 4, events: 20_000 }), {
+      path,
+      engine: worldEngine,
+      runSeed: 4,
+      pipeline: 'off',
+      // After the first commit (the last, for so few events), the reader opens the tape and
+      // holds it while the writer closes.
+      onProgress: () => {
+        if (opened) return;
+        opened = true;
+        Atomics.store(flags, 0, 1);
+        Atomics.notify(flags, 0);
+        expect(Atomics.wait(flags, 1, 0, 10_000)).not.toBe('timed-out');
+      },
+    });
+    await exited;
+    expect(opened).toBe(true);
+    expect(result.events).toBe(20_000);
+    // The writer left WAL mode once the reader was gone: one self-contained file.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+    db.close();
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
