@@ -49,7 +49,9 @@ export interface TapeSummary {
 
 function isSqliteCorruption(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
-  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ';
+  // SQLITE_ERROR from the reader's own fixed statements ("no such column") means the tape's
+  // schema is not a tape's: a damaged byte in it renamed a column or a table.
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ' || code === 'SQLITE_ERROR';
 }
 
 /**
@@ -322,9 +324,11 @@ export class TapeReader {
    */
   *blocks(fromSeq = 0): Generator<BlockCursor> {
     const cursor = new BlockCursor();
-    const statement = this.db.prepare(
-      'SELECT block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data FROM blocks ' +
-        'WHERE block_no >= COALESCE((SELECT MAX(block_no) FROM blocks WHERE first_seq <= ?), 0) ORDER BY block_no',
+    const statement = this.guard('blocks', () =>
+      this.db.prepare(
+        'SELECT block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data FROM blocks ' +
+          'WHERE block_no >= COALESCE((SELECT MAX(block_no) FROM blocks WHERE first_seq <= ?), 0) ORDER BY block_no',
+      ),
     );
     let expectedBlockNo = -1;
     let expectedSeq = -1;

@@ -53,6 +53,10 @@ export function verifyTape(path: string): VerifyReport {
   }
   try {
     return verifyOpen(reader);
+  } catch (error) {
+    // A statement the checks need cannot even be prepared or run (damage to the schema: a
+    // flipped byte renamed a column): the tape is not sound, and that is the report.
+    return { ok: false, tape: path, events: 0, blocks: 0, blocksChecked: 0, damagedBlocks: [], problems: [`the tape's tables cannot be read as a tape's: ${message(error)}`] };
   } finally {
     reader.close();
   }
