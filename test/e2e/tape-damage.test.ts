@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { replayTape } from '../../replayer/replay.js';
@@ -103,6 +103,41 @@ describe('damaged tapes', () => {
     const r = tapedeck(['verify', path, '--json']);
     expect(r.status).toBe(1);
     expect(r.json<{ problems: string[] }>().problems).toContain('the rejects table holds 1 rows, but the source positions count 2 quarantined inputs');
+  });
+
+  // A damaged byte in the schema's text (stored in the file's first page) renames a column or
+  // a table; SQLite then fails the readers' fixed statements with SQLITE_ERROR ("no such
+  // column"), which must come out as damage, not as an internal error.
+  it.each([
+    ['a column of the blocks table', 'CREATE TABLE blocks (', 'event_count', 'no such column'],
+    // (its autoindex still names the old table: SQLite refuses the schema as a whole)
+    ['the checkpoints table', 'CREATE TABLE ', 'checkpoints', 'malformed database schema'],
+  ])('refuse a tape whose schema text was damaged: %s', (_what, after, name, sqliteMessage) => {
+    const dir = tempDir();
+    const path = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', path, '--events', '5000', '--block-events', '1000']).status).toBe(0);
+    const bytes = readFileSync(path);
+    const table = bytes.indexOf(after === 'CREATE TABLE ' ? `CREATE TABLE ${name}` : after);
+    expect(table, 'the schema text is in the file').toBeGreaterThan(0);
+    const at = bytes.indexOf(name, table);
+    expect(at).toBeGreaterThan(0);
+    bytes[at] ^= 0x01; // "event_count" -> "dvent_count", "checkpoints" -> "bheckpoints"
+    writeFileSync(path, bytes);
+
+    const report = verifyTape(path);
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toContain(sqliteMessage);
+    const verified = tapedeck(['verify', path]);
+    expect(verified.status, verified.stderr).toBe(1);
+    expect(verified.stdout).toContain(sqliteMessage);
+    for (const command of ['replay', 'inspect', 'export']) {
+      const r = tapedeck([command, path]);
+      expect(r.status, `${command}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, command).toMatch(/damage|not a tapedeck tape/);
+      expect(r.stderr, command).not.toMatch(/SqliteError|    at /);
+    }
+    const read = readAll(path);
+    expect(read.error).toBeInstanceOf(TapeError);
   });
 });
 
