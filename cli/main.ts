@@ -56,6 +56,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tapedeck: error [${shown.code}]: ${scrubSecrets(visible(shown.message))}\n`);
       return EXIT.usage;
     }
+    const system = error as NodeJS.ErrnoException;
+    if (typeof system?.code === 'string' && /^E[A-Z0-9]+$/.test(system.code) && typeof system.syscall === 'string') {
+      // A system call failed (a file that cannot be read or written, a full disk): an
+      // operating condition whose message names the call and the file, not a bug.
+      process.stderr.write(`tapedeck: error [${system.code}]: ${scrubSecrets(visible(system.message))}\n`);
+      return EXIT.usage;
+    }
     process.stderr.write(`tapedeck: internal error (this is a bug in tapedeck; please report it):\n${scrubSecrets((error as Error).stack ?? String(error))}\n`);
     return EXIT.usage;
   }

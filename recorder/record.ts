@@ -10,6 +10,7 @@ import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
+import { TapeWriteError } from '../tape/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
 import { KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
@@ -208,6 +209,17 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   // again (a file; Kafka, whose commits are still synced) commits several at once.
   const commitBlocks = durability === 'durable' && source.rereadable !== true ? 1 : RELAXED_COMMIT_BLOCKS;
   let pendingBlocks: EncodedBlock[] = [];
+  /** Events in the tape as of the last commit. */
+  let committedEvents = startSeq;
+  /** A write that failed (the disk is full), with what the tape keeps and how to go on. */
+  const writeFailed = (error: unknown): unknown =>
+    error instanceof TapeWriteError
+      ? new TapeWriteError(
+          error.path,
+          `${error.reason}. The tape keeps the ${committedEvents.toLocaleString('en-US')} events committed before it, sound`,
+          { cause: error, committedEvents },
+        )
+      : error;
   /**
    * Finish the block (built here, or by the worker): everything read so far is then in
    * finished blocks and pending rejects. Commit them, with what they complete and the source
@@ -222,13 +234,18 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     if (!now && pendingBlocks.length < commitBlocks) return;
     if (pendingBlocks.length === 0 && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
     const position = positionNow();
-    writer.commit({
-      blocks: pendingBlocks,
-      checkpoints: pendingCheckpoints,
-      snapshots: pendingSnapshots,
-      rejects: pendingRejects,
-      sourcePositions: position === undefined ? [] : [{ source: source.name, nextSeq: seq, position, read, rejected: quarantined }],
-    });
+    try {
+      writer.commit({
+        blocks: pendingBlocks,
+        checkpoints: pendingCheckpoints,
+        snapshots: pendingSnapshots,
+        rejects: pendingRejects,
+        sourcePositions: position === undefined ? [] : [{ source: source.name, nextSeq: seq, position, read, rejected: quarantined }],
+      });
+    } catch (error) {
+      throw writeFailed(error);
+    }
+    committedEvents = seq;
     if (position !== undefined) {
       source.committed?.(position);
       if (pipeline instanceof KafkaPipeline) pipeline.committed(position);
@@ -498,17 +515,24 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
     else await readItems();
+    // The final state is always checkpointed, so a replay verifies the end of the tape too.
+    // (Only when this run added events: a resumed tape already has its end checkpointed.)
+    if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+    flush();
     completed = true;
   } finally {
-    if (completed) {
-      // The final state is always checkpointed, so a replay verifies the end of the tape too.
-      // (Only when this run added events: a resumed tape already has its end checkpointed.)
-      if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
-      flush();
+    // Whatever happened, the tape is closed and the reader threads are ended (a thread left
+    // waiting would keep the process alive). When the run failed, its error is the one that
+    // stands: closing after a failed write (a full disk) fails too, and leaves the tape as
+    // the last commit left it.
+    try {
+      writer.close();
+    } catch (error) {
+      if (completed) throw writeFailed(error);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      await pipeline?.close();
     }
-    writer.close();
-    options.signal?.removeEventListener('abort', onAbort);
-    await pipeline?.close();
   }
   const accepted = seq;
   if (accepted + quarantined !== read) {

@@ -12,6 +12,22 @@ export class TapeError extends TapedeckError {
   }
 }
 
+/**
+ * A write to a tape failed (the disk is full, an I/O error, another process holding the file).
+ * What was committed before it stays, sound; `reason` is the message without the path.
+ */
+export class TapeWriteError extends TapeError {
+  readonly reason: string;
+  /** Events the tape holds after the failure (its last commit's), when the writer's user knows. */
+  readonly committedEvents: number | null;
+  constructor(path: string, reason: string, options?: { cause?: unknown; committedEvents?: number }) {
+    super('E_TAPE_WRITE', path, reason, options);
+    this.name = 'TapeWriteError';
+    this.reason = reason;
+    this.committedEvents = options?.committedEvents ?? null;
+  }
+}
+
 /** Stored data failed its checksum or structure check: nothing from it may be replayed. */
 export class TapeCorruptError extends TapeError {
   readonly blockNo: number | null;

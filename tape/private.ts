@@ -4,6 +4,7 @@
 // the mode explicitly on the open descriptor.
 
 import { closeSync, fchmodSync, openSync, statSync, writeSync } from 'node:fs';
+import { TapedeckError } from '../engine/errors.js';
 
 export const PRIVATE_MODE = 0o600;
 
@@ -19,13 +20,50 @@ export function openPrivate(path: string): number {
   return fd;
 }
 
-/** Write `text` to `path` (created or replaced), owner-only. */
+/** What the system's errors when writing a file mean, in words. */
+const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EFBIG: 'the file would be larger than allowed',
+  EIO: 'the disk reported an I/O error',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'its folder does not exist',
+  ENOTDIR: 'a part of its path is not a folder',
+  EISDIR: 'it is a folder',
+};
+
+/**
+ * A system error from writing `path` (`what`: "write", "create") as an operating error (exit
+ * 2) that names the file and says what went wrong; any other error is returned as it is.
+ */
+export function fileWriteError(what: string, path: string, error: unknown): unknown {
+  const why = whyWriteFailed(error);
+  return why === null ? error : new TapedeckError('E_FILE_WRITE', `cannot ${what} ${path}: ${why}`, { cause: error });
+}
+
+/** A system error from writing a file, in words with its code ("the disk is full (ENOSPC)"); null for any other error. */
+export function whyWriteFailed(error: unknown): string | null {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return null;
+  return `${WRITE_FAILURES[e.code] ?? e.message} (${e.code})`;
+}
+
+/** Write `text` to `path` (created or replaced), owner-only; a failure is an E_FILE_WRITE error naming it. */
 export function writePrivateFile(path: string, text: string): void {
-  const fd = openPrivate(path);
+  let fd: number;
+  try {
+    fd = openPrivate(path);
+  } catch (error) {
+    throw fileWriteError('create', path, error);
+  }
   try {
     const bytes = Buffer.from(text, 'utf8');
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset);
+  } catch (error) {
+    throw fileWriteError('write', path, error);
   } finally {
     closeSync(fd);
   }

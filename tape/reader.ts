@@ -2,7 +2,7 @@
 // handed out, and every snapshot likewise: damaged data raises TapeCorruptError naming the
 // block and its sequence range, never a wrong event.
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from './block.js';
 import { TapeCorruptError, TapeError } from './errors.js';
@@ -171,6 +171,7 @@ export class TapeReader {
 
   static open(path: string): TapeReader {
     if (!existsSync(path)) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
+    if (statSync(path).isDirectory()) throw new TapeError('E_TAPE_NOT_FOUND', path, 'is a folder, not a tape file');
     if (existsSync(`${path}-journal`)) rollBackHotJournal(path);
     let db: Database.Database;
     try {

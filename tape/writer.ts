@@ -2,12 +2,12 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
-import { openPrivate } from './private.js';
+import { openPrivate, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
-import { TapeError } from './errors.js';
+import { TapeError, TapeWriteError } from './errors.js';
 import {
   checkpointChecksum,
   META_CHECKSUM_KEY,
@@ -68,6 +68,27 @@ const CHECKPOINT_BYTES = 1 << 20;
 
 /** How long close() keeps trying to leave WAL mode while another connection has the tape open (see leaveWal). */
 const LEAVE_WAL_WAIT_MS = 10_000;
+
+/**
+ * SQLite's error from writing the tape at `path`, as the user should read it: what failed
+ * (`what`: "write to the tape") and why, in words (the disk is full, an I/O error), with
+ * SQLite's own message. Anything else is returned as it is.
+ */
+function writeError(path: string, what: string, error: unknown): unknown {
+  if (!(error instanceof Database.SqliteError)) return error;
+  const code = error.code;
+  const why =
+    code === 'SQLITE_FULL'
+      ? 'the disk is full'
+      : code.startsWith('SQLITE_IOERR')
+        ? 'the disk reported an I/O error'
+        : code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+          ? 'another process has the tape open'
+          : code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM'
+            ? 'the file cannot be written'
+            : 'SQLite refused the write';
+  return new TapeWriteError(path, `cannot ${what}: ${why} (SQLite: ${error.message}, ${code})`, { cause: error });
+}
 
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
@@ -130,6 +151,7 @@ export class TapeWriter {
 
   static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
     if (existsSync(path)) {
+      if (statSync(path).isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
       if (!options.overwrite) {
         throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, add --resume to continue it, or --force to replace it');
       }
@@ -148,7 +170,7 @@ export class TapeWriter {
       closeSync(openPrivate(building));
       db = new Database(building);
     } catch (cause) {
-      throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: ${(cause as Error).message}`, { cause });
+      throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: ${whyWriteFailed(cause) ?? (cause as Error).message}`, { cause });
     }
     try {
       // Large pages keep event blobs in few overflow pages.
@@ -162,9 +184,13 @@ export class TapeWriter {
         for (const [key, value] of rows) insert.run(key, value);
         insert.run(META_CHECKSUM_KEY, String(metaChecksum(rows)));
       })();
-    } finally {
+    } catch (cause) {
+      // Nothing is at `path` yet: the half-built file goes.
       db.close();
+      for (const suffix of ['', '-journal']) rmSync(building + suffix, { force: true });
+      throw writeError(path, 'create the tape', cause);
     }
+    db.close();
     renameSync(building, path);
     return TapeWriter.openForAppend(path, { durability: options.durability });
   }
@@ -184,9 +210,16 @@ export class TapeWriter {
     return new TapeWriter(path, db, options.durability ?? 'relaxed');
   }
 
-  /** Write blocks with what they complete, atomically. */
+  /**
+   * Write blocks with what they complete, atomically. A failure (TapeWriteError: the disk is
+   * full, an I/O error) leaves the tape as the last commit left it.
+   */
   commit(batch: CommitBatch): void {
-    this.commitTx(batch);
+    try {
+      this.commitTx(batch);
+    } catch (error) {
+      throw writeError(this.path, 'write to the tape', error);
+    }
     if (batch.blocks !== undefined && this.checkpointer !== false) {
       for (const b of batch.blocks) this.uncheckpointed += b.data.length;
       if (this.uncheckpointed >= CHECKPOINT_BYTES) {
@@ -197,15 +230,25 @@ export class TapeWriter {
     }
   }
 
+  /**
+   * Finish the tape. A failure (TapeWriteError) still closes the connection; the tape is then
+   * left in WAL mode, with its -wal file, which every reader and --resume read as they do
+   * after a crash: nothing committed is lost.
+   */
   close(): void {
     if (!this.db.open) return;
-    // Fold the WAL back in and leave WAL mode, so that a finished tape is one self-contained
-    // file that any sqlite3, even read-only, can open. The background checkpointer closes its
-    // connection first: leaving WAL mode needs this one to be the only one.
-    if (this.checkpointer) this.checkpointer.stop();
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.leaveWal();
-    this.db.close();
+    try {
+      // Fold the WAL back in and leave WAL mode, so that a finished tape is one self-contained
+      // file that any sqlite3, even read-only, can open. The background checkpointer closes its
+      // connection first: leaving WAL mode needs this one to be the only one.
+      if (this.checkpointer) this.checkpointer.stop();
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.leaveWal();
+    } catch (error) {
+      throw writeError(this.path, 'finish the tape', error);
+    } finally {
+      this.db.close();
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads.
 
 import { closeSync, renameSync, rmSync } from 'node:fs';
-import { openPrivate } from '../../tape/private.js';
+import { fileWriteError, openPrivate } from '../../tape/private.js';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { formatEventLine } from '../../tape/ndjson.js';
@@ -42,7 +42,13 @@ export function exportCommand(): Command {
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
-        if (partial !== null) fd = openPrivate(partial);
+        if (partial !== null) {
+          try {
+            fd = openPrivate(partial);
+          } catch (error) {
+            throw fileWriteError('create', flags.out!, error);
+          }
+        }
         for (const cursor of reader.blocks(from)) {
           const lines: string[] = [];
           let done = false;
@@ -60,13 +66,23 @@ export function exportCommand(): Command {
             }
             lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
           }
-          if (lines.length > 0) writeAll(fd, lines.join('\n') + '\n');
+          if (lines.length > 0) {
+            try {
+              writeAll(fd, lines.join('\n') + '\n');
+            } catch (error) {
+              throw fileWriteError('write', flags.out ?? 'to standard output', error);
+            }
+          }
           if (done) break;
         }
         if (partial !== null) {
           closeSync(fd);
           fd = 1;
-          renameSync(partial, flags.out!);
+          try {
+            renameSync(partial, flags.out!);
+          } catch (error) {
+            throw fileWriteError('create', flags.out!, error);
+          }
         }
       } finally {
         if (fd !== 1) closeSync(fd);

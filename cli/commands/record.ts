@@ -13,6 +13,7 @@ import { loadHashKey, Redactor } from '../../recorder/redact.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EngineGeneratedSource, WorldTrafficSource, type GeneratedSourceOptions } from '../../recorder/sources/synthetic.js';
 import { TapeReader } from '../../tape/reader.js';
+import { TapeWriteError } from '../../tape/errors.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
@@ -149,6 +150,12 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       signal: stop.signal,
       onProgress: (p) => bar.update(p.read, total ?? p.read),
     });
+  } catch (error) {
+    // A write that failed (a full disk) after some commits: the same command with --resume goes on from them.
+    if (error instanceof TapeWriteError && error.committedEvents !== null) {
+      throw new TapeWriteError(error.path, `${error.reason}; once the cause is fixed, the same command with --resume continues the recording from there`, { cause: error, committedEvents: error.committedEvents });
+    }
+    throw error;
   } finally {
     bar.stop();
     stop.release();

@@ -12,6 +12,7 @@ import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } fro
 import { printDivergence } from '../divergence.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
+import { fileWriteError } from '../../tape/private.js';
 import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
@@ -320,14 +321,18 @@ class PositionFile {
     if (this.pending === null) return;
     const text = JSON.stringify({ tape: resolve(this.tape), topic: this.topic, ...this.pending, updatedAt: new Date().toISOString() }) + '\n';
     const temporary = `${this.path}.writing`;
-    const fd = openSync(temporary, 'w');
     try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(temporary, 'w');
+      try {
+        writeSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temporary, this.path);
+    } catch (error) {
+      throw fileWriteError('write the position file', this.path, error);
     }
-    renameSync(temporary, this.path);
     this.pending = null;
     this.writtenAt = performance.now();
   }

@@ -80,6 +80,7 @@ export class NdjsonSource<E> implements Source<E> {
     this.label = this.live ? 'stdin' : options.input;
     if (!this.live) {
       if (!existsSync(options.input)) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
+      if (statSync(options.input).isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
       const from = options.from;
       if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from.byteOffset);
     }

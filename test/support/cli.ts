@@ -17,13 +17,30 @@ export interface CliResult {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function tapedeck(args: readonly string[], options: { cwd?: string; env?: Record<string, string>; umask?: string } = {}): CliResult {
+export interface TapedeckRunOptions {
+  readonly cwd?: string;
+  readonly env?: Record<string, string>;
+  readonly umask?: string;
+  /**
+   * The largest file the process may write, in `ulimit -f` blocks (512 bytes in /bin/sh); a
+   * write past it fails with EFBIG (SIGXFSZ is ignored), as a write to a full disk would.
+   */
+  readonly fileSizeLimitBlocks?: number;
+  /** Kill the process after this long (spawnSync's timeout; status is then -1). */
+  readonly timeoutMs?: number;
+}
+
+export function tapedeck(args: readonly string[], options: TapedeckRunOptions = {}): CliResult {
   if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
   const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
-  // With a umask: through sh, which sets it and then becomes node.
+  // With a umask or a file size limit: through sh, which sets them and then becomes node.
+  const shell = [
+    ...(options.umask === undefined ? [] : [`umask ${options.umask}`]),
+    ...(options.fileSizeLimitBlocks === undefined ? [] : ["trap '' XFSZ", `ulimit -f ${options.fileSizeLimitBlocks}`]),
+  ];
   const [command, argv] =
-    options.umask === undefined ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `umask ${options.umask}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
-  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env });
+    shell.length === 0 ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `${shell.join('; ')}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
+  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs });
   // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
   if (r.error !== undefined) throw r.error;
   return {

@@ -1,0 +1,56 @@
+// Paths users get wrong, and files that cannot be written: every command answers with an
+// operating error (exit 2) that names the file and says what is wrong with it, never an
+// internal error, and leaves nothing half-written behind.
+
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tapedeck, tempDir, type CliResult } from '../support/cli.js';
+
+function refused(r: CliResult, message: RegExp): void {
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/internal error|    at /);
+}
+
+describe('paths and files', () => {
+  let dir: string;
+  let tape: string;
+  beforeAll(() => {
+    dir = tempDir();
+    tape = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '20000']).status).toBe(0);
+  });
+
+  it('a folder given where a tape is read is refused as such by every reader', () => {
+    for (const command of ['inspect', 'verify', 'replay', 'export']) {
+      refused(tapedeck([command, dir]), /error \[E_TAPE_NOT_FOUND\]: .*: is a folder, not a tape file/);
+    }
+    refused(tapedeck(['record', '--source', 'ndjson', '--input', dir, '--out', join(dir, 'x.tape')]), /error \[E_INPUT_NOT_FOUND\]: .*: is a folder, not a file of NDJSON lines/);
+    expect(existsSync(join(dir, 'x.tape'))).toBe(false);
+  });
+
+  it('a tape is not written over a folder, even with --force, nor into a folder that does not exist', () => {
+    const folder = join(dir, 'folder');
+    mkdirSync(join(folder, 'inside'), { recursive: true });
+    for (const force of [[], ['--force']]) {
+      refused(tapedeck(['record', '--out', folder, '--events', '100', ...force]), /error \[E_TAPE_CREATE\]: .*folder: is a folder; --out names the tape file to write/);
+    }
+    expect(readdirSync(folder)).toEqual(['inside']);
+    refused(tapedeck(['record', '--out', join(dir, 'missing', 'a.tape'), '--events', '100']), /error \[E_TAPE_CREATE\]: .*a\.tape: cannot create the tape: its folder does not exist \(ENOENT\)/);
+  });
+
+  it('export and reports name the file they cannot write, and why', () => {
+    refused(tapedeck(['export', tape, '--out', join(dir, 'missing', 'x.ndjson')]), /error \[E_FILE_WRITE\]: cannot create .*x\.ndjson: its folder does not exist \(ENOENT\)/);
+    refused(tapedeck(['export', tape, '--out', dir]), /error \[E_FILE_WRITE\]: cannot create .*: it is a folder \(EISDIR\)/);
+    refused(tapedeck(['rehearse', tape, '--speeds', '1', '--report', join(dir, 'missing', 'r.html')]), /error \[E_FILE_WRITE\]: cannot create .*r\.html: its folder does not exist \(ENOENT\)/);
+  });
+
+  it('an export that runs out of room stops with an error and leaves neither the file nor its partial copy', () => {
+    const out = join(dir, 'big.ndjson');
+    // Files up to 256 KiB: the export of 20,000 events is about 2.5 MiB.
+    const r = tapedeck(['export', tape, '--out', out], { fileSizeLimitBlocks: 512, timeoutMs: 60_000 });
+    refused(r, /error \[E_FILE_WRITE\]: cannot write .*big\.ndjson: the file would be larger than allowed \(EFBIG\)/);
+    expect(readdirSync(dir).filter((f) => f.startsWith('big.ndjson'))).toEqual([]);
+  });
+});

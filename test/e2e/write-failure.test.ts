@@ -1,0 +1,56 @@
+// A write to the tape fails mid-recording (the disk fills up, an I/O error): the recorder stops
+// with an error that says so and what the tape keeps, the process ends, the tape verifies, and
+// --resume finishes it into the tape a straight recording writes.
+
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tapedeck, tempDir } from '../support/cli.js';
+
+describe('a write that fails mid-recording', () => {
+  // Big enough to be read on the source worker (from 200,000 events), whose thread must be
+  // ended too, or the process would never exit.
+  const EVENTS = 300_000;
+
+  it('stops with a clear error naming what the tape keeps; the tape is sound and --resume completes it', () => {
+    const dir = tempDir();
+    const straight = join(dir, 'straight.tape');
+    expect(tapedeck(['record', '--out', straight, '--events', String(EVENTS), '--seed', '5']).status).toBe(0);
+
+    // Files up to 2 MiB (4096 blocks of 512 bytes): the tape of 300,000 events is about 7 MiB.
+    const tape = join(dir, 'failed.tape');
+    const failed = tapedeck(['record', '--out', tape, '--events', String(EVENTS), '--seed', '5'], { fileSizeLimitBlocks: 4096, timeoutMs: 60_000 });
+    expect(failed.status, `the recorder did not end by itself: ${failed.stderr}`).toBe(2);
+    expect(failed.stderr).not.toMatch(/internal error|SqliteError|    at /);
+    const message = /tapedeck: error \[E_TAPE_WRITE\]: .*failed\.tape: cannot write to the tape: the disk reported an I\/O error \(SQLite: .*\)\. The tape keeps the ([\d,]+) events committed before it, sound; once the cause is fixed, the same command with --resume continues the recording from there/.exec(failed.stderr);
+    expect(message, failed.stderr).not.toBeNull();
+    const kept = Number(message![1].replaceAll(',', ''));
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(EVENTS);
+
+    // What the message says is what the tape holds, and it is sound.
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(tapedeck(['inspect', tape, '--json']).json<{ events: number }>().events).toBe(kept);
+
+    const resumed = tapedeck(['record', '--out', tape, '--events', String(EVENTS), '--seed', '5', '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain(`(${EVENTS.toLocaleString('en-US')} in the tape)`);
+    const digest = (path: string) => tapedeck(['replay', path, '--json']).json<{ ok: boolean; finalDigest: string }>();
+    const a = digest(straight);
+    const b = digest(tape);
+    expect(b.ok).toBe(true);
+    expect(b.finalDigest).toBe(a.finalDigest);
+    const events = (path: string) => tapedeck(['export', path]).stdout;
+    expect(events(tape) === events(straight), 'the resumed tape holds the same events as the straight one').toBe(true);
+  });
+
+  it('a tape that cannot even be created (no room for its first page) is an error, and leaves no file behind', () => {
+    const dir = tempDir();
+    const tape = join(dir, 'none.tape');
+    // One block of 512 bytes: not even the tape's first 64 KiB page fits.
+    const r = tapedeck(['record', '--out', tape, '--events', '1000'], { fileSizeLimitBlocks: 1, timeoutMs: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/tapedeck: error \[E_TAPE_WRITE\]: .*none\.tape: cannot create the tape: the disk reported an I\/O error/);
+    expect(r.stderr).not.toMatch(/internal error|SqliteError/);
+    expect(tapedeck(['inspect', tape]).stderr).toMatch(/E_TAPE_NOT_FOUND/);
+  });
+});
