@@ -213,7 +213,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let committedEvents = startSeq;
   /** A write that failed (the disk is full), with what the tape keeps and how to go on. */
   const writeFailed = (error: unknown): unknown =>
-    error instanceof TapeWriteError
+    error instanceof TapeWriteError && !error.conflict
       ? new TapeWriteError(
           error.path,
           `${error.reason}. The tape keeps the ${committedEvents.toLocaleString('en-US')} events committed before it, sound`,

@@ -20,11 +20,14 @@ export class TapeWriteError extends TapeError {
   readonly reason: string;
   /** Events the tape holds after the failure (its last commit's), when the writer's user knows. */
   readonly committedEvents: number | null;
-  constructor(path: string, reason: string, options?: { cause?: unknown; committedEvents?: number }) {
+  /** Another process wrote to the tape meanwhile: what it holds is that process's doing. */
+  readonly conflict: boolean;
+  constructor(path: string, reason: string, options?: { cause?: unknown; committedEvents?: number; conflict?: boolean }) {
     super('E_TAPE_WRITE', path, reason, options);
     this.name = 'TapeWriteError';
     this.reason = reason;
     this.committedEvents = options?.committedEvents ?? null;
+    this.conflict = options?.conflict ?? false;
   }
 }
 

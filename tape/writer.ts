@@ -218,6 +218,15 @@ export class TapeWriter {
     try {
       this.commitTx(batch);
     } catch (error) {
+      if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT') && batch.blocks !== undefined && batch.blocks.length > 0) {
+        // The blocks this run numbered from where the tape ended are there already: another
+        // process appended to the tape since this one opened it.
+        throw new TapeWriteError(
+          this.path,
+          `cannot write to the tape: it already holds block ${batch.blocks[0].blockNo}, written by another recording of this tape that is running or ran since this one started (two recordings cannot write one tape at once; SQLite: ${error.message})`,
+          { cause: error, conflict: true },
+        );
+      }
       throw writeError(this.path, 'write to the tape', error);
     }
     if (batch.blocks !== undefined && this.checkpointer !== false) {

@@ -4,6 +4,12 @@
 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { worldEngine } from '../../engine/world/index.js';
+import { recordTape } from '../../recorder/record.js';
+import { openResume } from '../../recorder/resume.js';
+import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
+import { TapeWriteError } from '../../tape/errors.js';
+import { verifyTape } from '../../tape/verify.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
 describe('a write that fails mid-recording', () => {
@@ -52,5 +58,37 @@ describe('a write that fails mid-recording', () => {
     expect(r.stderr).toMatch(/tapedeck: error \[E_TAPE_WRITE\]: .*none\.tape: cannot create the tape: the disk reported an I\/O error/);
     expect(r.stderr).not.toMatch(/internal error|SqliteError/);
     expect(tapedeck(['inspect', tape]).stderr).toMatch(/E_TAPE_NOT_FOUND/);
+  });
+
+  it('two recordings resuming one tape: the second to commit is refused, naming the conflict, and the tape stays the first one\'s', async () => {
+    const dir = tempDir();
+    const path = join(dir, 't.tape');
+    const options = { seed: 3, events: 30_000 };
+    const controller = new AbortController();
+    const first = await recordTape(new WorldTrafficSource(options), {
+      path,
+      engine: worldEngine,
+      runSeed: 3,
+      blockEvents: 1000,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.events >= 10_000) controller.abort();
+      },
+    });
+    expect(first.stopped).toBe(true);
+    // Both open the tape where it ends, before either writes: as two `record --resume` started together.
+    const resumes = [openResume(path, worldEngine, 'synthetic'), openResume(path, worldEngine, 'synthetic')];
+    const run = (i: number) =>
+      recordTape(new WorldTrafficSource(options, (resumes[i].position as { nextIndex: number }).nextIndex), { path, engine: worldEngine, runSeed: 3, blockEvents: 1000, resume: resumes[i] });
+    expect((await run(0)).events).toBe(30_000);
+    const refused = await run(1).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(TapeWriteError);
+    expect((refused as TapeWriteError).conflict).toBe(true);
+    expect((refused as Error).message).toMatch(/cannot write to the tape: it already holds block \d+, written by another recording of this tape .*two recordings cannot write one tape at once/);
+    expect(verifyTape(path).ok).toBe(true);
+    expect(tapedeck(['inspect', path, '--json']).json<{ events: number }>().events).toBe(30_000);
   });
 });
