@@ -103,6 +103,12 @@ export interface RecordResult {
   readonly stopped: boolean;
   /** Whether the source was read on a worker thread (see RecordOptions.pipeline). */
   readonly pipelined: boolean;
+  /**
+   * True when another process had the tape open (a replay of it) for as long as the recorder
+   * waited to finish it: the tape is complete and sound, but stays in WAL mode, its -wal file
+   * beside it (see TapeWriter.close).
+   */
+  readonly inWalMode: boolean;
   /** A Kafka capture on the reader thread: its record-batch decoder and who converted the values (see recorder/pipeline.ts). */
   readonly kafkaReader?: KafkaReaderReport;
 }
@@ -501,6 +507,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
 
   let kafkaReader: KafkaReaderReport | undefined;
   let completed = false;
+  let leftWal = true;
   try {
     pipeline = startPipeline(source, options, {
       startSeq: resume?.nextSeq ?? 0,
@@ -526,7 +533,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     // stands: closing after a failed write (a full disk) fails too, and leaves the tape as
     // the last commit left it.
     try {
-      writer.close();
+      leftWal = writer.close();
     } catch (error) {
       if (completed) throw writeFailed(error);
     } finally {
@@ -557,6 +564,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     resumed: resume !== undefined,
     stopped,
     pipelined: pipeline !== null,
+    inWalMode: !leftWal,
     ...(kafkaReader === undefined ? {} : { kafkaReader }),
   };
 }

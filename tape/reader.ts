@@ -180,6 +180,11 @@ export class TapeReader {
       throw new TapeError('E_TAPE_OPEN', path, `cannot open: ${(cause as Error).message}`, { cause });
     }
     try {
+      // Every read of this reader sees the tape as one commit left it: a tape being recorded
+      // (or resumed) gains blocks, checkpoints and a new source position at every commit, and
+      // reads from two commits (the blocks from one, the position from the next) would not
+      // add up. The read transaction holds that snapshot until close().
+      db.exec('BEGIN');
       return new TapeReader(path, db);
     } catch (error) {
       db.close();

@@ -107,6 +107,8 @@ export class TapeWriter {
     readonly path: string,
     private readonly db: Database.Database,
     private readonly durability: Durability,
+    /** How long close() waits for other connections to let go before leaving the tape in WAL mode. */
+    private readonly leaveWalWaitMs = LEAVE_WAL_WAIT_MS,
   ) {
     this.insertBlock = db.prepare(
       'INSERT INTO blocks (block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -199,15 +201,24 @@ export class TapeWriter {
    * Open an existing tape to append to it (resume). The caller has read it with TapeReader
    * first and knows where it ends.
    */
-  static openForAppend(path: string, options: { durability?: Durability } = {}): TapeWriter {
+  static openForAppend(path: string, options: { durability?: Durability; leaveWalWaitMs?: number } = {}): TapeWriter {
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: true });
     } catch (cause) {
       throw new TapeError('E_TAPE_OPEN', path, `cannot open the tape for writing: ${(cause as Error).message}`, { cause });
     }
-    TapeWriter.configure(db, options.durability);
-    return new TapeWriter(path, db, options.durability ?? 'relaxed');
+    try {
+      // Into WAL mode: that needs the tape to itself for a moment; a process reading a finished
+      // tape (a replay) holds it shared, and SQLite gives up after its busy timeout.
+      TapeWriter.configure(db, options.durability);
+      return new TapeWriter(path, db, options.durability ?? 'relaxed', options.leaveWalWaitMs);
+    } catch (cause) {
+      db.close();
+      const failure = writeError(path, 'open the tape for writing', cause);
+      if (failure instanceof TapeWriteError) throw new TapeError('E_TAPE_OPEN', path, failure.reason, { cause });
+      throw failure;
+    }
   }
 
   /**
@@ -240,19 +251,24 @@ export class TapeWriter {
   }
 
   /**
-   * Finish the tape. A failure (TapeWriteError) still closes the connection; the tape is then
-   * left in WAL mode, with its -wal file, which every reader and --resume read as they do
-   * after a crash: nothing committed is lost.
+   * Finish the tape: fold the WAL back in and leave WAL mode, so that a finished tape is one
+   * self-contained file that any sqlite3, even read-only, can open. Returns false when another
+   * process kept the tape open throughout (see leaveWal): the tape is then complete and sound,
+   * but stays in WAL mode, its -wal file beside it, as after a crash; every reader and
+   * --resume read it as it is, and the next writer to close it folds it in. A failure
+   * (TapeWriteError) still closes the connection, leaving the tape the same way: nothing
+   * committed is lost.
    */
-  close(): void {
-    if (!this.db.open) return;
+  close(): boolean {
+    if (!this.db.open) return true;
     try {
-      // Fold the WAL back in and leave WAL mode, so that a finished tape is one self-contained
-      // file that any sqlite3, even read-only, can open. The background checkpointer closes its
-      // connection first: leaving WAL mode needs this one to be the only one.
+      // The background checkpointer closes its connection first: leaving WAL mode needs this
+      // one to be the only one.
       if (this.checkpointer) this.checkpointer.stop();
+      // (A reader's open snapshot keeps part of the WAL from being folded in: SQLite reports
+      // that in the row it returns, not as an error, and leaveWal then waits for the reader.)
       this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.leaveWal();
+      return this.leaveWal();
     } catch (error) {
       throw writeError(this.path, 'finish the tape', error);
     } finally {
@@ -264,19 +280,21 @@ export class TapeWriter {
    * Switch the tape out of WAL mode. That needs this connection to be the only one, and SQLite
    * does not wait for the others (the busy timeout does not apply here): a reader that has the
    * tape open at that moment (`inspect` or `verify` run during a recording, a test polling its
-   * progress) made the switch, and so the recording, fail at its very end. Readers hold the
-   * tape for milliseconds, so the switch is tried again until they are gone, for up to
-   * LEAVE_WAL_WAIT_MS; only then does its error stand.
+   * progress) made the switch, and so the recording, fail at its very end. Most readers hold
+   * the tape for milliseconds, so the switch is tried again until they are gone, for up to
+   * LEAVE_WAL_WAIT_MS; a reader that stays longer (a replay of the tape) leaves it in WAL mode
+   * (false).
    */
-  private leaveWal(): void {
-    const deadline = Date.now() + LEAVE_WAL_WAIT_MS;
+  private leaveWal(): boolean {
+    const deadline = Date.now() + this.leaveWalWaitMs;
     const sleeper = new Int32Array(new SharedArrayBuffer(4));
     for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
       try {
         this.db.pragma('journal_mode = DELETE');
-        return;
+        return true;
       } catch (error) {
-        if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY') || Date.now() >= deadline) throw error;
+        if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY')) throw error;
+        if (Date.now() >= deadline) return false;
       }
       Atomics.wait(sleeper, 0, 0, pauseMs);
     }

@@ -170,6 +170,12 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
     if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);
   }
+  if (result.inWalMode) {
+    process.stderr.write(
+      `tapedeck: note: another process had ${result.path} open while the recording finished, so the tape stays in WAL mode, with ${result.path}-wal beside it; ` +
+        'it is complete and sound, and tapedeck reads it as it is (keep the two files together; the next --resume folds the WAL in)\n',
+    );
+  }
   return EXIT.ok;
 }
 

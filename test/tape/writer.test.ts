@@ -92,6 +92,47 @@ describe('tape writer', () => {
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
+  it('a reader that keeps the tape open longer than the writer waits leaves it in WAL mode, complete and sound; the next writer folds it in', async () => {
+    const path = join(tempDir(), 'long-reader.tape');
+    await recordTape(new WorldTrafficSource({ seed: 5, events: 20_000 }), { path, engine: worldEngine, runSeed: 5, pipeline: 'off' });
+    const writer = TapeWriter.openForAppend(path, { leaveWalWaitMs: 200 });
+    writer.commit({});
+    // A replay, say: its read transaction holds the tape as it was when it began.
+    const reader = TapeReader.open(path);
+    expect(reader.summary().events).toBe(20_000);
+    expect(writer.close()).toBe(false);
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    expect(reader.summary().events).toBe(20_000);
+    reader.close();
+    expect(tapedeck(['verify', path]).status).toBe(0);
+    expect(TapeWriter.openForAppend(path).close()).toBe(true);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+    db.close();
+    expect(tapedeck(['verify', path]).status).toBe(0);
+  });
+
+  it('a finished tape that another process is reading cannot be opened for writing: a clear error after SQLite\'s busy wait, and the reader reads on', async () => {
+    const path = join(tempDir(), 'busy.tape');
+    await recordTape(new WorldTrafficSource({ seed: 6, events: 20_000 }), { path, engine: worldEngine, runSeed: 6, pipeline: 'off' });
+    const reader = TapeReader.open(path);
+    try {
+      let failure: unknown = null;
+      try {
+        TapeWriter.openForAppend(path).close();
+      } catch (error) {
+        failure = error;
+      }
+      expect((failure as { code?: unknown }).code).toBe('E_TAPE_OPEN');
+      expect((failure as Error).message).toMatch(/cannot open the tape for writing: another process has the tape open \(SQLite: database is locked, SQLITE_BUSY\)/);
+      expect(reader.summary().events).toBe(20_000);
+    } finally {
+      reader.close();
+    }
+    expect(tapedeck(['verify', path]).status).toBe(0);
+  });
+
   it('a new tape is not damaged by -wal and -shm files left beside a tape that was deleted after a crash', async () => {
     const dir = tempDir();
     const engine = worldEngine;

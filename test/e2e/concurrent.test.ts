@@ -1,0 +1,47 @@
+// Reading a tape while it is being recorded (inspect, verify or replay run during a long
+// recording): each reader sees the tape as one commit left it, so what it reports adds up,
+// and the recording is not disturbed.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { replayTape } from '../../replayer/replay.js';
+import { TapeReader } from '../../tape/reader.js';
+import { verifyTape } from '../../tape/verify.js';
+import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+
+describe('reading a tape while it is recorded', () => {
+  it('verify, inspect and replay see a sound tape at every point, and the recording finishes as a straight one', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'live.tape');
+    const EVENTS = 4_000_000;
+    const recorder = startTapedeck(['record', '--out', path, '--events', String(EVENTS), '--seed', '8']);
+    let finished = false;
+    void recorder.exited.then(() => (finished = true));
+    const seen: number[] = [];
+    while (!finished) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (!existsSync(path)) continue;
+      const report = verifyTape(path);
+      expect(report.ok, `verify during the recording, at ${report.events} events: ${report.problems.join('; ')}`).toBe(true);
+      const reader = TapeReader.open(path);
+      try {
+        const summary = reader.summary();
+        expect(summary.events).toBeGreaterThanOrEqual(report.events);
+      } finally {
+        reader.close();
+      }
+      const replay = replayTape(path);
+      expect(replay.mismatches, 'replay during the recording').toBe(0);
+      expect(replay.events).toBeGreaterThanOrEqual(report.events);
+      seen.push(report.events);
+    }
+    const { code } = await recorder.exited;
+    expect(code, recorder.stderr()).toBe(0);
+    console.log(`[concurrent] verified the tape ${seen.length} times while it was recorded, at ${seen.join(', ')} events`);
+    // Several looks, at least one of them at a tape still growing.
+    expect(seen.filter((n) => n > 0 && n < EVENTS).length).toBeGreaterThanOrEqual(2);
+    expect(tapedeck(['verify', path]).status).toBe(0);
+    expect(tapedeck(['inspect', path, '--json']).json<{ events: number }>().events).toBe(EVENTS);
+  });
+});
