@@ -215,17 +215,18 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   // again (a file; Kafka, whose commits are still synced) commits several at once.
   const commitBlocks = durability === 'durable' && source.rereadable !== true ? 1 : RELAXED_COMMIT_BLOCKS;
   let pendingBlocks: EncodedBlock[] = [];
-  /** Events in the tape as of the last commit. */
+  /** Events in the tape, and inputs it accounts for, as of the last commit. */
   let committedEvents = startSeq;
-  /** A write that failed (the disk is full), with what the tape keeps and how to go on. */
-  const writeFailed = (error: unknown): unknown =>
-    error instanceof TapeWriteError && !error.conflict
-      ? new TapeWriteError(
-          error.path,
-          `${error.reason}. The tape keeps the ${committedEvents.toLocaleString('en-US')} events committed before it, sound`,
-          { cause: error, committedEvents },
-        )
-      : error;
+  let committedRead = read;
+  /**
+   * A write that failed (the disk is full), with what the tape keeps and how to go on; and,
+   * from a source that cannot be read again (stdin), the inputs read since that are lost.
+   */
+  const writeFailed = (error: unknown): unknown => {
+    if (!(error instanceof TapeWriteError) || error.conflict) return error;
+    const lost = source.live && source.rereadable !== true && read > committedRead ? `; the ${(read - committedRead).toLocaleString('en-US')} inputs read after that commit are not, and this source (stdin) cannot give them again` : '';
+    return new TapeWriteError(error.path, `${error.reason}. The tape keeps the ${committedEvents.toLocaleString('en-US')} events committed before it, sound${lost}`, { cause: error, committedEvents });
+  };
   /**
    * Finish the block (built here, or by the worker): everything read so far is then in
    * finished blocks and pending rejects. Commit them, with what they complete and the source
@@ -252,6 +253,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
       throw writeFailed(error);
     }
     committedEvents = seq;
+    committedRead = read;
     if (position !== undefined) {
       source.committed?.(position);
       if (pipeline instanceof KafkaPipeline) pipeline.committed(position);

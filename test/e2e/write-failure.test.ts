@@ -49,6 +49,25 @@ describe('a write that fails mid-recording', () => {
     expect(events(tape) === events(straight), 'the resumed tape holds the same events as the straight one').toBe(true);
   });
 
+  it('from stdin, the error also counts the inputs read after the last commit, which stdin cannot give again', () => {
+    const dir = tempDir();
+    const generated = join(dir, 'gen.tape');
+    expect(tapedeck(['record', '--out', generated, '--events', '100000', '--seed', '6']).status).toBe(0);
+    const lines = tapedeck(['export', generated]).stdout;
+    const tape = join(dir, 'stdin.tape');
+    // stdin commits every block, each synced: the limit is met a block at a time.
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', tape], { input: lines, fileSizeLimitBlocks: 2048, timeoutMs: 60_000 });
+    expect(r.status, r.stderr).toBe(2);
+    const message = /The tape keeps the ([\d,]+) events committed before it, sound; the ([\d,]+) inputs read after that commit are not, and this source \(stdin\) cannot give them again; once the cause is fixed, the same command with --resume continues the recording from there/.exec(r.stderr);
+    expect(message, r.stderr).not.toBeNull();
+    const [kept, lost] = [message![1], message![2]].map((n) => Number(n.replaceAll(',', '')));
+    expect(kept).toBeGreaterThan(0);
+    expect(lost).toBeGreaterThan(0);
+    expect(kept + lost).toBeLessThanOrEqual(100_000);
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(tapedeck(['inspect', tape, '--json']).json<{ events: number }>().events).toBe(kept);
+  });
+
   it('a tape that cannot even be created (no room for its first page) is an error, and leaves no file behind', () => {
     const dir = tempDir();
     const tape = join(dir, 'none.tape');

@@ -28,6 +28,8 @@ export interface TapedeckRunOptions {
   readonly fileSizeLimitBlocks?: number;
   /** Kill the process after this long (spawnSync's timeout; status is then -1). */
   readonly timeoutMs?: number;
+  /** What the process reads on stdin (default: nothing, stdin closed at once). */
+  readonly input?: string | Buffer;
 }
 
 export function tapedeck(args: readonly string[], options: TapedeckRunOptions = {}): CliResult {
@@ -40,9 +42,10 @@ export function tapedeck(args: readonly string[], options: TapedeckRunOptions = 
   ];
   const [command, argv] =
     shell.length === 0 ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `${shell.join('; ')}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
-  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs });
+  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs, input: options.input });
   // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
-  if (r.error !== undefined) throw r.error;
+  // (A process that stops before reading all of `input` gives EPIPE: not an error here.)
+  if (r.error !== undefined && !(options.input !== undefined && (r.error as NodeJS.ErrnoException).code === 'EPIPE')) throw r.error;
   return {
     status: r.status ?? -1,
     stdout: r.stdout,
