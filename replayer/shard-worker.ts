@@ -16,6 +16,11 @@ export interface ShardTask {
   readonly shard: number;
   readonly shards: number;
   readonly paranoid: boolean;
+  /**
+   * Events to replay: the tape's as the main thread read it. A tape being recorded may have
+   * grown by the time a worker opens it; every worker stops where the main thread's view ends.
+   */
+  readonly events: number;
 }
 
 export type ShardMessage =
@@ -49,7 +54,7 @@ async function run(task: ShardTask): Promise<ShardResult> {
   const reader = TapeReader.open(task.tape);
   try {
     const meta = reader.meta;
-    const checkpoints = reader.checkpoints();
+    const checkpoints = reader.checkpoints().filter((c) => c.nextSeq <= task.events);
     const codec = engine.codec;
     const ctx = new RunContext(meta.runSeed);
     let state = engine.init(meta.engineOptions ?? undefined);
@@ -76,6 +81,7 @@ async function run(task: ShardTask): Promise<ShardResult> {
         const bytes = cursor.bytes;
         while (reader.advance(cursor)) {
           const seq = cursor.seq;
+          if (seq >= task.events) break blocks;
           if (cursor.partition % task.shards === task.shard) {
             const event = codec.decodeAt !== undefined ? codec.decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
             ctx.prepare(seq, cursor.timestampUs, cursor.partition);

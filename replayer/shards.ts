@@ -93,7 +93,7 @@ export async function replayTapeSharded(path: string, options: ShardedReplayOpti
   const startedMs = performance.now();
   const done = new Array<number>(workers).fill(0);
   const tasks = Array.from({ length: workers }, (_, shard) =>
-    runShard({ tape: path, engineSpec, shard, shards: workers, paranoid: options.paranoid === true }, (seqDone) => {
+    runShard({ tape: path, engineSpec, shard, shards: workers, paranoid: options.paranoid === true, events: total }, (seqDone) => {
       done[shard] = seqDone;
       options.onProgress?.(Math.min(...done), total);
     }),
