@@ -73,7 +73,7 @@ export function replayCommand(): Command {
     .option('--value-format <format>', 'with --to-kafka: json (the event\'s {"type","payload"}) or codec (the stored bytes)', oneOf('--value-format', REPUBLISH_VALUE_FORMATS), 'json')
     .option('--position-file <file>', 'with --to-kafka: keep the last acknowledged event in FILE (JSON, replaced atomically up to 4 times a second and at the end), so that a run killed with no summary can be resumed')
     .option('--resume', 'with --to-kafka and --position-file: continue after the last acknowledged event the file names (instead of --from)')
-    .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints")
+    .option('--paranoid', "check the engine's invariants after every event, not only at checkpoints (an invariant check that scans the state, as world's does, then costs that scan per event: slow on long tapes; narrow it with --from/--to)")
     .option('--json', 'print one JSON object as the last line of stdout')
     .option('--latency', 'run the latency model (docs/latency.md): each event arrives at its recorded time / speed (1 at --speed max) into a bounded FIFO queue; any option below turns it on too');
   return addKafkaSecurityOptions(addLatencyOptions(command))
