@@ -170,8 +170,9 @@ export class TapeReader {
   }
 
   static open(path: string): TapeReader {
-    if (!existsSync(path)) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
-    if (statSync(path).isDirectory()) throw new TapeError('E_TAPE_NOT_FOUND', path, 'is a folder, not a tape file');
+    const file = statSync(path, { throwIfNoEntry: false });
+    if (file === undefined) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
+    if (file.isDirectory()) throw new TapeError('E_TAPE_NOT_FOUND', path, 'is a folder, not a tape file');
     if (existsSync(`${path}-journal`)) rollBackHotJournal(path);
     let db: Database.Database;
     try {

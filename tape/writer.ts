@@ -2,7 +2,7 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, renameSync, rmSync, statSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
@@ -70,12 +70,12 @@ const CHECKPOINT_BYTES = 1 << 20;
 const LEAVE_WAL_WAIT_MS = 10_000;
 
 /**
- * SQLite's error from writing the tape at `path`, as the user should read it: what failed
- * (`what`: "write to the tape") and why, in words (the disk is full, an I/O error), with
- * SQLite's own message. Anything else is returned as it is.
+ * Why SQLite could not write the tape, in words (the disk is full, an I/O error), with SQLite's
+ * own message and code; null for an error that is not SQLite's. (whyWriteFailed says the same
+ * of the system's errors.)
  */
-function writeError(path: string, what: string, error: unknown): unknown {
-  if (!(error instanceof Database.SqliteError)) return error;
+function whySqliteFailed(error: unknown): string | null {
+  if (!(error instanceof Database.SqliteError)) return null;
   const code = error.code;
   const why =
     code === 'SQLITE_FULL'
@@ -87,7 +87,13 @@ function writeError(path: string, what: string, error: unknown): unknown {
           : code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM'
             ? 'the file cannot be written'
             : 'SQLite refused the write';
-  return new TapeWriteError(path, `cannot ${what}: ${why} (SQLite: ${error.message}, ${code})`, { cause: error });
+  return `${why} (SQLite: ${error.message}, ${code})`;
+}
+
+/** SQLite's error from writing the tape at `path` (`what`: "write to the tape") as a TapeWriteError; anything else as it is. */
+function writeError(path: string, what: string, error: unknown): unknown {
+  const why = whySqliteFailed(error);
+  return why === null ? error : new TapeWriteError(path, `cannot ${what}: ${why}`, { cause: error });
 }
 
 export class TapeWriter {
@@ -152,8 +158,9 @@ export class TapeWriter {
   }
 
   static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
-    if (existsSync(path)) {
-      if (statSync(path).isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
+    const existing = statSync(path, { throwIfNoEntry: false });
+    if (existing !== undefined) {
+      if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
       if (!options.overwrite) {
         throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, add --resume to continue it, or --force to replace it');
       }
@@ -215,9 +222,9 @@ export class TapeWriter {
       return new TapeWriter(path, db, options.durability ?? 'relaxed', options.leaveWalWaitMs);
     } catch (cause) {
       db.close();
-      const failure = writeError(path, 'open the tape for writing', cause);
-      if (failure instanceof TapeWriteError) throw new TapeError('E_TAPE_OPEN', path, failure.reason, { cause });
-      throw failure;
+      const why = whySqliteFailed(cause);
+      if (why === null) throw cause;
+      throw new TapeError('E_TAPE_OPEN', path, `cannot open the tape for writing: ${why}`, { cause });
     }
   }
 

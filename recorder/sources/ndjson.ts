@@ -6,7 +6,7 @@
 // Resume position: the byte offset and line number after the last committed line. A file can
 // be re-read, so the recorder syncs relaxed; stdin cannot, so it is `live`.
 
-import { createReadStream, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
@@ -79,8 +79,9 @@ export class NdjsonSource<E> implements Source<E> {
     this.live = options.input === '-';
     this.label = this.live ? 'stdin' : options.input;
     if (!this.live) {
-      if (!existsSync(options.input)) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
-      if (statSync(options.input).isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
+      const file = statSync(options.input, { throwIfNoEntry: false });
+      if (file === undefined) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
+      if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
       const from = options.from;
       if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from.byteOffset);
     }

@@ -31,6 +31,15 @@ function openOn(path: string): string[] {
   return targets;
 }
 
+/** A finished tape as a closed writer leaves it: one self-contained file, out of WAL mode, sound. */
+function expectSelfContained(path: string): void {
+  expect(existsSync(`${path}-wal`)).toBe(false);
+  const db = new Database(path, { readonly: true });
+  expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+  db.close();
+  expect(tapedeck(['verify', path]).status).toBe(0);
+}
+
 describe('tape writer', () => {
   it.runIf(existsSync('/proc/self/fd'))('checkpoints a large tape in the background and leaves a self-contained tape, nothing open, once closed', async () => {
     const path = join(tempDir(), 'checkpointed.tape');
@@ -85,11 +94,7 @@ describe('tape writer', () => {
     expect(opened).toBe(true);
     expect(result.events).toBe(20_000);
     // The writer left WAL mode once the reader was gone: one self-contained file.
-    expect(existsSync(`${path}-wal`)).toBe(false);
-    const db = new Database(path, { readonly: true });
-    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
-    db.close();
-    expect(tapedeck(['verify', path]).status).toBe(0);
+    expectSelfContained(path);
   });
 
   it('a reader that keeps the tape open longer than the writer waits leaves it in WAL mode, complete and sound; the next writer folds it in', async () => {
@@ -106,11 +111,7 @@ describe('tape writer', () => {
     reader.close();
     expect(tapedeck(['verify', path]).status).toBe(0);
     expect(TapeWriter.openForAppend(path).close()).toBe(true);
-    expect(existsSync(`${path}-wal`)).toBe(false);
-    const db = new Database(path, { readonly: true });
-    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
-    db.close();
-    expect(tapedeck(['verify', path]).status).toBe(0);
+    expectSelfContained(path);
   });
 
   it('a finished tape that another process is reading cannot be opened for writing: a clear error after SQLite\'s busy wait, and the reader reads on', async () => {
