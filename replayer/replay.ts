@@ -104,6 +104,7 @@ export interface ReplayResult {
   readonly invariantViolations: number;
   readonly invariantViolationList: readonly CheckpointViolations[];
   readonly finalDigest: string;
+  /** Updates the engine emitted for the events of the range (not for the fast-forward to fromSeq). */
   readonly updatesEmitted: number;
   /** The first event after which the state differs from the reference engine's; null when none was found. */
   readonly firstDivergentSeq: number | null;
@@ -251,6 +252,8 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const serviceOut = latencyOptions?.serviceTimesOut ?? null;
   const guard = new DeterminismGuard();
   let violation: DeterminismViolation | null = null;
+  // Updates the fast-forward from the snapshot emitted are not the range's.
+  let emittedBeforeRange = fromSeq > startSeq ? -1 : 0;
   guard.install();
   try {
     blocks: for (const cursor of reader.blocks(startSeq)) {
@@ -282,6 +285,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
           }
         }
         ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
+        if (cursor.seq === fromSeq) emittedBeforeRange = ctx.emitted;
         // Engine code under the guard: a forbidden API call ends the replay here, even if the
         // engine swallowed the error the trap threw.
         try {
@@ -380,7 +384,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     invariantViolations: violationCount,
     invariantViolationList: violationList,
     finalDigest,
-    updatesEmitted: ctx.emitted,
+    updatesEmitted: emittedBeforeRange < 0 ? 0 : ctx.emitted - emittedBeforeRange,
     firstDivergentSeq: divergence?.seq ?? null,
     divergence,
     divergenceNote,

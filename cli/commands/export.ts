@@ -42,6 +42,8 @@ export function exportCommand(): Command {
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
+        const total = reader.summary().events;
+        if (from > total) throw new TapedeckError('E_USAGE', `--from ${from} is past the end of the tape (${total} events)`);
         if (partial !== null) {
           try {
             fd = openPrivate(partial);

@@ -35,6 +35,15 @@ describe('round trip through NDJSON', () => {
     const all = tapedeck(['export', a]).stdout.trim().split('\n');
     const part = tapedeck(['export', a, '--from', '4990', '--to', '6010']).stdout.trim().split('\n');
     expect(part).toEqual(all.slice(4990, 6011));
+    // A range that ends past the tape stops at its end; one that starts there is empty; one
+    // that starts beyond it is refused, as replay refuses it.
+    expect(tapedeck(['export', a, '--from', '19998', '--to', '50000']).stdout.trim().split('\n')).toEqual(all.slice(19998));
+    const empty = tapedeck(['export', a, '--from', '20000']);
+    expect(empty.status).toBe(0);
+    expect(empty.stdout).toBe('');
+    const past = tapedeck(['export', a, '--from', '20001']);
+    expect(past.status).toBe(2);
+    expect(past.stderr).toMatch(/--from 20001 is past the end of the tape \(20000 events\)/);
   });
 });
 

@@ -19,6 +19,10 @@ describe('seek', () => {
     expect(part.finalDigest).toBe(full.finalDigest);
     // The snapshot's digest and every checkpoint after it: 1 + 18.
     expect(part.checkpointsVerified).toBe(19);
+    // Updates are counted for the range's events only, not for the fast-forward before it.
+    const head = replayTape(path, { toSeq: 13_499 });
+    expect(head.updatesEmitted + part.updatesEmitted).toBe(full.updatesEmitted);
+    expect(replayTape(path, { fromSeq: 30_000 })).toMatchObject({ events: 0, updatesEmitted: 0 });
   });
 
   it('--to stops after that event; time bounds pick the events by timestamp', () => {
