@@ -240,7 +240,8 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     }
     if (!now && pendingBlocks.length < commitBlocks) return;
     if (pendingBlocks.length === 0 && pendingCheckpoints.length === 0 && pendingRejects.length === 0) return;
-    const position = positionNow();
+    const next = positionNow();
+    const position = next === undefined || source.sealPosition === undefined ? next : source.sealPosition(next);
     try {
       writer.commit({
         blocks: pendingBlocks,

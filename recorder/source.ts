@@ -58,6 +58,12 @@ export interface Source<E = unknown> {
   stop(): void;
   /** Optional: connect and check before the tape is created, so that a source that cannot start leaves no tape. */
   prepare?(): Promise<void>;
+  /**
+   * Optional: the position as the tape stores it, called at each commit with what resumeAfter
+   * (or a worker) gave. A file source adds a checksum of the bytes before it, by which --resume
+   * tells that it continues the same file.
+   */
+  sealPosition?(position: unknown): unknown;
   /** Optional: told after the tape committed `position` (a Kafka source commits it to its group). */
   committed?(position: unknown): void;
   /**

@@ -7,6 +7,7 @@
 // be re-read, so the recorder syncs relaxed; stdin cannot, so it is `live`.
 
 import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
@@ -31,7 +32,17 @@ export interface NdjsonPosition {
   readonly byteOffset: number;
   /** Number of lines read so far (the next line is line + 1). */
   readonly line: number;
+  /**
+   * For a file: how many bytes before byteOffset (up to TAIL_CHECK_BYTES) tailCrc32 covers, and
+   * their CRC-32; --resume reads them again and refuses a file where they differ. Absent for
+   * stdin, and in tapes written before tapedeck stored them (only the line start is checked).
+   */
+  readonly tailBytes?: number;
+  readonly tailCrc32?: number;
 }
+
+/** Bytes before the resume offset whose checksum the stored position keeps. */
+export const TAIL_CHECK_BYTES = 1 << 16;
 
 export interface NdjsonSourceOptions<E> {
   /** A file path, or "-" for stdin. */
@@ -83,7 +94,7 @@ export class NdjsonSource<E> implements Source<E> {
       if (file === undefined) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
       if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
       const from = options.from;
-      if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from.byteOffset);
+      if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from);
     }
     this.description = {
       kind: 'ndjson',
@@ -180,6 +191,14 @@ export class NdjsonSource<E> implements Source<E> {
     };
   }
 
+  /** A file's position gets the checksum of the bytes before it (see NdjsonPosition). */
+  sealPosition(position: unknown): NdjsonPosition {
+    const p = position as NdjsonPosition;
+    if (this.live || p.byteOffset === 0) return p;
+    const tail = readTail(this.options.input, p.byteOffset);
+    return { byteOffset: p.byteOffset, line: p.line, tailBytes: tail.length, tailCrc32: crc32(tail) >>> 0 };
+  }
+
   resumeAfter(item: SourceItem<E>): NdjsonPosition {
     const it = item as NdjsonRecord<E> | NdjsonReject;
     return { byteOffset: it.nextByteOffset, line: 'lineNo' in it ? it.lineNo : (it as NdjsonRecord<E>).position };
@@ -241,22 +260,48 @@ export function lineStartAtOrAfter(path: string, offset: number): number {
   }
 }
 
-/** A resume offset must be the start of a line of the same file: the byte before it a newline. */
-function checkResumePoint(path: string, byteOffset: number): void {
+/** The up to TAIL_CHECK_BYTES bytes of the file before `byteOffset` (fewer when the file is shorter). */
+function readTail(path: string, byteOffset: number): Buffer {
+  const start = Math.max(0, byteOffset - TAIL_CHECK_BYTES);
+  const tail = Buffer.alloc(byteOffset - start);
+  const fd = openSync(path, 'r');
+  try {
+    let n = 0;
+    while (n < tail.length) {
+      const got = readSync(fd, tail, n, tail.length - n, start + n);
+      if (got === 0) break;
+      n += got;
+    }
+    return tail.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A resume offset must be the start of a line of the same file: the byte before it a newline,
+ * and, when the position has it, the checksum of the bytes before it the one recorded.
+ */
+function checkResumePoint(path: string, from: NdjsonPosition): void {
+  const byteOffset = from.byteOffset;
   const size = statSync(path).size;
   if (byteOffset > size) {
     throw new TapedeckError('E_RESUME_MISMATCH', `${path} is ${size} bytes, shorter than the ${byteOffset} bytes already recorded; is it the same file?`);
   }
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, byteOffset - 1);
-    // At the end of a file without a final newline the last byte is not a newline; that is
-    // fine when nothing follows.
-    if (b[0] !== 10 && byteOffset !== size) {
-      throw new TapedeckError('E_RESUME_MISMATCH', `${path}: byte ${byteOffset} is not the start of a line; the file changed since it was recorded`);
+  const tail = readTail(path, byteOffset);
+  // At the end of a file without a final newline the last byte is not a newline; that is
+  // fine when nothing follows.
+  if (tail[tail.length - 1] !== 10 && byteOffset !== size) {
+    throw new TapedeckError('E_RESUME_MISMATCH', `${path}: byte ${byteOffset} is not the start of a line; the file changed since it was recorded`);
+  }
+  if (from.tailCrc32 !== undefined && from.tailBytes !== undefined) {
+    const checked = tail.subarray(tail.length - from.tailBytes);
+    if (from.tailBytes > tail.length || crc32(checked) >>> 0 !== from.tailCrc32) {
+      throw new TapedeckError(
+        'E_RESUME_MISMATCH',
+        `${path}: the ${from.tailBytes.toLocaleString('en-US')} bytes before byte ${byteOffset.toLocaleString('en-US')} (line ${(from.line + 1).toLocaleString('en-US')}, where the recording resumes) ` +
+          `are not those recorded: this is not the file the tape was recorded from, or it changed since; record it into a new tape`,
+      );
     }
-  } finally {
-    closeSync(fd);
   }
 }
