@@ -191,11 +191,21 @@ export class NdjsonSource<E> implements Source<E> {
     };
   }
 
-  /** A file's position gets the checksum of the bytes before it (see NdjsonPosition). */
+  /**
+   * A file's position gets the checksum of the bytes before it (see NdjsonPosition); or not,
+   * when the path no longer gives them (the file was removed or cut short while it was being
+   * read): the recording goes on, and its --resume gets the line-start check only.
+   */
   sealPosition(position: unknown): NdjsonPosition {
     const p = position as NdjsonPosition;
     if (this.live || p.byteOffset === 0) return p;
-    const tail = readTail(this.options.input, p.byteOffset);
+    let tail: Buffer;
+    try {
+      tail = readTail(this.options.input, p.byteOffset);
+    } catch {
+      return p;
+    }
+    if (tail.length !== Math.min(TAIL_CHECK_BYTES, p.byteOffset)) return p;
     return { byteOffset: p.byteOffset, line: p.line, tailBytes: tail.length, tailCrc32: crc32(tail) >>> 0 };
   }
 

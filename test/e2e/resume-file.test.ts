@@ -2,9 +2,11 @@
 // continued from where the tape ends, but a different file, or the same one edited near where
 // the recording stopped, is refused (E_RESUME_MISMATCH) before anything is appended to the tape.
 
-import { writeFileSync } from 'node:fs';
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { worldCodec } from '../../engine/world/codec.js';
+import { NdjsonSource, TAIL_CHECK_BYTES } from '../../recorder/sources/ndjson.js';
 import { tapedeck, tempDir, type CliResult } from '../support/cli.js';
 
 function refused(r: CliResult, message: RegExp): void {
@@ -70,5 +72,19 @@ describe('resume of a file recording', () => {
     writeFileSync(input, lines.slice(0, 100).join('\n') + '\n');
     refused(tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', tape, '--resume']), /error \[E_RESUME_MISMATCH\]: .*shifted\.ndjson is [\d]+ bytes, shorter than the [\d]+ bytes already recorded/);
     expect(events(tape)).toBe(2000);
+  });
+
+  it('a position is stored without the checksum when the file no longer gives the bytes before it', () => {
+    const input = join(dir, 'gone.ndjson');
+    writeFileSync(input, lines.join('\n') + '\n');
+    const source = new NdjsonSource({ input, codec: worldCodec });
+    const byteOffset = lines.slice(0, 2000).reduce((n, l) => n + l.length + 1, 0);
+    expect(byteOffset).toBeGreaterThan(TAIL_CHECK_BYTES);
+    expect(source.sealPosition({ byteOffset, line: 2000 })).toMatchObject({ byteOffset, line: 2000, tailBytes: TAIL_CHECK_BYTES });
+    // Cut short, then removed, while it was being read: the recording goes on.
+    truncateSync(input, byteOffset - 10);
+    expect(source.sealPosition({ byteOffset, line: 2000 })).toEqual({ byteOffset, line: 2000 });
+    rmSync(input);
+    expect(source.sealPosition({ byteOffset, line: 2000 })).toEqual({ byteOffset, line: 2000 });
   });
 });
