@@ -289,19 +289,44 @@ export class TapeReader {
         .prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no LIMIT ?')
         .all(limit),
     ) as RejectRow[];
-    return rows.map((r) => {
-      const problem = rejectRowProblem(r);
-      if (problem !== null) throw new TapeCorruptError(this.path, problem);
-      return {
-        rejectNo: r.reject_no,
-        nextSeq: r.next_seq,
-        position: this.parsePosition(r.position, `reject ${r.reject_no}`),
-        reasonCode: r.reason_code,
-        reason: r.reason,
-        rawLength: r.raw_length,
-        raw: r.raw,
-      };
-    });
+    return rows.map((r) => this.rejectRecord(r));
+  }
+
+  /**
+   * Every quarantined input in order, one row at a time (a tape may hold many, each up to the
+   * recording's line limit), each checked against its checksum; at the end, the rows must be as
+   * many as the source positions count quarantined (TapeCorruptError if not, as verify says).
+   */
+  *eachReject(): Generator<RejectRecord & { rejectNo: number }> {
+    const statement = this.guard('rejects', () => this.db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no'));
+    const rows = this.guard('rejects', () => statement.iterate()) as IterableIterator<RejectRow>;
+    let count = 0;
+    try {
+      while (true) {
+        const step = this.guard('rejects', () => rows.next());
+        if (step.done) break;
+        count++;
+        yield this.rejectRecord(step.value);
+      }
+    } finally {
+      rows.return?.();
+    }
+    const counted = this.sourcePositions().reduce((n, p) => n + p.rejected, 0);
+    if (count !== counted) throw new TapeCorruptError(this.path, `the rejects table holds ${count} rows, but the source positions count ${counted} quarantined inputs`);
+  }
+
+  private rejectRecord(r: RejectRow): RejectRecord & { rejectNo: number } {
+    const problem = rejectRowProblem(r);
+    if (problem !== null) throw new TapeCorruptError(this.path, problem);
+    return {
+      rejectNo: r.reject_no,
+      nextSeq: r.next_seq,
+      position: this.parsePosition(r.position, `reject ${r.reject_no}`),
+      reasonCode: r.reason_code,
+      reason: r.reason,
+      rawLength: r.raw_length,
+      raw: r.raw,
+    };
   }
 
   /** A stored position (JSON text that passed its row's checksum); TapeCorruptError if it does not parse. */

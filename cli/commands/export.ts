@@ -1,11 +1,14 @@
-// `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads.
+// `tapedeck export`: a tape's events as NDJSON, in exactly the format `record --source ndjson` reads;
+// or, with --rejects, the inputs the recording quarantined, one JSON object each.
 
+import { isUtf8 } from 'node:buffer';
 import { closeSync, renameSync, rmSync } from 'node:fs';
 import { fileWriteError, openPrivate } from '../../tape/private.js';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { formatEventLine } from '../../tape/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
+import type { RejectRecord } from '../../tape/schema.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
@@ -17,6 +20,31 @@ interface ExportFlags {
   to?: number;
   out?: string;
   engine?: string;
+  rejects?: boolean;
+}
+
+/** Quarantined inputs written at a time (each may be up to the recording's line limit). */
+const REJECT_LINES_PER_WRITE = 256;
+
+/**
+ * A quarantined input as one JSON line: where it sat (beforeSeq: the events accepted before it),
+ * where it came from, why it was refused, and its raw bytes, as text when they are UTF-8 and as
+ * base64 otherwise (null when the recording kept none: --quarantine-raw off); rawTruncated
+ * when only the first bytes were kept (a line over the limit).
+ */
+export function formatRejectLine(reject: RejectRecord & { rejectNo: number }): string {
+  const raw = reject.raw;
+  const rawField = raw === null ? { raw: null } : isUtf8(raw) ? { raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8') } : { rawBase64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+  return JSON.stringify({
+    reject: reject.rejectNo,
+    beforeSeq: reject.nextSeq,
+    position: reject.position,
+    reasonCode: reject.reasonCode,
+    reason: reject.reason,
+    rawLength: reject.rawLength,
+    ...rawField,
+    ...(raw !== null && raw.length < reject.rawLength ? { rawTruncated: true } : {}),
+  });
 }
 
 export function exportCommand(): Command {
@@ -25,7 +53,8 @@ export function exportCommand(): Command {
     .description(
       'Writes the events of the tape, one JSON object per line (docs/recording.md), to stdout or --out. Every block is ' +
         'checked against its checksum before its events are written; a damaged tape stops the export with exit 2. ' +
-        'With --out the file appears only when the export is complete.',
+        'With --out the file appears only when the export is complete. With --rejects it writes instead the inputs ' +
+        'the recording quarantined (--quarantine), each with its position, reason code and raw bytes.',
     )
     .argument('<tape>', 'the tape to export')
     .option('--format <format>', 'output format: ndjson', oneOf('--format', ['ndjson'] as const), 'ndjson')
@@ -33,12 +62,26 @@ export function exportCommand(): Command {
     .option('--to <seq>', 'last event to export, included', nonNegativeInt('--to'))
     .option('--out <file>', 'write to this file instead of stdout')
     .option('--engine <name|path>', "engine whose codec decodes the events [default: the tape's engine]")
+    .option('--rejects', 'write the quarantined inputs instead of the events: one JSON object each, with its position, reason and raw bytes')
     .action(async (tape: string, flags: ExportFlags) => {
+      if (flags.rejects === true) {
+        for (const [given, option] of [[flags.from, '--from'], [flags.to, '--to'], [flags.engine, '--engine']] as const) {
+          if (given !== undefined) throw new TapedeckError('E_USAGE', `${option} is for events; --rejects writes every quarantined input`);
+        }
+      }
       const reader = TapeReader.open(tape);
       const partial = flags.out === undefined ? null : `${flags.out}.partial`;
       let fd = 1;
+      const write = (lines: string[]): void => {
+        if (lines.length === 0) return;
+        try {
+          writeAll(fd, lines.join('\n') + '\n');
+        } catch (error) {
+          throw fileWriteError('write', flags.out ?? 'to standard output', error);
+        }
+      };
       try {
-        const engine = flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
+        const engine = flags.rejects === true ? null : flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
@@ -51,31 +94,37 @@ export function exportCommand(): Command {
             throw fileWriteError('create', flags.out!, error);
           }
         }
-        for (const cursor of reader.blocks(from)) {
-          const lines: string[] = [];
-          let done = false;
-          while (reader.advance(cursor)) {
-            if (cursor.seq < from) continue;
-            if (cursor.seq > to) {
-              done = true;
-              break;
-            }
-            let event: unknown;
-            try {
-              event = engine.codec.decode(cursor.payload());
-            } catch (cause) {
-              throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${engine.codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
-            }
-            lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
-          }
-          if (lines.length > 0) {
-            try {
-              writeAll(fd, lines.join('\n') + '\n');
-            } catch (error) {
-              throw fileWriteError('write', flags.out ?? 'to standard output', error);
+        if (engine === null) {
+          let lines: string[] = [];
+          for (const reject of reader.eachReject()) {
+            lines.push(formatRejectLine(reject));
+            if (lines.length === REJECT_LINES_PER_WRITE) {
+              write(lines);
+              lines = [];
             }
           }
-          if (done) break;
+          write(lines);
+        } else {
+          for (const cursor of reader.blocks(from)) {
+            const lines: string[] = [];
+            let done = false;
+            while (reader.advance(cursor)) {
+              if (cursor.seq < from) continue;
+              if (cursor.seq > to) {
+                done = true;
+                break;
+              }
+              let event: unknown;
+              try {
+                event = engine.codec.decode(cursor.payload());
+              } catch (cause) {
+                throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${engine.codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
+              }
+              lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
+            }
+            write(lines);
+            if (done) break;
+          }
         }
         if (partial !== null) {
           closeSync(fd);

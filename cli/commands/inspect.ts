@@ -65,7 +65,7 @@ export function inspectCommand(): Command {
           line(`  events       ${fmt(summary.events)} in ${count(summary.blocks, 'block')}`);
           line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${count(m.checkpointEvery, 'event')})`);
           line(`  snapshots    ${fmt(summary.snapshots)} (every ${count(m.snapshotEvery, 'event')})`);
-          line(`  rejects      ${fmt(summary.rejects)}`);
+          line(`  rejects      ${fmt(summary.rejects)}${summary.rejects > 0 ? ` quarantined inputs (tapedeck export ${tape} --rejects lists them)` : ''}`);
           if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
           line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
           for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);

@@ -165,7 +165,8 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   } else {
     const verb = result.resumed ? 'resumed and recorded' : 'recorded';
     line(`${verb} ${count(result.eventsThisRun, 'event')} into ${result.path} (${fmt(result.events)} in the tape)`);
-    line(`  read ${count(result.read, 'input')}: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined`);
+    const listThem = result.quarantined > 0 ? ` (tapedeck export ${result.path} --rejects lists them)` : '';
+    line(`  read ${count(result.read, 'input')}: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined${listThem}`);
     line(`  ${count(result.blocks, 'block')}; this run wrote ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')}`);
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
     if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);

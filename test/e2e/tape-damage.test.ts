@@ -27,7 +27,8 @@ function readAll(path: string): { read: string | null; snapshots: string[]; erro
       const s = reader!.snapshotAtOrBefore(c.nextSeq);
       return s === null ? [] : [JSON.stringify({ ...s, state: Buffer.from(s.state).toString('hex') })];
     });
-    const rejects = reader.rejects().map((r) => ({ ...r, raw: r.raw && Buffer.from(r.raw).toString('hex') }));
+    // eachReject: what export --rejects reads (rejects(), merge's, reads the same rows).
+    const rejects = [...reader.eachReject()].map((r) => ({ ...r, raw: r.raw && Buffer.from(r.raw).toString('hex') }));
     return { read: JSON.stringify([reader.meta, reader.summary(), events, checkpoints, reader.sourcePositions(), rejects]), snapshots, error: null };
   } catch (error) {
     return { read: null, snapshots: [], error };

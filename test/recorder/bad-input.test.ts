@@ -1,7 +1,7 @@
 // The bad-input corpus, in strict and quarantine mode: every kind of malformed line is named
 // with its position, and accepted + quarantined always equals lines read.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,50 @@ describe('bad input, quarantine mode', () => {
     expect(tapedeck(['verify', out]).status).toBe(0);
     const inspect = tapedeck(['inspect', out, '--json']).json<{ rejects: number; events: number }>();
     expect(inspect).toMatchObject({ rejects: badCodes.length, events: goodLines });
+  });
+
+  it('export --rejects writes every quarantined input with its position, reason and raw bytes', () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    const { bytes, badCodes } = corpus();
+    writeFileSync(input, bytes);
+    const out = join(dir, 't.tape');
+    const recorded = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', out, '--quarantine', '--max-line-bytes', String(MAX_LINE)]);
+    expect(recorded.stdout).toContain(`${badCodes.length} quarantined (tapedeck export ${out} --rejects lists them)`);
+    expect(tapedeck(['inspect', out]).stdout).toContain(`rejects      ${badCodes.length} quarantined inputs (tapedeck export ${out} --rejects lists them)`);
+    const listed = join(dir, 'rejects.ndjson');
+    const r = tapedeck(['export', out, '--rejects', '--out', listed]);
+    expect(r.status, r.stderr).toBe(0);
+    const rejects = readFileSync(listed, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rejects.map((x) => x.reasonCode)).toEqual(badCodes);
+    expect(rejects.map((x) => x.reject)).toEqual(badCodes.map((_, i) => i + 1));
+    rejects.forEach((x, i) => {
+      const raw = BAD[i][1];
+      // Line 3 + 2i, after 2 + i accepted lines (the BOM line, the CRLF line, one per bad kind before it).
+      expect(x).toMatchObject({ beforeSeq: 2 + i, position: { input, line: 3 + 2 * i }, rawLength: raw.length });
+      expect(typeof x.reason).toBe('string');
+      if (x.reasonCode === 'invalid-utf8') {
+        expect(x.raw).toBeUndefined();
+        expect(Buffer.from(x.rawBase64 as string, 'base64')).toEqual(raw);
+      } else if (x.reasonCode === 'line-too-long') {
+        expect(x).toMatchObject({ rawTruncated: true, raw: raw.subarray(0, MAX_LINE).toString('utf8') });
+      } else {
+        expect(Buffer.from(x.raw as string, 'utf8')).toEqual(raw);
+        expect(x.rawTruncated).toBeUndefined();
+      }
+    });
+    // Without raw bytes (--quarantine-raw off): the rest, and raw null.
+    const bare = join(dir, 'bare.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', bare, '--quarantine', '--quarantine-raw', 'off', '--max-line-bytes', String(MAX_LINE)]).status).toBe(0);
+    const bareRejects = tapedeck(['export', bare, '--rejects']).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(bareRejects.map((x) => [x.reasonCode, x.raw])).toEqual(badCodes.map((code) => [code, null]));
+    // A tape without rejects gives nothing; --rejects does not take an event range.
+    const clean = join(dir, 'clean.tape');
+    expect(tapedeck(['record', '--out', clean, '--events', '1000']).status).toBe(0);
+    expect(tapedeck(['export', clean, '--rejects'])).toMatchObject({ status: 0, stdout: '' });
+    const ranged = tapedeck(['export', out, '--rejects', '--from', '3']);
+    expect(ranged.status).toBe(2);
+    expect(ranged.stderr).toMatch(/--from is for events; --rejects writes every quarantined input/);
   });
 
   it('never holds a line longer than the limit in memory whole (a 50 MB line without newlines)', async () => {
