@@ -70,6 +70,41 @@ export interface NdjsonSourceOptions<E> {
 
 const BOM = [0xef, 0xbb, 0xbf];
 
+/**
+ * The leading bytes of compressed files, which are not lines of text: a file or stdin that
+ * starts with one is refused as a whole (E_INPUT_COMPRESSED), with the command that reads it,
+ * rather than line by line as invalid UTF-8 (or, with --quarantine, kept aside as garbage).
+ */
+const COMPRESSED: readonly { readonly format: string; readonly magic: readonly number[]; readonly decompress: string }[] = [
+  { format: 'gzip', magic: [0x1f, 0x8b], decompress: 'gunzip -c' },
+  { format: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], decompress: 'zstd -dc' },
+  { format: 'xz', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], decompress: 'xz -dc' },
+  { format: 'bzip2', magic: [0x42, 0x5a, 0x68], decompress: 'bzip2 -dc' },
+  { format: 'zip', magic: [0x50, 0x4b, 0x03, 0x04], decompress: 'unzip -p' },
+];
+
+/** The error for input that starts with a compressed format's magic bytes, or null. */
+export function compressedInputError(label: string, head: Uint8Array): TapedeckError | null {
+  const c = COMPRESSED.find(({ magic }) => head.length >= magic.length && magic.every((b, i) => head[i] === b));
+  if (c === undefined) return null;
+  const how =
+    label === 'stdin'
+      ? `decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
+      : `decompress it (${c.decompress} ${label} > events.ndjson) and record the text file, which --resume can read again; or pipe it: ${c.decompress} ${label} | tapedeck record --source ndjson --input - ...`;
+  return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
+}
+
+/** The first bytes of a file (up to n). */
+function readHead(path: string, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  const fd = openSync(path, 'r');
+  try {
+    return head.subarray(0, readSync(fd, head, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class NdjsonSource<E> implements Source<E> {
   readonly name = 'ndjson';
   readonly description: unknown;
@@ -93,6 +128,8 @@ export class NdjsonSource<E> implements Source<E> {
       const file = statSync(options.input, { throwIfNoEntry: false });
       if (file === undefined) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
       if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
+      const compressed = compressedInputError(options.input, readHead(options.input, 8));
+      if (compressed !== null) throw compressed;
       const from = options.from;
       if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from);
     }
@@ -123,7 +160,7 @@ export class NdjsonSource<E> implements Source<E> {
   }
 
   private chunks(): AsyncIterable<Uint8Array> {
-    if (this.live) return this.options.stdin ?? process.stdin;
+    if (this.live) return checkedStdin(this.options.stdin ?? process.stdin, (this.options.from?.line ?? 0) === 0);
     const start = this.options.from?.byteOffset ?? 0;
     if (this.options.blockingReads) return readBlocking(this.options.input, start);
     return createReadStream(this.options.input, { start, highWaterMark: READ_CHUNK_BYTES });
@@ -231,6 +268,32 @@ interface NdjsonRecord<E> extends SourceRecord<E> {
 interface NdjsonReject extends SourceReject {
   readonly lineNo: number;
   readonly nextByteOffset: number;
+}
+
+/**
+ * Stdin, refused at its first bytes if they are a compressed format's (when it starts a
+ * recording: a resumed one appends to lines already read). The chunks that bring the first
+ * 8 bytes are held back until they are checked.
+ */
+async function* checkedStdin(input: AsyncIterable<Uint8Array>, check: boolean): AsyncGenerator<Uint8Array> {
+  const held: Uint8Array[] = [];
+  let heldBytes = 0;
+  const release = (): Uint8Array[] => {
+    const compressed = compressedInputError('stdin', Buffer.concat(held).subarray(0, 8));
+    if (compressed !== null) throw compressed;
+    check = false;
+    return held.splice(0);
+  };
+  for await (const chunk of input) {
+    if (!check) {
+      yield chunk;
+      continue;
+    }
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= 8) yield* release();
+  }
+  if (check) yield* release();
 }
 
 /** The file from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads. */

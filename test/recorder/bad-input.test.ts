@@ -1,7 +1,8 @@
 // The bad-input corpus, in strict and quarantine mode: every kind of malformed line is named
 // with its position, and accepted + quarantined always equals lines read.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -134,5 +135,47 @@ describe('bad input, quarantine mode', () => {
     const reader = TapeReader.open(join(dir, 't.tape'));
     expect(reader.rejects()[0]).toMatchObject({ reasonCode: 'invalid-json', position: { input: 'stdin', line: 3 } });
     reader.close();
+  });
+});
+
+describe('compressed input', () => {
+  const text = [good(1), good(2), good(3)].join('\n') + '\n';
+  const files: [string, Buffer][] = [
+    ['gzip', gzipSync(text)],
+    ['zstd', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from('\n\x00\x01zstd frame')])],
+    ['xz', Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.from('\n\x00\x04')])],
+    ['bzip2', Buffer.from('BZh91AY&SY\n\x01')],
+    ['zip', Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from('\n\x14\x00')])],
+  ];
+
+  it('a compressed file is refused as a whole, in both modes, naming its format and how to read it; no tape is left', () => {
+    const dir = tempDir();
+    for (const [format, bytes] of files) {
+      const input = join(dir, `in.${format}`);
+      writeFileSync(input, bytes);
+      for (const mode of [[], ['--quarantine']]) {
+        const out = join(dir, `${format}.tape`);
+        const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', out, ...mode]);
+        expect(r.status, `${format} ${mode.join('')}`).toBe(2);
+        expect(r.stderr).toContain(`error [E_INPUT_COMPRESSED]: ${input} is ${format}-compressed, not lines of NDJSON text; decompress it`);
+        expect(existsSync(out)).toBe(false);
+      }
+    }
+  });
+
+  it('compressed stdin is refused at its first bytes, even when they come one at a time; short plain stdin is read', async () => {
+    const dir = tempDir();
+    const gz = gzipSync(text);
+    const piped = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', join(dir, 'piped.tape'), '--quarantine'], { input: gz });
+    expect(piped.status).toBe(2);
+    expect(piped.stderr).toContain('error [E_INPUT_COMPRESSED]: stdin is gzip-compressed, not lines of NDJSON text; decompress it before the pipe: gunzip -c FILE | tapedeck record');
+    const bytewise = Readable.from([...gz.subarray(0, 10)].map((b) => Buffer.from([b])).concat([gz.subarray(10)]));
+    const error = await recordTape(new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin: bytewise }), { path: join(dir, 'bytewise.tape'), engine: worldEngine, runSeed: 1, quarantine: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_INPUT_COMPRESSED' });
+    // Fewer than 8 bytes in all, and plain text one byte at a time: read as lines.
+    const short = await recordTape(new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin: Readable.from([Buffer.from('[]\n')]) }), { path: join(dir, 'short.tape'), engine: worldEngine, runSeed: 1, quarantine: true });
+    expect(short).toMatchObject({ read: 1, accepted: 0, quarantined: 1 });
+    const trickle = await recordTape(new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin: Readable.from([...Buffer.from(text)].map((b) => Buffer.from([b]))) }), { path: join(dir, 'trickle.tape'), engine: worldEngine, runSeed: 1 });
+    expect(trickle).toMatchObject({ read: 3, accepted: 3, quarantined: 0 });
   });
 });
