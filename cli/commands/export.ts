@@ -95,6 +95,9 @@ export function exportCommand(): Command {
           }
         }
         if (engine === null) {
+          // The blocks are checked first, as every command checks what it is given: a damaged
+          // tape is refused, naming the block, even where only its rejects are asked for.
+          for (const cursor of reader.blocks(0)) void cursor;
           let lines: string[] = [];
           for (const reject of reader.eachReject()) {
             lines.push(formatRejectLine(reject));

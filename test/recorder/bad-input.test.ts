@@ -1,7 +1,8 @@
 // The bad-input corpus, in strict and quarantine mode: every kind of malformed line is named
 // with its position, and accepted + quarantined always equals lines read.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -112,6 +113,16 @@ describe('bad input, quarantine mode', () => {
     const clean = join(dir, 'clean.tape');
     expect(tapedeck(['record', '--out', clean, '--events', '1000']).status).toBe(0);
     expect(tapedeck(['export', clean, '--rejects'])).toMatchObject({ status: 0, stdout: '' });
+    // A damaged tape is refused, naming the block, though only its rejects are asked for.
+    const damaged = join(dir, 'damaged.tape');
+    copyFileSync(out, damaged);
+    const db = new Database(damaged);
+    db.prepare('UPDATE blocks SET checksum = checksum + 1 WHERE block_no = 0').run();
+    db.close();
+    const refused = tapedeck(['export', damaged, '--rejects']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/E_TAPE_CORRUPT.*block 0 .*checksum mismatch/);
+    expect(refused.stdout).toBe('');
     const ranged = tapedeck(['export', out, '--rejects', '--from', '3']);
     expect(ranged.status).toBe(2);
     expect(ranged.stderr).toMatch(/--from is for events; --rejects writes every quarantined input/);
