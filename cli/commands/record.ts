@@ -129,6 +129,10 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   const engine = await loadEngine(engineSpec);
   if (flags.resume) resume = openResume(flags.out, engine, flags.source);
   const source = await buildSource(flags, engine, engineSpec, resume, cmd);
+  if (flags.source === 'ndjson' && flags.input === '-' && process.stdin.isTTY === true) {
+    // Nothing piped in: without a word, the command would seem to hang.
+    process.stderr.write('tapedeck: reading NDJSON lines from the terminal (--input -, nothing piped in); end with Ctrl-D, or Ctrl-C to stop and commit what was read\n');
+  }
 
   const stop = stopOnSignals();
   const bar = progress('recording');

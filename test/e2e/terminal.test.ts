@@ -1,0 +1,40 @@
+// `record --input -` with nothing piped in reads what is typed at the terminal: it says so
+// (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D. The terminal is
+// util-linux's `script` (.ci/run installs it).
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO, tapedeck, tempDir } from '../support/cli.js';
+
+const line = (player: number) => `{"timestampUs":${1000 + player},"partition":0,"key":"${player}","type":"join","payload":{"player":${player},"zone":0,"x":1,"y":2}}`;
+
+describe('stdin at a terminal', () => {
+  it('record --input - says it reads the terminal, and records the lines typed up to Ctrl-D', async () => {
+    const tape = join(tempDir(), 'typed.tape');
+    const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', '-', '--out', tape].map(quote).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let output = '';
+    const noted = new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        if (output.includes('end with Ctrl-D')) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await noted;
+    child.stdin.write(`${line(1)}\n${line(2)}\n`);
+    // Ctrl-D at the start of a line ends the input; a pause first, so that the lines are read as typed.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.stdin.write('\x04');
+    expect(await exited).toBe(0);
+    expect(output).toContain('tapedeck: reading NDJSON lines from the terminal (--input -, nothing piped in); end with Ctrl-D, or Ctrl-C to stop and commit what was read');
+    expect(output).toContain('recorded 2 events into');
+    expect(tapedeck(['export', tape]).stdout.trim().split('\n')).toEqual([line(1), line(2)]);
+    // Piped in, it says nothing of the kind.
+    const piped = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', join(tempDir(), 'piped.tape')], { input: `${line(1)}\n` });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).not.toContain('terminal');
+  }, 30_000);
+});
