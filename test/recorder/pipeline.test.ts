@@ -4,6 +4,7 @@
 // bad input in strict mode; and a stop mid-way that resumes without loss or duplicates.
 
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -47,6 +48,44 @@ describe('recording with the source on a worker thread', () => {
     const [on, off] = tapes.map(tapeRows);
     expect(on.blocks.length).toBe(Math.ceil(30_000 / 700));
     expect(on).toEqual(off);
+  });
+
+  it('a write that fails mid-recording, and the close after it: the first error stands, naming what the tape keeps, and the process exits', () => {
+    // What a full disk does (SQLITE_FULL at a commit; the close's checkpoint then fails too),
+    // simulated in a process of its own: a source worker left waiting for room once kept the
+    // process alive for good after such a failure.
+    const dir = tempDir();
+    const path = join(dir, 'full.tape');
+    const script = join(dir, 'full-disk.mjs');
+    const dist = (module: string) => JSON.stringify(pathToFileURL(join(REPO, 'dist', module)).href);
+    writeFileSync(
+      script,
+      `import { TapeWriter } from ${dist('tape/writer.js')};\n` +
+        `import { TapeWriteError } from ${dist('tape/errors.js')};\n` +
+        `import { recordTape } from ${dist('recorder/record.js')};\n` +
+        `import { WorldTrafficSource } from ${dist('recorder/sources/synthetic.js')};\n` +
+        `import { worldEngine } from ${dist('engine/world/index.js')};\n` +
+        `const path = ${JSON.stringify(path)};\n` +
+        `const commit = TapeWriter.prototype.commit;\n` +
+        `const close = TapeWriter.prototype.close;\n` +
+        `let commits = 0;\n` +
+        `TapeWriter.prototype.commit = function (batch) {\n` +
+        `  if (++commits === 3) throw new TapeWriteError(path, 'cannot write to the tape: the disk is full (simulated)');\n` +
+        `  return commit.call(this, batch);\n` +
+        `};\n` +
+        `TapeWriter.prototype.close = function () {\n` +
+        `  close.call(this);\n` +
+        `  throw new TapeWriteError(path, 'cannot finish the tape: the disk is full (simulated)');\n` +
+        `};\n` +
+        `await recordTape(new WorldTrafficSource({ seed: 7, events: 2000000 }), { path, engine: worldEngine, runSeed: 7, pipeline: 'on', blockEvents: 4096 })\n` +
+        `  .then(() => console.log('recorded'), (error) => console.log(error.message));\n`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, 'the process did not exit by itself').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    // Two commits of 8 blocks of 4,096 events made it; the commit's error is the one reported.
+    expect(r.stdout).toMatch(/cannot write to the tape: the disk is full \(simulated\)\. The tape keeps the 65,536 events committed before it, sound/);
+    expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
   it('keeps the source worker for the next recording: the same tapes, and a failed recording does not hand its worker on', async () => {
