@@ -95,3 +95,15 @@ export function progress(label: string): Progress {
     },
   };
 }
+
+/**
+ * The note for a tape that another process had open while it was finished (RecordResult's
+ * inWalMode), on stderr: it stays in WAL mode, complete and sound, with its -wal file beside it.
+ */
+export function noteWalMode(result: { readonly path: string; readonly inWalMode: boolean }): void {
+  if (!result.inWalMode) return;
+  process.stderr.write(
+    `tapedeck: note: another process had ${result.path} open while the recording finished, so the tape stays in WAL mode, with ${result.path}-wal beside it; ` +
+      'it is complete and sound, and tapedeck reads it as it is (keep the two files together; the next writer to close it, such as a --resume, folds the WAL in)\n',
+  );
+}

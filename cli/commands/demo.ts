@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { replayTape } from '../../replayer/replay.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtBytes, fmtSeconds, line, printJson, progress, count } from '../output.js';
+import { fmt, fmtBytes, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
 import { positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 import { EXIT } from '../exit.js';
@@ -58,6 +58,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     onProgress: (p) => recordBar.update(p.events, flags.events),
   });
   recordBar.stop();
+  noteWalMode(recorded);
 
   const replayBar = progress('replaying');
   const replayed = replayTape(path, { engine, onProgress: (done, total) => replayBar.update(done, total) });

@@ -7,7 +7,7 @@ import { DEFAULT_CHANNEL_CAPACITY, VALUE_FORMATS, type ValueFormat } from '../..
 import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
-import { fmt, fmtSeconds, line, printJson, count } from '../output.js';
+import { fmt, fmtSeconds, line, noteWalMode, printJson, count } from '../output.js';
 import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
 
 interface IngestFlags extends KafkaSecurityFlags {
@@ -114,6 +114,7 @@ export function ingestCommand(): Command {
           if (result.record !== null) line(`  recorded into ${result.record.path}: ${count(result.record.events, 'event')}, ${count(result.record.checkpoints, 'checkpoint')}; digest ${result.finalDigest}`);
           if (stop.name() !== null) line(`stopped by ${stop.name()}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
         }
+        if (result.record !== null) noteWalMode(result.record);
       } finally {
         stop.release();
       }

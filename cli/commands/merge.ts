@@ -8,7 +8,7 @@ import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
 import { engineForTape } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
-import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
+import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
 import { positiveInt } from '../parse.js';
 
 interface MergeFlags {
@@ -65,6 +65,7 @@ export function mergeCommand(): Command {
           if (stats.duplicatesSkipped > 0) line(`  ${count(stats.duplicatesSkipped, 'record')} were in more than one tape (same topic, partition, offset) and are kept once`);
           line(`  ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')} over the merged stream; digest ${result.finalDigest}; ${fmtSeconds(result.elapsedMs)}`);
         }
+        noteWalMode(result);
       } finally {
         bar.stop();
         source.close();

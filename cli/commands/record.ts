@@ -16,7 +16,7 @@ import { TapeReader } from '../../tape/reader.js';
 import { TapeWriteError } from '../../tape/errors.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
+import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
 import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
 import { VALUE_FORMATS, type ValueFormat } from '../../recorder/kafka-options.js';
 import type { KafkaPosition } from '../../recorder/sources/kafka.js';
@@ -175,12 +175,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
     if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);
   }
-  if (result.inWalMode) {
-    process.stderr.write(
-      `tapedeck: note: another process had ${result.path} open while the recording finished, so the tape stays in WAL mode, with ${result.path}-wal beside it; ` +
-        'it is complete and sound, and tapedeck reads it as it is (keep the two files together; the next --resume folds the WAL in)\n',
-    );
-  }
+  noteWalMode(result);
   return EXIT.ok;
 }
 

@@ -3,12 +3,14 @@
 // and the recording is not disturbed.
 
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { replayTape } from '../../replayer/replay.js';
 import { TapeReader } from '../../tape/reader.js';
 import { verifyTape } from '../../tape/verify.js';
 import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { waitForCommitted } from '../support/kill.js';
 
 describe('reading a tape while it is recorded', () => {
   it('verify, inspect, replay and replay --workers see a sound tape at every point, and the recording finishes as a straight one', async () => {
@@ -47,6 +49,27 @@ describe('reading a tape while it is recorded', () => {
     // At least one look at a tape still growing (each look reads the whole tape three times, so
     // there are few; the first one at a growing tape found both faults this test guards against).
     expect(seen.filter((n) => n > 0 && n < EVENTS).length).toBeGreaterThanOrEqual(1);
+    expect(tapedeck(['verify', path]).status).toBe(0);
+    expect(tapedeck(['inspect', path, '--json']).json<{ events: number }>().events).toBe(EVENTS);
+  });
+
+  it('a reader that holds the tape past the end of the recording: record finishes, exit 0, and says the tape stays in WAL mode', async () => {
+    const path = join(tempDir(), 'held.tape');
+    const EVENTS = 4_000_000;
+    const recorder = startTapedeck(['record', '--out', path, '--events', String(EVENTS), '--seed', '9']);
+    await waitForCommitted(path, 1);
+    // A snapshot held in this process from early in the recording until it has ended, longer
+    // than the writer waits for readers to go (10 s) before it leaves the tape in WAL mode.
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    db.exec('BEGIN');
+    const early = (db.prepare('SELECT COUNT(*) AS n FROM blocks').get() as { n: number }).n;
+    const { code } = await recorder.exited;
+    db.exec('COMMIT');
+    db.close();
+    expect(code, recorder.stderr()).toBe(0);
+    expect(early).toBeLessThan(Math.ceil(EVENTS / 4096));
+    expect(recorder.stderr()).toContain(`tapedeck: note: another process had ${path} open while the recording finished, so the tape stays in WAL mode, with ${path}-wal beside it; it is complete and sound`);
+    expect(existsSync(`${path}-wal`)).toBe(true);
     expect(tapedeck(['verify', path]).status).toBe(0);
     expect(tapedeck(['inspect', path, '--json']).json<{ events: number }>().events).toBe(EVENTS);
   });
