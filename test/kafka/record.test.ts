@@ -169,6 +169,26 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(tapedeck(['verify', tape]).status).toBe(0);
   }, 180_000);
 
+  it('a write that fails mid-capture (the file size limit met): exit 2 naming what the tape keeps; the tape verifies, and --resume completes the capture', () => {
+    const tape = join(dir, 'limited.tape');
+    const args = ['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--from-beginning', '--until-caught-up', '--out', tape];
+    // Files up to 1 MiB (2048 blocks of 512 bytes): the capture of 100,000 records is larger.
+    const failed = tapedeck(args, { fileSizeLimitBlocks: 2048, timeoutMs: 120_000 });
+    expect(failed.status, `the recorder did not end by itself: ${failed.stderr}`).toBe(2);
+    expect(failed.stderr).not.toMatch(/internal error|SqliteError|    at /);
+    const message = /tapedeck: error \[E_TAPE_WRITE\]: .*limited\.tape: cannot write to the tape: .*\. The tape keeps the ([\d,]+) events committed before it, sound; once the cause is fixed, the same command with --resume continues the recording from there/.exec(failed.stderr);
+    expect(message, failed.stderr).not.toBeNull();
+    const kept = Number(message![1].replaceAll(',', ''));
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(events);
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(tapedeck(['inspect', tape, '--json']).json<{ events: number }>().events).toBe(kept);
+    const rest = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--resume', '--until-caught-up', '--out', tape, '--json']);
+    expect(rest.status, rest.stderr).toBe(0);
+    expect(rest.json()).toMatchObject({ events });
+    expect(compareWithTopic(readTape(tape), contents)).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+  }, 300_000);
+
   it('merge keeps a record captured by two recorders once, and the merged tape resumes from the furthest positions', () => {
     const a = join(dir, 'merge-a.tape');
     const b = join(dir, 'merge-b.tape');
@@ -603,6 +623,19 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     const replay = tapedeck(['replay', tape, '--json']);
     expect(replay.status, replay.stdout).toBe(0);
     expect(replay.json()).toMatchObject({ ok: true, events: 30_000, checkpointsVerified: 15, mismatches: 0, updatesEmitted: report.updatesEmitted });
+  }, 180_000);
+
+  it('--record onto a tape whose writes fail (the file size limit met): exit 2 naming what the tape keeps, and the tape verifies', async () => {
+    const input = await createTopic('ingest-limited', 12);
+    await produceWorld(input, 60_000, 12, 9);
+    const tape = join(dir, 'ingest-limited.tape');
+    const r = tapedeck(['ingest', '--brokers', brokers, '--topic', input, '--from-beginning', '--until-caught-up', '--record', tape], { fileSizeLimitBlocks: 2048, timeoutMs: 120_000 });
+    expect(r.status, `ingest did not end by itself: ${r.stderr}`).toBe(2);
+    expect(r.stderr).not.toMatch(/internal error|SqliteError|    at /);
+    const message = /tapedeck: error \[E_TAPE_WRITE\]: .*ingest-limited\.tape: cannot write to the tape: .*\. The tape keeps the ([\d,]+) events committed before it, sound/.exec(r.stderr);
+    expect(message, r.stderr).not.toBeNull();
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(tapedeck(['inspect', tape, '--json']).json<{ events: number }>().events).toBe(Number(message![1].replaceAll(',', '')));
   }, 180_000);
 
   it('without --record it only runs the engine, and --status-every prints the live figures as JSON lines', async () => {
