@@ -21,6 +21,9 @@ export function inspectCommand(): Command {
         for (const cursor of reader.blocks(0)) {
           while (reader.advance(cursor)) partitions.set(cursor.partition, (partitions.get(cursor.partition) ?? 0) + 1);
         }
+        // Quarantined inputs by reason code, in the order the codes first occur (every row checked, as export --rejects reads them).
+        const rejectsByReason: Record<string, number> = {};
+        if (summary.rejects > 0) for (const reject of reader.eachReject()) rejectsByReason[reject.reasonCode] = (rejectsByReason[reject.reasonCode] ?? 0) + 1;
         const m = reader.meta;
         const perPartition = Object.fromEntries([...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => [String(p), n]));
         const timeRange =
@@ -50,6 +53,7 @@ export function inspectCommand(): Command {
           snapshots: summary.snapshots,
           snapshotEvery: m.snapshotEvery,
           rejects: summary.rejects,
+          rejectsByReason,
           timeRange,
           partitions: perPartition,
           sourcePositions: reader.sourcePositions(),
@@ -65,7 +69,8 @@ export function inspectCommand(): Command {
           line(`  events       ${fmt(summary.events)} in ${count(summary.blocks, 'block')}`);
           line(`  checkpoints  ${fmt(summary.checkpoints)} (every ${count(m.checkpointEvery, 'event')})`);
           line(`  snapshots    ${fmt(summary.snapshots)} (every ${count(m.snapshotEvery, 'event')})`);
-          line(`  rejects      ${fmt(summary.rejects)}${summary.rejects > 0 ? ` quarantined inputs (tapedeck export ${tape} --rejects lists them)` : ''}`);
+          const reasons = Object.entries(rejectsByReason).map(([code, n]) => `${code} ${fmt(n)}`).join(', ');
+          line(`  rejects      ${fmt(summary.rejects)}${summary.rejects > 0 ? ` quarantined inputs: ${reasons} (tapedeck export ${tape} --rejects lists them)` : ''}`);
           if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
           line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
           for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);

@@ -82,7 +82,12 @@ describe('bad input, quarantine mode', () => {
     const out = join(dir, 't.tape');
     const recorded = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', out, '--quarantine', '--max-line-bytes', String(MAX_LINE)]);
     expect(recorded.stdout).toContain(`${badCodes.length} quarantined (tapedeck export ${out} --rejects lists them)`);
-    expect(tapedeck(['inspect', out]).stdout).toContain(`rejects      ${badCodes.length} quarantined inputs (tapedeck export ${out} --rejects lists them)`);
+    const byReason: Record<string, number> = {};
+    for (const code of badCodes) byReason[code] = (byReason[code] ?? 0) + 1;
+    expect(byReason).toMatchObject({ 'integer-too-large': 2, 'codec-rejected': 2 });
+    const reasons = Object.entries(byReason).map(([code, n]) => `${code} ${n}`).join(', ');
+    expect(tapedeck(['inspect', out]).stdout).toContain(`rejects      ${badCodes.length} quarantined inputs: ${reasons} (tapedeck export ${out} --rejects lists them)`);
+    expect(tapedeck(['inspect', out, '--json']).json<{ rejectsByReason: Record<string, number> }>().rejectsByReason).toEqual(byReason);
     const listed = join(dir, 'rejects.ndjson');
     const r = tapedeck(['export', out, '--rejects', '--out', listed]);
     expect(r.status, r.stderr).toBe(0);
