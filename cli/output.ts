@@ -63,32 +63,39 @@ export function fmtBytes(bytes: number): string {
 }
 
 export interface Progress {
-  update(done: number, total: number): void;
+  /** `done` of `total` (in the bar's unit); `events` so far, shown beside them when the unit is not events. */
+  update(done: number, total: number, events?: number): void;
   stop(): void;
 }
 
-/** A progress bar on stderr when it is a TTY; otherwise nothing. */
-export function progress(label: string): Progress {
+/**
+ * A progress bar on stderr when it is a TTY; otherwise nothing. Its unit is events, or the MiB
+ * of an input file read (done and total given in bytes), with the events so far beside them.
+ */
+export function progress(label: string, unit: 'events' | 'bytes' = 'events'): Progress {
   if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  const amount = unit === 'events' ? '{value}/{total} events' : '{value}/{total} MiB read, {events} events';
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label.padEnd(9)} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left`,
+      format: `${label.padEnd(9)} [{bar}] {percentage}% | ${amount} | {eta_formatted} left`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
     },
     cliProgress.Presets.shades_classic,
   );
+  const scale = (n: number): number => (unit === 'events' ? n : Math.round((n / (1 << 20)) * 10) / 10);
   let started = false;
   return {
-    update(done, total) {
+    update(done, total, events = 0) {
+      const payload = { events: events.toLocaleString('en-US') };
       if (!started) {
-        bar.start(total, 0);
+        bar.start(scale(total), 0, payload);
         started = true;
       }
-      bar.setTotal(total);
-      bar.update(done);
+      bar.setTotal(scale(total));
+      bar.update(scale(done), payload);
     },
     stop() {
       if (started) bar.stop();

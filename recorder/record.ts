@@ -79,6 +79,8 @@ export interface RecordProgress {
   readonly events: number;
   readonly read: number;
   readonly blocks: number;
+  /** The source position the commit stored (e.g. an NDJSON file's byteOffset), when it stored one. */
+  readonly position?: unknown;
 }
 
 export interface RecordResult {
@@ -266,7 +268,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     pendingSnapshots = [];
     pendingRejects = [];
     lastCommitMs = performance.now();
-    options.onProgress?.({ events: seq, read, blocks: blockNo });
+    options.onProgress?.({ events: seq, read, blocks: blockNo, position });
   };
 
   /** After event seq - 1 was applied: the checkpoint and snapshot it completes, if any. */

@@ -1,5 +1,6 @@
 // `tapedeck record`: capture a source into a tape, with digest checkpoints computed live.
 
+import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { builtInEngine } from '../../engine/registry.js';
@@ -135,7 +136,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   }
 
   const stop = stopOnSignals();
-  const bar = progress('recording');
+  // A file's progress is in bytes read (its total in events is not known before the end).
+  const fileBytes = flags.source === 'ndjson' && flags.input !== undefined && flags.input !== '-' ? statSync(flags.input).size : null;
+  const bar = progress('recording', fileBytes === null ? 'events' : 'bytes');
   const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
   let result: RecordResult;
   try {
@@ -152,7 +155,8 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       quarantine: flags.quarantine === true,
       resume,
       signal: stop.signal,
-      onProgress: (p) => bar.update(p.read, total ?? p.read),
+      onProgress: (p) =>
+        fileBytes === null ? bar.update(p.read, total ?? p.read) : bar.update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events),
     });
   } catch (error) {
     // A write that failed (a full disk) after some commits: the same command with --resume goes on from them.

@@ -1,8 +1,10 @@
-// `record --input -` with nothing piped in reads what is typed at the terminal: it says so
-// (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D. The terminal is
-// util-linux's `script` (.ci/run installs it).
+// What `record` shows at a terminal. With `--input -` and nothing piped in it reads what is
+// typed: it says so (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D.
+// Recording a file, its progress bar counts the MiB read of the file's size (its events are
+// not known before the end). The terminal is util-linux's `script` (.ci/run installs it).
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
@@ -37,4 +39,19 @@ describe('stdin at a terminal', () => {
     expect(piped.status).toBe(0);
     expect(piped.stderr).not.toContain('terminal');
   }, 30_000);
+
+  it('recording a file at a terminal shows its progress in MiB read, with the events so far', () => {
+    const dir = tempDir();
+    const source = join(dir, 'source.tape');
+    const input = join(dir, 'in.ndjson');
+    expect(tapedeck(['record', '--out', source, '--events', '100000']).status).toBe(0);
+    expect(tapedeck(['export', source, '--out', input]).status).toBe(0);
+    const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', input, '--out', join(dir, 'file.tape')].map(quote).join(' ');
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const mib = (statSync(input).size / (1 << 20)).toFixed(1);
+    expect(r.stdout).toMatch(new RegExp(`recording +\\[[^\\]]*\\] \\d+% \\| [\\d.]+/${mib.replace('.', '\\.')} MiB read, [\\d,]+ events \\| `));
+    expect(r.stdout).toContain('recorded 100,000 events into');
+  }, 60_000);
 });
