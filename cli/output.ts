@@ -70,15 +70,17 @@ export interface Progress {
 
 /**
  * A progress bar on stderr when it is a TTY; otherwise nothing. Its unit is events, or the MiB
- * of an input file read (done and total given in bytes), with the events so far beside them.
+ * of an input file read (done and total given in bytes), with the events so far beside them;
+ * 'open' is for input without a known end (stdin, a live topic): the events so far and the
+ * time, without a bar.
  */
-export function progress(label: string, unit: 'events' | 'bytes' = 'events'): Progress {
+export function progress(label: string, unit: 'events' | 'bytes' | 'open' = 'events'): Progress {
   if (!process.stderr.isTTY) return { update() {}, stop() {} };
-  const amount = unit === 'events' ? '{value}/{total} events' : '{value}/{total} MiB read, {events} events';
+  const amount = unit === 'bytes' ? '{value}/{total} MiB read, {events} events' : '{value}/{total} events';
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label.padEnd(9)} [{bar}] {percentage}% | ${amount} | {eta_formatted} left`,
+      format: unit === 'open' ? `${label.padEnd(9)} {events} events | {duration_formatted}` : `${label.padEnd(9)} [{bar}] {percentage}% | ${amount} | {eta_formatted} left`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -88,7 +90,7 @@ export function progress(label: string, unit: 'events' | 'bytes' = 'events'): Pr
   const scale = (n: number): number => (unit === 'events' ? n : Math.round((n / (1 << 20)) * 10) / 10);
   let started = false;
   return {
-    update(done, total, events = 0) {
+    update(done, total, events = done) {
       const payload = { events: events.toLocaleString('en-US') };
       if (!started) {
         bar.start(scale(total), 0, payload);

@@ -56,6 +56,8 @@ export interface Source<E = unknown> {
   resumeAfter(item: SourceItem<E>): unknown;
   /** Ask the source to end after the current batch (SIGINT, a stop condition). */
   stop(): void;
+  /** Optional: about how many inputs this run will read, once prepare() has run; null when it has no known end. For progress bars. */
+  expectedRecords?(): number | null;
   /** Optional: connect and check before the tape is created, so that a source that cannot start leaves no tape. */
   prepare?(): Promise<void>;
   /**

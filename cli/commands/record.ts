@@ -136,10 +136,15 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   }
 
   const stop = stopOnSignals();
-  // A file's progress is in bytes read (its total in events is not known before the end).
+  // Progress: a file's in bytes read (its total in events is not known before the end); a
+  // capture's against the records it expects (Kafka with --until-caught-up or --max-events,
+  // known once the source has looked at the topic); stdin and a live topic have no end.
   const fileBytes = flags.source === 'ndjson' && flags.input !== undefined && flags.input !== '-' ? statSync(flags.input).size : null;
-  const bar = progress('recording', fileBytes === null ? 'events' : 'bytes');
+  const expected = (): number | null => source.expectedRecords?.() ?? null;
+  const open = flags.source === 'ndjson' ? fileBytes === null : flags.source === 'kafka' && flags.untilCaughtUp !== true && flags.maxEvents === undefined;
+  const bar = progress('recording', fileBytes !== null ? 'bytes' : open ? 'open' : 'events');
   const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
+  const readBefore = resume?.read ?? 0;
   let result: RecordResult;
   try {
     result = await recordTape(source, {
@@ -155,8 +160,10 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       quarantine: flags.quarantine === true,
       resume,
       signal: stop.signal,
-      onProgress: (p) =>
-        fileBytes === null ? bar.update(p.read, total ?? p.read) : bar.update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events),
+      onProgress: (p) => {
+        if (fileBytes !== null) bar.update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events);
+        else bar.update(p.read, Math.max(p.read, total ?? readBefore + (expected() ?? p.read - readBefore)));
+      },
     });
   } catch (error) {
     // A write that failed (a full disk) after some commits: the same command with --resume goes on from them.

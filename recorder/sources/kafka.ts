@@ -177,6 +177,8 @@ export class KafkaSource<E> implements Source<E> {
   /** End offsets (high watermarks) at start, for --until-caught-up. */
   private endOffsets: Map<string, number> | null = null;
   private handedOut = 0;
+  /** With --until-caught-up: the offsets from where each partition starts to its end offset at start, summed (prepare()). */
+  private recordsToCatchUp: number | null = null;
   /** Most records waiting in the channel at once. */
   maxDepth = 0;
   /** Records handed over and not yet taken by the recorder. */
@@ -406,7 +408,12 @@ export class KafkaSource<E> implements Source<E> {
           if (!this.baseline.has(key)) this.baseline.set(key, start);
         }
       }
-      if (this.options.untilCaughtUp) this.endOffsets = ends;
+      if (this.options.untilCaughtUp) {
+        this.endOffsets = ends;
+        let records = 0;
+        for (const [key, end] of ends) records += Math.max(0, end - (this.expected.get(key) ?? end));
+        this.recordsToCatchUp = records;
+      }
     } catch (error) {
       if (error instanceof TapedeckError) throw error;
       throw new TapedeckError('E_KAFKA_CONNECT', `cannot reach Kafka at ${this.options.brokers.join(',')}: ${(error as Error).message}`, { cause: error });
@@ -691,6 +698,18 @@ export class KafkaSource<E> implements Source<E> {
   /** The end offsets prepare() saw, for the reader thread (null without --until-caught-up). */
   private preparedEnds(): Record<string, Record<string, number>> | null {
     return this.endOffsets === null ? null : byTopic(this.endOffsets);
+  }
+
+  /**
+   * About how many records this run will read, once prepare() has run: the offsets up to the
+   * end offsets seen at start (--until-caught-up; compacted topics and transaction markers
+   * make it fewer), at most --max-events; null when the capture has no end (a progress bar
+   * then has no total).
+   */
+  expectedRecords(): number | null {
+    const max = this.options.maxEvents ?? null;
+    if (this.recordsToCatchUp === null) return max;
+    return max === null ? this.recordsToCatchUp : Math.min(max, this.recordsToCatchUp);
   }
 
   /** Every partition's next offset as the recorder has it: the reader thread starts from these. */

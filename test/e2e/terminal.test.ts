@@ -1,7 +1,7 @@
 // What `record` shows at a terminal. With `--input -` and nothing piped in it reads what is
 // typed: it says so (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D.
 // Recording a file, its progress bar counts the MiB read of the file's size (its events are
-// not known before the end). The terminal is util-linux's `script` (.ci/run installs it).
+// not known before the end); recording a pipe, which has no known end, it counts events and time. The terminal is util-linux's `script` (.ci/run installs it).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -53,5 +53,12 @@ describe('stdin at a terminal', () => {
     const mib = (statSync(input).size / (1 << 20)).toFixed(1);
     expect(r.stdout).toMatch(new RegExp(`recording +\\[[^\\]]*\\] \\d+% \\| [\\d.]+/${mib.replace('.', '\\.')} MiB read, [\\d,]+ events \\| `));
     expect(r.stdout).toContain('recorded 100,000 events into');
+    // Piped in, the input has no known end: the events so far and the time, without a bar that
+    // would sit at 100% throughout.
+    const piped = ['cat', quote(input), '|', ...[process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', '-', '--out', join(dir, 'piped.tape')].map(quote)].join(' ');
+    const p = spawnSync('script', ['-qec', piped, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/recording +[\d,]+ events \| \d+s/);
+    expect(p.stdout).not.toMatch(/recording +\[/);
   }, 60_000);
 });

@@ -189,6 +189,22 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(compareWithTopic(readTape(tape), contents)).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
   }, 300_000);
 
+  it('knows how many records a capture expects, for its progress bar: up to the end offsets, at most --max-events, none for a live capture', async () => {
+    const expected = async (options: { untilCaughtUp?: boolean; maxEvents?: number; from?: { next: Record<string, Record<string, number>> } }) => {
+      const source = new KafkaSource({ brokers: KAFKA_BROKERS, topics: [topic], codec: worldEngine.codec, fromBeginning: true, ...options });
+      await source.prepare();
+      return source.expectedRecords();
+    };
+    expect(await expected({ untilCaughtUp: true })).toBe(events);
+    expect(await expected({ untilCaughtUp: true, maxEvents: 30_000 })).toBe(30_000);
+    expect(await expected({ maxEvents: 30_000 })).toBe(30_000);
+    expect(await expected({})).toBeNull();
+    // From a stored position: what is left of each partition.
+    const partition0 = contents.get(0)!.length;
+    expect(await expected({ untilCaughtUp: true, from: { next: { [topic]: { '0': partition0 } } } })).toBe(events - partition0);
+    expect(await expected({ untilCaughtUp: true, from: { next: { [topic]: Object.fromEntries([...contents].map(([p, records]) => [String(p), records.length])) } } })).toBe(0);
+  }, 120_000);
+
   it('merge keeps a record captured by two recorders once, and the merged tape resumes from the furthest positions', () => {
     const a = join(dir, 'merge-a.tape');
     const b = join(dir, 'merge-b.tape');
