@@ -54,7 +54,8 @@ export function mergeCommand(): Command {
           snapshotEvery: flags.snapshotEvery,
           quarantine: true,
           durability: 'relaxed',
-          onProgress: (p) => bar.update(p.read, p.read),
+          // Records two tapes hold are read from each and kept once: they count as read here.
+          onProgress: (p) => bar.update(p.read + source.stats.duplicatesSkipped, source.expectedRecords()),
         });
         bar.stop();
         const stats = source.stats;

@@ -45,6 +45,7 @@ export class MergeSource<E> implements Source<E> {
   readonly live = false;
   readonly description: unknown;
   private readonly inputs: Input[];
+  private readonly inputTotal: number;
   private readonly kafka: boolean;
   private readonly topics: string[];
   /** (stream, partition) -> next position (Kafka tapes): for duplicate detection and the merged position. */
@@ -83,6 +84,10 @@ export class MergeSource<E> implements Source<E> {
       this.description = this.kafka
         ? { ...base, topics: this.topics, mergedFrom: [...paths] }
         : { kind: 'merge', mergedFrom: [...paths], sources: readers.map((r) => r.meta.source) };
+      this.inputTotal = readers.reduce((n, r) => {
+        const summary = r.summary();
+        return n + summary.events + summary.rejects;
+      }, 0);
       this.inputs = readers.map((reader, i) => ({
         path: paths[i],
         reader,
@@ -97,6 +102,11 @@ export class MergeSource<E> implements Source<E> {
       for (const r of readers) r.close();
       throw error;
     }
+  }
+
+  /** The inputs' events and rejects together (records two tapes hold are read from each): for the progress bar. */
+  expectedRecords(): number {
+    return this.inputTotal;
   }
 
   /** The run seed and engine options of the first input (the merged tape's engine starts there). */

@@ -4,6 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { worldCodec } from '../../engine/world/codec.js';
+import { MergeSource } from '../../recorder/sources/merge.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
 function byPartition(lines: string[]): Map<number, string[]> {
@@ -32,6 +34,11 @@ describe('merge', () => {
     const b = join(dir, 'odd.tape');
     expect(tapedeck(['record', '--source', 'ndjson', '--input', join(dir, 'even.ndjson'), '--out', a, '--seed', '9']).status).toBe(0);
     expect(tapedeck(['record', '--source', 'ndjson', '--input', join(dir, 'odd.ndjson'), '--out', b, '--seed', '9', '--quarantine']).status).toBe(0);
+
+    // What its progress bar counts to: every input, events and rejects.
+    const source = new MergeSource([a, b], worldCodec);
+    expect(source.expectedRecords()).toBe(40000 + 1);
+    source.close();
 
     const merged = join(dir, 'merged.tape');
     const r = tapedeck(['merge', a, b, '--out', merged, '--checkpoint-every', '5000', '--json']);
