@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
 
+/** An argument for the shell `script -c` runs. */
+const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+
 const line = (player: number) => `{"timestampUs":${1000 + player},"partition":0,"key":"${player}","type":"join","payload":{"player":${player},"zone":0,"x":1,"y":2}}`;
 
 describe('stdin at a terminal', () => {
   it('record --input - says it reads the terminal, and records the lines typed up to Ctrl-D', async () => {
     const tape = join(tempDir(), 'typed.tape');
-    const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
     const command = [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', '-', '--out', tape].map(quote).join(' ');
     const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let output = '';
@@ -46,7 +48,6 @@ describe('stdin at a terminal', () => {
     const input = join(dir, 'in.ndjson');
     expect(tapedeck(['record', '--out', source, '--events', '100000']).status).toBe(0);
     expect(tapedeck(['export', source, '--out', input]).status).toBe(0);
-    const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
     const command = [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', input, '--out', join(dir, 'file.tape')].map(quote).join(' ');
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
