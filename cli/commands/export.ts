@@ -12,7 +12,7 @@ import type { RejectRecord } from '../../tape/schema.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
-import { writeAll } from '../output.js';
+import { progress, writeAll } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -70,6 +70,8 @@ export function exportCommand(): Command {
         }
       }
       const reader = TapeReader.open(tape);
+      // No bar when the events go to the same terminal: it would cut through them.
+      const bar = flags.out === undefined && process.stdout.isTTY === true ? { update() {}, stop() {} } : progress('exporting');
       const partial = flags.out === undefined ? null : `${flags.out}.partial`;
       let fd = 1;
       const write = (lines: string[]): void => {
@@ -108,7 +110,11 @@ export function exportCommand(): Command {
           }
           write(lines);
         } else {
+          // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
+          const rangeEvents = Math.max(0, Math.min(to, total - 1) - from + 1);
+          let exported = 0;
           for (const cursor of reader.blocks(from)) {
+            bar.update(exported, rangeEvents);
             const lines: string[] = [];
             let done = false;
             while (reader.advance(cursor)) {
@@ -125,6 +131,7 @@ export function exportCommand(): Command {
               }
               lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
             }
+            exported += lines.length;
             write(lines);
             if (done) break;
           }
@@ -139,6 +146,7 @@ export function exportCommand(): Command {
           }
         }
       } finally {
+        bar.stop();
         if (fd !== 1) closeSync(fd);
         if (partial !== null) rmSync(partial, { force: true });
         reader.close();

@@ -1,10 +1,11 @@
-// What `record` shows at a terminal. With `--input -` and nothing piped in it reads what is
+// What `record` and `export` show at a terminal. With `--input -` and nothing piped in it reads what is
 // typed: it says so (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D.
 // Recording a file, its progress bar counts the MiB read of the file's size (its events are
-// not known before the end); recording a pipe, which has no known end, it counts events and time. The terminal is util-linux's `script` (.ci/run installs it).
+// not known before the end); recording a pipe, which has no known end, it counts events and time.
+// export shows a bar too, unless the events it writes go to the same terminal. The terminal is util-linux's `script` (.ci/run installs it).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
@@ -61,5 +62,20 @@ describe('stdin at a terminal', () => {
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/recording +[\d,]+ events \| \d+s/);
     expect(p.stdout).not.toMatch(/recording +\[/);
+  }, 60_000);
+
+  it('export shows its progress on the terminal when the events go elsewhere, and not when they go to the terminal', () => {
+    const dir = tempDir();
+    const tape = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '50000']).status).toBe(0);
+    const out = join(dir, 'out.ndjson');
+    const toFile = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'export', tape, '--out', out].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(toFile.status, toFile.stderr).toBe(0);
+    expect(toFile.stdout).toMatch(/exporting +\[[^\]]*\] \d+% \| [\d]+\/50000 events/);
+    expect(readFileSync(out, 'utf8')).toBe(tapedeck(['export', tape]).stdout);
+    const toTerminal = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'export', tape, '--to', '9'].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(toTerminal.status, toTerminal.stderr).toBe(0);
+    expect(toTerminal.stdout).not.toContain('exporting');
+    expect(toTerminal.stdout.trim().split(/\r?\n/)).toHaveLength(10);
   }, 60_000);
 });
