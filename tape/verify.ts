@@ -42,8 +42,13 @@ export interface VerifyReport {
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+export interface VerifyOptions {
+  /** Called as the blocks are checked: events of the blocks checked so far, of the blocks there are. */
+  readonly onProgress?: (events: number, totalEvents: number) => void;
+}
+
 /** Verify a tape. Throws only when the file is missing; a file that is not a sound tape is a report. */
-export function verifyTape(path: string): VerifyReport {
+export function verifyTape(path: string, options: VerifyOptions = {}): VerifyReport {
   let reader: TapeReader;
   try {
     reader = TapeReader.open(path);
@@ -52,7 +57,7 @@ export function verifyTape(path: string): VerifyReport {
     return { ok: false, tape: path, events: 0, blocks: 0, blocksChecked: 0, damagedBlocks: [], problems: [message(error)] };
   }
   try {
-    return verifyOpen(reader);
+    return verifyOpen(reader, options);
   } catch (error) {
     // A statement the checks need cannot even be prepared or run (damage to the schema: a
     // flipped byte renamed a column): the tape is not sound, and that is the report.
@@ -62,7 +67,7 @@ export function verifyTape(path: string): VerifyReport {
   }
 }
 
-function verifyOpen(reader: TapeReader): VerifyReport {
+function verifyOpen(reader: TapeReader, options: VerifyOptions): VerifyReport {
   const db = reader.db;
   const problems: string[] = [];
   const damaged: DamagedBlock[] = [];
@@ -94,8 +99,17 @@ function verifyOpen(reader: TapeReader): VerifyReport {
   let checked = 0;
   const { block_no, first_seq, event_count } = COLUMNS.blocks;
   const spanColumns = { block_no, first_seq, event_count };
+  // Progress counts the events the block rows claim (a damaged count only skews the bar).
+  const progress = options.onProgress;
+  let progressTotal = 0;
+  if (progress !== undefined) for (const b of blockNos) progressTotal += Number.isSafeInteger(b.event_count) && b.event_count > 0 ? b.event_count : 0;
+  let progressDone = 0;
   for (let i = 0; i < blockNos.length; i++) {
     const { block_no: blockNo, first_seq: firstSeq, event_count: count } = blockNos[i];
+    if (progress !== undefined) {
+      if (i % 16 === 0) progress(progressDone, progressTotal);
+      progressDone += Number.isSafeInteger(count) && count > 0 ? count : 0;
+    }
     if (blockNo !== i) problems.push(`block numbers jump from ${i - 1} to ${blockNo}`);
     const unreadable = columnProblem(blockNos[i], spanColumns);
     if (unreadable !== null) {

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { verifyTape } from '../../tape/verify.js';
 import { EXIT } from '../exit.js';
-import { count, line, printJson } from '../output.js';
+import { count, line, printJson, progress } from '../output.js';
 
 export function verifyCommand(): Command {
   return new Command('verify')
@@ -17,7 +17,13 @@ export function verifyCommand(): Command {
     .argument('<tape>', 'the tape to verify')
     .option('--json', 'print one JSON object as the last line of stdout')
     .action((tape: string, flags: { json?: boolean }) => {
-      const report = verifyTape(tape);
+      const bar = progress('verifying');
+      let report;
+      try {
+        report = verifyTape(tape, { onProgress: (done, total) => bar.update(done, total) });
+      } finally {
+        bar.stop();
+      }
       if (flags.json) {
         printJson(report);
       } else {

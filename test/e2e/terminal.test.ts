@@ -2,12 +2,13 @@
 // typed: it says so (otherwise it would seem to hang) and records the lines typed, up to Ctrl-D.
 // Recording a file, its progress bar counts the MiB read of the file's size (its events are
 // not known before the end); recording a pipe, which has no known end, it counts events and time.
-// export shows a bar too, unless the events it writes go to the same terminal. The terminal is util-linux's `script` (.ci/run installs it).
+// export shows a bar too, unless the events it writes go to the same terminal; so does verify. The terminal is util-linux's `script` (.ci/run installs it).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { verifyTape } from '../../tape/verify.js';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
 
 /** An argument for the shell `script -c` runs. */
@@ -77,5 +78,21 @@ describe('stdin at a terminal', () => {
     expect(toTerminal.status, toTerminal.stderr).toBe(0);
     expect(toTerminal.stdout).not.toContain('exporting');
     expect(toTerminal.stdout.trim().split(/\r?\n/)).toHaveLength(10);
+  }, 60_000);
+
+  it('verify shows its progress through the blocks on the terminal, and reports as before', () => {
+    const dir = tempDir();
+    const tape = join(dir, 't.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '300000']).status).toBe(0);
+    const r = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'verify', tape].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/verifying +\[[^\]]*\] \d+% \| \d+\/300000 events/);
+    expect(r.stdout).toContain('OK: the tape is sound');
+    // The library's hook: the events of the blocks checked, of all the blocks'.
+    const calls: [number, number][] = [];
+    expect(verifyTape(tape, { onProgress: (done, total) => calls.push([done, total]) }).ok).toBe(true);
+    expect(calls.length).toBeGreaterThan(1);
+    expect(calls.every(([done, total]) => total === 300_000 && done <= total)).toBe(true);
+    expect(calls.map(([done]) => done)).toEqual([...calls.map(([done]) => done)].sort((a, b) => a - b));
   }, 60_000);
 });
