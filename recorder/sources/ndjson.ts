@@ -94,17 +94,6 @@ export function compressedInputError(label: string, head: Uint8Array): TapedeckE
   return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
 }
 
-/** The first bytes of a file (up to n). */
-function readHead(path: string, n: number): Buffer {
-  const head = Buffer.alloc(n);
-  const fd = openSync(path, 'r');
-  try {
-    return head.subarray(0, readSync(fd, head, 0, n, 0));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export class NdjsonSource<E> implements Source<E> {
   readonly name = 'ndjson';
   readonly description: unknown;
@@ -128,7 +117,7 @@ export class NdjsonSource<E> implements Source<E> {
       const file = statSync(options.input, { throwIfNoEntry: false });
       if (file === undefined) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
       if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
-      const compressed = compressedInputError(options.input, readHead(options.input, 8));
+      const compressed = compressedInputError(options.input, readRange(options.input, 0, 8));
       if (compressed !== null) throw compressed;
       const from = options.from;
       if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from);
@@ -333,22 +322,27 @@ export function lineStartAtOrAfter(path: string, offset: number): number {
   }
 }
 
-/** The up to TAIL_CHECK_BYTES bytes of the file before `byteOffset` (fewer when the file is shorter). */
-function readTail(path: string, byteOffset: number): Buffer {
-  const start = Math.max(0, byteOffset - TAIL_CHECK_BYTES);
-  const tail = Buffer.alloc(byteOffset - start);
+/** The bytes of the file from `start`, up to `length` of them (fewer where the file ends sooner). */
+function readRange(path: string, start: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
   const fd = openSync(path, 'r');
   try {
     let n = 0;
-    while (n < tail.length) {
-      const got = readSync(fd, tail, n, tail.length - n, start + n);
+    while (n < length) {
+      const got = readSync(fd, bytes, n, length - n, start + n);
       if (got === 0) break;
       n += got;
     }
-    return tail.subarray(0, n);
+    return bytes.subarray(0, n);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The up to TAIL_CHECK_BYTES bytes of the file before `byteOffset` (fewer when the file is shorter). */
+function readTail(path: string, byteOffset: number): Buffer {
+  const start = Math.max(0, byteOffset - TAIL_CHECK_BYTES);
+  return readRange(path, start, byteOffset - start);
 }
 
 /**
