@@ -62,6 +62,9 @@ export function fmtBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** A progress bar that shows nothing (stderr is not a terminal, or the output goes there). */
+export const NO_PROGRESS: Progress = { update() {}, stop() {} };
+
 export interface Progress {
   /** `done` of `total` (in the bar's unit); `events` so far, shown beside them when the unit is not events. */
   update(done: number, total: number, events?: number): void;
@@ -75,7 +78,7 @@ export interface Progress {
  * time, without a bar.
  */
 export function progress(label: string, unit: 'events' | 'bytes' | 'open' = 'events'): Progress {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  if (!process.stderr.isTTY) return NO_PROGRESS;
   const amount = unit === 'bytes' ? '{value}/{total} MiB read, {events} events' : '{value}/{total} events';
   const bar = new cliProgress.SingleBar(
     {

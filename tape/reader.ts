@@ -93,6 +93,9 @@ export interface SourcePositionRow {
   rejected: number;
   checksum: number;
 }
+/** Every reject row, in order (RejectRow's columns): what the reader and verify read. */
+export const SELECT_REJECTS = 'SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no';
+
 export interface RejectRow {
   reject_no: number;
   next_seq: number;
@@ -286,7 +289,7 @@ export class TapeReader {
   rejects(limit = Number.MAX_SAFE_INTEGER): (RejectRecord & { rejectNo: number })[] {
     const rows = this.guard('rejects', () =>
       this.db
-        .prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no LIMIT ?')
+        .prepare(`${SELECT_REJECTS} LIMIT ?`)
         .all(limit),
     ) as RejectRow[];
     return rows.map((r) => this.rejectRecord(r));
@@ -298,7 +301,7 @@ export class TapeReader {
    * many as the source positions count quarantined (TapeCorruptError if not, as verify says).
    */
   *eachReject(): Generator<RejectRecord & { rejectNo: number }> {
-    const statement = this.guard('rejects', () => this.db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no'));
+    const statement = this.guard('rejects', () => this.db.prepare(SELECT_REJECTS));
     const rows = this.guard('rejects', () => statement.iterate()) as IterableIterator<RejectRow>;
     let count = 0;
     try {

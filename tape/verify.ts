@@ -9,6 +9,7 @@ import {
   checkpointRowProblem,
   inspectBlockRow,
   rejectRowProblem,
+  SELECT_REJECTS,
   snapshotRowProblem,
   sourcePositionRowProblem,
   TapeReader,
@@ -101,14 +102,15 @@ function verifyOpen(reader: TapeReader, options: VerifyOptions): VerifyReport {
   const spanColumns = { block_no, first_seq, event_count };
   // Progress counts the events the block rows claim (a damaged count only skews the bar).
   const progress = options.onProgress;
+  const claimed = (count: unknown): number => (Number.isSafeInteger(count) && (count as number) > 0 ? (count as number) : 0);
   let progressTotal = 0;
-  if (progress !== undefined) for (const b of blockNos) progressTotal += Number.isSafeInteger(b.event_count) && b.event_count > 0 ? b.event_count : 0;
+  if (progress !== undefined) for (const b of blockNos) progressTotal += claimed(b.event_count);
   let progressDone = 0;
   for (let i = 0; i < blockNos.length; i++) {
     const { block_no: blockNo, first_seq: firstSeq, event_count: count } = blockNos[i];
     if (progress !== undefined) {
       if (i % 16 === 0) progress(progressDone, progressTotal);
-      progressDone += Number.isSafeInteger(count) && count > 0 ? count : 0;
+      progressDone += claimed(count);
     }
     if (blockNo !== i) problems.push(`block numbers jump from ${i - 1} to ${blockNo}`);
     const unreadable = columnProblem(blockNos[i], spanColumns);
@@ -178,7 +180,7 @@ function verifyOpen(reader: TapeReader, options: VerifyOptions): VerifyReport {
   });
   attempt('rejects', () => {
     let count = 0;
-    for (const r of db.prepare('SELECT reject_no, next_seq, position, reason_code, reason, raw_length, raw, checksum FROM rejects ORDER BY reject_no').iterate() as IterableIterator<RejectRow>) {
+    for (const r of db.prepare(SELECT_REJECTS).iterate() as IterableIterator<RejectRow>) {
       count++;
       const problem = rejectRowProblem(r);
       if (problem !== null) problems.push(problem);

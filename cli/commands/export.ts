@@ -12,7 +12,7 @@ import type { RejectRecord } from '../../tape/schema.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
-import { progress, writeAll } from '../output.js';
+import { NO_PROGRESS, progress, writeAll } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -71,7 +71,7 @@ export function exportCommand(): Command {
       }
       const reader = TapeReader.open(tape);
       // No bar when the events go to the same terminal: it would cut through them.
-      const bar = flags.out === undefined && process.stdout.isTTY === true ? { update() {}, stop() {} } : progress('exporting');
+      const bar = flags.out === undefined && process.stdout.isTTY === true ? NO_PROGRESS : progress('exporting');
       const partial = flags.out === undefined ? null : `${flags.out}.partial`;
       let fd = 1;
       const write = (lines: string[]): void => {
