@@ -17,7 +17,7 @@ import { TapeReader } from '../../tape/reader.js';
 import { TapeWriteError } from '../../tape/errors.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { loadEngine } from '../../tape/load-engine.js';
-import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
+import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count, type Progress } from '../output.js';
 import { collect, durationMs, flagName, hostPorts, oneOf, positiveInt } from '../parse.js';
 import { VALUE_FORMATS, type ValueFormat } from '../../recorder/kafka-options.js';
 import type { KafkaPosition } from '../../recorder/sources/kafka.js';
@@ -137,14 +137,15 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
 
   const stop = stopOnSignals();
   // Progress: a file's in bytes read (its total in events is not known before the end); a
-  // capture's against the records it expects (Kafka with --until-caught-up or --max-events,
-  // known once the source has looked at the topic); stdin and a live topic have no end.
+  // capture's against the records the source expects (Kafka with --until-caught-up or
+  // --max-events), which it knows once it has looked at the topic, before the first commit,
+  // so the bar is made then; stdin and a live topic have no end.
   const fileBytes = flags.source === 'ndjson' && flags.input !== undefined && flags.input !== '-' ? statSync(flags.input).size : null;
-  const expected = (): number | null => source.expectedRecords?.() ?? null;
-  const open = flags.source === 'ndjson' ? fileBytes === null : flags.source === 'kafka' && flags.untilCaughtUp !== true && flags.maxEvents === undefined;
-  const bar = progress('recording', fileBytes !== null ? 'bytes' : open ? 'open' : 'events');
   const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
   const readBefore = resume?.read ?? 0;
+  let bar: Progress | null = null;
+  const barNow = (expected: number | null): Progress =>
+    (bar ??= progress('recording', fileBytes !== null ? 'bytes' : total !== null || expected !== null ? 'events' : 'open'));
   let result: RecordResult;
   try {
     result = await recordTape(source, {
@@ -161,8 +162,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       resume,
       signal: stop.signal,
       onProgress: (p) => {
-        if (fileBytes !== null) bar.update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events);
-        else bar.update(p.read, Math.max(p.read, total ?? readBefore + (expected() ?? p.read - readBefore)));
+        const expected = source.expectedRecords?.() ?? null;
+        if (fileBytes !== null) barNow(expected).update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events);
+        else barNow(expected).update(p.read, Math.max(p.read, total ?? readBefore + (expected ?? p.read - readBefore)));
       },
     });
   } catch (error) {
@@ -172,7 +174,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     }
     throw error;
   } finally {
-    bar.stop();
+    (bar as Progress | null)?.stop();
     stop.release();
   }
   if (flags.json) {
