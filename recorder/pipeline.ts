@@ -147,6 +147,8 @@ export const CONTROL_STOP_SEGMENTS = (workers: number): number => workers;
 
 export interface SegmentTask {
   readonly input: string;
+  /** The main thread's open descriptor of `input` (NdjsonSource's): every worker reads the file through it. */
+  readonly fd: number;
   readonly engineSpec: string;
   /** Where the recording starts: the first segment starts here. */
   readonly from: { readonly byteOffset: number; readonly line: number };

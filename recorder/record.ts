@@ -148,7 +148,19 @@ export function prestartKafkaReader(engineSpec: string | undefined): void {
   if (url !== null) prestartKafkaWorker(url, engineSpec);
 }
 
+/**
+ * Record `source` into the tape at options.path (a new tape, or options.resume's). The source
+ * is used up: it is closed (Source.close) when the recording ends, however it ends.
+ */
 export async function recordTape<S, E>(source: Source<E>, options: RecordOptions<S, E>): Promise<RecordResult> {
+  try {
+    return await recordFrom(source, options);
+  } finally {
+    source.close?.();
+  }
+}
+
+async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>): Promise<RecordResult> {
   const engine = options.engine;
   const resume = options.resume;
   const checkpointEvery = positiveInteger('checkpointEvery', resume?.meta.checkpointEvery ?? options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY);
@@ -513,6 +525,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
   let kafkaReader: KafkaReaderReport | undefined;
   let completed = false;
   let leftWal = true;
+  let discardTape = false;
   try {
     pipeline = startPipeline(source, options, {
       startSeq: resume?.nextSeq ?? 0,
@@ -532,6 +545,12 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
     flush();
     completed = true;
+  } catch (error) {
+    // Stdin or a pipe refused as compressed at its first bytes: the tape made for it holds
+    // nothing and cannot be resumed from anything, so it goes, as no tape is made for a
+    // compressed file.
+    discardTape = resume === undefined && read === 0 && error instanceof TapedeckError && error.code === 'E_INPUT_COMPRESSED';
+    throw error;
   } finally {
     // Whatever happened, the tape is closed and the reader threads are ended (a thread left
     // waiting would keep the process alive). When the run failed, its error is the one that
@@ -544,6 +563,7 @@ export async function recordTape<S, E>(source: Source<E>, options: RecordOptions
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       await pipeline?.close();
+      if (discardTape) TapeWriter.discard(options.path);
     }
   }
   const accepted = seq;
@@ -610,7 +630,7 @@ function startPipeline<S, E>(
     if (url === null) return null;
     const from = spec.from as { byteOffset: number; line: number };
     const segmentBytes = positiveInteger('segmentBytes', options.segmentBytes ?? SEGMENT_BYTES);
-    return new SegmentPipeline(url, { input: spec.input, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
+    return new SegmentPipeline(url, { input: spec.input, fd: spec.fd, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
   }
   const url = sourceWorkerUrl();
   if (url === null) return null;

@@ -7,7 +7,7 @@
 // the chunk's inputs, and the byte offset after every input. The main thread puts the
 // segments back in order, numbers lines and events, applies, and builds the tape's blocks.
 
-import { statSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
@@ -24,7 +24,7 @@ async function run(task: SegmentTask): Promise<void> {
   const engine = await loadEngine(task.engineSpec);
   const r = task.redaction;
   const redactor = r === null ? null : Redactor.fromParts(r);
-  const size = statSync(task.input).size;
+  const size = fstatSync(task.fd).size;
   const base = task.from.byteOffset;
   let sent = 0;
   const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
@@ -32,13 +32,14 @@ async function run(task: SegmentTask): Promise<void> {
   for (let segment = task.worker; ; segment += task.workers) {
     if (Atomics.load(control, stopAt) !== 0) break;
     const rawStart = base + segment * task.segmentBytes;
-    const start = segment === 0 ? base : lineStartAtOrAfter(task.input, rawStart);
+    const start = segment === 0 ? base : lineStartAtOrAfter(task.fd, rawStart);
     if (start >= size && (segment > 0 || size === base)) {
       post({ type: 'end', worker: task.worker, segment });
       return;
     }
     const source = new NdjsonSource({
       input: task.input,
+      fd: task.fd,
       codec: engine.codec,
       maxLineBytes: task.maxLineBytes,
       from: { byteOffset: start, line: 0 },

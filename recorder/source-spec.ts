@@ -20,6 +20,7 @@ export function sourceFromSpec(spec: SourceSpec, engine: Engine): Source {
       const redactor = r === null ? null : Redactor.fromParts(r);
       return new NdjsonSource({
         input: spec.input,
+        fd: spec.fd,
         codec: engine.codec,
         maxLineBytes: spec.maxLineBytes,
         from: spec.from as NdjsonPosition,

@@ -75,6 +75,11 @@ export interface Source<E = unknown> {
    */
   workerSpec?(): { readonly spec: SourceSpec; readonly large: boolean } | null;
   /**
+   * Optional: release what the source holds open (an NDJSON source's file). recordTape calls
+   * it when the recording ends, however it ends; the source reads nothing afterwards.
+   */
+  close?(): void;
+  /**
    * Optional fast path, for a source that rejects nothing (the synthetic generator): add up
    * to `limit` of the next events straight to `builder`, numbered from `seq`, without an
    * object per event; returns how many (0 once the source is done or stopped). The blocks are
@@ -92,6 +97,8 @@ export type SourceSpec =
   | {
       readonly kind: 'ndjson';
       readonly input: string;
+      /** The main thread's open descriptor of `input`: a worker reads the same file, even if the path changes meanwhile. */
+      readonly fd: number;
       readonly maxLineBytes: number;
       readonly from: unknown;
       readonly keepRaw: boolean;

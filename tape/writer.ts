@@ -157,6 +157,11 @@ export class TapeWriter {
     db.pragma(`synchronous = ${durability === 'durable' ? 'FULL' : 'NORMAL'}`);
   }
 
+  /** Remove a closed tape this process created and nothing should keep (with its -wal and -shm files). */
+  static discard(path: string): void {
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
+  }
+
   static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
     const existing = statSync(path, { throwIfNoEntry: false });
     if (existing !== undefined) {

@@ -250,7 +250,8 @@ async function buildSource(flags: RecordFlags, engine: Engine, engineSpec: strin
       input: flags.input,
       codec: engine.codec,
       maxLineBytes: flags.maxLineBytes,
-      from: flags.input === '-' && from !== undefined ? { byteOffset: 0, line: from.line } : from,
+      // (For stdin or a pipe the source keeps only the line number: it reads what comes now from its first byte.)
+      from,
       redaction,
       keepRaw: flags.quarantineRaw !== 'off',
     });

@@ -4,9 +4,16 @@
 // mark at the very start of the file, a last line without a newline. Everything else that
 // is wrong with a line makes it a reject with a reason code (see docs/recording.md).
 // Resume position: the byte offset and line number after the last committed line. A file can
-// be re-read, so the recorder syncs relaxed; stdin cannot, so it is `live`.
+// be re-read, so the recorder syncs relaxed; stdin cannot, so it is `live`, and so is a path
+// that is not a regular file (a named pipe, or `<(zcat events.ndjson.gz)`): it is read once,
+// in order, as stdin is.
+//
+// A file is opened once, when the source is made, and every read (the recording's, the parse
+// workers', the resume checksum's) goes through that descriptor: a file renamed or removed
+// while it is recorded (a log rotated) is read to its end all the same.
 
-import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
@@ -66,6 +73,11 @@ export interface NdjsonSourceOptions<E> {
    * nothing else, where it spares the hop through libuv's thread pool for every chunk.
    */
   readonly blockingReads?: boolean;
+  /**
+   * An open descriptor of `input` to read instead of opening the path: a worker thread reads
+   * the file the main thread's source opened (the descriptor stays that source's to close).
+   */
+  readonly fd?: number;
 }
 
 const BOM = [0xef, 0xbb, 0xbf];
@@ -83,12 +95,11 @@ const COMPRESSED: readonly { readonly format: string; readonly magic: readonly n
   { format: 'zip', magic: [0x50, 0x4b, 0x03, 0x04], decompress: 'unzip -p' },
 ];
 
-/** The error for input that starts with a compressed format's magic bytes, or null. */
-export function compressedInputError(label: string, head: Uint8Array): TapedeckError | null {
+/** The error for input that starts with a compressed format's magic bytes, or null. `stream`: stdin or a pipe, not a file. */
+export function compressedInputError(label: string, head: Uint8Array, stream: boolean): TapedeckError | null {
   const c = COMPRESSED.find(({ magic }) => head.length >= magic.length && magic.every((b, i) => head[i] === b));
   if (c === undefined) return null;
-  const how =
-    label === 'stdin'
+  const how = stream
       ? `decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
       : `decompress it (${c.decompress} ${label} > events.ndjson) and record the text file, which --resume can read again; or pipe it: ${c.decompress} ${label} | tapedeck record --source ndjson --input - ...`;
   return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
@@ -102,6 +113,14 @@ export class NdjsonSource<E> implements Source<E> {
   private readonly maxLineBytes: number;
   private readonly firstLine: number;
   private readonly allowBom: boolean;
+  /** Where this run starts reading (for a pipe: its first byte, whatever offset a resumed tape stored). */
+  private readonly from: NdjsonPosition;
+  /** The input's descriptor: null for stdin. */
+  private fd: number | null = null;
+  /** Whether close() closes fd (this source opened it). */
+  private readonly ownsFd: boolean;
+  /** The input is a regular file, read by offset; else stdin or a pipe, read once in order. */
+  private readonly seekable: boolean;
   private stopped = false;
 
   constructor(private readonly options: NdjsonSourceOptions<E>) {
@@ -111,20 +130,37 @@ export class NdjsonSource<E> implements Source<E> {
     if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1) {
       throw new TapedeckError('E_USAGE', `--max-line-bytes must be a positive integer, got ${options.maxLineBytes}`);
     }
-    this.live = options.input === '-';
-    this.label = this.live ? 'stdin' : options.input;
-    if (!this.live) {
-      const file = statSync(options.input, { throwIfNoEntry: false });
-      if (file === undefined) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: no such file`);
-      if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
-      const compressed = compressedInputError(options.input, readRange(options.input, 0, 8));
-      if (compressed !== null) throw compressed;
-      const from = options.from;
-      if (from !== undefined && from.byteOffset > 0) checkResumePoint(options.input, from);
+    const stdin = options.input === '-';
+    this.label = stdin ? 'stdin' : options.input;
+    this.ownsFd = !stdin && options.fd === undefined;
+    let seekable = false;
+    if (!stdin) {
+      const fd = options.fd ?? openInput(options.input);
+      this.fd = fd;
+      try {
+        const file = fstatSync(fd);
+        if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
+        seekable = file.isFile();
+        if (seekable) {
+          const compressed = compressedInputError(options.input, readRange(fd, 0, 8), false);
+          if (compressed !== null) throw compressed;
+          const from = options.from;
+          if (from !== undefined && from.byteOffset > 0) checkResumePoint(fd, options.input, from);
+        }
+      } catch (error) {
+        this.close();
+        throw error;
+      }
     }
+    this.seekable = seekable;
+    this.live = !seekable;
+    // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
+    // now from its first byte, and goes on numbering lines after those recorded.
+    const from = options.from ?? { byteOffset: 0, line: 0 };
+    this.from = seekable ? from : { byteOffset: 0, line: from.line };
     this.description = {
       kind: 'ndjson',
-      input: this.live ? '-' : resolve(options.input),
+      input: stdin ? '-' : resolve(options.input),
       maxLineBytes: this.maxLineBytes,
       ...(options.redaction === undefined ? {} : { redaction: options.redaction.record }),
     };
@@ -132,31 +168,35 @@ export class NdjsonSource<E> implements Source<E> {
 
   workerSpec(): { spec: SourceSpec; large: boolean } | null {
     const o = this.options;
-    if (this.live || o.stdin !== undefined) return null;
+    if (!this.seekable || this.fd === null || o.stdin !== undefined) return null;
     if (o.redaction !== undefined && !(o.redaction.transform instanceof Redactor)) return null;
-    const from = o.from ?? { byteOffset: 0, line: 0 };
+    const from = this.from;
     return {
       spec: {
         kind: 'ndjson',
         input: o.input,
+        fd: this.fd,
         maxLineBytes: this.maxLineBytes,
         from,
         keepRaw: o.keepRaw !== false,
         redaction: o.redaction === undefined ? null : (o.redaction.transform as Redactor).parts(),
       },
-      large: statSync(o.input).size - from.byteOffset >= WORKER_MIN_BYTES,
+      large: fstatSync(this.fd).size - from.byteOffset >= WORKER_MIN_BYTES,
     };
   }
 
   private chunks(): AsyncIterable<Uint8Array> {
-    if (this.live) return checkedStdin(this.options.stdin ?? process.stdin, (this.options.from?.line ?? 0) === 0);
-    const start = this.options.from?.byteOffset ?? 0;
-    if (this.options.blockingReads) return readBlocking(this.options.input, start);
-    return createReadStream(this.options.input, { start, highWaterMark: READ_CHUNK_BYTES });
+    const fd = this.fd;
+    const first = this.from.line === 0;
+    if (fd === null) return checkedStream(this.options.stdin ?? process.stdin, first, this.label);
+    if (!this.seekable) return checkedStream(readChunks(fd, null), first, this.label);
+    const start = this.from.byteOffset;
+    if (this.options.blockingReads) return readBlocking(fd, start);
+    return readChunks(fd, start);
   }
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
-    const from = this.options.from ?? { byteOffset: 0, line: 0 };
+    const from = this.from;
     const lines = splitLines(this.chunks(), { maxLineBytes: this.maxLineBytes, startOffset: from.byteOffset, startLine: from.line });
     try {
       const until = this.options.until ?? Infinity;
@@ -219,15 +259,15 @@ export class NdjsonSource<E> implements Source<E> {
 
   /**
    * A file's position gets the checksum of the bytes before it (see NdjsonPosition); or not,
-   * when the path no longer gives them (the file was removed or cut short while it was being
-   * read): the recording goes on, and its --resume gets the line-start check only.
+   * when the file no longer has them (it was cut short while it was being read): the
+   * recording goes on, and its --resume gets the line-start check only.
    */
   sealPosition(position: unknown): NdjsonPosition {
     const p = position as NdjsonPosition;
-    if (this.live || p.byteOffset === 0) return p;
+    if (!this.seekable || this.fd === null || p.byteOffset === 0) return p;
     let tail: Buffer;
     try {
-      tail = readTail(this.options.input, p.byteOffset);
+      tail = readTail(this.fd, p.byteOffset);
     } catch {
       return p;
     }
@@ -242,6 +282,24 @@ export class NdjsonSource<E> implements Source<E> {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /** Close the file this source opened (recordTape does, when the recording ends); reading ends with it. */
+  close(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null && this.ownsFd) closeSync(fd);
+  }
+}
+
+/** The input file opened for reading, or an error that names it. */
+function openInput(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TapedeckError('E_INPUT_NOT_FOUND', `${path}: no such file`);
+    throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading (${code ?? (error as Error).message})`);
   }
 }
 
@@ -260,15 +318,15 @@ interface NdjsonReject extends SourceReject {
 }
 
 /**
- * Stdin, refused at its first bytes if they are a compressed format's (when it starts a
- * recording: a resumed one appends to lines already read). The chunks that bring the first
- * 8 bytes are held back until they are checked.
+ * Stdin or a pipe (named `label` in errors), refused at its first bytes if they are a
+ * compressed format's (when it starts a recording: a resumed one appends to lines already
+ * read). The chunks that bring the first 8 bytes are held back until they are checked.
  */
-async function* checkedStdin(input: AsyncIterable<Uint8Array>, check: boolean): AsyncGenerator<Uint8Array> {
+async function* checkedStream(input: AsyncIterable<Uint8Array>, check: boolean, label: string): AsyncGenerator<Uint8Array> {
   const held: Uint8Array[] = [];
   let heldBytes = 0;
   const release = (): Uint8Array[] => {
-    const compressed = compressedInputError('stdin', Buffer.concat(held).subarray(0, 8));
+    const compressed = compressedInputError(label, Buffer.concat(held).subarray(0, 8), true);
     if (compressed !== null) throw compressed;
     check = false;
     return held.splice(0);
@@ -285,77 +343,80 @@ async function* checkedStdin(input: AsyncIterable<Uint8Array>, check: boolean): 
   if (check) yield* release();
 }
 
-/** The file from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads. */
-async function* readBlocking(path: string, start: number): AsyncGenerator<Uint8Array> {
-  const fd = openSync(path, 'r');
-  try {
-    for (let at = start; ; ) {
-      const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-      const n = readSync(fd, chunk, 0, READ_CHUNK_BYTES, at);
-      if (n === 0) return;
-      at += n;
-      yield n === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, n);
-    }
-  } finally {
-    closeSync(fd);
+const readAsync = promisify(read);
+
+/**
+ * The file open as `fd` from byte `start` (null: a pipe, read in order from where it is), in
+ * chunks of READ_CHUNK_BYTES. Not a read stream: destroying one closes its descriptor, which
+ * is the source's to close (close()), and closing a descriptor twice can close another file
+ * that was given its number meanwhile.
+ */
+async function* readChunks(fd: number, start: number | null): AsyncGenerator<Uint8Array> {
+  for (let at = start; ; ) {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    const { bytesRead } = await readAsync(fd, chunk, 0, READ_CHUNK_BYTES, at);
+    if (bytesRead === 0) return;
+    if (at !== null) at += bytesRead;
+    yield bytesRead === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, bytesRead);
+  }
+}
+
+/** The file open as `fd` from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads. */
+async function* readBlocking(fd: number, start: number): AsyncGenerator<Uint8Array> {
+  for (let at = start; ; ) {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    const n = readSync(fd, chunk, 0, READ_CHUNK_BYTES, at);
+    if (n === 0) return;
+    at += n;
+    yield n === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, n);
   }
 }
 
 /**
- * The offset of the first line that starts at or after `offset` in the file (its size when
- * none does): the start of a segment when a file is read in parallel.
+ * The offset of the first line that starts at or after `offset` in the file open as `fd` (its
+ * size when none does): the start of a segment when a file is read in parallel.
  */
-export function lineStartAtOrAfter(path: string, offset: number): number {
+export function lineStartAtOrAfter(fd: number, offset: number): number {
   if (offset <= 0) return 0;
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = Buffer.alloc(1 << 16);
-    for (let at = offset - 1; ; ) {
-      const n = readSync(fd, buffer, 0, buffer.length, at);
-      if (n === 0) return at;
-      const nl = buffer.subarray(0, n).indexOf(10);
-      if (nl >= 0) return at + nl + 1;
-      at += n;
-    }
-  } finally {
-    closeSync(fd);
+  const buffer = Buffer.alloc(1 << 16);
+  for (let at = offset - 1; ; ) {
+    const n = readSync(fd, buffer, 0, buffer.length, at);
+    if (n === 0) return at;
+    const nl = buffer.subarray(0, n).indexOf(10);
+    if (nl >= 0) return at + nl + 1;
+    at += n;
   }
 }
 
-/** The bytes of the file from `start`, up to `length` of them (fewer where the file ends sooner). */
-function readRange(path: string, start: number, length: number): Buffer {
+/** The bytes of the file open as `fd` from `start`, up to `length` of them (fewer where the file ends sooner). */
+function readRange(fd: number, start: number, length: number): Buffer {
   const bytes = Buffer.alloc(length);
-  const fd = openSync(path, 'r');
-  try {
-    let n = 0;
-    while (n < length) {
-      const got = readSync(fd, bytes, n, length - n, start + n);
-      if (got === 0) break;
-      n += got;
-    }
-    return bytes.subarray(0, n);
-  } finally {
-    closeSync(fd);
+  let n = 0;
+  while (n < length) {
+    const got = readSync(fd, bytes, n, length - n, start + n);
+    if (got === 0) break;
+    n += got;
   }
+  return bytes.subarray(0, n);
 }
 
 /** The up to TAIL_CHECK_BYTES bytes of the file before `byteOffset` (fewer when the file is shorter). */
-function readTail(path: string, byteOffset: number): Buffer {
+function readTail(fd: number, byteOffset: number): Buffer {
   const start = Math.max(0, byteOffset - TAIL_CHECK_BYTES);
-  return readRange(path, start, byteOffset - start);
+  return readRange(fd, start, byteOffset - start);
 }
 
 /**
  * A resume offset must be the start of a line of the same file: the byte before it a newline,
  * and, when the position has it, the checksum of the bytes before it the one recorded.
  */
-function checkResumePoint(path: string, from: NdjsonPosition): void {
+function checkResumePoint(fd: number, path: string, from: NdjsonPosition): void {
   const byteOffset = from.byteOffset;
-  const size = statSync(path).size;
+  const size = fstatSync(fd).size;
   if (byteOffset > size) {
     throw new TapedeckError('E_RESUME_MISMATCH', `${path} is ${size} bytes, shorter than the ${byteOffset} bytes already recorded; is it the same file?`);
   }
-  const tail = readTail(path, byteOffset);
+  const tail = readTail(fd, byteOffset);
   // At the end of a file without a final newline the last byte is not a newline; that is
   // fine when nothing follows.
   if (tail[tail.length - 1] !== 10 && byteOffset !== size) {

@@ -1,0 +1,123 @@
+// What `record --source ndjson --input PATH` reads: a file is opened once, so that one renamed
+// or removed while it is recorded (a log rotated away) is still read to its end, by the main
+// thread and by the parse workers alike; a path that is not a regular file (a named pipe, a
+// shell's process substitution) is read once, in order, as stdin is, instead of failing on a
+// seek; and compressed input through a pipe or stdin leaves no tape behind.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { worldEngine } from '../../engine/world/index.js';
+import { recordTape, type PipelineMode } from '../../recorder/record.js';
+import { NdjsonSource } from '../../recorder/sources/ndjson.js';
+import { REPO, tapedeck, tempDir } from '../support/cli.js';
+
+const BIN = join(REPO, 'bin', 'tapedeck.js');
+
+/** `script` run by bash (for its process substitution and named pipes). */
+function bash(script: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TAPEDECK: `${process.execPath} ${BIN}` }, timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const exportLines = (tape: string): string[] => tapedeck(['export', tape]).stdout.trim().split('\n');
+
+interface StoredPosition {
+  readonly byteOffset: number;
+  readonly line: number;
+  readonly tailBytes?: number;
+}
+
+/** Where the tape's recording would resume (inspect --json). */
+const resumePosition = (tape: string): StoredPosition =>
+  tapedeck(['inspect', tape, '--json']).json<{ sourcePositions: { position: StoredPosition }[] }>().sourcePositions[0].position;
+
+describe('the NDJSON input path', () => {
+  let dir: string;
+  let text: string;
+  let lines: string[];
+
+  beforeAll(() => {
+    dir = tempDir();
+    const source = join(dir, 'source.tape');
+    expect(tapedeck(['record', '--out', source, '--events', '20000', '--seed', '3']).status).toBe(0);
+    text = tapedeck(['export', source]).stdout;
+    lines = text.trim().split('\n');
+    expect(lines).toHaveLength(20_000);
+  });
+
+  for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+    it(`a file renamed, then removed, once the recording has it open is recorded to its end (pipeline ${pipeline})`, async () => {
+      const input = join(dir, `rotated-${pipeline}.ndjson`);
+      writeFileSync(input, text);
+      const source = new NdjsonSource({ input, codec: worldEngine.codec });
+      // Rotated away before a byte is read: every read must go through what the source opened.
+      renameSync(input, `${input}.1`);
+      rmSync(`${input}.1`);
+      const tape = join(dir, `rotated-${pipeline}.tape`);
+      // Segments of 64 KiB: the parse workers open many, each after the file is gone.
+      const result = await recordTape(source, { path: tape, engine: worldEngine, runSeed: 1, pipeline, segmentBytes: 64 << 10 });
+      expect(result).toMatchObject({ events: 20_000, read: 20_000, quarantined: 0, pipelined: pipeline === 'on' });
+      expect(exportLines(tape)).toEqual(lines);
+      expect(tapedeck(['verify', tape]).status).toBe(0);
+      // The resume position still carries the checksum of the bytes before it, read from the open file.
+      expect(resumePosition(tape).tailBytes).toBe(65_536);
+    });
+  }
+
+  it('a process substitution and a named pipe are read as stdin is, from the first line to the last', () => {
+    const file = join(dir, 'piped.ndjson');
+    writeFileSync(file, text);
+    const substituted = join(dir, 'substituted.tape');
+    const r = bash(`$TAPEDECK record --source ndjson --input <(cat '${file}') --out '${substituted}'`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/ESPIPE|internal error|    at /);
+    expect(exportLines(substituted)).toEqual(lines);
+    const fifo = join(dir, 'events.fifo');
+    const named = join(dir, 'named.tape');
+    const n = bash(`mkfifo '${fifo}' && (cat '${file}' > '${fifo}' &) && $TAPEDECK record --source ndjson --input '${fifo}' --out '${named}' --json`);
+    expect(n.status, n.stderr).toBe(0);
+    expect(exportLines(named)).toEqual(lines);
+    // Like stdin it cannot be read again: every commit is synced, and the position is a line count.
+    const position = resumePosition(named);
+    expect(position.line).toBe(20_000);
+    expect(position.tailBytes).toBeUndefined();
+  });
+
+  it('a resumed pipe recording appends what is piped in now, numbering lines after those recorded', () => {
+    const first = join(dir, 'first.ndjson');
+    const rest = join(dir, 'rest.ndjson');
+    writeFileSync(first, lines.slice(0, 12_000).join('\n') + '\n');
+    writeFileSync(rest, lines.slice(12_000).join('\n') + '\n');
+    const tape = join(dir, 'resumed-pipe.tape');
+    expect(bash(`$TAPEDECK record --source ndjson --input <(cat '${first}') --out '${tape}'`).status).toBe(0);
+    const r = bash(`$TAPEDECK record --source ndjson --input <(cat '${rest}') --out '${tape}' --resume`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(exportLines(tape)).toEqual(lines);
+    expect(resumePosition(tape).line).toBe(20_000);
+  });
+
+  it('compressed input through a pipe or stdin is refused at its first bytes, naming it, and leaves no tape', () => {
+    const gz = join(dir, 'events.ndjson.gz');
+    writeFileSync(gz, gzipSync(text));
+    const tape = join(dir, 'compressed-pipe.tape');
+    const r = bash(`$TAPEDECK record --source ndjson --input <(cat '${gz}') --out '${tape}' --quarantine`);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/error \[E_INPUT_COMPRESSED\]: \/dev\/fd\/\d+ is gzip-compressed, not lines of NDJSON text; decompress it before the pipe: gunzip -c FILE \| tapedeck record/);
+    expect(existsSync(tape)).toBe(false);
+    const stdinTape = join(dir, 'compressed-stdin.tape');
+    const s = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', stdinTape], { input: readFileSync(gz) });
+    expect(s.status).toBe(2);
+    expect(s.stderr).toContain('error [E_INPUT_COMPRESSED]: stdin is gzip-compressed');
+    for (const suffix of ['', '-wal', '-shm']) expect(existsSync(stdinTape + suffix)).toBe(false);
+  });
+
+  it('a path that is missing is named, and no tape is made', () => {
+    const missing = tapedeck(['record', '--source', 'ndjson', '--input', join(dir, 'nope.ndjson'), '--out', join(dir, 'nope.tape')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`error [E_INPUT_NOT_FOUND]: ${join(dir, 'nope.ndjson')}: no such file`);
+    expect(existsSync(join(dir, 'nope.tape'))).toBe(false);
+  });
+});
