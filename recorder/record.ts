@@ -28,7 +28,7 @@ export const DEFAULT_BLOCK_EVENTS = 4096;
 export const RELAXED_COMMIT_BLOCKS = 8;
 /** Rejects waiting for a commit; past this many they are committed without waiting for a block. */
 const MAX_PENDING_REJECTS = 1024;
-/** A live source's input is committed at least this often while it trickles in. */
+/** A live source's input is committed at least this often while it trickles in, and this long after it stops coming. */
 const LIVE_COMMIT_INTERVAL_MS = 100;
 /** Longest stretch without letting the event loop run timers and signal handlers. */
 const YIELD_INTERVAL_MS = 50;
@@ -434,17 +434,40 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
 
   /** The source's items, read on this thread. */
   const readItems = async (): Promise<void> => {
-    for await (const batch of source.batches()) {
-      for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
-      if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
-      if (options.betweenBatches !== undefined) await options.betweenBatches();
-      // A source that never waits on I/O (a generator, a cached file) would keep the event
-      // loop from ever running signal handlers; give it a turn now and then.
-      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYieldMs = performance.now();
+    // A live source's input is committed within LIVE_COMMIT_INTERVAL_MS of being read even
+    // when nothing follows it (a producer that goes quiet): what stdin gave is on disk before
+    // a crash can take it. The timer runs only while the loop below waits for input, when
+    // everything taken is consistent. A commit that fails there stops the source, and the
+    // loop throws its error.
+    let idleCommitError: unknown = null;
+    const idleCommit = source.live
+      ? setInterval(() => {
+          if (idleCommitError !== null || performance.now() - lastCommitMs < LIVE_COMMIT_INTERVAL_MS) return;
+          try {
+            flush();
+          } catch (error) {
+            idleCommitError = error;
+            source.stop();
+          }
+        }, LIVE_COMMIT_INTERVAL_MS)
+      : null;
+    try {
+      for await (const batch of source.batches()) {
+        if (idleCommitError !== null) break;
+        for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
+        if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+        if (options.betweenBatches !== undefined) await options.betweenBatches();
+        // A source that never waits on I/O (a generator, a cached file) would keep the event
+        // loop from ever running signal handlers; give it a turn now and then.
+        if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYieldMs = performance.now();
+        }
       }
+    } finally {
+      if (idleCommit !== null) clearInterval(idleCommit);
     }
+    if (idleCommitError !== null) throw idleCommitError;
   };
 
   /**

@@ -13,6 +13,7 @@
 // while it is recorded (a log rotated) is read to its end all the same.
 
 import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
@@ -121,6 +122,13 @@ export class NdjsonSource<E> implements Source<E> {
   private readonly ownsFd: boolean;
   /** The input is a regular file, read by offset; else stdin or a pipe, read once in order. */
   private readonly seekable: boolean;
+  /** The input is a named pipe (read as a socket, as stdin is: a read waiting for input can be ended). */
+  private readonly fifo: boolean;
+  /**
+   * Stdin or a pipe, once reading started: stop() destroys it, so that a read waiting for input
+   * that may never come (an idle producer) ends at once rather than when input next arrives.
+   */
+  private stream: (AsyncIterable<Uint8Array> & { destroy?(): unknown }) | null = null;
   private stopped = false;
 
   constructor(private readonly options: NdjsonSourceOptions<E>) {
@@ -134,6 +142,7 @@ export class NdjsonSource<E> implements Source<E> {
     this.label = stdin ? 'stdin' : options.input;
     this.ownsFd = !stdin && options.fd === undefined;
     let seekable = false;
+    let fifo = false;
     if (!stdin) {
       const fd = options.fd ?? openInput(options.input);
       this.fd = fd;
@@ -141,6 +150,7 @@ export class NdjsonSource<E> implements Source<E> {
         const file = fstatSync(fd);
         if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
         seekable = file.isFile();
+        fifo = file.isFIFO();
         if (seekable) {
           const compressed = compressedInputError(options.input, readRange(fd, 0, 8), false);
           if (compressed !== null) throw compressed;
@@ -153,6 +163,7 @@ export class NdjsonSource<E> implements Source<E> {
       }
     }
     this.seekable = seekable;
+    this.fifo = fifo;
     this.live = !seekable;
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
     // now from its first byte, and goes on numbering lines after those recorded.
@@ -188,14 +199,26 @@ export class NdjsonSource<E> implements Source<E> {
   private chunks(): AsyncIterable<Uint8Array> {
     const fd = this.fd;
     const first = this.from.line === 0;
-    if (fd === null) return checkedStream(this.options.stdin ?? process.stdin, first, this.label);
-    if (!this.seekable) return checkedStream(readChunks(fd, null), first, this.label);
+    if (fd === null || this.fifo) {
+      let stream: AsyncIterable<Uint8Array> & { destroy?(): unknown };
+      if (fd === null) stream = this.options.stdin ?? process.stdin;
+      else {
+        // The socket takes the descriptor over: it closes it when it ends or is destroyed.
+        // (Half-open: a read-only pipe has no writing side to end.)
+        stream = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
+        this.fd = null;
+      }
+      this.stream = stream;
+      return checkedStream(stream, first, this.label, () => this.stopped);
+    }
+    if (!this.seekable) return checkedStream(readChunks(fd, null), first, this.label, () => false);
     const start = this.from.byteOffset;
     if (this.options.blockingReads) return readBlocking(fd, start);
     return readChunks(fd, start);
   }
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
+    if (this.stopped) return;
     const from = this.from;
     const lines = splitLines(this.chunks(), { maxLineBytes: this.maxLineBytes, startOffset: from.byteOffset, startLine: from.line });
     try {
@@ -212,6 +235,9 @@ export class NdjsonSource<E> implements Source<E> {
         if (batch.length > 0) yield batch;
         if (this.stopped || last) return;
       }
+    } catch (error) {
+      // stop() ended a read that waited for input: the end that was asked for.
+      if (!(error instanceof StreamStopped)) throw error;
     } finally {
       await lines.return(undefined);
     }
@@ -282,6 +308,7 @@ export class NdjsonSource<E> implements Source<E> {
 
   stop(): void {
     this.stopped = true;
+    this.stream?.destroy?.();
   }
 
   /** Close the file this source opened (recordTape does, when the recording ends); reading ends with it. */
@@ -322,7 +349,21 @@ interface NdjsonReject extends SourceReject {
  * compressed format's (when it starts a recording: a resumed one appends to lines already
  * read). The chunks that bring the first 8 bytes are held back until they are checked.
  */
-async function* checkedStream(input: AsyncIterable<Uint8Array>, check: boolean, label: string): AsyncGenerator<Uint8Array> {
+async function* checkedStream(input: AsyncIterable<Uint8Array>, check: boolean, label: string, stopped: () => boolean): AsyncGenerator<Uint8Array> {
+  try {
+    yield* checkedChunks(input, check, label);
+  } catch (error) {
+    if (stopped()) throw new StreamStopped();
+    throw error;
+  }
+  // Ended by stop() (the stream destroyed): what is left of an unfinished line is not a line.
+  if (stopped()) throw new StreamStopped();
+}
+
+/** Thrown through the line splitter when stop() ended the stream, so that it does not take an unfinished line for the last one. */
+class StreamStopped extends Error {}
+
+async function* checkedChunks(input: AsyncIterable<Uint8Array>, check: boolean, label: string): AsyncGenerator<Uint8Array> {
   const held: Uint8Array[] = [];
   let heldBytes = 0;
   const release = (): Uint8Array[] => {

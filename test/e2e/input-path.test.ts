@@ -2,9 +2,10 @@
 // or removed while it is recorded (a log rotated away) is still read to its end, by the main
 // thread and by the parse workers alike; a path that is not a regular file (a named pipe, a
 // shell's process substitution) is read once, in order, as stdin is, instead of failing on a
-// seek; and compressed input through a pipe or stdin leaves no tape behind.
+// seek; a signal stops a recording of stdin or a pipe at once, even while no input comes; and
+// compressed input through a pipe or stdin leaves no tape behind.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
 import { recordTape, type PipelineMode } from '../../recorder/record.js';
 import { NdjsonSource } from '../../recorder/sources/ndjson.js';
-import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 
 const BIN = join(REPO, 'bin', 'tapedeck.js');
 
@@ -119,5 +120,94 @@ describe('the NDJSON input path', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain(`error [E_INPUT_NOT_FOUND]: ${join(dir, 'nope.ndjson')}: no such file`);
     expect(existsSync(join(dir, 'nope.tape'))).toBe(false);
+  });
+});
+
+/** Wait until the tape holds `events` events (a live recording commits every 100 ms). */
+async function untilEvents(tape: string, events: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (existsSync(tape)) {
+      const r = tapedeck(['inspect', tape, '--json']);
+      if (r.status === 0 && r.json<{ events: number }>().events === events) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${tape} never held ${events} events`);
+}
+
+const exitOf = (child: ChildProcess): Promise<number | null> => new Promise((resolve) => child.on('close', (code) => resolve(code)));
+
+/** What `exited` gives, or a failure if it takes longer than 30 s (a recorder that did not stop: its input would never end). */
+async function stopsBy<T>(exited: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the recorder did not stop within 30 s of the signal')), 30_000);
+  });
+  try {
+    return await Promise.race([exited, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('a signal while stdin or a pipe is idle', () => {
+  let dir: string;
+  let three: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    const source = join(dir, 'source.tape');
+    expect(tapedeck(['record', '--out', source, '--events', '3', '--seed', '4']).status).toBe(0);
+    three = tapedeck(['export', source]).stdout;
+  });
+
+  it('stops a stdin recording at once, with the lines that came committed and the unfinished one left out', async () => {
+    const tape = join(dir, 'stdin.tape');
+    const child = spawn(process.execPath, [BIN, 'record', '--source', 'ndjson', '--input', '-', '--out', tape], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = exitOf(child);
+    try {
+      // Three lines and the start of a fourth; then the producer goes quiet, its pipe still open.
+      child.stdin!.write(three + '{"timestampUs":17');
+      // Committed while nothing more comes (before the fix, not until more input came: a
+      // crash meanwhile lost lines that stdin cannot give again).
+      await untilEvents(tape, 3);
+      child.kill('SIGTERM');
+      // Before the fix the recorder waited for the producer's next byte: here, forever.
+      expect(await stopsBy(exited), stderr).toBe(0);
+      expect(stdout).toContain('stopped by SIGTERM: everything read is committed');
+      expect(exportLines(tape)).toEqual(three.trim().split('\n'));
+      expect(tapedeck(['verify', tape]).status).toBe(0);
+    } finally {
+      child.stdin!.destroy();
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('stops a named pipe recording at once, while its writer holds it open without writing', async () => {
+    const fifo = join(dir, 'idle.fifo');
+    const lines = join(dir, 'three.ndjson');
+    writeFileSync(lines, three);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn('bash', ['-c', `(cat '${lines}'; sleep 600) > '${fifo}'`], { stdio: 'ignore', detached: true });
+    const tape = join(dir, 'fifo.tape');
+    const run = startTapedeck(['record', '--source', 'ndjson', '--input', fifo, '--out', tape]);
+    try {
+      await untilEvents(tape, 3);
+      run.child.kill('SIGINT');
+      expect((await stopsBy(run.exited)).code, run.stderr()).toBe(0);
+      expect(run.stdout()).toContain('stopped by SIGINT: everything read is committed');
+      expect(exportLines(tape)).toEqual(three.trim().split('\n'));
+    } finally {
+      run.child.kill('SIGKILL');
+      try {
+        process.kill(-writer.pid!, 'SIGKILL');
+      } catch {
+        // The writer is gone already.
+      }
+    }
   });
 });
