@@ -1,6 +1,5 @@
 // `tapedeck record`: capture a source into a tape, with digest checkpoints computed live.
 
-import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { builtInEngine } from '../../engine/registry.js';
@@ -140,13 +139,16 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   // capture's against the records the source expects (Kafka with --until-caught-up or
   // --max-events), which it knows once it has looked at the topic, before the first commit,
   // so the bar is made then; stdin and a live topic have no end.
-  const fileBytes = flags.source === 'ndjson' && flags.input !== undefined && flags.input !== '-' ? statSync(flags.input).size : null;
+  const ndjson = source instanceof NdjsonSource ? source : null;
+  const fileBytes = ndjson?.fileSize ?? null;
   const total = flags.source === 'synthetic' ? syntheticTotal(flags, resume) : null;
   const readBefore = resume?.read ?? 0;
   let bar: Progress | null = null;
   const barNow = (expected: number | null): Progress =>
     (bar ??= progress('recording', fileBytes !== null ? 'bytes' : total !== null || expected !== null ? 'events' : 'open'));
   let result: RecordResult;
+  /** The source position of the last commit. */
+  let committed: unknown;
   try {
     result = await recordTape(source, {
       path: flags.out,
@@ -162,6 +164,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       resume,
       signal: stop.signal,
       onProgress: (p) => {
+        committed = p.position;
         const expected = source.expectedRecords?.() ?? null;
         if (fileBytes !== null) barNow(expected).update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events);
         else barNow(expected).update(p.read, Math.max(p.read, total ?? readBefore + (expected ?? p.read - readBefore)));
@@ -177,8 +180,10 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     (bar as Progress | null)?.stop();
     stop.release();
   }
+  // Stopped with bytes of stdin or a pipe in hand that are not in the tape: they cannot be read again, so say so.
+  const unrecordedBytes = stop.name() === null || ndjson === null ? 0 : ndjson.unrecordedBytes(committed);
   if (flags.json) {
-    printJson({ ok: true, stoppedBy: stop.name(), ...result });
+    printJson({ ok: true, stoppedBy: stop.name(), ...result, ...(unrecordedBytes > 0 ? { unrecordedBytes } : {}) });
   } else {
     const verb = result.resumed ? 'resumed and recorded' : 'recorded';
     line(`${verb} ${count(result.eventsThisRun, 'event')} into ${result.path} (${fmt(result.events)} in the tape)`);
@@ -186,7 +191,13 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     line(`  read ${count(result.read, 'input')}: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined${listThem}`);
     line(`  ${count(result.blocks, 'block')}; this run wrote ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')}`);
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
-    if (stop.name() !== null) line(`stopped by ${stop.name()}: everything read is committed; continue with --resume`);
+    if (stop.name() !== null) {
+      const unrecorded =
+        unrecordedBytes > 0
+          ? ` except the last ${count(unrecordedBytes, 'byte')} from ${flags.input === '-' ? 'stdin' : flags.input} (the start of a line whose newline had not come, or lines read ahead), which are not in the tape and cannot be read again`
+          : '';
+      line(`stopped by ${stop.name()}: everything read is committed${unrecorded}; continue with --resume`);
+    }
   }
   noteWalMode(result);
   return EXIT.ok;

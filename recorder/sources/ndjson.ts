@@ -129,6 +129,10 @@ export class NdjsonSource<E> implements Source<E> {
    * that may never come (an idle producer) ends at once rather than when input next arrives.
    */
   private stream: (AsyncIterable<Uint8Array> & { destroy?(): unknown }) | null = null;
+  /** Bytes read so far from stdin or a pipe (this run's). */
+  private streamBytes = 0;
+  /** A regular file's size when it was opened; null for stdin or a pipe. */
+  readonly fileSize: number | null;
   private stopped = false;
 
   constructor(private readonly options: NdjsonSourceOptions<E>) {
@@ -143,6 +147,7 @@ export class NdjsonSource<E> implements Source<E> {
     this.ownsFd = !stdin && options.fd === undefined;
     let seekable = false;
     let fifo = false;
+    let fileSize: number | null = null;
     if (!stdin) {
       const fd = options.fd ?? openInput(options.input);
       this.fd = fd;
@@ -151,6 +156,7 @@ export class NdjsonSource<E> implements Source<E> {
         if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
         seekable = file.isFile();
         fifo = file.isFIFO();
+        if (seekable) fileSize = file.size;
         if (seekable) {
           const compressed = compressedInputError(options.input, readRange(fd, 0, 8), false);
           if (compressed !== null) throw compressed;
@@ -164,6 +170,7 @@ export class NdjsonSource<E> implements Source<E> {
     }
     this.seekable = seekable;
     this.fifo = fifo;
+    this.fileSize = fileSize;
     this.live = !seekable;
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
     // now from its first byte, and goes on numbering lines after those recorded.
@@ -209,12 +216,32 @@ export class NdjsonSource<E> implements Source<E> {
         this.fd = null;
       }
       this.stream = stream;
-      return checkedStream(stream, first, this.label, () => this.stopped);
+      return checkedStream(this.counted(stream), first, this.label, () => this.stopped);
     }
-    if (!this.seekable) return checkedStream(readChunks(fd, null), first, this.label, () => false);
+    if (!this.seekable) return checkedStream(this.counted(readChunks(fd, null)), first, this.label, () => false);
     const start = this.from.byteOffset;
     if (this.options.blockingReads) return readBlocking(fd, start);
     return readChunks(fd, start);
+  }
+
+  /** `chunks`, counted into streamBytes. */
+  private async *counted(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      this.streamBytes += chunk.length;
+      yield chunk;
+    }
+  }
+
+  /**
+   * Bytes read from stdin or a pipe that are not in the tape, given the position of the last
+   * commit (undefined: none): what a stop left in hand after the last line taken (the start of
+   * a line whose newline had not come, or lines read ahead). Stdin cannot give them again, so
+   * the recorder's summary says how many. Always 0 for a file, which --resume reads again.
+   */
+  unrecordedBytes(committed: unknown): number {
+    if (this.seekable) return 0;
+    const offset = (committed as NdjsonPosition | undefined)?.byteOffset ?? 0;
+    return Math.max(0, this.streamBytes - offset);
   }
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
