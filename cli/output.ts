@@ -13,7 +13,11 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * reader that went away (EPIPE) ends the process quietly, as Unix tools do.
  */
 export function writeAll(fd: number, text: string): void {
-  const bytes = Buffer.from(text, 'utf8');
+  writeAllBytes(fd, Buffer.from(text, 'utf8'));
+}
+
+/** writeAll for bytes. */
+export function writeAllBytes(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) {
     try {

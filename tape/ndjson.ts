@@ -221,10 +221,242 @@ export function formatEventLine<E>(
       line.keyBase64 = Buffer.from(fields.key).toString('base64');
     }
   }
-  if (fields.headers.length > 0) {
-    line.headers = fields.headers.map((h) => ({ name: Buffer.from(h.name).toString('utf8'), valueBase64: Buffer.from(h.value).toString('base64') }));
-  }
+  if (fields.headers.length > 0) line.headers = headersJson(fields.headers);
   line.type = json.type;
   line.payload = json.payload;
   return JSON.stringify(line);
+}
+
+const headersJson = (headers: readonly EventHeader[]): unknown[] =>
+  headers.map((h) => ({ name: Buffer.from(h.name).toString('utf8'), valueBase64: Buffer.from(h.value).toString('base64') }));
+
+/** A key's field as formatEventLine writes it: `,"key":` and the text, or `,"keyBase64":` when it is not UTF-8. */
+function formatKey(key: Uint8Array): string {
+  let text: string;
+  try {
+    text = utf8.decode(key);
+  } catch {
+    return ',"keyBase64":' + JSON.stringify(Buffer.from(key).toString('base64'));
+  }
+  return ',"key":' + JSON.stringify(text);
+}
+
+/** The headers' field as formatEventLine writes it. */
+const formatHeaders = (headers: readonly EventHeader[]): string => ',"headers":' + JSON.stringify(headersJson(headers));
+
+const ASCII = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const TS_FIELD = ASCII('{"timestampUs":');
+const PARTITION_FIELD = ASCII(',"partition":');
+const KEY_NULL = ASCII(',"key":null');
+const KEY_FIELD = ASCII(',"key":"');
+const PAYLOAD_FIELD = ASCII(',"payload":');
+/** Bytes a payload may take to be written in place (a longer one goes through JSON.stringify). */
+const PAYLOAD_ROOM = 1024;
+
+/** `text` (ASCII, short) into `b` at `o`; returns the offset after it. */
+function putAscii(b: Uint8Array, o: number, text: Uint8Array): number {
+  for (let i = 0; i < text.length; i++) b[o++] = text[i];
+  return o;
+}
+
+/** Field names as JSON writes them, with the colon (`"dx":`), as bytes: a payload has few names, written millions of times. */
+const FIELD_NAMES = new Map<string, Uint8Array>();
+const MAX_FIELD_NAMES = 4096;
+
+function fieldName(name: string): Uint8Array {
+  let bytes = FIELD_NAMES.get(name);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(name) + ':', 'utf8');
+    if (FIELD_NAMES.size < MAX_FIELD_NAMES) FIELD_NAMES.set(name, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * The JSON text of `payload` into `b` at `o` when it is a plain object of numbers and plain
+ * strings (every built-in codec's payload, and most): the bytes JSON.stringify would give,
+ * without its cost (several hundred ns for a three-field object in this Node). Returns the
+ * offset after them, or -1 when the payload is anything else (nested values, a toJSON method,
+ * a string to escape, more than `room` bytes), for the caller to JSON.stringify.
+ */
+function putFlatPayload(b: Uint8Array, o: number, payload: unknown, room: number): number {
+  if (payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) return -1;
+  const fields = payload as Record<string, unknown>;
+  if ('toJSON' in fields) return -1;
+  const end = o + room;
+  const start = o;
+  b[o++] = 0x7b; // {
+  for (const name in fields) {
+    if (!Object.hasOwn(fields, name)) return -1;
+    const value = fields[name];
+    if (typeof value === 'undefined' || typeof value === 'function' || typeof value === 'symbol') return -1;
+    const nameBytes = fieldName(name);
+    if (o + nameBytes.length + 2 > end) return -1;
+    if (o > start + 1) b[o++] = 0x2c; // ,
+    o = putAscii(b, o, nameBytes);
+    if (typeof value === 'number') {
+      if (Number.isSafeInteger(value)) {
+        if (o + 17 > end) return -1;
+        if (value < 0) {
+          b[o++] = 0x2d; // -
+          o = putDigits(b, o, -value);
+        } else o = putDigits(b, o, value);
+      } else {
+        // JSON writes a number as JavaScript prints it, and NaN and the infinities as null.
+        const text = Number.isFinite(value) ? String(value) : 'null';
+        if (o + text.length > end) return -1;
+        for (let i = 0; i < text.length; i++) b[o++] = text.charCodeAt(i);
+      }
+    } else if (typeof value === 'string') {
+      if (o + value.length + 2 > end) return -1;
+      b[o++] = 0x22;
+      for (let i = 0; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+        b[o++] = c;
+      }
+      b[o++] = 0x22;
+    } else return -1;
+  }
+  if (o + 1 > end) return -1;
+  b[o++] = 0x7d; // }
+  return o;
+}
+
+/**
+ * The decimal digits of a non-negative integer below 2^53 into `b` at `o`; returns the offset
+ * after them. Digits are taken with 32-bit integer arithmetic: a larger number (a timestamp in
+ * microseconds) is split into its millions and the six digits below, since the remainder of a
+ * double costs many times an integer's.
+ */
+function putDigits(b: Uint8Array, o: number, n: number): number {
+  if (n < 2147483648) return putSmallDigits(b, o, n | 0);
+  let high = Math.floor(n / 1e6);
+  let low = n - high * 1e6;
+  // The division may round up or down by one near a multiple of 1e6; the digits must be exact.
+  if (low < 0) {
+    high--;
+    low += 1e6;
+  } else if (low >= 1e6) {
+    high++;
+    low -= 1e6;
+  }
+  o = putDigits(b, o, high);
+  let v = low | 0;
+  for (let i = 5; i >= 0; i--) {
+    b[o + i] = 48 + (v % 10);
+    v = (v / 10) | 0;
+  }
+  return o + 6;
+}
+
+function putSmallDigits(b: Uint8Array, o: number, n: number): number {
+  let digits = 1;
+  for (let v = n; v >= 10; v = (v / 10) | 0) digits++;
+  let v = n;
+  for (let at = o + digits - 1; at >= o; at--) {
+    b[at] = 48 + (v % 10);
+    v = (v / 10) | 0;
+  }
+  return o + digits;
+}
+
+/** `,"type":` and the type as JSON, as bytes, by type (a codec has a few): null when the type has no JSON text. */
+const TYPE_FIELDS = new Map<string, Uint8Array>();
+
+function typeField(type: unknown): Uint8Array | null {
+  if (typeof type === 'string') {
+    const cached = TYPE_FIELDS.get(type);
+    if (cached !== undefined) return cached;
+  }
+  const text = JSON.stringify(type);
+  if (text === undefined) return null;
+  const bytes = Buffer.from(',"type":' + text, 'utf8');
+  if (typeof type === 'string' && TYPE_FIELDS.size < MAX_FIELD_NAMES) TYPE_FIELDS.set(type, bytes);
+  return bytes;
+}
+
+/**
+ * NDJSON event lines written straight into bytes, each with its newline: the text that
+ * formatEventLine gives, without a string for the line (export writes millions of lines, and
+ * building and joining the strings cost more than the rest of the export). The numbers and
+ * a plain key (printable ASCII without a quote or backslash: ids) are written byte by byte;
+ * the type, payload, headers and any other key go through JSON.stringify, as in
+ * formatEventLine, so the text is the same.
+ */
+export class EventLineWriter<E> {
+  private bytes = Buffer.allocUnsafe(1 << 20);
+  private length = 0;
+
+  constructor(private readonly codec: EventCodec<E>) {}
+
+  /** Bytes of the lines added since the last take(). */
+  get byteLength(): number {
+    return this.length;
+  }
+
+  /** One event; its key is `keyLength` bytes of `key` from `keyOffset` (null: no key). */
+  add(timestampUs: number, partition: number, key: Uint8Array | null, keyOffset: number, keyLength: number, headers: readonly EventHeader[], event: E): void {
+    const json = this.codec.toJSON(event);
+    const type = typeField(json.type);
+    let plainKey = key !== null;
+    for (let i = 0; plainKey && i < keyLength; i++) {
+      const c = key![keyOffset + i];
+      plainKey = c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
+    }
+    // A key that needs escaping, or is not UTF-8, and headers: as formatEventLine writes them.
+    let rest = '';
+    if (key !== null && !plainKey) rest = formatKey(key.subarray(keyOffset, keyOffset + keyLength));
+    if (headers.length > 0) rest += formatHeaders(headers);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; the fixed parts and two numbers fit in 96.
+    // A flat payload is written in place if it fits in PAYLOAD_ROOM.
+    this.reserve(96 + keyLength + 3 * rest.length + (type?.length ?? 0) + PAYLOAD_FIELD.length + PAYLOAD_ROOM);
+    let b = this.bytes;
+    let o = this.length;
+    o = putAscii(b, o, TS_FIELD);
+    o = putDigits(b, o, timestampUs);
+    o = putAscii(b, o, PARTITION_FIELD);
+    o = putDigits(b, o, partition);
+    if (key === null) o = putAscii(b, o, KEY_NULL);
+    else if (plainKey) {
+      o = putAscii(b, o, KEY_FIELD);
+      for (let i = 0; i < keyLength; i++) b[o++] = key[keyOffset + i];
+      b[o++] = 0x22;
+    }
+    if (rest.length > 0) o += b.write(rest, o, 'utf8');
+    // As in an object, a field whose value JSON has no text for (undefined) is left out.
+    if (type !== null) o = putAscii(b, o, type);
+    const flat = putFlatPayload(b, o + PAYLOAD_FIELD.length, json.payload, PAYLOAD_ROOM);
+    if (flat >= 0) {
+      putAscii(b, o, PAYLOAD_FIELD);
+      o = flat;
+    } else {
+      const payload = JSON.stringify(json.payload);
+      // As in an object, a field whose value JSON has no text for (undefined) is left out.
+      if (payload !== undefined) {
+        this.length = o;
+        this.reserve(PAYLOAD_FIELD.length + 3 * payload.length + 2);
+        b = this.bytes;
+        o = putAscii(b, o, PAYLOAD_FIELD);
+        o += b.write(payload, o, 'utf8');
+      }
+    }
+    b[o++] = 0x7d; // }
+    b[o++] = 0x0a; // newline
+    this.length = o;
+  }
+
+  /** The lines added since the last take(), as a view valid until the next add(). */
+  take(): Buffer {
+    const out = this.bytes.subarray(0, this.length);
+    this.length = 0;
+    return out;
+  }
+
+  private reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + extra));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
 }

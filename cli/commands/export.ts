@@ -6,13 +6,14 @@ import { closeSync, renameSync, rmSync } from 'node:fs';
 import { fileWriteError, openPrivate } from '../../tape/private.js';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
-import { formatEventLine } from '../../tape/ndjson.js';
+import { EventLineWriter } from '../../tape/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
 import type { RejectRecord } from '../../tape/schema.js';
+import type { EventHeader } from '../../tape/block.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
-import { NO_PROGRESS, progress, writeAll } from '../output.js';
+import { NO_PROGRESS, progress, writeAllBytes } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -22,6 +23,8 @@ interface ExportFlags {
   engine?: string;
   rejects?: boolean;
 }
+
+const NO_HEADERS: readonly EventHeader[] = [];
 
 /** Quarantined inputs written at a time (each may be up to the recording's line limit). */
 const REJECT_LINES_PER_WRITE = 256;
@@ -74,13 +77,15 @@ export function exportCommand(): Command {
       const bar = flags.out === undefined && process.stdout.isTTY === true ? NO_PROGRESS : progress('exporting');
       const partial = flags.out === undefined ? null : `${flags.out}.partial`;
       let fd = 1;
-      const write = (lines: string[]): void => {
-        if (lines.length === 0) return;
+      const writeBytes = (bytes: Uint8Array): void => {
         try {
-          writeAll(fd, lines.join('\n') + '\n');
+          writeAllBytes(fd, bytes);
         } catch (error) {
           throw fileWriteError('write', flags.out ?? 'to standard output', error);
         }
+      };
+      const write = (lines: string[]): void => {
+        if (lines.length > 0) writeBytes(Buffer.from(lines.join('\n') + '\n', 'utf8'));
       };
       try {
         const engine = flags.rejects === true ? null : flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
@@ -112,10 +117,12 @@ export function exportCommand(): Command {
         } else {
           // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
           const rangeEvents = Math.max(0, Math.min(to, total - 1) - from + 1);
+          const codec = engine.codec;
+          const decodeAt = codec.decodeAt;
+          const out = new EventLineWriter(codec);
           let exported = 0;
           for (const cursor of reader.blocks(from)) {
             bar.update(exported, rangeEvents);
-            const lines: string[] = [];
             let done = false;
             while (reader.advance(cursor)) {
               if (cursor.seq < from) continue;
@@ -125,14 +132,14 @@ export function exportCommand(): Command {
               }
               let event: unknown;
               try {
-                event = engine.codec.decode(cursor.payload());
+                event = decodeAt !== undefined ? decodeAt(cursor.bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
               } catch (cause) {
-                throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${engine.codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
+                throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
               }
-              lines.push(formatEventLine({ timestampUs: cursor.timestampUs, partition: cursor.partition, key: cursor.key(), headers: cursor.headers() }, event, engine.codec));
+              out.add(cursor.timestampUs, cursor.partition, cursor.keyOffset < 0 ? null : cursor.bytes, cursor.keyOffset, cursor.keyLength, cursor.headersOffset < 0 ? NO_HEADERS : cursor.headers(), event);
+              exported++;
             }
-            exported += lines.length;
-            write(lines);
+            writeBytes(out.take());
             if (done) break;
           }
         }
