@@ -63,6 +63,7 @@ export function recordCommand(): Command {
         "  synthetic  seeded world traffic (or your engine's generate() hook):\n" +
         '             --events, --seed, --rate, --partitions, --players, --profile\n' +
         '  ndjson     one event per line from --input FILE, or --input - for stdin\n' +
+        '             (a pipe, e.g. <(gunzip -c events.ndjson.gz), is read as stdin is)\n' +
         '             (the line format: docs/recording.md)\n' +
         '  kafka      every partition of --topic T (repeatable) on --brokers HOST:PORT;\n' +
         '             stop with --until-caught-up, --max-events or --duration (or\n' +
@@ -75,7 +76,7 @@ export function recordCommand(): Command {
     )
     .requiredOption('--out <file>', 'the tape to write')
     .option('--source <kind>', `where events come from: ${SOURCES.join(', ')}`, oneOf('--source', SOURCES), 'synthetic')
-    .option('--input <file>', 'for --source ndjson: the file to read, or - for stdin')
+    .option('--input <file>', 'for --source ndjson: the file to read (or a pipe), or - for stdin')
     .option('--engine <name|path>', 'engine computing the live checkpoints: "world" or a path to your engine module [default: world, or the tape\'s on --resume]')
     .option('--resume', 'continue the tape at --out from where it ends')
     .option('--quarantine', 'keep malformed inputs in the tape\'s rejects table and go on, instead of stopping')
