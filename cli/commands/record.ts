@@ -195,7 +195,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     if (stop.name() !== null) {
       const unrecorded =
         unrecordedBytes > 0
-          ? ` except the last ${count(unrecordedBytes, 'byte')} from ${flags.input === '-' ? 'stdin' : flags.input} (the start of a line whose newline had not come, or lines read ahead), which are not in the tape and cannot be read again`
+          ? ` except the last ${count(unrecordedBytes, 'byte')} from ${flags.input === '-' ? 'stdin' : flags.input} (the start of a line whose newline had not come, or input that came after the stop), which are not in the tape and cannot be read again`
           : '';
       line(`stopped by ${stop.name()}: everything read is committed${unrecorded}; continue with --resume`);
     }

@@ -125,12 +125,23 @@ export class NdjsonSource<E> implements Source<E> {
   /** The input is a named pipe (read as a socket, as stdin is: a read waiting for input can be ended). */
   private readonly fifo: boolean;
   /**
-   * Stdin or a pipe, once reading started: stop() destroys it, so that a read waiting for input
-   * that may never come (an idle producer) ends at once rather than when input next arrives.
+   * Stdin or a pipe, once reading started. A stop while a read waits for input that may never
+   * come (an idle producer) destroys it, so that the read ends at once; a stop while lines are
+   * being taken lets them take what the stream holds (see drainTo).
    */
-  private stream: (AsyncIterable<Uint8Array> & { destroy?(): unknown }) | null = null;
-  /** Bytes read so far from stdin or a pipe (this run's). */
+  private stream: InputStream | null = null;
+  /** Bytes taken so far from stdin or a pipe (this run's). */
   private streamBytes = 0;
+  /** Waiting for the stream's next chunk (nothing read is in hand but an unfinished line). */
+  private waiting = false;
+  /**
+   * After a stop while lines were being taken: streamBytes once what the stream held at the stop
+   * is taken. Those are bytes stdin cannot give again, so their whole lines are recorded; then
+   * the stream ends there.
+   */
+  private drainTo: number | null = null;
+  /** Bytes the stream had read and not handed on when it was closed (they came after a stop). */
+  private discardedBytes = 0;
   /** A regular file's size when it was opened; null for stdin or a pipe. */
   readonly fileSize: number | null;
   private stopped = false;
@@ -207,7 +218,7 @@ export class NdjsonSource<E> implements Source<E> {
     const fd = this.fd;
     const first = this.from.line === 0;
     if (fd === null || this.fifo) {
-      let stream: AsyncIterable<Uint8Array> & { destroy?(): unknown };
+      let stream: InputStream;
       if (fd === null) stream = this.options.stdin ?? process.stdin;
       else {
         // The socket takes the descriptor over: it closes it when it ends or is destroyed.
@@ -224,24 +235,40 @@ export class NdjsonSource<E> implements Source<E> {
     return readChunks(fd, start);
   }
 
-  /** `chunks`, counted into streamBytes. */
+  /** The chunks of stdin or a pipe, counted into streamBytes; ended where a stop says (drainTo). */
   private async *counted(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    for await (const chunk of chunks) {
-      this.streamBytes += chunk.length;
-      yield chunk;
+    const it = chunks[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        if (this.drainTo !== null && this.streamBytes >= this.drainTo) throw new StreamStopped();
+        this.waiting = true;
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await it.next();
+        } finally {
+          this.waiting = false;
+        }
+        if (next.done === true) return;
+        this.streamBytes += next.value.length;
+        yield next.value;
+      }
+    } finally {
+      this.discardedBytes += this.stream?.readableLength ?? 0;
+      await it.return?.();
     }
   }
 
   /**
    * Bytes read from stdin or a pipe that are not in the tape, given the position of the last
-   * commit (undefined: none): what a stop left in hand after the last line taken (the start of
-   * a line whose newline had not come, or lines read ahead). Stdin cannot give them again, so
-   * the recorder's summary says how many. Always 0 for a file, which --resume reads again.
+   * commit (undefined: none): what a stop left after the last whole line taken (the start of a
+   * line whose newline had not come, or input that came after the stop). Stdin cannot give them
+   * again, so the recorder's summary says how many. Always 0 for a file, which --resume reads
+   * again.
    */
   unrecordedBytes(committed: unknown): number {
     if (this.seekable) return 0;
     const offset = (committed as NdjsonPosition | undefined)?.byteOffset ?? 0;
-    return Math.max(0, this.streamBytes - offset);
+    return Math.max(0, this.streamBytes - offset) + this.discardedBytes;
   }
 
   async *batches(): AsyncIterable<readonly SourceItem<E>[]> {
@@ -260,7 +287,9 @@ export class NdjsonSource<E> implements Source<E> {
         const batch: SourceItem<E>[] = new Array(n);
         for (let i = 0; i < n; i++) batch[i] = this.parse(chunkLines[i]);
         if (batch.length > 0) yield batch;
-        if (this.stopped || last) return;
+        // Stopped: a file ends here (--resume reads on from the position); stdin or a pipe goes
+        // on until it has taken what it held at the stop (counted() then ends it).
+        if (last || (this.stopped && this.stream === null)) return;
       }
     } catch (error) {
       // stop() ended a read that waited for input: the end that was asked for.
@@ -334,8 +363,12 @@ export class NdjsonSource<E> implements Source<E> {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
-    this.stream?.destroy?.();
+    const stream = this.stream;
+    if (stream === null) return;
+    if (this.waiting) stream.destroy?.();
+    else this.drainTo = this.streamBytes + (stream.readableLength ?? 0);
   }
 
   /** Close the file this source opened (recordTape does, when the recording ends); reading ends with it. */
@@ -386,6 +419,9 @@ async function* checkedStream(input: AsyncIterable<Uint8Array>, check: boolean, 
   // Ended by stop() (the stream destroyed): what is left of an unfinished line is not a line.
   if (stopped()) throw new StreamStopped();
 }
+
+/** Stdin or a pipe as the source reads it: a Node Readable, or any iterable of chunks (tests). */
+type InputStream = AsyncIterable<Uint8Array> & { destroy?(): unknown; readonly readableLength?: number };
 
 /** Thrown through the line splitter when stop() ended the stream, so that it does not take an unfinished line for the last one. */
 class StreamStopped extends Error {}

@@ -8,6 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
@@ -179,13 +180,44 @@ describe('a signal while stdin or a pipe is idle', () => {
       // Before the fix the recorder waited for the producer's next byte: here, forever.
       expect(await stopsBy(exited), stderr).toBe(0);
       // The unfinished line was read, and is not in the tape: the summary says so.
-      expect(stdout).toContain('stopped by SIGTERM: everything read is committed except the last 17 bytes from stdin (the start of a line whose newline had not come, or lines read ahead), which are not in the tape and cannot be read again; continue with --resume');
+      expect(stdout).toContain('stopped by SIGTERM: everything read is committed except the last 17 bytes from stdin (the start of a line whose newline had not come, or input that came after the stop), which are not in the tape and cannot be read again; continue with --resume');
       expect(exportLines(tape)).toEqual(three.trim().split('\n'));
       expect(tapedeck(['verify', tape]).status).toBe(0);
     } finally {
       child.stdin!.destroy();
       child.kill('SIGKILL');
     }
+  });
+
+  it('a stop while lines are being taken records the whole lines stdin had already given, and counts the bytes left out', async () => {
+    const source = join(dir, 'many.tape');
+    expect(tapedeck(['record', '--out', source, '--events', '200', '--seed', '6']).status).toBe(0);
+    const lines = tapedeck(['export', source]).stdout.trim().split('\n');
+    const stdin = new PassThrough();
+    const ndjson = new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin });
+    const controller = new AbortController();
+    const partial = '{"timestampUs":1767225600';
+    let batches = 0;
+    let committed: unknown;
+    stdin.write(lines.slice(0, 100).join('\n') + '\n');
+    const tape = join(dir, 'drained.tape');
+    const result = await recordTape(ndjson, {
+      path: tape,
+      engine: worldEngine,
+      runSeed: 1,
+      signal: controller.signal,
+      onProgress: (p) => (committed = p.position),
+      betweenBatches: async () => {
+        if (++batches !== 1) return;
+        // While the first 100 lines are taken, 100 more and the start of another arrive; then
+        // the stop. They were read from stdin, which cannot give them again.
+        stdin.write(lines.slice(100).join('\n') + '\n' + partial);
+        controller.abort();
+      },
+    });
+    expect(result).toMatchObject({ stopped: true, events: 200, read: 200 });
+    expect(exportLines(tape)).toEqual(lines);
+    expect(ndjson.unrecordedBytes(committed)).toBe(partial.length);
   });
 
   it('stops a named pipe recording at once, while its writer holds it open without writing', async () => {
