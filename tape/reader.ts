@@ -176,6 +176,9 @@ export class TapeReader {
     const file = statSync(path, { throwIfNoEntry: false });
     if (file === undefined) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
     if (file.isDirectory()) throw new TapeError('E_TAPE_NOT_FOUND', path, 'is a folder, not a tape file');
+    // (A tape is made whole under another name and renamed into place: never empty, even
+    // after a crash. Its -wal beside it could hold pages; then SQLite decides.)
+    if (file.size === 0 && !existsSync(`${path}-wal`)) throw new TapeError('E_TAPE_NOT_A_TAPE', path, 'is empty (0 bytes), not a tapedeck tape');
     if (existsSync(`${path}-journal`)) rollBackHotJournal(path);
     let db: Database.Database;
     try {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -122,6 +122,17 @@ describe('tapedeck command line', () => {
     const notTape = tapedeck(['inspect', join(process.cwd(), 'package.json')]);
     expect(notTape.status).toBe(2);
     expect(notTape.stderr).toMatch(/not a tapedeck tape/);
+    const empty = join(dir, 'empty.tape');
+    writeFileSync(empty, '');
+    for (const command of ['inspect', 'replay', 'export']) {
+      const r = tapedeck([command, empty]);
+      expect(r.status, command).toBe(2);
+      expect(r.stderr, command).toContain(`error [E_TAPE_NOT_A_TAPE]: ${empty}: is empty (0 bytes), not a tapedeck tape`);
+    }
+    // verify reports what is wrong with the file among its problems, as for any file that is not a sound tape.
+    const verified = tapedeck(['verify', empty]);
+    expect(verified.status).toBe(1);
+    expect(verified.stdout).toContain(`PROBLEM ${empty}: is empty (0 bytes), not a tapedeck tape`);
   });
 
   it('refuses to overwrite a tape without --force', () => {
