@@ -216,6 +216,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   let pendingRejects: RejectRecord[] = [];
   let lastItem: SourceItem<E> | null = null;
   let lastCommitMs = performance.now();
+  /** A live source's input waits for a commit at most LIVE_COMMIT_INTERVAL_MS. */
+  const liveCommitDue = (): boolean => performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS;
   let lastYieldMs = performance.now();
 
   /** The source position after the last input taken (undefined: none yet); each way of reading sets how. */
@@ -442,7 +444,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     let idleCommitError: unknown = null;
     const idleCommit = source.live
       ? setInterval(() => {
-          if (idleCommitError !== null || performance.now() - lastCommitMs < LIVE_COMMIT_INTERVAL_MS) return;
+          if (idleCommitError !== null || !liveCommitDue()) return;
           try {
             flush();
           } catch (error) {
@@ -455,7 +457,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       for await (const batch of source.batches()) {
         if (idleCommitError !== null) break;
         for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
-        if (source.live && performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+        if (source.live && liveCommitDue()) flush();
         if (options.betweenBatches !== undefined) await options.betweenBatches();
         // A source that never waits on I/O (a generator, a cached file) would keep the event
         // loop from ever running signal handlers; give it a turn now and then.
@@ -536,7 +538,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         afterApplied();
         if (builder.eventCount >= blockEvents) flush(undefined, false);
       }
-      if (performance.now() - lastCommitMs >= LIVE_COMMIT_INTERVAL_MS) flush();
+      if (liveCommitDue()) flush();
       kafka.consumed();
       if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
         await new Promise((resolve) => setImmediate(resolve));

@@ -253,6 +253,9 @@ const PAYLOAD_FIELD = ASCII(',"payload":');
 /** Bytes a payload may take to be written in place (a longer one goes through JSON.stringify). */
 const PAYLOAD_ROOM = 1024;
 
+/** A character (or byte) JSON writes as it is in a string: printable ASCII but a quote or backslash. */
+const plainJsonChar = (c: number): boolean => c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
+
 /** `text` (ASCII, short) into `b` at `o`; returns the offset after it. */
 function putAscii(b: Uint8Array, o: number, text: Uint8Array): number {
   for (let i = 0; i < text.length; i++) b[o++] = text[i];
@@ -312,7 +315,7 @@ function putFlatPayload(b: Uint8Array, o: number, payload: unknown, room: number
       b[o++] = 0x22;
       for (let i = 0; i < value.length; i++) {
         const c = value.charCodeAt(i);
-        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+        if (!plainJsonChar(c)) return -1;
         b[o++] = c;
       }
       b[o++] = 0x22;
@@ -390,20 +393,12 @@ export class EventLineWriter<E> {
 
   constructor(private readonly codec: EventCodec<E>) {}
 
-  /** Bytes of the lines added since the last take(). */
-  get byteLength(): number {
-    return this.length;
-  }
-
   /** One event; its key is `keyLength` bytes of `key` from `keyOffset` (null: no key). */
   add(timestampUs: number, partition: number, key: Uint8Array | null, keyOffset: number, keyLength: number, headers: readonly EventHeader[], event: E): void {
     const json = this.codec.toJSON(event);
     const type = typeField(json.type);
     let plainKey = key !== null;
-    for (let i = 0; plainKey && i < keyLength; i++) {
-      const c = key![keyOffset + i];
-      plainKey = c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
-    }
+    for (let i = 0; plainKey && i < keyLength; i++) plainKey = plainJsonChar(key![keyOffset + i]);
     // A key that needs escaping, or is not UTF-8, and headers: as formatEventLine writes them.
     let rest = '';
     if (key !== null && !plainKey) rest = formatKey(key.subarray(keyOffset, keyOffset + keyLength));

@@ -120,8 +120,6 @@ export class NdjsonSource<E> implements Source<E> {
   private fd: number | null = null;
   /** Whether close() closes fd (this source opened it). */
   private readonly ownsFd: boolean;
-  /** The input is a regular file, read by offset; else stdin or a pipe, read once in order. */
-  private readonly seekable: boolean;
   /** The input is a named pipe (read as a socket, as stdin is: a read waiting for input can be ended). */
   private readonly fifo: boolean;
   /**
@@ -144,6 +142,10 @@ export class NdjsonSource<E> implements Source<E> {
   private discardedBytes = 0;
   /** A regular file's size when it was opened; null for stdin or a pipe. */
   readonly fileSize: number | null;
+  /** The input is a regular file, read by offset; else stdin or a pipe, read once in order. */
+  private get seekable(): boolean {
+    return this.fileSize !== null;
+  }
   private stopped = false;
 
   constructor(private readonly options: NdjsonSourceOptions<E>) {
@@ -156,7 +158,6 @@ export class NdjsonSource<E> implements Source<E> {
     const stdin = options.input === '-';
     this.label = stdin ? 'stdin' : options.input;
     this.ownsFd = !stdin && options.fd === undefined;
-    let seekable = false;
     let fifo = false;
     let fileSize: number | null = null;
     if (!stdin) {
@@ -165,10 +166,9 @@ export class NdjsonSource<E> implements Source<E> {
       try {
         const file = fstatSync(fd);
         if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
-        seekable = file.isFile();
         fifo = file.isFIFO();
-        if (seekable) fileSize = file.size;
-        if (seekable) {
+        if (file.isFile()) {
+          fileSize = file.size;
           const compressed = compressedInputError(options.input, readRange(fd, 0, 8), false);
           if (compressed !== null) throw compressed;
           const from = options.from;
@@ -179,14 +179,13 @@ export class NdjsonSource<E> implements Source<E> {
         throw error;
       }
     }
-    this.seekable = seekable;
     this.fifo = fifo;
     this.fileSize = fileSize;
-    this.live = !seekable;
+    this.live = fileSize === null;
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
     // now from its first byte, and goes on numbering lines after those recorded.
     const from = options.from ?? { byteOffset: 0, line: 0 };
-    this.from = seekable ? from : { byteOffset: 0, line: from.line };
+    this.from = fileSize !== null ? from : { byteOffset: 0, line: from.line };
     this.description = {
       kind: 'ndjson',
       input: stdin ? '-' : resolve(options.input),
