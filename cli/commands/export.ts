@@ -50,6 +50,15 @@ export function formatRejectLine(reject: RejectRecord & { rejectNo: number }): s
   });
 }
 
+const plural = (n: number, noun: string): string => `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+
+/** The events exported, `first` to `last`, and why the range stops short of --to, when it does. */
+function exportedRange(first: number, last: number, to: number, total: number): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const range = first === last ? `event ${n(first)}` : `events ${n(first)} to ${n(last)}`;
+  return to !== Number.MAX_SAFE_INTEGER && to > last ? `${range}; --to ${n(to)} is past the tape's last event, ${n(total - 1)}` : range;
+}
+
 export function exportCommand(): Command {
   return new Command('export')
     .summary('write a tape\'s events as NDJSON (the format record --source ndjson reads)')
@@ -57,7 +66,8 @@ export function exportCommand(): Command {
       'Writes the events of the tape, one JSON object per line (docs/recording.md), to stdout or --out. Every block is ' +
         'checked against its checksum before its events are written; a damaged tape stops the export with exit 2. ' +
         'With --out the file appears only when the export is complete. With --rejects it writes instead the inputs ' +
-        'the recording quarantined (--quarantine), each with its position, reason code and raw bytes.',
+        'the recording quarantined (--quarantine), each with its position, reason code and raw bytes. With --out a ' +
+        'summary line (what was written, and where) goes to stdout; without it stdout holds the lines alone.',
     )
     .argument('<tape>', 'the tape to export')
     .option('--format <format>', 'output format: ndjson', oneOf('--format', ['ndjson'] as const), 'ndjson')
@@ -87,6 +97,8 @@ export function exportCommand(): Command {
       const write = (lines: string[]): void => {
         if (lines.length > 0) writeBytes(Buffer.from(lines.join('\n') + '\n', 'utf8'));
       };
+      /** What was written, for the summary line (--out). */
+      let written = '';
       try {
         const engine = flags.rejects === true ? null : flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
         const from = flags.from ?? 0;
@@ -106,7 +118,9 @@ export function exportCommand(): Command {
           // tape is refused, naming the block, even where only its rejects are asked for.
           for (const cursor of reader.blocks(0)) void cursor;
           let lines: string[] = [];
+          let count = 0;
           for (const reject of reader.eachReject()) {
+            count++;
             lines.push(formatRejectLine(reject));
             if (lines.length === REJECT_LINES_PER_WRITE) {
               write(lines);
@@ -114,6 +128,7 @@ export function exportCommand(): Command {
             }
           }
           write(lines);
+          written = `${plural(count, 'quarantined input')} of ${tape}`;
         } else {
           // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
           const rangeEvents = Math.max(0, Math.min(to, total - 1) - from + 1);
@@ -142,6 +157,7 @@ export function exportCommand(): Command {
             writeBytes(out.take());
             if (done) break;
           }
+          written = `${plural(exported, 'event')} of ${tape}${exported === 0 ? '' : ` (${exportedRange(from, from + exported - 1, to, total)})`}`;
         }
         if (partial !== null) {
           closeSync(fd);
@@ -158,6 +174,8 @@ export function exportCommand(): Command {
         if (partial !== null) rmSync(partial, { force: true });
         reader.close();
       }
+      // After the bar is gone from the terminal (it would clear this line).
+      if (flags.out !== undefined) process.stdout.write(`exported ${written} to ${flags.out}\n`);
       process.exitCode = EXIT.ok;
     });
 }

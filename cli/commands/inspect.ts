@@ -72,7 +72,8 @@ export function inspectCommand(): Command {
           const reasons = Object.entries(rejectsByReason).map(([code, n]) => `${code} ${fmt(n)}`).join(', ');
           line(`  rejects      ${fmt(summary.rejects)}${summary.rejects > 0 ? ` quarantined inputs: ${reasons} (tapedeck export ${tape} --rejects lists them)` : ''}`);
           if (timeRange !== null) line(`  time         ${timeRange.first} .. ${timeRange.last} (${((timeRange.lastUs - timeRange.firstUs) / 1e6).toFixed(3)} s)`);
-          line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
+          if (partitions.size === 0) line('  partitions   0 (no events)');
+          else line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
           for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);
           for (const w of warnings) line(`  WARNING      ${w}`);
         }

@@ -1,6 +1,7 @@
 // Record synthetic, export to NDJSON, record that NDJSON: the two tapes hold the same events
 // and the same digests. Plus inspect's report and a clean stop on SIGINT.
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TapeReader } from '../../tape/reader.js';
@@ -44,6 +45,16 @@ describe('round trip through NDJSON', () => {
     const past = tapedeck(['export', a, '--from', '20001']);
     expect(past.status).toBe(2);
     expect(past.stderr).toMatch(/--from 20001 is past the end of the tape \(20000 events\)/);
+    // With --out, stdout says what was written and where, and where the range stopped short.
+    const out = join(dir, 'tail.ndjson');
+    const tail = tapedeck(['export', a, '--from', '19998', '--to', '50000', '--out', out]);
+    expect(tail.status, tail.stderr).toBe(0);
+    expect(tail.stdout).toBe(`exported 2 events of ${a} (events 19,998 to 19,999; --to 50,000 is past the tape's last event, 19,999) to ${out}\n`);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toEqual(all.slice(19998));
+    expect(tapedeck(['export', a, '--from', '4990', '--to', '4990', '--out', out]).stdout).toBe(`exported 1 event of ${a} (event 4,990) to ${out}\n`);
+    expect(readFileSync(out, 'utf8')).toBe(`${all[4990]}\n`);
+    expect(tapedeck(['export', a, '--from', '20000', '--out', out]).stdout).toBe(`exported 0 events of ${a} to ${out}\n`);
+    expect(readFileSync(out, 'utf8')).toBe('');
   });
 });
 
@@ -59,6 +70,23 @@ describe('inspect', () => {
     expect(report.timeRange.lastUs).toBeGreaterThan(report.timeRange.firstUs);
     expect(Object.keys(report.partitions)).toHaveLength(8);
     expect(Object.values(report.partitions).reduce((x, y) => x + y, 0)).toBe(30000);
+    const text = tapedeck(['inspect', a]).stdout;
+    expect(text).toMatch(/^ {2}partitions {3}8: 0:[\d,]+ 1:[\d,]+ .* 7:[\d,]+$/m);
+    expect(text).toMatch(/^ {2}time {9}\S+ \.\. \S+ \([\d.]+ s\)$/m);
+  });
+
+  it('says a tape without events has no partitions and no time range', () => {
+    const dir = tempDir();
+    const input = join(dir, 'empty.ndjson');
+    writeFileSync(input, '');
+    const tape = join(dir, 'empty.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', tape]).status).toBe(0);
+    const r = tapedeck(['inspect', tape]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}events {7}0 in 0 blocks$/m);
+    expect(r.stdout).toMatch(/^ {2}partitions {3}0 \(no events\)$/m);
+    expect(r.stdout).not.toMatch(/^ {2}time /m);
+    expect(tapedeck(['inspect', tape, '--json']).json()).toMatchObject({ events: 0, timeRange: null, partitions: {} });
   });
 });
 

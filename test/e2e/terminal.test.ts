@@ -73,6 +73,8 @@ describe('stdin at a terminal', () => {
     const toFile = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'export', tape, '--out', out].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
     expect(toFile.status, toFile.stderr).toBe(0);
     expect(toFile.stdout).toMatch(/exporting +\[[^\]]*\] \d+% \| [\d]+\/50000 events/);
+    // The summary comes after the bar has cleared its line, which would otherwise take it too.
+    expect(toFile.stdout).toMatch(new RegExp(`\\x1b\\[2Kexported 50,000 events of ${tape} \\(events 0 to 49,999\\) to ${out}\\r?\\n$`));
     expect(readFileSync(out, 'utf8')).toBe(tapedeck(['export', tape]).stdout);
     const toTerminal = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'export', tape, '--to', '9'].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
     expect(toTerminal.status, toTerminal.stderr).toBe(0);

@@ -91,6 +91,7 @@ describe('bad input, quarantine mode', () => {
     const listed = join(dir, 'rejects.ndjson');
     const r = tapedeck(['export', out, '--rejects', '--out', listed]);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`exported ${badCodes.length} quarantined inputs of ${out} to ${listed}\n`);
     const rejects = readFileSync(listed, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(rejects.map((x) => x.reasonCode)).toEqual(badCodes);
     expect(rejects.map((x) => x.reject)).toEqual(badCodes.map((_, i) => i + 1));
