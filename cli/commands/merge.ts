@@ -29,7 +29,8 @@ export function mergeCommand(): Command {
         'record in more than one tape (the same topic, partition and offset) is kept once and counted; the merged tape\'s ' +
         'position is the furthest of the inputs\' per partition, so `record --resume` can continue it. Quarantined inputs are ' +
         'carried over. Every input block is checked against its checksum. Exit 0 on success, 2 when an input is damaged or ' +
-        'the tapes do not merge (other engines, other kinds of source, a partition\'s order that merging would break).',
+        'the tapes do not merge (other engines, other kinds of source, a partition\'s order that merging would break, a ' +
+        'tape given twice or a copy of one).',
     )
     .argument('<tapes...>', 'two or more tapes to merge')
     .requiredOption('--out <file>', 'the merged tape to write')

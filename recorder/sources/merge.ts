@@ -14,6 +14,7 @@
 // events. The merged tape's source position, for `record --resume` into it, is the union of
 // the inputs' stored positions (the furthest offset per partition).
 
+import { statSync } from 'node:fs';
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec } from '../../engine/types.js';
 import type { BlockCursor } from '../../tape/block.js';
@@ -38,6 +39,35 @@ interface Input {
 export interface MergeStats {
   readonly eventsPerInput: readonly number[];
   readonly duplicatesSkipped: number;
+}
+
+/**
+ * A tape given twice (by two names: a link, `./a.tape`), or a copy of one (the same recording:
+ * made at the same moment from the same source, perhaps resumed further since), would put
+ * each of its events into the merged tape twice; merge refuses it. Kafka tapes are let be: a
+ * record two tapes hold is kept once there (and recorders in one group may well start in the
+ * same millisecond with the same description).
+ */
+function refuseRepeatedInputs(paths: readonly string[], readers: readonly TapeReader[], kafka: boolean): void {
+  const seen = new Map<string, number>();
+  for (const [i, path] of paths.entries()) {
+    const file = statSync(path);
+    const identity = `${file.dev}:${file.ino}`;
+    const earlier = seen.get(identity);
+    if (earlier !== undefined) {
+      throw new TapedeckError('E_MERGE_SAME_TAPE', `${paths[earlier]} and ${path} are the same file: merging a tape with itself would hold each of its events twice`);
+    }
+    seen.set(identity, i);
+    if (kafka) continue;
+    const m = readers[i].meta;
+    const copyOf = readers.findIndex((r, j) => j < i && r.meta.createdAt === m.createdAt && JSON.stringify(r.meta.source) === JSON.stringify(m.source));
+    if (copyOf >= 0) {
+      throw new TapedeckError(
+        'E_MERGE_SAME_TAPE',
+        `${path} is a copy of ${paths[copyOf]} (the same recording: made at ${m.createdAt} from the same source): merging them would hold the events they share twice; keep the longer one`,
+      );
+    }
+  }
 }
 
 export class MergeSource<E> implements Source<E> {
@@ -69,6 +99,7 @@ export class MergeSource<E> implements Source<E> {
       }
       if (codec.name !== first.codec) throw new TapedeckError('E_MERGE_MISMATCH', `the tapes use codec ${first.codec}, the engine given ${codec.name}`);
       this.kafka = kinds[0] === 'kafka';
+      refuseRepeatedInputs(paths, readers, this.kafka);
       this.name = this.kafka ? 'kafka' : 'merge';
       this.topics = [];
       const streamMaps = readers.map((r) => {

@@ -1,7 +1,7 @@
 // `tapedeck merge`: tapes of disjoint partitions join into one that holds every event, keeps
 // each partition's order, and replays with checkpoints computed over the merged stream.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { worldCodec } from '../../engine/world/codec.js';
@@ -72,5 +72,31 @@ describe('merge', () => {
     expect(mixed.status).toBe(2);
     expect(mixed.stderr).toMatch(/recorded from a ndjson source, .* from synthetic/);
     expect(tapedeck(['merge', a, '--out', join(dir, 'n.tape')]).status).toBe(2);
+  });
+
+  it('refuses a tape given twice, under any name, and a copy of one (each event would be in the merged tape twice)', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.tape');
+    const other = join(dir, 'other.tape');
+    expect(tapedeck(['record', '--out', a, '--events', '1000', '--seed', '1']).status).toBe(0);
+    expect(tapedeck(['record', '--out', other, '--events', '1000', '--seed', '2']).status).toBe(0);
+    const link = join(dir, 'link.tape');
+    symlinkSync(a, link);
+    const out = join(dir, 'm.tape');
+    const twice = tapedeck(['merge', a, other, link, '--out', out]);
+    expect(twice.status).toBe(2);
+    expect(twice.stderr).toContain(`E_MERGE_SAME_TAPE]: ${a} and ${link} are the same file: merging a tape with itself would hold each of its events twice`);
+    const copy = join(dir, 'copy.tape');
+    copyFileSync(a, copy);
+    const copied = tapedeck(['merge', copy, other, a, '--out', out]);
+    expect(copied.status).toBe(2);
+    expect(copied.stderr).toMatch(new RegExp(`E_MERGE_SAME_TAPE\\]: ${a} is a copy of ${copy} \\(the same recording: made at \\S+ from the same source\\)`));
+    expect(existsSync(out)).toBe(false);
+    // Two recordings of the same seed are not copies of each other: they merge (into two of each event).
+    const again = join(dir, 'again.tape');
+    expect(tapedeck(['record', '--out', again, '--events', '1000', '--seed', '1']).status).toBe(0);
+    const merged = tapedeck(['merge', a, again, '--out', out, '--json']);
+    expect(merged.status, merged.stderr).toBe(0);
+    expect(merged.json()).toMatchObject({ events: 2000 });
   });
 });
