@@ -36,6 +36,11 @@ const YIELD_INTERVAL_MS = 50;
 export interface RecordOptions<S, E> {
   readonly path: string;
   readonly overwrite?: boolean;
+  /**
+   * Remove the tape this run made when the run fails: for a tape that is no recording to
+   * resume (merge's output), which would otherwise be left holding part of what was asked.
+   */
+  readonly discardOnFailure?: boolean;
   /** Default: durable for live sources, relaxed otherwise. */
   readonly durability?: Durability;
   readonly engine: Engine<S, E>;
@@ -453,8 +458,27 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
           }
         }, LIVE_COMMIT_INTERVAL_MS)
       : null;
+    const batches = source.batches()[Symbol.asyncIterator]();
     try {
-      for await (const batch of source.batches()) {
+      for (;;) {
+        let next: IteratorResult<readonly SourceItem<E>[]>;
+        try {
+          next = await batches.next();
+        } catch (error) {
+          // The source failed between inputs (a read error, damaged compressed input): what
+          // was taken is whole and applied, so it is committed, as a stop commits it; then the
+          // source's error stands (and a failed commit does not hide it).
+          if (idleCommitError === null) {
+            try {
+              flush();
+            } catch {
+              // The source's error is the one to report.
+            }
+          }
+          throw error;
+        }
+        if (next.done === true) break;
+        const batch = next.value;
         if (idleCommitError !== null) break;
         for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
         if (source.live && liveCommitDue()) flush();
@@ -468,6 +492,10 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       }
     } finally {
       if (idleCommit !== null) clearInterval(idleCommit);
+      // As for await does on a break or a throw: the source lets go of what it reads (a
+      // generator that has ended, or failed, has nothing to let go of).
+      // (Its error there would hide the one that ended the loop, as for await lets it.)
+      await batches.return?.().catch(() => undefined);
     }
     if (idleCommitError !== null) throw idleCommitError;
   };
@@ -574,7 +602,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     // Stdin or a pipe refused as compressed at its first bytes: the tape made for it holds
     // nothing and cannot be resumed from anything, so it goes, as no tape is made for a
     // compressed file.
-    discardTape = resume === undefined && read === 0 && error instanceof TapedeckError && error.code === 'E_INPUT_COMPRESSED';
+    discardTape = resume === undefined && ((read === 0 && error instanceof TapedeckError && error.code === 'E_INPUT_COMPRESSED') || options.discardOnFailure === true);
     throw error;
   } finally {
     // Whatever happened, the tape is closed and the reader threads are ended (a thread left

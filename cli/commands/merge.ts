@@ -30,7 +30,7 @@ export function mergeCommand(): Command {
         'position is the furthest of the inputs\' per partition, so `record --resume` can continue it. Quarantined inputs are ' +
         'carried over. Every input block is checked against its checksum. Exit 0 on success, 2 when an input is damaged or ' +
         'the tapes do not merge (other engines, other kinds of source, a partition\'s order that merging would break, a ' +
-        'tape given twice or a copy of one).',
+        'tape given twice or a copy of one); a merge that fails leaves no --out behind.',
     )
     .argument('<tapes...>', 'two or more tapes to merge')
     .requiredOption('--out <file>', 'the merged tape to write')
@@ -55,6 +55,8 @@ export function mergeCommand(): Command {
           snapshotEvery: flags.snapshotEvery,
           quarantine: true,
           durability: 'relaxed',
+          // A merge that fails (a damaged input) leaves no part of a tape behind.
+          discardOnFailure: true,
           // Records two tapes hold are read from each and kept once: they count as read here.
           onProgress: (p) => bar.update(p.read + source.stats.duplicatesSkipped, source.expectedRecords()),
         });

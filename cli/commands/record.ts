@@ -62,8 +62,9 @@ export function recordCommand(): Command {
         'Sources:\n' +
         "  synthetic  seeded world traffic (or your engine's generate() hook):\n" +
         '             --events, --seed, --rate, --partitions, --players, --profile\n' +
-        '  ndjson     one event per line from --input FILE, or --input - for stdin\n' +
-        '             (a pipe, e.g. <(gunzip -c events.ndjson.gz), is read as stdin is)\n' +
+        '  ndjson     one event per line from --input FILE, or --input - for stdin;\n' +
+        '             a gzip file (events.ndjson.gz) is read decompressed, and resumes;\n' +
+        '             a pipe, e.g. <(zstd -dc events.ndjson.zst), is read as stdin is\n' +
         '             (the line format: docs/recording.md)\n' +
         '  kafka      every partition of --topic T (repeatable) on --brokers HOST:PORT;\n' +
         '             stop with --until-caught-up, --max-events or --duration (or\n' +
@@ -167,7 +168,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       onProgress: (p) => {
         committed = p.position;
         const expected = source.expectedRecords?.() ?? null;
-        if (fileBytes !== null) barNow(expected).update((p.position as { byteOffset?: number } | undefined)?.byteOffset ?? 0, fileBytes, p.events);
+        if (fileBytes !== null) barNow(expected).update(ndjson!.progressBytes(p.position), fileBytes, p.events);
         else barNow(expected).update(p.read, Math.max(p.read, total ?? readBefore + (expected ?? p.read - readBefore)));
       },
     });

@@ -11,11 +11,18 @@
 // A file is opened once, when the source is made, and every read (the recording's, the parse
 // workers', the resume checksum's) goes through that descriptor: a file renamed or removed
 // while it is recorded (a log rotated) is read to its end all the same.
+//
+// A gzip-compressed file (events.ndjson.gz, a rotated log) is read through zlib, in order, on
+// the recording's thread. Its positions are those of the text it holds (the byte offset in the
+// decompressed lines), so a tape recorded from the .gz file resumes from the plain one, and
+// back; --resume decompresses the file again up to the offset and checks the bytes before it.
 
 import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
-import { crc32 } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, crc32 } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
@@ -88,8 +95,9 @@ const BOM = [0xef, 0xbb, 0xbf];
  * starts with one is refused as a whole (E_INPUT_COMPRESSED), with the command that reads it,
  * rather than line by line as invalid UTF-8 (or, with --quarantine, kept aside as garbage).
  */
+const GZIP_MAGIC = [0x1f, 0x8b];
 const COMPRESSED: readonly { readonly format: string; readonly magic: readonly number[]; readonly decompress: string }[] = [
-  { format: 'gzip', magic: [0x1f, 0x8b], decompress: 'gunzip -c' },
+  { format: 'gzip', magic: GZIP_MAGIC, decompress: 'gunzip -c' },
   { format: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], decompress: 'zstd -dc' },
   { format: 'xz', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], decompress: 'xz -dc' },
   { format: 'bzip2', magic: [0x42, 0x5a, 0x68], decompress: 'bzip2 -dc' },
@@ -98,13 +106,18 @@ const COMPRESSED: readonly { readonly format: string; readonly magic: readonly n
 
 /** The error for input that starts with a compressed format's magic bytes, or null. `stream`: stdin or a pipe, not a file. */
 export function compressedInputError(label: string, head: Uint8Array, stream: boolean): TapedeckError | null {
-  const c = COMPRESSED.find(({ magic }) => head.length >= magic.length && magic.every((b, i) => head[i] === b));
+  const c = COMPRESSED.find(({ magic }) => startsWith(head, magic));
   if (c === undefined) return null;
   const how = stream
       ? `decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
       : `decompress it (${c.decompress} ${label} > events.ndjson) and record the text file, which --resume can read again; or pipe it: ${c.decompress} ${label} | tapedeck record --source ndjson --input - ...`;
   return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
 }
+
+const startsWith = (head: Uint8Array, magic: readonly number[]): boolean => head.length >= magic.length && magic.every((b, i) => head[i] === b);
+
+/** Decompressed bytes a gzip source keeps behind what it has handed on: for the checksum of a position's tail (sealPosition). */
+const GZIP_KEEP_BYTES = 1 << 20;
 
 export class NdjsonSource<E> implements Source<E> {
   readonly name = 'ndjson';
@@ -140,11 +153,21 @@ export class NdjsonSource<E> implements Source<E> {
   private drainTo: number | null = null;
   /** Bytes the stream had read and not handed on when it was closed (they came after a stop). */
   private discardedBytes = 0;
-  /** A regular file's size when it was opened; null for stdin or a pipe. */
+  /** A regular file's size when it was opened (compressed, for a gzip file); null for stdin or a pipe. */
   readonly fileSize: number | null;
-  /** The input is a regular file, read by offset; else stdin or a pipe, read once in order. */
+  /** The input is a gzip-compressed file: read through zlib, in order (positions are in its text). */
+  readonly gzip: boolean;
+  /** Compressed bytes of a gzip file read so far (its progress). */
+  private compressedRead = 0;
+  /**
+   * The last decompressed chunks of a gzip file handed on (GZIP_KEEP_BYTES and the latest),
+   * with the offset of each in the text: where sealPosition finds the bytes before a position.
+   */
+  private readonly recent: { readonly start: number; readonly bytes: Buffer }[] = [];
+  private recentBytes = 0;
+  /** The input is a plain regular file, read by offset; else stdin, a pipe or a gzip file, read once in order. */
   private get seekable(): boolean {
-    return this.fileSize !== null;
+    return this.fileSize !== null && !this.gzip;
   }
   private stopped = false;
 
@@ -160,6 +183,7 @@ export class NdjsonSource<E> implements Source<E> {
     this.ownsFd = !stdin && options.fd === undefined;
     let fifo = false;
     let fileSize: number | null = null;
+    let gzip = false;
     if (!stdin) {
       const fd = options.fd ?? openInput(options.input);
       this.fd = fd;
@@ -169,10 +193,13 @@ export class NdjsonSource<E> implements Source<E> {
         fifo = file.isFIFO();
         if (file.isFile()) {
           fileSize = file.size;
-          const compressed = compressedInputError(options.input, readRange(fd, 0, 8), false);
+          const head = readRange(fd, 0, 8);
+          gzip = startsWith(head, GZIP_MAGIC);
+          const compressed = gzip ? null : compressedInputError(options.input, head, false);
           if (compressed !== null) throw compressed;
+          // (A gzip file's resume point is checked when it is decompressed up to it: see gunzipped.)
           const from = options.from;
-          if (from !== undefined && from.byteOffset > 0) checkResumePoint(fd, options.input, from);
+          if (from !== undefined && from.byteOffset > 0 && !gzip) checkResumePoint(fd, options.input, from);
         }
       } catch (error) {
         this.close();
@@ -181,6 +208,7 @@ export class NdjsonSource<E> implements Source<E> {
     }
     this.fifo = fifo;
     this.fileSize = fileSize;
+    this.gzip = gzip;
     this.live = fileSize === null;
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
     // now from its first byte, and goes on numbering lines after those recorded.
@@ -189,6 +217,7 @@ export class NdjsonSource<E> implements Source<E> {
     this.description = {
       kind: 'ndjson',
       input: stdin ? '-' : resolve(options.input),
+      ...(gzip ? { compression: 'gzip' } : {}),
       maxLineBytes: this.maxLineBytes,
       ...(options.redaction === undefined ? {} : { redaction: options.redaction.record }),
     };
@@ -228,10 +257,99 @@ export class NdjsonSource<E> implements Source<E> {
       this.stream = stream;
       return checkedStream(this.counted(stream), first, this.label, () => this.stopped);
     }
+    if (this.gzip) return this.gunzipped(fd);
     if (!this.seekable) return checkedStream(this.counted(readChunks(fd, null)), first, this.label, () => false);
     const start = this.from.byteOffset;
     if (this.options.blockingReads) return readBlocking(fd, start);
     return readChunks(fd, start);
+  }
+
+  /**
+   * The text of the gzip file open as `fd` (every member of it, as gunzip writes them), from
+   * this run's start offset in the text: decompressed from the file's first byte, and what comes
+   * before the offset checked against the position (checkTail), then dropped.
+   * Damaged or cut-short data is E_INPUT_GZIP, naming how far the text went: the lines before
+   * it are recorded (the recorder commits what it took), the unfinished one is not.
+   */
+  private async *gunzipped(fd: number): AsyncGenerator<Uint8Array> {
+    const from = this.from;
+    const skip = from.byteOffset;
+    const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES });
+    const compressed = Readable.from(this.compressedChunks(fd), { objectMode: false });
+    // Its errors (a read, zlib's) reach the loop below through gunzip, which they destroy.
+    const feeding = pipeline(compressed, gunzip).catch(() => undefined);
+    let at = 0;
+    let checked = skip === 0;
+    try {
+      try {
+        for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+          const start = at;
+          at += chunk.length;
+          this.keepRecent(start, chunk);
+          if (at <= skip) continue;
+          if (!checked) {
+            checkTail(this.label, from, this.recentBytesBefore(skip), false);
+            checked = true;
+          }
+          yield start < skip ? chunk.subarray(skip - start) : chunk;
+        }
+      } catch (error) {
+        if (error instanceof TapedeckError) throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== undefined && code.startsWith('Z_')) {
+          throw new TapedeckError(
+            'E_INPUT_GZIP',
+            `${this.label}: the gzip data is damaged or cut short after ${at.toLocaleString('en-US')} bytes of text (${(error as Error).message}); ` +
+              'the whole lines before it are recorded, and --resume goes on from there once the file is whole',
+          );
+        }
+        throw error;
+      }
+      if (!checked) {
+        if (at < skip) throw new TapedeckError('E_RESUME_MISMATCH', `${this.label} holds ${at.toLocaleString('en-US')} bytes of text, fewer than the ${skip.toLocaleString('en-US')} already recorded; is it the same file?`);
+        checkTail(this.label, from, this.recentBytesBefore(skip), true);
+      }
+    } finally {
+      gunzip.destroy();
+      // The reads end before the source's descriptor can be closed.
+      await feeding;
+    }
+  }
+
+  /** The gzip file's compressed bytes, from its start, counted (for progress). */
+  private async *compressedChunks(fd: number): AsyncGenerator<Uint8Array> {
+    for await (const chunk of readChunks(fd, 0)) {
+      this.compressedRead += chunk.length;
+      yield chunk;
+    }
+  }
+
+  /** Keep a decompressed chunk that starts at `start` in the text, and forget those GZIP_KEEP_BYTES behind. */
+  private keepRecent(start: number, bytes: Buffer): void {
+    this.recent.push({ start, bytes });
+    this.recentBytes += bytes.length;
+    while (this.recentBytes - this.recent[0].bytes.length >= GZIP_KEEP_BYTES) this.recentBytes -= this.recent.shift()!.bytes.length;
+  }
+
+  /** The up to TAIL_CHECK_BYTES bytes of the text before `offset`, from the chunks kept (fewer when they no longer hold them all). */
+  private recentBytesBefore(offset: number): Buffer {
+    const from = Math.max(0, offset - TAIL_CHECK_BYTES);
+    const parts: Buffer[] = [];
+    for (const { start, bytes } of this.recent) {
+      const end = start + bytes.length;
+      if (end <= from || start >= offset) continue;
+      parts.push(bytes.subarray(Math.max(from, start) - start, Math.min(offset, end) - start));
+    }
+    const kept = Buffer.concat(parts);
+    const keptFrom = this.recent.length === 0 ? offset : Math.max(from, this.recent[0].start);
+    // Only a run that ends at `offset` is a tail.
+    return keptFrom + kept.length === offset ? kept : Buffer.alloc(0);
+  }
+
+  /** How far reading has gone in the file's bytes (compressed, for a gzip file): for a progress bar against fileSize. */
+  progressBytes(position: unknown): number {
+    if (this.gzip) return this.compressedRead;
+    return (position as NdjsonPosition | undefined)?.byteOffset ?? 0;
   }
 
   /** The chunks of stdin or a pipe, counted into streamBytes; ended where a stop says (drainTo). */
@@ -265,7 +383,7 @@ export class NdjsonSource<E> implements Source<E> {
    * again.
    */
   unrecordedBytes(committed: unknown): number {
-    if (this.seekable) return 0;
+    if (this.fileSize !== null) return 0;
     const offset = (committed as NdjsonPosition | undefined)?.byteOffset ?? 0;
     return Math.max(0, this.streamBytes - offset) + this.discardedBytes;
   }
@@ -345,10 +463,10 @@ export class NdjsonSource<E> implements Source<E> {
    */
   sealPosition(position: unknown): NdjsonPosition {
     const p = position as NdjsonPosition;
-    if (!this.seekable || this.fd === null || p.byteOffset === 0) return p;
+    if (this.fileSize === null || this.fd === null || p.byteOffset === 0) return p;
     let tail: Buffer;
     try {
-      tail = readTail(this.fd, p.byteOffset);
+      tail = this.gzip ? this.recentBytesBefore(p.byteOffset) : readTail(this.fd, p.byteOffset);
     } catch {
       return p;
     }
@@ -519,10 +637,15 @@ function checkResumePoint(fd: number, path: string, from: NdjsonPosition): void 
   if (byteOffset > size) {
     throw new TapedeckError('E_RESUME_MISMATCH', `${path} is ${size} bytes, shorter than the ${byteOffset} bytes already recorded; is it the same file?`);
   }
-  const tail = readTail(fd, byteOffset);
+  checkTail(path, from, readTail(fd, byteOffset), byteOffset === size);
+}
+
+/** The checks of a resume point on `tail`, the up to TAIL_CHECK_BYTES bytes before it; `atEnd`: nothing follows it. */
+function checkTail(path: string, from: NdjsonPosition, tail: Buffer, atEnd: boolean): void {
+  const byteOffset = from.byteOffset;
   // At the end of a file without a final newline the last byte is not a newline; that is
   // fine when nothing follows.
-  if (tail[tail.length - 1] !== 10 && byteOffset !== size) {
+  if (tail[tail.length - 1] !== 10 && !atEnd) {
     throw new TapedeckError('E_RESUME_MISMATCH', `${path}: byte ${byteOffset} is not the start of a line; the file changed since it was recorded`);
   }
   if (from.tailCrc32 !== undefined && from.tailBytes !== undefined) {

@@ -3,6 +3,7 @@
 
 import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { worldCodec } from '../../engine/world/codec.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
@@ -98,5 +99,26 @@ describe('merge', () => {
     const merged = tapedeck(['merge', a, again, '--out', out, '--json']);
     expect(merged.status, merged.stderr).toBe(0);
     expect(merged.json()).toMatchObject({ events: 2000 });
+  });
+
+  it('a merge that fails part way (a damaged block in an input) leaves no --out behind; an existing --out is never touched without --force', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.tape');
+    const b = join(dir, 'b.tape');
+    expect(tapedeck(['record', '--out', a, '--events', '100000', '--seed', '1']).status).toBe(0);
+    expect(tapedeck(['record', '--out', b, '--events', '100000', '--seed', '2']).status).toBe(0);
+    const db = new Database(b);
+    db.prepare('UPDATE blocks SET checksum = checksum + 1 WHERE block_no = 20').run();
+    db.close();
+    const out = join(dir, 'm.tape');
+    const failed = tapedeck(['merge', a, b, '--out', out]);
+    expect(failed.status).toBe(2);
+    expect(failed.stderr).toMatch(/E_TAPE_CORRUPT\]: .*b\.tape: tape is damaged in block 20/);
+    for (const suffix of ['', '-wal', '-shm']) expect(existsSync(out + suffix)).toBe(false);
+    writeFileSync(out, 'mine');
+    const exists = tapedeck(['merge', a, b, '--out', out]);
+    expect(exists.status).toBe(2);
+    expect(exists.stderr).toContain('E_TAPE_EXISTS');
+    expect(readFileSync(out, 'utf8')).toBe('mine');
   });
 });

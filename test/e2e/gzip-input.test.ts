@@ -1,0 +1,162 @@
+// `record --source ndjson --input events.ndjson.gz`: a gzip file is recorded as the text it
+// holds, with positions in that text, so that --resume works on it (decompressing again up to
+// the offset, and checking the bytes before it) and across the .gz and the plain file; damaged
+// or cut-short gzip data stops the recording with the whole lines before it committed.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { worldEngine } from '../../engine/world/index.js';
+import { recordTape } from '../../recorder/record.js';
+import { NdjsonSource } from '../../recorder/sources/ndjson.js';
+import { TapeReader } from '../../tape/reader.js';
+import { tapedeck, tempDir } from '../support/cli.js';
+
+const exportText = (tape: string): string => tapedeck(['export', tape]).stdout;
+
+interface Report {
+  readonly events: number;
+  readonly source: { readonly compression?: string };
+  readonly sourcePositions: { readonly position: { byteOffset: number; line: number; tailBytes?: number } }[];
+}
+const inspect = (tape: string): Report => tapedeck(['inspect', tape, '--json']).json<Report>();
+
+describe('gzip-compressed NDJSON files', () => {
+  let dir: string;
+  let text: string;
+  let lineCount: number;
+  let plain: string;
+  let gz: string;
+  let plainTape: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    const source = join(dir, 'source.tape');
+    expect(tapedeck(['record', '--out', source, '--events', '100000', '--seed', '4']).status).toBe(0);
+    plain = join(dir, 'events.ndjson');
+    expect(tapedeck(['export', source, '--out', plain]).status).toBe(0);
+    text = readFileSync(plain, 'utf8');
+    lineCount = text.split('\n').length - 1;
+    expect(lineCount).toBe(100_000);
+    gz = join(dir, 'events.ndjson.gz');
+    writeFileSync(gz, gzipSync(text));
+    plainTape = join(dir, 'plain.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', plainTape]).status).toBe(0);
+  });
+
+  it('records the text a gzip file holds: the same events, positions and checkpoints as the plain file', () => {
+    const tape = join(dir, 'gz.tape');
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', tape, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ read: 100_000, accepted: 100_000, quarantined: 0 });
+    expect(exportText(tape)).toBe(text);
+    const report = inspect(tape);
+    expect(report.source.compression).toBe('gzip');
+    // Positions are in the text: the same as the plain file's, tail checksum included.
+    expect(report.sourcePositions[0].position).toEqual(inspect(plainTape).sourcePositions[0].position);
+    expect(report.sourcePositions[0].position).toMatchObject({ byteOffset: Buffer.byteLength(text), line: 100_000, tailBytes: 65_536 });
+    const a = TapeReader.open(tape);
+    const b = TapeReader.open(plainTape);
+    expect(a.checkpoints()).toEqual(b.checkpoints());
+    a.close();
+    b.close();
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+  });
+
+  it('reads every member of a multi-member file (gzip files concatenated, as rotated logs are)', () => {
+    const lines = text.split('\n');
+    const members = join(dir, 'members.ndjson.gz');
+    writeFileSync(members, Buffer.concat([gzipSync(lines.slice(0, 30_000).join('\n') + '\n'), gzipSync(lines.slice(30_000, 70_000).join('\n') + '\n'), gzipSync(lines.slice(70_000).join('\n'))]));
+    const tape = join(dir, 'members.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', members, '--out', tape]).status).toBe(0);
+    expect(exportText(tape)).toBe(text);
+  });
+
+  it('cut short: the whole lines before the cut are committed, the error names it, and --resume finishes once the file is whole', () => {
+    const whole = readFileSync(gz);
+    const cut = join(dir, 'cut.ndjson.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.55)));
+    // What zlib can give of the cut file, and its whole lines.
+    const prefix = gunzipSync(readFileSync(cut), { finishFlush: constants.Z_SYNC_FLUSH });
+    const prefixLines = prefix.toString('utf8').split('\n').length - 1;
+    const tape = join(dir, 'cut.tape');
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/error \[E_INPUT_GZIP\]: .*cut\.ndjson\.gz: the gzip data is damaged or cut short after [\d,]+ bytes of text \(unexpected end of file\); the whole lines before it are recorded/);
+    const held = inspect(tape);
+    // Everything read before the error is committed, not only what the last regular commit held
+    // (a file's commits come every 8 blocks, 32,768 events).
+    expect(held.events).toBeGreaterThan(prefixLines - 1_000);
+    expect(held.events).toBeLessThanOrEqual(prefixLines);
+    expect(held.sourcePositions[0].position.line).toBe(held.events);
+    expect(exportText(tape)).toBe(text.split('\n').slice(0, held.events).join('\n') + '\n');
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+
+    // The file made whole again (the same name, as a writer finishing it would leave it).
+    writeFileSync(cut, whole);
+    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(exportText(tape)).toBe(text);
+    expect(tapedeck(['replay', tape]).status).toBe(0);
+  });
+
+  it('resumes across the .gz and the plain file, both ways; refuses another file, naming the mismatch', () => {
+    const whole = readFileSync(gz);
+    const cut = join(dir, 'half.ndjson.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    const fromGz = join(dir, 'from-gz.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', fromGz]).status).toBe(2);
+    const stored = inspect(fromGz).sourcePositions[0].position;
+    expect(stored.byteOffset).toBeGreaterThan(0);
+    expect(stored.tailBytes).toBe(65_536);
+
+    // The same lines, one byte changed in the 64 KiB before the resume point: refused by the checksum.
+    const changedText = Buffer.from(text);
+    const at = stored.byteOffset - 1000;
+    changedText[at] = changedText[at] === 0x31 ? 0x32 : 0x31;
+    const changed = join(dir, 'changed.ndjson.gz');
+    writeFileSync(changed, gzipSync(changedText));
+    const refused = tapedeck(['record', '--source', 'ndjson', '--input', changed, '--out', fromGz, '--resume']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/E_RESUME_MISMATCH\]: .*changed\.ndjson\.gz: the 65,536 bytes before byte [\d,]+ .* are not those recorded/);
+    // Fewer bytes of text than already recorded.
+    const short = join(dir, 'short.ndjson.gz');
+    writeFileSync(short, gzipSync(text.slice(0, 5000)));
+    const tooShort = tapedeck(['record', '--source', 'ndjson', '--input', short, '--out', fromGz, '--resume']);
+    expect(tooShort.status).toBe(2);
+    expect(tooShort.stderr).toMatch(/E_RESUME_MISMATCH\]: .*short\.ndjson\.gz holds 5,000 bytes of text, fewer than the [\d,]+ already recorded/);
+    expect(inspect(fromGz).events).toBe(stored.line);
+
+    // Recorded from the .gz, finished from the plain file.
+    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', fromGz, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(exportText(fromGz)).toBe(text);
+
+    // Recorded from the plain file (cut at a line), finished from the .gz.
+    const firstLines = join(dir, 'first.ndjson');
+    writeFileSync(firstLines, text.split('\n').slice(0, 41_234).join('\n') + '\n');
+    const fromPlain = join(dir, 'from-plain.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', firstLines, '--out', fromPlain]).status).toBe(0);
+    const finished = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', fromPlain, '--resume']);
+    expect(finished.status, finished.stderr).toBe(0);
+    expect(exportText(fromPlain)).toBe(text);
+  });
+
+  it('reports its progress in the compressed bytes read, against the file size', async () => {
+    const source = new NdjsonSource({ input: gz, codec: worldEngine.codec });
+    expect(source.gzip).toBe(true);
+    const seen: number[] = [];
+    const result = await recordTape(source, {
+      path: join(dir, 'progress.tape'),
+      engine: worldEngine,
+      runSeed: 1,
+      onProgress: (p) => seen.push(source.progressBytes(p.position)),
+    });
+    expect(result.events).toBe(100_000);
+    expect(seen.length).toBeGreaterThan(2);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
+    expect(seen[seen.length - 1]).toBe(readFileSync(gz).length);
+    expect(source.fileSize).toBe(readFileSync(gz).length);
+  });
+});
