@@ -2,7 +2,7 @@
 // handed out, and every snapshot likewise: damaged data raises TapeCorruptError naming the
 // block and its sequence range, never a wrong event.
 
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from './block.js';
 import { TapeCorruptError, TapeError } from './errors.js';
@@ -214,7 +214,7 @@ export class TapeReader {
     try {
       applicationId = this.db.pragma('application_id', { simple: true }) as number;
     } catch (cause) {
-      throw new TapeError('E_TAPE_NOT_A_TAPE', this.path, `not a tapedeck tape (not an SQLite database: ${(cause as Error).message})`, { cause });
+      throw new TapeError('E_TAPE_NOT_A_TAPE', this.path, `not a tapedeck tape (not an SQLite database: ${(cause as Error).message})${recordHint(this.path)}`, { cause });
     }
     if (applicationId !== TAPE_APPLICATION_ID) {
       throw new TapeError('E_TAPE_NOT_A_TAPE', this.path, 'not a tapedeck tape (SQLite application_id is not "TAPE")');
@@ -468,4 +468,30 @@ export class TapeReader {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * For a file given as a tape that is not one: when it looks like what `record` reads (NDJSON
+ * event lines, or a gzip file of them), how to make a tape of it; else ''.
+ */
+function recordHint(path: string): string {
+  const head = Buffer.alloc(16);
+  let n = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+  const bytes = head.subarray(0, n);
+  const quoted = /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+  const record = `tapedeck record --source ndjson --input ${quoted} --out events.tape`;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return `; it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, ${record}`;
+  const text = bytes.toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
+  if (text.startsWith('{"')) return `; it looks like NDJSON event lines: to make a tape of them, ${record}`;
+  return '';
 }

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
@@ -133,6 +134,16 @@ describe('tapedeck command line', () => {
     const verified = tapedeck(['verify', empty]);
     expect(verified.status).toBe(1);
     expect(verified.stdout).toContain(`PROBLEM ${empty}: is empty (0 bytes), not a tapedeck tape`);
+    // The file record reads, given as a tape by mistake: how to make a tape of it. (Not for other files.)
+    expect(notTape.stderr).not.toContain('tapedeck record');
+    const lines = join(dir, 'my events.ndjson');
+    writeFileSync(lines, '{"timestampUs":1,"partition":0,"key":null,"type":"leave","payload":{"player":1}}\n');
+    const asTape = tapedeck(['replay', lines]);
+    expect(asTape.status).toBe(2);
+    expect(asTape.stderr).toContain(`error [E_TAPE_NOT_A_TAPE]: ${lines}: not a tapedeck tape (not an SQLite database: file is not a database); it looks like NDJSON event lines: to make a tape of them, tapedeck record --source ndjson --input '${lines}' --out events.tape`);
+    const gz = join(dir, 'events.ndjson.gz');
+    writeFileSync(gz, gzipSync(readFileSync(lines)));
+    expect(tapedeck(['inspect', gz]).stderr).toContain(`${gz}: not a tapedeck tape (not an SQLite database: file is not a database); it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, tapedeck record --source ndjson --input ${gz} --out events.tape`);
   });
 
   it('refuses to overwrite a tape without --force', () => {
