@@ -172,6 +172,9 @@ export class TapeReader {
     this.meta = this.readMeta();
   }
 
+  /** The blocks() generators not yet ended (see close). */
+  private readonly openBlocks = new Set<Generator<BlockCursor>>();
+
   static open(path: string): TapeReader {
     const file = statSync(path, { throwIfNoEntry: false });
     if (file === undefined) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
@@ -360,7 +363,14 @@ export class TapeReader {
    * checksum and structure are checked before it is yielded; the cursor is positioned before
    * its first event and reused between blocks.
    */
-  *blocks(fromSeq = 0): Generator<BlockCursor> {
+  blocks(fromSeq = 0): Generator<BlockCursor> {
+    const blocks = this.readBlocks(fromSeq, () => this.openBlocks.delete(blocks));
+    this.openBlocks.add(blocks);
+    return blocks;
+  }
+
+  /** blocks(), calling `ended` when it ends (read to the end, stopped early, or failed). */
+  private *readBlocks(fromSeq: number, ended: () => void): Generator<BlockCursor> {
     const cursor = new BlockCursor();
     const statement = this.guard('blocks', () =>
       this.db.prepare(
@@ -388,6 +398,7 @@ export class TapeReader {
       // Release the statement even when the caller stops early or a check throws, so that
       // the connection can close.
       rows.return?.();
+      ended();
     }
   }
 
@@ -466,6 +477,10 @@ export class TapeReader {
   }
 
   close(): void {
+    // A caller that left blocks() part way without ending it (its generator suspended, never
+    // returned) still holds a statement, under which the connection cannot close.
+    for (const blocks of [...this.openBlocks]) blocks.return(undefined);
+    this.openBlocks.clear();
     if (this.db.open) this.db.close();
   }
 }

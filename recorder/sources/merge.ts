@@ -150,12 +150,9 @@ export class MergeSource<E> implements Source<E> {
   }
 
   close(): void {
-    // An input's blocks not all read (a merge that failed on another input) hold a query open,
-    // which the reader cannot be closed under: end them first.
-    for (const input of this.inputs) {
-      input.blocks.return?.(undefined);
-      input.reader.close();
-    }
+    // (An input's blocks not all read, after a merge failed on another input, are ended by the
+    // reader's close.)
+    for (const input of this.inputs) input.reader.close();
   }
 
   stop(): void {

@@ -56,6 +56,17 @@ describe('tape writer', () => {
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
+  it('a reader closes while a caller is part way through its blocks (an iterator driven by hand, left suspended)', async () => {
+    const path = join(tempDir(), 'part-way.tape');
+    await recordTape(new WorldTrafficSource({ seed: 3, events: 20_000 }), { path, engine: worldEngine, runSeed: 3, pipeline: 'off' });
+    const reader = TapeReader.open(path);
+    const blocks = reader.blocks(0)[Symbol.iterator]();
+    expect(blocks.next().done).toBe(false);
+    expect(() => reader.close()).not.toThrow();
+    // Ended by the close: the iterator gives nothing more.
+    expect(blocks.next().done).toBe(true);
+  });
+
   it('a reader that has the tape open while the recording closes is waited for, not an error', async () => {
     const path = join(tempDir(), 'read-while-closing.tape');
     // 0: open now; 1: opened; 2: never set (the reader holds the tape 300 ms, then closes).
