@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { replayTape, type ReplayResult } from '../../replayer/replay.js';
 import { replayTapeSharded } from '../../replayer/shards.js';
@@ -20,7 +20,14 @@ import { writeEmpirical } from '../../replayer/latency/service-time.js';
 import { formatUs } from '../../replayer/latency/units.js';
 import { flagName, hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
-const speedValue = (value: string): number | 'max' => (value === 'max' ? 'max' : positiveNumber('--speed')(value));
+const speedValue = (value: string): number | 'max' => {
+  if (value === 'max') return 'max';
+  try {
+    return positiveNumber('--speed')(value);
+  } catch {
+    throw new InvalidArgumentError(`--speed must be max or a positive multiple of the recorded rate (such as 2 or 0.5), got "${value}"`);
+  }
+};
 
 interface ReplayFlags extends LatencyFlags, KafkaSecurityFlags {
   latency?: boolean;

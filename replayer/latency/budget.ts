@@ -44,7 +44,8 @@ export function readBudgetFile(path: string): Budget {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new TapedeckError('E_USAGE', `--budget ${path}: cannot read it: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new TapedeckError('E_USAGE', code === 'ENOENT' ? `--budget ${path}: no such file` : `--budget ${path}: cannot read it: ${(error as Error).message}`);
   }
   let json: unknown;
   try {

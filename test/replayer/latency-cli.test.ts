@@ -52,6 +52,9 @@ describe('replay with the latency model', () => {
     const r = tapedeck(['replay', tape, '--budget', bad]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown percentile "p98"/);
+    const missing = tapedeck(['rehearse', tape, '--budget', join(dir, 'nope.json')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`error [E_USAGE]: --budget ${join(dir, 'nope.json')}: no such file`);
     expect(tapedeck(['replay', tape, '--service-time', 'empirical:/nonexistent.json']).stderr).toMatch(/cannot read the service-time file/);
   });
 

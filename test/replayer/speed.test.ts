@@ -25,6 +25,6 @@ describe('--speed', () => {
     const r = tapedeck(['replay', path, '--speed', '8', '--json']);
     expect(r.status).toBe(0);
     expect(r.json<{ speed: number; elapsedMs: number }>()).toMatchObject({ speed: 8 });
-    expect(tapedeck(['replay', path, '--speed', 'fast']).stderr).toMatch(/--speed must be a positive number, got "fast"/);
+    expect(tapedeck(['replay', path, '--speed', 'fast']).stderr).toMatch(/--speed must be max or a positive multiple of the recorded rate \(such as 2 or 0.5\), got "fast"/);
   });
 });
