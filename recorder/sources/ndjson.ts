@@ -109,7 +109,9 @@ export function compressedInputError(label: string, head: Uint8Array, stream: bo
   const c = COMPRESSED.find(({ magic }) => startsWith(head, magic));
   if (c === undefined) return null;
   const how = stream
-      ? `decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
+      ? c.magic === GZIP_MAGIC
+        ? `give the gzip file itself (--input FILE.gz), which is read decompressed and which --resume can read again; or decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
+        : `decompress it before the pipe: ${c.decompress} FILE | tapedeck record --source ndjson --input - ...`
       : `decompress it (${c.decompress} ${label} > events.ndjson) and record the text file, which --resume can read again; or pipe it: ${c.decompress} ${label} | tapedeck record --source ndjson --input - ...`;
   return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
 }

@@ -107,7 +107,7 @@ describe('the NDJSON input path', () => {
     const tape = join(dir, 'compressed-pipe.tape');
     const r = bash(`$TAPEDECK record --source ndjson --input <(cat '${gz}') --out '${tape}' --quarantine`);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/error \[E_INPUT_COMPRESSED\]: \/dev\/fd\/\d+ is gzip-compressed, not lines of NDJSON text; decompress it before the pipe: gunzip -c FILE \| tapedeck record/);
+    expect(r.stderr).toMatch(/error \[E_INPUT_COMPRESSED\]: \/dev\/fd\/\d+ is gzip-compressed, not lines of NDJSON text; give the gzip file itself \(--input FILE\.gz\), which is read decompressed and which --resume can read again; or decompress it before the pipe: gunzip -c FILE \| tapedeck record/);
     expect(existsSync(tape)).toBe(false);
     const stdinTape = join(dir, 'compressed-stdin.tape');
     const s = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', stdinTape], { input: readFileSync(gz) });

@@ -185,7 +185,7 @@ describe('compressed input', () => {
     const gz = gzipSync(text);
     const piped = tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', join(dir, 'piped.tape'), '--quarantine'], { input: gz });
     expect(piped.status).toBe(2);
-    expect(piped.stderr).toContain('error [E_INPUT_COMPRESSED]: stdin is gzip-compressed, not lines of NDJSON text; decompress it before the pipe: gunzip -c FILE | tapedeck record');
+    expect(piped.stderr).toContain('error [E_INPUT_COMPRESSED]: stdin is gzip-compressed, not lines of NDJSON text; give the gzip file itself (--input FILE.gz), which is read decompressed and which --resume can read again; or decompress it before the pipe: gunzip -c FILE | tapedeck record');
     const bytewise = Readable.from([...gz.subarray(0, 10)].map((b) => Buffer.from([b])).concat([gz.subarray(10)]));
     const error = await recordTape(new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin: bytewise }), { path: join(dir, 'bytewise.tape'), engine: worldEngine, runSeed: 1, quarantine: true }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_INPUT_COMPRESSED' });
