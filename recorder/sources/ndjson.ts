@@ -359,7 +359,17 @@ export class NdjsonSource<E> implements Source<E> {
     const it = chunks[Symbol.asyncIterator]();
     try {
       for (;;) {
-        if (this.drainTo !== null && this.streamBytes >= this.drainTo) throw new StreamStopped();
+        if (this.drainTo !== null && this.streamBytes >= this.drainTo) {
+          // What the stream holds now came after the stop, but it was read from stdin all the
+          // same, which cannot give it again: its whole lines are recorded too, then the
+          // stream ends (what comes while they are taken is counted as left out).
+          const rest = takeBuffered(this.stream);
+          if (rest !== null) {
+            this.streamBytes += rest.length;
+            yield rest;
+          }
+          throw new StreamStopped();
+        }
         this.waiting = true;
         let next: IteratorResult<Uint8Array>;
         try {
@@ -540,7 +550,17 @@ async function* checkedStream(input: AsyncIterable<Uint8Array>, check: boolean, 
 }
 
 /** Stdin or a pipe as the source reads it: a Node Readable, or any iterable of chunks (tests). */
-type InputStream = AsyncIterable<Uint8Array> & { destroy?(): unknown; readonly readableLength?: number };
+type InputStream = AsyncIterable<Uint8Array> & { destroy?(): unknown; read?(): unknown; readonly readableLength?: number };
+
+/** What a Readable holds, taken at once (its async iterator is between chunks); null when nothing, or not a Readable. */
+function takeBuffered(stream: InputStream | null): Buffer | null {
+  if (stream?.read === undefined || (stream.readableLength ?? 0) === 0) return null;
+  const parts: Buffer[] = [];
+  for (let chunk = stream.read(); chunk !== null && chunk !== undefined; chunk = stream.read()) {
+    parts.push(Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+  }
+  return parts.length === 0 ? null : Buffer.concat(parts);
+}
 
 /** Thrown through the line splitter when stop() ended the stream, so that it does not take an unfinished line for the last one. */
 class StreamStopped extends Error {}

@@ -189,9 +189,9 @@ describe('a signal while stdin or a pipe is idle', () => {
     }
   });
 
-  it('a stop while lines are being taken records the whole lines stdin had already given, and counts the bytes left out', async () => {
+  it('a stop while lines are being taken records the whole lines stdin had already given, even those read after the stop, and counts the bytes left out', async () => {
     const source = join(dir, 'many.tape');
-    expect(tapedeck(['record', '--out', source, '--events', '200', '--seed', '6']).status).toBe(0);
+    expect(tapedeck(['record', '--out', source, '--events', '250', '--seed', '6']).status).toBe(0);
     const lines = tapedeck(['export', source]).stdout.trim().split('\n');
     const stdin = new PassThrough();
     const ndjson = new NdjsonSource({ input: '-', codec: worldEngine.codec, stdin });
@@ -208,14 +208,19 @@ describe('a signal while stdin or a pipe is idle', () => {
       signal: controller.signal,
       onProgress: (p) => (committed = p.position),
       betweenBatches: async () => {
-        if (++batches !== 1) return;
-        // While the first 100 lines are taken, 100 more and the start of another arrive; then
-        // the stop. They were read from stdin, which cannot give them again.
-        stdin.write(lines.slice(100).join('\n') + '\n' + partial);
-        controller.abort();
+        batches++;
+        // While the first 100 lines are taken, 100 more arrive; then the stop. While those are
+        // taken, 50 more and the start of another arrive. All were read from stdin, which
+        // cannot give them again: every whole line is recorded.
+        if (batches === 1) {
+          stdin.write(lines.slice(100, 200).join('\n') + '\n');
+          controller.abort();
+        } else if (batches === 2) {
+          stdin.write(lines.slice(200).join('\n') + '\n' + partial);
+        }
       },
     });
-    expect(result).toMatchObject({ stopped: true, events: 200, read: 200 });
+    expect(result).toMatchObject({ stopped: true, events: 250, read: 250 });
     expect(exportLines(tape)).toEqual(lines);
     expect(ndjson.unrecordedBytes(committed)).toBe(partial.length);
   });
