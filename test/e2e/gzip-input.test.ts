@@ -11,6 +11,7 @@ import { worldEngine } from '../../engine/world/index.js';
 import { recordTape } from '../../recorder/record.js';
 import { NdjsonSource } from '../../recorder/sources/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
+import { corpus, MAX_LINE } from '../support/bad-input.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
 const exportText = (tape: string): string => tapedeck(['export', tape]).stdout;
@@ -141,6 +142,33 @@ describe('gzip-compressed NDJSON files', () => {
     const finished = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', fromPlain, '--resume']);
     expect(finished.status, finished.stderr).toBe(0);
     expect(exportText(fromPlain)).toBe(text);
+  });
+
+  it('handles the bad-input corpus as the plain file does: the same events and rejects, and the same strict-mode stop', () => {
+    const { bytes, goodLines, badCodes } = corpus();
+    const plainCorpus = join(dir, 'corpus.ndjson');
+    writeFileSync(plainCorpus, bytes);
+    const gzCorpus = join(dir, 'corpus.ndjson.gz');
+    // Small gzip members, so that lines (and a UTF-8 sequence) are cut between zlib's chunks too.
+    const members: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 37) members.push(gzipSync(bytes.subarray(at, at + 37)));
+    writeFileSync(gzCorpus, Buffer.concat(members));
+    const rejects = (tape: string) => tapedeck(['export', tape, '--rejects']).stdout.trim().split('\n').map((l) => {
+      const r = JSON.parse(l) as { position: { input: string } };
+      return { ...r, position: { ...r.position, input: null } };
+    });
+    const tapes = [plainCorpus, gzCorpus].map((input, i) => {
+      const tape = join(dir, `corpus-${i}.tape`);
+      const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', tape, '--quarantine', '--max-line-bytes', String(MAX_LINE), '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ read: goodLines + badCodes.length, accepted: goodLines, quarantined: badCodes.length });
+      return tape;
+    });
+    expect(exportText(tapes[1])).toBe(exportText(tapes[0]));
+    expect(rejects(tapes[1])).toEqual(rejects(tapes[0]));
+    const strict = [plainCorpus, gzCorpus].map((input, i) => tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, `strict-${i}.tape`)]));
+    expect(strict[1].status).toBe(2);
+    expect(strict[1].stderr.replace(gzCorpus, 'INPUT')).toBe(strict[0].stderr.replace(plainCorpus, 'INPUT'));
   });
 
   it('reports its progress in the compressed bytes read, against the file size', async () => {
