@@ -19,6 +19,7 @@
 
 import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { isatty, ReadStream } from 'node:tty';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -135,8 +136,11 @@ export class NdjsonSource<E> implements Source<E> {
   private fd: number | null = null;
   /** Whether close() closes fd (this source opened it). */
   private readonly ownsFd: boolean;
-  /** The input is a named pipe (read as a socket, as stdin is: a read waiting for input can be ended). */
-  private readonly fifo: boolean;
+  /**
+   * The input is a named pipe, or a terminal (`--input /dev/tty`): read as a stream, as stdin
+   * is (a socket; a tty.ReadStream), so that a stop can end a read waiting for input.
+   */
+  private readonly streamed: 'fifo' | 'tty' | null;
   /**
    * Stdin or a pipe, once reading started. A stop while a read waits for input that may never
    * come (an idle producer) destroys it, so that the read ends at once; a stop while lines are
@@ -183,7 +187,7 @@ export class NdjsonSource<E> implements Source<E> {
     const stdin = options.input === '-';
     this.label = stdin ? 'stdin' : options.input;
     this.ownsFd = !stdin && options.fd === undefined;
-    let fifo = false;
+    let streamed: 'fifo' | 'tty' | null = null;
     let fileSize: number | null = null;
     let gzip = false;
     if (!stdin) {
@@ -192,7 +196,7 @@ export class NdjsonSource<E> implements Source<E> {
       try {
         const file = fstatSync(fd);
         if (file.isDirectory()) throw new TapedeckError('E_INPUT_NOT_FOUND', `${options.input}: is a folder, not a file of NDJSON lines`);
-        fifo = file.isFIFO();
+        streamed = file.isFIFO() ? 'fifo' : file.isCharacterDevice() && isatty(fd) ? 'tty' : null;
         if (file.isFile()) {
           fileSize = file.size;
           const head = readRange(fd, 0, 8);
@@ -208,7 +212,7 @@ export class NdjsonSource<E> implements Source<E> {
         throw error;
       }
     }
-    this.fifo = fifo;
+    this.streamed = streamed;
     this.fileSize = fileSize;
     this.gzip = gzip;
     this.live = fileSize === null;
@@ -247,13 +251,13 @@ export class NdjsonSource<E> implements Source<E> {
   private chunks(): AsyncIterable<Uint8Array> {
     const fd = this.fd;
     const first = this.from.line === 0;
-    if (fd === null || this.fifo) {
+    if (fd === null || this.streamed !== null) {
       let stream: InputStream;
       if (fd === null) stream = this.options.stdin ?? process.stdin;
       else {
-        // The socket takes the descriptor over: it closes it when it ends or is destroyed.
+        // The stream takes the descriptor over: it closes it when it ends or is destroyed.
         // (Half-open: a read-only pipe has no writing side to end.)
-        stream = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
+        stream = this.streamed === 'tty' ? new ReadStream(fd) : new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
         this.fd = null;
       }
       this.stream = stream;

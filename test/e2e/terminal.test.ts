@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyTape } from '../../tape/verify.js';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { committedEvents } from '../support/kill.js';
 
 /** An argument for the shell `script -c` runs. */
 const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
@@ -43,6 +44,36 @@ describe('stdin at a terminal', () => {
     expect(piped.status).toBe(0);
     expect(piped.stderr).not.toContain('terminal');
   }, 30_000);
+
+  it('record --input /dev/tty records the lines typed, and a signal stops it at once while it waits for more', async () => {
+    const tape = join(tempDir(), 'tty.tape');
+    // exec: the recorder is script's child, to be sent the signal alone (as a supervisor's kill would).
+    const command = `exec ${[process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', '/dev/tty', '--out', tape].map(quote).join(' ')}`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      child.stdin.write(`${line(1)}\n${line(2)}\n${line(3)}\n`);
+      const deadline = Date.now() + 30_000;
+      while (committedEvents(tape) < 3) {
+        if (Date.now() > deadline) throw new Error(`the tape never held 3 events:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const recorder = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim();
+      expect(recorder).toMatch(/^\d+$/);
+      const signalled = Date.now();
+      process.kill(Number(recorder), 'SIGINT');
+      const stopped = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000))]);
+      expect(stopped, `the recorder did not stop within 20 s of the signal:\n${output}`).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(20_000);
+      expect(output).toContain('stopped by SIGINT: everything read is committed; continue with --resume');
+      expect(tapedeck(['export', tape]).stdout.trim().split('\n')).toEqual([line(1), line(2), line(3)]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('recording a file at a terminal shows its progress in MiB read, with the events so far', () => {
     const dir = tempDir();
