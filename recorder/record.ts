@@ -493,8 +493,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     } finally {
       if (idleCommit !== null) clearInterval(idleCommit);
       // As for await does on a break or a throw: the source lets go of what it reads (a
-      // generator that has ended, or failed, has nothing to let go of).
-      // (Its error there would hide the one that ended the loop, as for await lets it.)
+      // generator that has ended, or failed, has nothing to let go of). An error there is
+      // dropped, so as not to hide the one that ended the loop.
       await batches.return?.().catch(() => undefined);
     }
     if (idleCommitError !== null) throw idleCommitError;

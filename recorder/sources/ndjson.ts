@@ -91,12 +91,13 @@ export interface NdjsonSourceOptions<E> {
 
 const BOM = [0xef, 0xbb, 0xbf];
 
-/**
- * The leading bytes of compressed files, which are not lines of text: a file or stdin that
- * starts with one is refused as a whole (E_INPUT_COMPRESSED), with the command that reads it,
- * rather than line by line as invalid UTF-8 (or, with --quarantine, kept aside as garbage).
- */
+/** The leading bytes of a gzip file, which is read decompressed (a gzip stream through stdin or a pipe is refused). */
 const GZIP_MAGIC = [0x1f, 0x8b];
+/**
+ * The leading bytes of compressed files, which are not lines of text: input that starts with
+ * one (but a gzip file) is refused as a whole (E_INPUT_COMPRESSED), with the command that reads
+ * it, rather than line by line as invalid UTF-8 (or, with --quarantine, kept aside as garbage).
+ */
 const COMPRESSED: readonly { readonly format: string; readonly magic: readonly number[]; readonly decompress: string }[] = [
   { format: 'gzip', magic: GZIP_MAGIC, decompress: 'gunzip -c' },
   { format: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], decompress: 'zstd -dc' },
