@@ -2,6 +2,8 @@
 // line of stdout; progress bars on stderr, and only when stderr is a terminal.
 
 import { writeSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import cliProgress from 'cli-progress';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -17,6 +19,48 @@ export function writeAll(fd: number, text: string): void {
 }
 
 /** writeAll for bytes. */
+/**
+ * Output compressed as gzip: the bytes added are compressed on libuv's thread pool, a member
+ * of GZIP_MEMBER_BYTES at a time (a file of members one after another, as gunzip, zcat and
+ * `record` read it), while the caller goes on making the next; `write` gets the members in
+ * order. At most GZIP_IN_FLIGHT members are being compressed at once.
+ */
+export class GzipOutput {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly compressing: Promise<Buffer>[] = [];
+
+  constructor(private readonly write: (bytes: Uint8Array) => void) {}
+
+  /** `bytes` may be reused by the caller once this returns: they are copied. */
+  async add(bytes: Uint8Array): Promise<void> {
+    this.pending.push(Buffer.from(bytes));
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= GZIP_MEMBER_BYTES) await this.startMember();
+  }
+
+  /** Compress and write what is left; resolves once everything is written. */
+  async end(): Promise<void> {
+    if (this.pendingBytes > 0) await this.startMember();
+    while (this.compressing.length > 0) this.write(await this.compressing.shift()!);
+  }
+
+  private async startMember(): Promise<void> {
+    const text = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    const member = gzipAsync(text);
+    // (Its failure is thrown where it is awaited, in order; not as an unhandled rejection meanwhile.)
+    member.catch(() => undefined);
+    this.compressing.push(member);
+    while (this.compressing.length > GZIP_IN_FLIGHT) this.write(await this.compressing.shift()!);
+  }
+}
+
+const GZIP_MEMBER_BYTES = 1 << 20;
+const GZIP_IN_FLIGHT = 3;
+const gzipAsync = promisify(gzip);
+
 export function writeAllBytes(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) {

@@ -13,7 +13,7 @@ import type { EventHeader } from '../../tape/block.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
-import { NO_PROGRESS, progress, writeAllBytes } from '../output.js';
+import { GzipOutput, NO_PROGRESS, progress, writeAllBytes } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -73,7 +73,7 @@ export function exportCommand(): Command {
     .option('--format <format>', 'output format: ndjson', oneOf('--format', ['ndjson'] as const), 'ndjson')
     .option('--from <seq>', 'first event to export (sequence number, from 0)', nonNegativeInt('--from'))
     .option('--to <seq>', 'last event to export, included', nonNegativeInt('--to'))
-    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--out <file>', 'write to this file instead of stdout; a name ending in .gz writes it gzip-compressed (record reads it back)')
     .option('--engine <name|path>', "engine whose codec decodes the events [default: the tape's engine]")
     .option('--rejects', 'write the quarantined inputs instead of the events: one JSON object each, with its position, reason and raw bytes')
     .action(async (tape: string, flags: ExportFlags) => {
@@ -94,8 +94,14 @@ export function exportCommand(): Command {
           throw fileWriteError('write', flags.out ?? 'to standard output', error);
         }
       };
-      const write = (lines: string[]): void => {
-        if (lines.length > 0) writeBytes(Buffer.from(lines.join('\n') + '\n', 'utf8'));
+      // --out FILE.gz: the lines gzip-compressed, as record reads them back.
+      const gzip = flags.out !== undefined && /\.gz$/i.test(flags.out) ? new GzipOutput(writeBytes) : null;
+      const emit = async (bytes: Uint8Array): Promise<void> => {
+        if (gzip !== null) await gzip.add(bytes);
+        else writeBytes(bytes);
+      };
+      const write = async (lines: string[]): Promise<void> => {
+        if (lines.length > 0) await emit(Buffer.from(lines.join('\n') + '\n', 'utf8'));
       };
       /** What was written, for the summary line (--out). */
       let written = '';
@@ -123,11 +129,11 @@ export function exportCommand(): Command {
             count++;
             lines.push(formatRejectLine(reject));
             if (lines.length === REJECT_LINES_PER_WRITE) {
-              write(lines);
+              await write(lines);
               lines = [];
             }
           }
-          write(lines);
+          await write(lines);
           written = `${plural(count, 'quarantined input')} of ${tape}`;
         } else {
           // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
@@ -154,11 +160,12 @@ export function exportCommand(): Command {
               out.add(cursor.timestampUs, cursor.partition, cursor.keyOffset < 0 ? null : cursor.bytes, cursor.keyOffset, cursor.keyLength, cursor.headersOffset < 0 ? NO_HEADERS : cursor.headers(), event);
               exported++;
             }
-            writeBytes(out.take());
+            await emit(out.take());
             if (done) break;
           }
           written = `${plural(exported, 'event')} of ${tape}${exported === 0 ? '' : ` (${exportedRange(from, from + exported - 1, to, total)})`}`;
         }
+        await gzip?.end();
         if (partial !== null) {
           closeSync(fd);
           fd = 1;
@@ -175,7 +182,7 @@ export function exportCommand(): Command {
         reader.close();
       }
       // After the bar is gone from the terminal (it would clear this line).
-      if (flags.out !== undefined) process.stdout.write(`exported ${written} to ${flags.out}\n`);
+      if (flags.out !== undefined) process.stdout.write(`exported ${written} to ${flags.out}${gzip === null ? '' : ' (gzip-compressed)'}\n`);
       process.exitCode = EXIT.ok;
     });
 }

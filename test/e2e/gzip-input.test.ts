@@ -171,6 +171,29 @@ describe('gzip-compressed NDJSON files', () => {
     expect(strict[1].stderr.replace(gzCorpus, 'INPUT')).toBe(strict[0].stderr.replace(plainCorpus, 'INPUT'));
   });
 
+  it('export --out FILE.gz writes the lines gzip-compressed, which record reads back into the same events', () => {
+    const out = join(dir, 'exported.ndjson.gz');
+    const r = tapedeck(['export', plainTape, '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`exported 100,000 events of ${plainTape} (events 0 to 99,999) to ${out} (gzip-compressed)\n`);
+    const compressed = readFileSync(out);
+    expect(compressed.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(compressed.length).toBeLessThan(Buffer.byteLength(text) / 4);
+    expect(gunzipSync(compressed).toString('utf8')).toBe(text);
+    const back = join(dir, 'exported.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', out, '--out', back]).status).toBe(0);
+    expect(exportText(back)).toBe(text);
+    // The quarantined inputs too.
+    const { bytes } = corpus();
+    const bad = join(dir, 'bad.ndjson');
+    writeFileSync(bad, bytes);
+    const quarantined = join(dir, 'bad.tape');
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', bad, '--out', quarantined, '--quarantine', '--max-line-bytes', String(MAX_LINE)]).status).toBe(0);
+    const rejectsOut = join(dir, 'rejects.ndjson.gz');
+    expect(tapedeck(['export', quarantined, '--rejects', '--out', rejectsOut]).status).toBe(0);
+    expect(gunzipSync(readFileSync(rejectsOut)).toString('utf8')).toBe(tapedeck(['export', quarantined, '--rejects']).stdout);
+  });
+
   it('reports its progress in the compressed bytes read, against the file size', async () => {
     const source = new NdjsonSource({ input: gz, codec: worldEngine.codec });
     expect(source.gzip).toBe(true);
