@@ -1,13 +1,16 @@
 // `tapedeck merge`: join tapes into one (scale-out capture: several recorders in one consumer
 // group, each with its own tape). See recorder/sources/merge.ts for the order and duplicates.
 
+import { renameSync, rmSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
 import { engineForTape } from '../../tape/load-engine.js';
-import { EXIT } from '../exit.js';
+import { TapeError } from '../../tape/errors.js';
+import { TapeWriter } from '../../tape/writer.js';
+import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
 import { positiveInt } from '../parse.js';
 
@@ -30,7 +33,8 @@ export function mergeCommand(): Command {
         'position is the furthest of the inputs\' per partition, so `record --resume` can continue it. Quarantined inputs are ' +
         'carried over. Every input block is checked against its checksum. Exit 0 on success, 2 when an input is damaged or ' +
         'the tapes do not merge (other engines, other kinds of source, a partition\'s order that merging would break, a ' +
-        'tape given twice or a copy of one); a merge that fails leaves no --out behind.',
+        'tape given twice or a copy of one). The merged tape is written as FILE.merging and renamed to --out once ' +
+        'whole: a merge that fails, is stopped (Ctrl-C) or killed leaves nothing at --out.',
     )
     .argument('<tapes...>', 'two or more tapes to merge')
     .requiredOption('--out <file>', 'the merged tape to write')
@@ -43,11 +47,19 @@ export function mergeCommand(): Command {
       if (tapes.length < 2) throw new TapedeckError('E_USAGE', 'merge needs at least two tapes');
       const engine = await engineForTape(tapes[0], flags.engine);
       const source = new MergeSource(tapes, engine.codec);
+      // The merged tape is written under another name and renamed to --out once it is whole:
+      // a merge that fails, is interrupted or is killed never leaves part of one at --out.
+      const out = flags.out;
+      refuseExisting(out, flags.force === true);
+      const building = `${out}.merging`;
+      TapeWriter.discard(building);
+      const stop = stopOnSignals();
       const bar = progress('merging');
       try {
-        const result = await recordTape(source as Source, {
-          path: flags.out,
-          overwrite: flags.force === true,
+        const merged = await recordTape(source as Source, {
+          path: building,
+          overwrite: true,
+          signal: stop.signal,
           engine,
           engineOptions: source.firstMeta.engineOptions ?? undefined,
           runSeed: source.firstMeta.runSeed,
@@ -61,6 +73,12 @@ export function mergeCommand(): Command {
           onProgress: (p) => bar.update(p.read + source.stats.duplicatesSkipped, source.expectedRecords()),
         });
         bar.stop();
+        if (merged.stopped) {
+          TapeWriter.discard(building);
+          throw new TapedeckError('E_INTERRUPTED', `merge stopped by ${stop.name() ?? 'a signal'} before it was complete; ${out} was not written`);
+        }
+        putInPlace(building, out, merged.inWalMode);
+        const result = { ...merged, path: out };
         const stats = source.stats;
         if (flags.json) printJson({ ok: true, inputs: tapes, ...stats, ...result });
         else {
@@ -72,8 +90,30 @@ export function mergeCommand(): Command {
         noteWalMode(result);
       } finally {
         bar.stop();
+        stop.release();
         source.close();
       }
       process.exitCode = EXIT.ok;
     });
+}
+
+/** --out may not be a folder, nor an existing file without --force (checked before any work). */
+function refuseExisting(out: string, force: boolean): void {
+  const existing = statSync(out, { throwIfNoEntry: false });
+  if (existing === undefined) return;
+  if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', out, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
+  if (!force) throw new TapeError('E_TAPE_EXISTS', out, 'file already exists; choose another --out, or --force to replace it');
+}
+
+/**
+ * The whole merged tape, closed, renamed to `out` (replacing what --force allowed to replace).
+ * In the rare case that another process held it open as it closed, its WAL goes with it.
+ */
+function putInPlace(building: string, out: string, inWalMode: boolean): void {
+  TapeWriter.discard(out);
+  if (inWalMode) {
+    renameSync(`${building}-wal`, `${out}-wal`);
+    rmSync(`${building}-shm`, { force: true });
+  }
+  renameSync(building, out);
 }

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { worldCodec } from '../../engine/world/codec.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { waitForCommitted } from '../support/kill.js';
 
 function byPartition(lines: string[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -121,4 +122,33 @@ describe('merge', () => {
     expect(exists.stderr).toContain('E_TAPE_EXISTS');
     expect(readFileSync(out, 'utf8')).toBe('mine');
   });
+
+  it('a merge interrupted (SIGINT) or killed (kill -9) part way leaves nothing at --out; the next one writes it whole', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.tape');
+    const b = join(dir, 'b.tape');
+    expect(tapedeck(['record', '--out', a, '--events', '600000', '--seed', '1']).status).toBe(0);
+    expect(tapedeck(['record', '--out', b, '--events', '600000', '--seed', '2']).status).toBe(0);
+    const out = join(dir, 'm.tape');
+    const building = `${out}.merging`;
+    for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+      const run = startTapedeck(['merge', a, b, '--out', out]);
+      // Stopped once part of the merged tape is written (under its other name).
+      await waitForCommitted(building, 1);
+      run.child.kill(signal);
+      const { code } = await run.exited;
+      expect(existsSync(out), signal).toBe(false);
+      if (signal === 'SIGINT') {
+        expect(code).toBe(2);
+        expect(run.stderr()).toContain(`error [E_INTERRUPTED]: merge stopped by SIGINT before it was complete; ${out} was not written`);
+        for (const suffix of ['', '-wal', '-shm']) expect(existsSync(building + suffix)).toBe(false);
+      }
+    }
+    // What the killed merge left under the other name is replaced.
+    const whole = tapedeck(['merge', a, b, '--out', out, '--json']);
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(whole.json()).toMatchObject({ events: 1_200_000, path: out });
+    expect(existsSync(building)).toBe(false);
+    expect(tapedeck(['verify', out]).status).toBe(0);
+  }, 120_000);
 });
