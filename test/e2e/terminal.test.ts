@@ -127,5 +127,12 @@ describe('stdin at a terminal', () => {
     expect(calls.length).toBeGreaterThan(1);
     expect(calls.every(([done, total]) => total === 300_000 && done <= total)).toBe(true);
     expect(calls.map(([done]) => done)).toEqual([...calls.map(([done]) => done)].sort((a, b) => a - b));
+    // inspect reads every block too: a bar, cleared before its report, which is as without a terminal.
+    const inspected = spawnSync('script', ['-qec', [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'inspect', tape].map(quote).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(inspected.status, inspected.stderr).toBe(0);
+    expect(inspected.stdout).toMatch(/reading +\[[^\]]*\] \d+% \| \d+\/300000 events/);
+    const plain = tapedeck(['inspect', tape]).stdout;
+    expect(plain).not.toContain('reading');
+    expect(inspected.stdout.replace(/\r\n/g, '\n')).toContain(plain.split('\n').slice(1).join('\n'));
   }, 60_000);
 });
