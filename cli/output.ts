@@ -19,6 +19,23 @@ export function writeAll(fd: number, text: string): void {
 }
 
 /** writeAll for bytes. */
+export function writeAllBytes(fd: number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
+      if (code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      throw error;
+    }
+  }
+}
+
 /**
  * Output compressed as gzip: the bytes added are compressed on libuv's thread pool, a member
  * of GZIP_MEMBER_BYTES at a time (a file of members one after another, as gunzip, zcat and
@@ -60,23 +77,6 @@ export class GzipOutput {
 const GZIP_MEMBER_BYTES = 1 << 20;
 const GZIP_IN_FLIGHT = 3;
 const gzipAsync = promisify(gzip);
-
-export function writeAllBytes(fd: number, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) {
-    try {
-      offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        Atomics.wait(pause, 0, 0, 1);
-        continue;
-      }
-      if (code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-      throw error;
-    }
-  }
-}
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');

@@ -43,6 +43,12 @@ export interface LineTransform {
   key(key: Uint8Array | null): Uint8Array | null;
 }
 
+/** The leading bytes of a gzip file: `record` reads a file of these lines gzip-compressed too. */
+export const GZIP_MAGIC: readonly number[] = [0x1f, 0x8b];
+
+/** Whether `head` starts with the bytes `magic`. */
+export const startsWithBytes = (head: Uint8Array, magic: readonly number[]): boolean => head.length >= magic.length && magic.every((b, i) => head[i] === b);
+
 const KNOWN_FIELDS = new Set(['timestampUs', 'partition', 'key', 'keyBase64', 'headers', 'type', 'payload']);
 const MAX_PARTITION = 2 ** 31 - 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from './block.js';
 import { TapeCorruptError, TapeError } from './errors.js';
+import { GZIP_MAGIC, startsWithBytes } from './ndjson.js';
 import {
   checkpointChecksum,
   columnProblem,
@@ -505,7 +506,7 @@ function recordHint(path: string): string {
   const bytes = head.subarray(0, n);
   const quoted = /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
   const record = `tapedeck record --source ndjson --input ${quoted} --out events.tape`;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return `; it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, ${record}`;
+  if (startsWithBytes(bytes, GZIP_MAGIC)) return `; it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, ${record}`;
   const text = bytes.toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
   if (text.startsWith('{"')) return `; it looks like NDJSON event lines: to make a tape of them, ${record}`;
   return '';

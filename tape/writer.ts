@@ -162,15 +162,22 @@ export class TapeWriter {
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
   }
 
-  static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
+  /**
+   * A tape may be written at `path` (--out): not a folder, nor a file that exists unless
+   * `overwrite` (--force). `resumable`: whether the error offers --resume to continue it.
+   */
+  static checkTarget(path: string, overwrite: boolean, resumable = true): void {
     const existing = statSync(path, { throwIfNoEntry: false });
-    if (existing !== undefined) {
-      if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
-      if (!options.overwrite) {
-        throw new TapeError('E_TAPE_EXISTS', path, 'file already exists; choose another --out, add --resume to continue it, or --force to replace it');
-      }
-      rmSync(path, { force: true });
+    if (existing === undefined) return;
+    if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
+    if (!overwrite) {
+      throw new TapeError('E_TAPE_EXISTS', path, `file already exists; choose another --out, ${resumable ? 'add --resume to continue it, ' : ''}or --force to replace it`);
     }
+  }
+
+  static create(path: string, meta: TapeMeta, options: CreateTapeOptions = {}): TapeWriter {
+    TapeWriter.checkTarget(path, options.overwrite === true);
+    rmSync(path, { force: true });
     // A -wal, -shm or -journal file beside a missing tape is left from an earlier one (deleted
     // after a crash): SQLite would apply it to the new tape and damage it. It goes too.
     for (const suffix of ['-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });

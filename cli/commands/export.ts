@@ -13,7 +13,7 @@ import type { EventHeader } from '../../tape/block.js';
 import { EXIT } from '../exit.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
-import { GzipOutput, NO_PROGRESS, progress, writeAllBytes } from '../output.js';
+import { count, fmt, GzipOutput, NO_PROGRESS, progress, writeAllBytes } from '../output.js';
 
 interface ExportFlags {
   format: 'ndjson';
@@ -50,13 +50,10 @@ export function formatRejectLine(reject: RejectRecord & { rejectNo: number }): s
   });
 }
 
-const plural = (n: number, noun: string): string => `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
-
 /** The events exported, `first` to `last`, and why the range stops short of --to, when it does. */
 function exportedRange(first: number, last: number, to: number, total: number): string {
-  const n = (x: number): string => x.toLocaleString('en-US');
-  const range = first === last ? `event ${n(first)}` : `events ${n(first)} to ${n(last)}`;
-  return to !== Number.MAX_SAFE_INTEGER && to > last ? `${range}; --to ${n(to)} is past the tape's last event, ${n(total - 1)}` : range;
+  const range = first === last ? `event ${fmt(first)}` : `events ${fmt(first)} to ${fmt(last)}`;
+  return to !== Number.MAX_SAFE_INTEGER && to > last ? `${range}; --to ${fmt(to)} is past the tape's last event, ${fmt(total - 1)}` : range;
 }
 
 export function exportCommand(): Command {
@@ -124,9 +121,9 @@ export function exportCommand(): Command {
           // tape is refused, naming the block, even where only its rejects are asked for.
           for (const cursor of reader.blocks(0)) void cursor;
           let lines: string[] = [];
-          let count = 0;
+          let rejects = 0;
           for (const reject of reader.eachReject()) {
-            count++;
+            rejects++;
             lines.push(formatRejectLine(reject));
             if (lines.length === REJECT_LINES_PER_WRITE) {
               await write(lines);
@@ -134,7 +131,7 @@ export function exportCommand(): Command {
             }
           }
           await write(lines);
-          written = `${plural(count, 'quarantined input')} of ${tape}`;
+          written = `${count(rejects, 'quarantined input')} of ${tape}`;
         } else {
           // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
           const rangeEvents = Math.max(0, Math.min(to, total - 1) - from + 1);
@@ -163,7 +160,7 @@ export function exportCommand(): Command {
             await emit(out.take());
             if (done) break;
           }
-          written = `${plural(exported, 'event')} of ${tape}${exported === 0 ? '' : ` (${exportedRange(from, from + exported - 1, to, total)})`}`;
+          written = `${count(exported, 'event')} of ${tape}${exported === 0 ? '' : ` (${exportedRange(from, from + exported - 1, to, total)})`}`;
         }
         await gzip?.end();
         if (partial !== null) {

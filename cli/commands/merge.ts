@@ -1,14 +1,13 @@
 // `tapedeck merge`: join tapes into one (scale-out capture: several recorders in one consumer
 // group, each with its own tape). See recorder/sources/merge.ts for the order and duplicates.
 
-import { renameSync, rmSync, statSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { MergeSource } from '../../recorder/sources/merge.js';
 import type { Source } from '../../recorder/source.js';
 import { engineForTape } from '../../tape/load-engine.js';
-import { TapeError } from '../../tape/errors.js';
 import { TapeWriter } from '../../tape/writer.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
@@ -50,7 +49,7 @@ export function mergeCommand(): Command {
       // The merged tape is written under another name and renamed to --out once it is whole:
       // a merge that fails, is interrupted or is killed never leaves part of one at --out.
       const out = flags.out;
-      refuseExisting(out, flags.force === true);
+      TapeWriter.checkTarget(out, flags.force === true, false);
       const building = `${out}.merging`;
       TapeWriter.discard(building);
       const stop = stopOnSignals();
@@ -95,14 +94,6 @@ export function mergeCommand(): Command {
       }
       process.exitCode = EXIT.ok;
     });
-}
-
-/** --out may not be a folder, nor an existing file without --force (checked before any work). */
-function refuseExisting(out: string, force: boolean): void {
-  const existing = statSync(out, { throwIfNoEntry: false });
-  if (existing === undefined) return;
-  if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', out, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
-  if (!force) throw new TapeError('E_TAPE_EXISTS', out, 'file already exists; choose another --out, or --force to replace it');
 }
 
 /**

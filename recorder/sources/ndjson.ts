@@ -28,7 +28,7 @@ import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
 import { TapedeckError } from '../../engine/errors.js';
-import { isProblem, parseEventLine, type LineTransform } from '../../tape/ndjson.js';
+import { GZIP_MAGIC, isProblem, parseEventLine, startsWithBytes, type LineTransform } from '../../tape/ndjson.js';
 import { Redactor } from '../redact.js';
 import type { Source, SourceItem, SourceRecord, SourceReject, SourceSpec } from '../source.js';
 import { splitLines, type Line } from './lines.js';
@@ -91,11 +91,9 @@ export interface NdjsonSourceOptions<E> {
 
 const BOM = [0xef, 0xbb, 0xbf];
 
-/** The leading bytes of a gzip file, which is read decompressed (a gzip stream through stdin or a pipe is refused). */
-const GZIP_MAGIC = [0x1f, 0x8b];
 /**
  * The leading bytes of compressed files, which are not lines of text: input that starts with
- * one (but a gzip file) is refused as a whole (E_INPUT_COMPRESSED), with the command that reads
+ * one (but a gzip file, which is read decompressed) is refused as a whole (E_INPUT_COMPRESSED), with the command that reads
  * it, rather than line by line as invalid UTF-8 (or, with --quarantine, kept aside as garbage).
  */
 const COMPRESSED: readonly { readonly format: string; readonly magic: readonly number[]; readonly decompress: string }[] = [
@@ -108,7 +106,7 @@ const COMPRESSED: readonly { readonly format: string; readonly magic: readonly n
 
 /** The error for input that starts with a compressed format's magic bytes, or null. `stream`: stdin or a pipe, not a file. */
 export function compressedInputError(label: string, head: Uint8Array, stream: boolean): TapedeckError | null {
-  const c = COMPRESSED.find(({ magic }) => startsWith(head, magic));
+  const c = COMPRESSED.find(({ magic }) => startsWithBytes(head, magic));
   if (c === undefined) return null;
   const how = stream
       ? c.magic === GZIP_MAGIC
@@ -117,8 +115,6 @@ export function compressedInputError(label: string, head: Uint8Array, stream: bo
       : `decompress it (${c.decompress} ${label} > events.ndjson) and record the text file, which --resume can read again; or pipe it: ${c.decompress} ${label} | tapedeck record --source ndjson --input - ...`;
   return new TapedeckError('E_INPUT_COMPRESSED', `${label} is ${c.format}-compressed, not lines of NDJSON text; ${how}`);
 }
-
-const startsWith = (head: Uint8Array, magic: readonly number[]): boolean => head.length >= magic.length && magic.every((b, i) => head[i] === b);
 
 /** Decompressed bytes a gzip source keeps behind what it has handed on: for the checksum of a position's tail (sealPosition). */
 const GZIP_KEEP_BYTES = 1 << 20;
@@ -201,7 +197,7 @@ export class NdjsonSource<E> implements Source<E> {
         if (file.isFile()) {
           fileSize = file.size;
           const head = readRange(fd, 0, 8);
-          gzip = startsWith(head, GZIP_MAGIC);
+          gzip = startsWithBytes(head, GZIP_MAGIC);
           const compressed = gzip ? null : compressedInputError(options.input, head, false);
           if (compressed !== null) throw compressed;
           // (A gzip file's resume point is checked when it is decompressed up to it: see gunzipped.)

@@ -21,6 +21,17 @@ function byPartition(lines: string[]): Map<number, string[]> {
   return out;
 }
 
+/** Two synthetic recordings in a new folder, seeds 1 (a) and 2 (b), of `events` events each. */
+function twoTapes(events: number): { dir: string; a: string; b: string } {
+  const dir = tempDir();
+  const [a, b] = ['a', 'b'].map((name, i) => {
+    const tape = join(dir, `${name}.tape`);
+    expect(tapedeck(['record', '--out', tape, '--events', String(events), '--seed', String(i + 1)]).status).toBe(0);
+    return tape;
+  });
+  return { dir, a, b };
+}
+
 describe('merge', () => {
   it('joins tapes of disjoint partitions: every event once, each partition in order, checkpoints recomputed', () => {
     const dir = tempDir();
@@ -77,11 +88,7 @@ describe('merge', () => {
   });
 
   it('refuses a tape given twice, under any name, and a copy of one (each event would be in the merged tape twice)', () => {
-    const dir = tempDir();
-    const a = join(dir, 'a.tape');
-    const other = join(dir, 'other.tape');
-    expect(tapedeck(['record', '--out', a, '--events', '1000', '--seed', '1']).status).toBe(0);
-    expect(tapedeck(['record', '--out', other, '--events', '1000', '--seed', '2']).status).toBe(0);
+    const { dir, a, b: other } = twoTapes(1000);
     const link = join(dir, 'link.tape');
     symlinkSync(a, link);
     const out = join(dir, 'm.tape');
@@ -103,11 +110,7 @@ describe('merge', () => {
   });
 
   it('a merge that fails part way (a damaged block in an input) leaves no --out behind; an existing --out is never touched without --force', () => {
-    const dir = tempDir();
-    const a = join(dir, 'a.tape');
-    const b = join(dir, 'b.tape');
-    expect(tapedeck(['record', '--out', a, '--events', '100000', '--seed', '1']).status).toBe(0);
-    expect(tapedeck(['record', '--out', b, '--events', '100000', '--seed', '2']).status).toBe(0);
+    const { dir, a, b } = twoTapes(100_000);
     const db = new Database(b);
     db.prepare('UPDATE blocks SET checksum = checksum + 1 WHERE block_no = 20').run();
     db.close();
@@ -124,11 +127,7 @@ describe('merge', () => {
   });
 
   it('a merge interrupted (SIGINT) or killed (kill -9) part way leaves nothing at --out; the next one writes it whole', async () => {
-    const dir = tempDir();
-    const a = join(dir, 'a.tape');
-    const b = join(dir, 'b.tape');
-    expect(tapedeck(['record', '--out', a, '--events', '600000', '--seed', '1']).status).toBe(0);
-    expect(tapedeck(['record', '--out', b, '--events', '600000', '--seed', '2']).status).toBe(0);
+    const { dir, a, b } = twoTapes(600_000);
     const out = join(dir, 'm.tape');
     const building = `${out}.merging`;
     for (const signal of ['SIGINT', 'SIGKILL'] as const) {
