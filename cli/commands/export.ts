@@ -11,6 +11,9 @@ import { TapeReader } from '../../tape/reader.js';
 import type { RejectRecord } from '../../tape/schema.js';
 import type { EventHeader } from '../../tape/block.js';
 import { EXIT } from '../exit.js';
+import { builtInEngine } from '../../engine/registry.js';
+import { jsonCodec } from '../../engine/json-codec.js';
+import type { EventCodec } from '../../engine/types.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
 import { count, fmt, GzipOutput, NO_PROGRESS, progress, writeAllBytes } from '../output.js';
@@ -25,6 +28,24 @@ interface ExportFlags {
 }
 
 const NO_HEADERS: readonly EventHeader[] = [];
+
+/**
+ * The codec that decodes a tape's events, and whose it is (for errors): --engine's when given;
+ * else the built-in engine the tape names; else, for a tape whose events are stored as JSON
+ * text (a user's engine without a codec of its own), the JSON codec, which needs no module.
+ */
+async function exportCodec(tape: string, meta: { engineName: string; codec: string }, spec: string | undefined): Promise<{ codec: EventCodec<unknown>; owner: string; hint: string }> {
+  if (spec !== undefined) {
+    const engine = await loadEngine(spec);
+    return { codec: engine.codec, owner: `engine ${engine.name}'s codec`, hint: '' };
+  }
+  const builtIn = builtInEngine(meta.engineName);
+  if (builtIn === undefined && meta.codec === jsonCodec.name) {
+    return { codec: jsonCodec as EventCodec<unknown>, owner: 'the JSON codec', hint: `; if engine ${meta.engineName} has a codec of its own, pass --engine PATH to its module` };
+  }
+  const engine = builtIn ?? builtInEngineOf(tape, meta.engineName);
+  return { codec: engine.codec, owner: `engine ${engine.name}'s codec`, hint: '' };
+}
 
 /** Quarantined inputs written at a time (each may be up to the recording's line limit). */
 const REJECT_LINES_PER_WRITE = 256;
@@ -71,7 +92,7 @@ export function exportCommand(): Command {
     .option('--from <seq>', 'first event to export (sequence number, from 0)', nonNegativeInt('--from'))
     .option('--to <seq>', 'last event to export, included', nonNegativeInt('--to'))
     .option('--out <file>', 'write to this file instead of stdout; a name ending in .gz writes it gzip-compressed (record reads it back)')
-    .option('--engine <name|path>', "engine whose codec decodes the events [default: the tape's engine]")
+    .option('--engine <name|path>', "engine whose codec decodes the events [default: the tape's engine when built in; a tape of JSON events (a user's engine without a codec) needs none]")
     .option('--rejects', 'write the quarantined inputs instead of the events: one JSON object each, with its position, reason and raw bytes')
     .action(async (tape: string, flags: ExportFlags) => {
       if (flags.rejects === true) {
@@ -103,7 +124,7 @@ export function exportCommand(): Command {
       /** What was written, for the summary line (--out). */
       let written = '';
       try {
-        const engine = flags.rejects === true ? null : flags.engine !== undefined ? await loadEngine(flags.engine) : builtInEngineOf(tape, reader.meta.engineName);
+        const decoder = flags.rejects === true ? null : await exportCodec(tape, reader.meta, flags.engine);
         const from = flags.from ?? 0;
         const to = flags.to ?? Number.MAX_SAFE_INTEGER;
         if (to < from) throw new TapedeckError('E_USAGE', `--to ${to} is before --from ${from}`);
@@ -116,7 +137,7 @@ export function exportCommand(): Command {
             throw fileWriteError('create', flags.out!, error);
           }
         }
-        if (engine === null) {
+        if (decoder === null) {
           // The blocks are checked first, as every command checks what it is given: a damaged
           // tape is refused, naming the block, even where only its rejects are asked for.
           for (const cursor of reader.blocks(0)) void cursor;
@@ -135,7 +156,7 @@ export function exportCommand(): Command {
         } else {
           // A long export shows its progress (on stderr, when it is a terminal: stdout is usually redirected).
           const rangeEvents = Math.max(0, Math.min(to, total - 1) - from + 1);
-          const codec = engine.codec;
+          const codec = decoder.codec;
           const decodeAt = codec.decodeAt;
           const out = new EventLineWriter(codec);
           let exported = 0;
@@ -152,7 +173,7 @@ export function exportCommand(): Command {
               try {
                 event = decodeAt !== undefined ? decodeAt(cursor.bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
               } catch (cause) {
-                throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by engine ${engine.name}'s codec (${codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}`, { cause });
+                throw new TapedeckError('E_EXPORT_DECODE', `${tape}: event ${cursor.seq} cannot be decoded by ${decoder.owner} (${codec.name}; the tape was written with ${reader.meta.codec}): ${(cause as Error).message}${decoder.hint}`, { cause });
               }
               out.add(cursor.timestampUs, cursor.partition, cursor.keyOffset < 0 ? null : cursor.bytes, cursor.keyOffset, cursor.keyLength, cursor.headersOffset < 0 ? NO_HEADERS : cursor.headers(), event);
               exported++;

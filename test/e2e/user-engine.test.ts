@@ -33,6 +33,48 @@ describe('a user engine loaded by path', () => {
     expect(without.stderr).toMatch(/recorded with engine "counter", which is not built in; pass --engine/);
   });
 
+  it('exports a tape of JSON events without its engine module, as with it; a tape of a codec of its own needs --engine', () => {
+    const dir = userEngineDir();
+    const engine = join(dir, 'counter-engine.mjs');
+    const tape = join(dir, 'c.tape');
+    expect(tapedeck(['record', '--engine', engine, '--out', tape, '--events', '3000']).status).toBe(0);
+    const withEngine = tapedeck(['export', tape, '--engine', engine]);
+    expect(withEngine.status, withEngine.stderr).toBe(0);
+    const without = tapedeck(['export', tape]);
+    expect(without.status, without.stderr).toBe(0);
+    expect(without.stdout).toBe(withEngine.stdout);
+    expect(without.stdout.split('\n').filter((line) => line !== '')).toHaveLength(3000);
+    // The lines record back under the engine into the same events.
+    writeFileSync(join(dir, 'c.ndjson'), without.stdout);
+    expect(tapedeck(['record', '--engine', engine, '--source', 'ndjson', '--input', join(dir, 'c.ndjson'), '--out', join(dir, 'back.tape')]).status).toBe(0);
+    expect(tapedeck(['export', join(dir, 'back.tape')]).stdout).toBe(without.stdout);
+
+    // The same engine with a binary codec of its own: its events are not JSON, and only its module can decode them.
+    const binary = readFileSync(engine, 'utf8').replace(
+      '  init(options) {',
+      [
+        '  codec: {',
+        "    name: 'counter-binary/1',",
+        "    encode: (e) => new TextEncoder().encode(`${e.type}:${e.payload.amount}`),",
+        "    decode: (b) => { const [type, amount] = new TextDecoder().decode(b).split(':'); return { type, payload: { amount: Number(amount) } }; },",
+        '    toJSON: (e) => e,',
+        '    fromJSON: (j) => j,',
+        '  },',
+        '',
+        '  init(options) {',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'counter-binary.mjs'), binary);
+    const binaryTape = join(dir, 'b.tape');
+    expect(tapedeck(['record', '--engine', join(dir, 'counter-binary.mjs'), '--out', binaryTape, '--events', '3000']).status).toBe(0);
+    const refused = tapedeck(['export', binaryTape]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/recorded with engine "counter", which is not built in; pass --engine PATH/);
+    const decoded = tapedeck(['export', binaryTape, '--engine', join(dir, 'counter-binary.mjs')]);
+    expect(decoded.status, decoded.stderr).toBe(0);
+    expect(decoded.stdout).toBe(without.stdout);
+  });
+
   it('replay exits 1 and reports the mismatching checkpoints when the engine behaves differently', () => {
     const dir = userEngineDir();
     const tape = join(dir, 'c.tape');
