@@ -63,8 +63,17 @@ export interface RehearseResult {
   readonly report: RehearsalReport;
   /** The full-speed replay: verification and wall-clock throughput. */
   readonly replay: Pick<ReplayResult, 'ok' | 'events' | 'eventsPerSec' | 'elapsedMs' | 'checkpointsVerified' | 'checkpointsTotal' | 'mismatches' | 'invariantViolations' | 'firstDivergentSeq'>;
-  /** Full-speed throughput of the engine on this tape over the recorded peak rate (wall clock: varies from run to run). */
+  /**
+   * Full-speed throughput of the whole replay on this tape (reading blocks, decoding, the
+   * engine, checkpoints) over the recorded peak rate (wall clock: varies from run to run).
+   */
   readonly measuredCapacity: number;
+  /**
+   * What the rows' server can take, over the recorded peak rate: 1 / the mean service time,
+   * of the engine calls as the full-speed replay timed them (measured; wall clock), or of the
+   * model (the report's modelCapacity). Null for a tape whose recorded peak is 0.
+   */
+  readonly serviceCapacity: number | null;
   readonly serviceTimes?: EmpiricalServiceTimes;
 }
 
@@ -117,7 +126,7 @@ export function rehearseTape(path: string, options: RehearseOptions = {}): Rehea
       budgetLimits: options.budget ?? null,
       rows,
       headroom,
-      modelCapacity: meanUs === null || recorded.peakRatePerSec === 0 ? null : round3(1e6 / meanUs / recorded.peakRatePerSec),
+      modelCapacity: meanUs === null ? null : capacityOf(meanUs, recorded.peakRatePerSec),
     };
     const atOne = rows.find((r) => r.speed === 1) ?? null;
     const budgetOk = options.budget === undefined || (headroom !== null && headroom.speed !== null && headroom.speed >= 1) || (atOne !== null && atOne.withinBudget);
@@ -136,11 +145,23 @@ export function rehearseTape(path: string, options: RehearseOptions = {}): Rehea
         firstDivergentSeq: replay.firstDivergentSeq,
       },
       measuredCapacity: recorded.peakRatePerSec === 0 ? 0 : round3(replay.eventsPerSec / recorded.peakRatePerSec),
+      serviceCapacity: serviceUs === null ? report.modelCapacity : capacityOf(meanOf(serviceUs), recorded.peakRatePerSec),
       ...(replay.serviceTimes === undefined ? {} : { serviceTimes: replay.serviceTimes }),
     };
   } finally {
     reader.close();
   }
+}
+
+/** 1 / a mean service time, over a rate; null when either is 0. */
+function capacityOf(meanUs: number, peakRatePerSec: number): number | null {
+  return meanUs > 0 && peakRatePerSec > 0 ? round3(1e6 / meanUs / peakRatePerSec) : null;
+}
+
+function meanOf(values: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return values.length === 0 ? 0 : sum / values.length;
 }
 
 function round3(x: number): number {

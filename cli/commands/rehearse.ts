@@ -77,7 +77,10 @@ function print(result: RehearseResult, flags: RehearseFlags): void {
     `  full-speed replay: ${fmt(v.eventsPerSec)} events/s (${fmtSeconds(v.elapsedMs)}), ${fmt(v.checkpointsVerified)} of ${count(v.checkpointsTotal, 'checkpoint')} verified` +
       (v.ok ? '' : `, ${count(v.mismatches, 'mismatch', 'mismatches')}, ${count(v.invariantViolations, 'invariant violation')}: run tapedeck replay for the details`),
   );
-  line(`  capacity: measured ${result.measuredCapacity}x the recorded peak${r.modelCapacity === null ? '' : `; the service-time model's ${r.modelCapacity}x`}`);
+  // Two figures that can differ widely: the rows model the engine calls alone (decoding is the
+  // consumer's side of the channel), the whole replay also reads, decodes and checks.
+  const server = result.serviceCapacity === null ? '' : `the ${r.modelCapacity === null ? "engine's measured" : "model's"} service times ${result.serviceCapacity}x the recorded peak (what the rows model); `;
+  line(`  capacity: ${server}the whole full-speed replay ${result.measuredCapacity}x (reading, decoding and checkpoints too)`);
   line();
   const budget = r.budgetLimits !== null;
   printTable(

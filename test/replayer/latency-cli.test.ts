@@ -118,10 +118,22 @@ describe('rehearse', () => {
     expect(figures.latencyMs).toEqual(rows[0].latencyMs);
   });
 
+  it('with measured service times, gives the capacity the rows model from the engine calls the replay timed', () => {
+    const saved = join(dir, 'rehearse-service.json');
+    const r = tapedeck(['rehearse', tape, '--speeds', '1', '--save-service-times', saved, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.json<{ serviceCapacity: number; measuredCapacity: number; report: { modelCapacity: number | null; recorded: { peakRatePerSec: number } } }>();
+    const { meanUs } = JSON.parse(readFileSync(saved, 'utf8')) as { meanUs: number };
+    expect(out.report.modelCapacity).toBeNull();
+    expect(out.serviceCapacity).toBeCloseTo(1e6 / meanUs / out.report.recorded.peakRatePerSec, 2);
+    const human = tapedeck(['rehearse', tape, '--speeds', '1']).stdout;
+    expect(human).toMatch(/capacity: the engine's measured service times \d+(\.\d+)?x the recorded peak \(what the rows model\); the whole full-speed replay \d+(\.\d+)?x/);
+  });
+
   it('prints a row per speed, the refined headroom and the capacity; exit 0 when 1x is within budget', () => {
     const r = tapedeck(['rehearse', tape, '--service-time', 'exp:1.2us', '--speeds', '1,1.5,2', '--p99', '0.5ms', '--json']);
     expect(r.status, r.stderr).toBe(0);
-    const out = r.json<{ ok: boolean; measuredCapacity: number; report: { rows: { speed: number; withinBudget: boolean }[]; headroom: { speed: number; low: number; high: number }; recorded: { peakRatePerSec: number }; modelCapacity: number } }>();
+    const out = r.json<{ ok: boolean; measuredCapacity: number; serviceCapacity: number; report: { rows: { speed: number; withinBudget: boolean }[]; headroom: { speed: number; low: number; high: number }; recorded: { peakRatePerSec: number }; modelCapacity: number } }>();
     expect(out.report.rows.map((x) => x.speed)).toEqual([1, 1.5, 2]);
     expect(out.report.rows.map((x) => x.withinBudget)).toEqual([true, true, false]);
     const h = out.report.headroom;
@@ -132,10 +144,12 @@ describe('rehearse', () => {
     expect(out.report.modelCapacity).toBeGreaterThan(1.4);
     expect(out.report.modelCapacity).toBeLessThan(1.8);
     expect(out.measuredCapacity).toBeGreaterThan(0);
+    expect(out.serviceCapacity).toBe(out.report.modelCapacity);
     const human = tapedeck(['rehearse', tape, '--service-time', 'exp:1.2us', '--speeds', '1,1.5,2', '--p99', '0.5ms']).stdout;
     expect(human).toMatch(/speed\s+p50 ms\s+p95 ms\s+p99 ms\s+p99\.9 ms\s+max ms\s+mean ms\s+queue max\s+blocked ms\s+dropped\s+budget/);
     expect(human).toMatch(/2x .* OVER \(p99\)/);
     expect(human).toMatch(/headroom: within budget up to 1\.\d+x the recorded rate; over it at 1\.\d+x/);
+    expect(human).toMatch(/capacity: the model's service times 1\.\d+x the recorded peak \(what the rows model\); the whole full-speed replay \d+(\.\d+)?x/);
   });
 
   it('exits 1 when the recorded rate itself is over budget', () => {
