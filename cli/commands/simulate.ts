@@ -18,7 +18,7 @@ interface SimulateFlags extends Pick<LatencyFlags, 'serviceTime' | 'budget' | 'p
   engine: string;
   seed?: number;
   runs: number;
-  faults: FaultKind[];
+  faults?: FaultKind[];
   properties?: PropertyName[];
   maxEvents?: number;
   maxFaults?: number;
@@ -59,8 +59,8 @@ export function simulateCommand(): Command {
     )
     .option('--engine <name|path>', 'engine to test: built-in name or module path', 'world')
     .option('--seed <n>', 'fast-check seed [default: drawn, and printed]', nonNegativeInt('--seed'))
-    .option('--runs <n>', `streams to try [default: ${DEFAULT_RUNS}]`, positiveInt('--runs'), DEFAULT_RUNS)
-    .option('--faults <list>', `comma-separated: ${FAULT_KINDS.join(', ')} [default: none]`, listOf('--faults', FAULT_KINDS), [] as FaultKind[])
+    .option('--runs <n>', 'streams to try', positiveInt('--runs'), DEFAULT_RUNS)
+    .option('--faults <list>', `comma-separated: ${FAULT_KINDS.join(', ')} [default: none]`, listOf('--faults', FAULT_KINDS))
     .option('--properties <list>', `comma-separated: ${PROPERTY_NAMES.join(', ')} [default: determinism, snapshot, invariants, and what the engine claims]`, listOf('--properties', PROPERTY_NAMES))
     .option('--max-events <n>', `longest generated stream [default: ${DEFAULT_MAX_EVENTS}]`, positiveInt('--max-events'))
     .option('--max-faults <n>', `most faults per stream [default: ${DEFAULT_MAX_FAULTS}]`, nonNegativeInt('--max-faults'))
@@ -98,7 +98,7 @@ export function simulateCommand(): Command {
         engineSpec: flags.engine,
         seed,
         runs: flags.runs,
-        faults: flags.faults,
+        faults: flags.faults ?? [],
         properties: flags.properties,
         maxEvents: flags.maxEvents,
         maxFaults: flags.maxFaults,

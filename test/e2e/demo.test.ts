@@ -88,7 +88,7 @@ describe('tapedeck command line', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it("keeps the tables in every command's --help indented when wrapped to 80 columns", () => {
+  it("keeps the tables in every command's --help indented when wrapped to 80 columns, and says each default once", () => {
     // commander wraps a description line longer than the help width without its indent, which
     // breaks a hand-laid table (record's list of sources once read "--seed, --rate, ..." from
     // column 0). In a paragraph whose lines after a heading are indented, all must stay so.
@@ -101,6 +101,9 @@ describe('tapedeck command line', () => {
         if (lines.length < 3 || !lines[0].endsWith(':') || !/^\s/.test(lines[1])) continue;
         for (const line of lines.slice(1)) expect(line, `${command} --help:\n${paragraph}`).toMatch(/^\s/);
       }
+      // An option says its default once: commander adds "(default: X)" for one it is given,
+      // which next to a description's own "[default: ...]" read "[default: 500] (default: 500)".
+      expect(help.stdout.replace(/\s+/g, ' '), `${command} --help`).not.toMatch(/\[default:[^\]]*\] \(default:/);
     }
   });
 
