@@ -1,6 +1,7 @@
 // Errors about tapes: missing, not a tape, from a newer format, or damaged. All are input
 // errors (exit 2) and name the file and, where there is one, the block and its sequence range.
 
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { TapedeckError } from '../engine/errors.js';
 
 export class TapeError extends TapedeckError {
@@ -9,6 +10,38 @@ export class TapeError extends TapedeckError {
     super(code, `${path}: ${message}`, options);
     this.name = 'TapeError';
     this.path = path;
+  }
+}
+
+/** A "permission denied" from the file system, for a message: EACCES or EPERM. */
+function denied(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/**
+ * The file at `path` (undefined: there is none), or a TapeError with `code` when this user may
+ * not reach it (a folder on the way it may not enter), where Node's stat says only "EACCES".
+ */
+export function statTapePath(path: string, code: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if (denied(error)) throw new TapeError(code, path, 'permission denied: this user may not enter a folder on its path', { cause: error });
+    throw error;
+  }
+}
+
+/** Why a file this process found cannot be read by it, when that is the reason (SQLite says only "unable to open database file"); else null. */
+export function unreadableWhy(path: string): string | null {
+  try {
+    accessSync(path, constants.R_OK);
+    return null;
+  } catch (error) {
+    if (!denied(error)) return null;
+    const file = statSync(path, { throwIfNoEntry: false });
+    const mode = file === undefined ? '' : ` (mode ${(file.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${file.uid})`;
+    return `permission denied: this user may not read the file${mode}`;
   }
 }
 

@@ -2,10 +2,10 @@
 // handed out, and every snapshot likewise: damaged data raises TapeCorruptError naming the
 // block and its sequence range, never a wrong event.
 
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { blockChecksum, BlockCursor, BlockFormatError, type BlockHeader } from './block.js';
-import { TapeCorruptError, TapeError } from './errors.js';
+import { statTapePath, TapeCorruptError, TapeError, unreadableWhy } from './errors.js';
 import { GZIP_MAGIC, startsWithBytes } from './ndjson.js';
 import {
   checkpointChecksum,
@@ -177,7 +177,7 @@ export class TapeReader {
   private readonly openBlocks = new Set<Generator<BlockCursor>>();
 
   static open(path: string): TapeReader {
-    const file = statSync(path, { throwIfNoEntry: false });
+    const file = statTapePath(path, 'E_TAPE_PERMISSION');
     if (file === undefined) throw new TapeError('E_TAPE_NOT_FOUND', path, 'no such file');
     if (file.isDirectory()) throw new TapeError('E_TAPE_NOT_FOUND', path, 'is a folder, not a tape file');
     // (A tape is made whole under another name and renamed into place: never empty, even
@@ -188,6 +188,8 @@ export class TapeReader {
     try {
       db = new Database(path, { readonly: true, fileMustExist: true });
     } catch (cause) {
+      const unreadable = unreadableWhy(path);
+      if (unreadable !== null) throw new TapeError('E_TAPE_PERMISSION', path, unreadable, { cause });
       throw new TapeError('E_TAPE_OPEN', path, `cannot open: ${(cause as Error).message}`, { cause });
     }
     try {

@@ -48,13 +48,14 @@ export interface VerifyOptions {
   readonly onProgress?: (events: number, totalEvents: number) => void;
 }
 
-/** Verify a tape. Throws only when the file is missing; a file that is not a sound tape is a report. */
+/** Verify a tape. Throws only when the file is missing or may not be read; a file that is not a sound tape is a report. */
 export function verifyTape(path: string, options: VerifyOptions = {}): VerifyReport {
   let reader: TapeReader;
   try {
     reader = TapeReader.open(path);
   } catch (error) {
-    if (error instanceof TapeError && error.code === 'E_TAPE_NOT_FOUND') throw error;
+    // Not there, or not this user's to read: nothing is known of the tape, sound or not.
+    if (error instanceof TapeError && (error.code === 'E_TAPE_NOT_FOUND' || error.code === 'E_TAPE_PERMISSION')) throw error;
     return { ok: false, tape: path, events: 0, blocks: 0, blocksChecked: 0, damagedBlocks: [], problems: [message(error)] };
   }
   try {

@@ -2,12 +2,12 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, renameSync, rmSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
 import type { EncodedBlock } from './block.js';
-import { TapeError, TapeWriteError } from './errors.js';
+import { statTapePath, TapeError, TapeWriteError } from './errors.js';
 import {
   checkpointChecksum,
   META_CHECKSUM_KEY,
@@ -167,7 +167,7 @@ export class TapeWriter {
    * `overwrite` (--force). `resumable`: whether the error offers --resume to continue it.
    */
   static checkTarget(path: string, overwrite: boolean, resumable = true): void {
-    const existing = statSync(path, { throwIfNoEntry: false });
+    const existing = statTapePath(path, 'E_TAPE_CREATE');
     if (existing === undefined) return;
     if (existing.isDirectory()) throw new TapeError('E_TAPE_CREATE', path, 'is a folder; --out names the tape file to write, e.g. --out folder/name.tape');
     if (!overwrite) {

@@ -2,7 +2,7 @@
 // operating error (exit 2) that names the file and says what is wrong with it, never an
 // internal error, and leaves nothing half-written behind.
 
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tapedeck, tempDir, type CliResult } from '../support/cli.js';
@@ -28,6 +28,27 @@ describe('paths and files', () => {
     }
     refused(tapedeck(['record', '--source', 'ndjson', '--input', dir, '--out', join(dir, 'x.tape')]), /error \[E_INPUT_NOT_FOUND\]: .*: is a folder, not a file of NDJSON lines/);
     expect(existsSync(join(dir, 'x.tape'))).toBe(false);
+  });
+
+  it('a tape this user may not read, or in a folder it may not enter, is refused as such, not as damaged', () => {
+    const closed = join(dir, 'closed');
+    mkdirSync(closed);
+    const unreadable = join(dir, 'unreadable.tape');
+    copyFileSync(tape, unreadable);
+    copyFileSync(tape, join(closed, 'in.tape'));
+    chmodSync(unreadable, 0o000);
+    chmodSync(closed, 0o000);
+    try {
+      const asUser = { permissionsApply: true };
+      for (const command of ['inspect', 'verify', 'replay', 'export']) {
+        refused(tapedeck([command, unreadable], asUser), /error \[E_TAPE_PERMISSION\]: .*unreadable\.tape: permission denied: this user may not read the file \(mode 0000, owner uid \d+\)/);
+        refused(tapedeck([command, join(closed, 'in.tape')], asUser), /error \[E_TAPE_PERMISSION\]: .*in\.tape: permission denied: this user may not enter a folder on its path/);
+      }
+      refused(tapedeck(['record', '--out', join(closed, 'new.tape'), '--events', '100'], asUser), /error \[E_TAPE_CREATE\]: .*new\.tape: permission denied: this user may not enter a folder on its path/);
+    } finally {
+      chmodSync(closed, 0o700);
+      chmodSync(unreadable, 0o600);
+    }
   });
 
   it('a tape is not written over a folder, even with --force, nor into a folder that does not exist', () => {

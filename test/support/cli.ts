@@ -30,6 +30,11 @@ export interface TapedeckRunOptions {
   readonly timeoutMs?: number;
   /** What the process reads on stdin (default: nothing, stdin closed at once). */
   readonly input?: string | Buffer;
+  /**
+   * File modes bind the process as they bind any user: run as root (CI, these machines), it is
+   * started through setpriv without the capabilities that let root read and enter anything.
+   */
+  readonly permissionsApply?: boolean;
 }
 
 export function tapedeck(args: readonly string[], options: TapedeckRunOptions = {}): CliResult {
@@ -40,8 +45,9 @@ export function tapedeck(args: readonly string[], options: TapedeckRunOptions = 
     ...(options.umask === undefined ? [] : [`umask ${options.umask}`]),
     ...(options.fileSizeLimitBlocks === undefined ? [] : ["trap '' XFSZ", `ulimit -f ${options.fileSizeLimitBlocks}`]),
   ];
-  const [command, argv] =
+  let [command, argv] =
     shell.length === 0 ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `${shell.join('; ')}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
+  if (options.permissionsApply === true && process.getuid?.() === 0) [command, argv] = ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', command, ...argv]];
   const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs, input: options.input });
   // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
   // (A process that stops before reading all of `input` gives EPIPE: not an error here.)
