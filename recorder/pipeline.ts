@@ -135,6 +135,11 @@ export class SourcePipeline {
 // file is cut into segments parsed by several workers side by side (segment-worker.ts); the
 // main thread takes the segments in order, numbers lines and events, applies and builds the
 // blocks. The tape is the same as one thread's.
+//
+// Text that can only be read in order (a gzip file, which zlib decompresses from its start) is
+// read on the main thread instead and fed to the workers (feed): each segment's text goes to
+// its worker as it comes, and a segment ends after the first newline past SEGMENT_BYTES. A
+// worker takes at most TEXT_IN_FLIGHT messages ahead of what it has parsed.
 
 /** Bytes of a segment; a worker may run SEGMENT_IN_FLIGHT chunks (a segment and more) ahead of the main thread. */
 export const SEGMENT_BYTES = 2 << 20;
@@ -142,13 +147,16 @@ export const SEGMENT_CHUNK_ITEMS = 4096;
 export const SEGMENT_IN_FLIGHT = 16;
 /** Parse workers: on this project's two-core machines two, beside the main thread's lighter work. */
 export const SEGMENT_WORKERS = 2;
-/** Control words: one per worker (chunks the main thread consumed from it), then the stop request. */
+/** Control words: one per worker (chunks the main thread consumed from it), then the stop request, then one per worker (text messages it took: fed text). */
 export const CONTROL_STOP_SEGMENTS = (workers: number): number => workers;
+export const CONTROL_TEXT_TAKEN = (workers: number, worker: number): number => workers + 1 + worker;
+/** Text messages (of at most 64 KiB) a worker may have waiting. */
+export const TEXT_IN_FLIGHT = 32;
 
 export interface SegmentTask {
   readonly input: string;
-  /** The main thread's open descriptor of `input` (NdjsonSource's): every worker reads the file through it. */
-  readonly fd: number;
+  /** The main thread's open descriptor of `input` (NdjsonSource's): every worker reads the file through it; or null: the text is fed (SegmentText messages). */
+  readonly fd: number | null;
   readonly engineSpec: string;
   /** Where the recording starts: the first segment starts here. */
   readonly from: { readonly byteOffset: number; readonly line: number };
@@ -191,6 +199,19 @@ export interface SegmentChunk {
 
 export type SegmentMessage = SegmentChunk | { readonly type: 'end'; readonly worker: number; readonly segment: number };
 
+/**
+ * Fed text, to the worker of `segment`: its bytes in order ('text', the first saying where the
+ * segment starts in the text); then 'end', with `until` when the text stopped short (a stop, an
+ * error: the unfinished line from there is not a line); or 'none', when there is no such segment.
+ */
+export type SegmentText =
+  | { readonly type: 'text'; readonly segment: number; readonly start: number; readonly bytes: Uint8Array }
+  | { readonly type: 'end'; readonly segment: number; readonly until: number | null }
+  | { readonly type: 'none'; readonly segment: number };
+
+/** Atomics.waitAsync (Node 16 and later; not in this project's TypeScript library). */
+const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
 /** The compiled segment worker (see compiledWorkerUrl). */
 export const segmentWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/segment-worker.js');
 
@@ -202,10 +223,14 @@ export class SegmentPipeline {
   readonly input: string;
   readonly startLine: number;
 
+  /** With fed text: the feeding (see feed), and its error (the text's reader failed: damaged gzip data). */
+  private feeding: Promise<void> | null = null;
+  feedError: unknown = null;
+
   constructor(url: URL, task: Omit<SegmentTask, 'control' | 'worker' | 'workers'>, count = SEGMENT_WORKERS) {
     this.input = task.input;
     this.startLine = task.from.line;
-    const control = new SharedArrayBuffer(4 * (count + 1));
+    const control = new SharedArrayBuffer(4 * (2 * count + 1));
     this.control = new Int32Array(control);
     this.workers = Array.from({ length: count }, (_, worker) => new Worker(url, { workerData: { ...task, worker, workers: count, control } satisfies SegmentTask }));
     this.inboxes = this.workers.map((w, i) => new WorkerInbox<SegmentMessage>(w, `NDJSON parse worker ${i}`));
@@ -235,16 +260,109 @@ export class SegmentPipeline {
     Atomics.notify(this.control, worker);
   }
 
-  /** Ask the workers to start no new segment (the main thread stops taking chunks). */
+  /** Ask the workers to start no new segment (the main thread stops taking chunks), and the feeding to end. */
   stop(): void {
-    Atomics.store(this.control, CONTROL_STOP_SEGMENTS(this.workers.length), 1);
-    for (let i = 0; i < this.workers.length; i++) Atomics.notify(this.control, i);
+    const count = this.workers.length;
+    Atomics.store(this.control, CONTROL_STOP_SEGMENTS(count), 1);
+    for (let i = 0; i < count; i++) {
+      Atomics.notify(this.control, i);
+      Atomics.notify(this.control, CONTROL_TEXT_TAKEN(count, i));
+    }
+  }
+
+  /**
+   * Feed `text`, which starts at `start` in the input, to the workers: segment k to worker
+   * k mod count, each ending after the first newline at or past `segmentBytes` of it. Runs
+   * beside the main thread's taking of chunks (it waits on the workers, never on that). A
+   * failure of the text (damaged gzip data) ends the segment at its last newline, as a stop
+   * does, and is kept in feedError for the recorder to raise once it has taken every line
+   * before it.
+   */
+  feed(text: AsyncIterable<Uint8Array>, start: number, segmentBytes: number): void {
+    this.feeding = this.feedText(text, start, segmentBytes).catch((error: unknown) => {
+      this.feedError = error;
+    });
+  }
+
+  private async feedText(text: AsyncIterable<Uint8Array>, start: number, segmentBytes: number): Promise<void> {
+    const count = this.workers.length;
+    const control = this.control;
+    const stopIndex = CONTROL_STOP_SEGMENTS(count);
+    const sent = new Array<number>(count).fill(0);
+    let segment = 0;
+    let offset = start;
+    let segmentStart = start;
+    /** Bytes of the current segment sent, and the offset after its last newline (segmentStart when none yet). */
+    let segmentSent = 0;
+    let lineEnd = start;
+    const post = (message: SegmentText, transfer: ArrayBuffer[] = []): void => this.workers[message.segment % count].postMessage(message, transfer);
+    const send = async (bytes: Uint8Array): Promise<void> => {
+      const worker = segment % count;
+      const taken = CONTROL_TEXT_TAKEN(count, worker);
+      for (;;) {
+        const now = Atomics.load(control, taken);
+        if (sent[worker] - now < TEXT_IN_FLIGHT || Atomics.load(control, stopIndex) !== 0) break;
+        const wait = waitAsync(control, taken, now, 1000);
+        if (wait.async) await wait.value;
+      }
+      // A copy: the text's chunks stay its reader's (it keeps them for the positions' checksums).
+      const copy = new Uint8Array(bytes);
+      post({ type: 'text', segment, start: segmentStart, bytes: copy }, [copy.buffer as ArrayBuffer]);
+      sent[worker]++;
+      offset += bytes.length;
+      segmentSent += bytes.length;
+      const newline = bytes.lastIndexOf(10);
+      if (newline >= 0) lineEnd = offset - bytes.length + newline + 1;
+    };
+    const next = (): void => {
+      segment++;
+      segmentStart = offset;
+      segmentSent = 0;
+      lineEnd = offset;
+    };
+    /** The end of the text: the segment being fed ends (cut short at its last newline: `short`), and the next has nothing. */
+    const finish = (short: boolean): void => {
+      if (segmentSent > 0 || segment === 0) post({ type: 'end', segment, until: short ? lineEnd : null });
+      else segment--;
+      post({ type: 'none', segment: segment + 1 });
+    };
+    try {
+      for await (const chunk of text) {
+        if (Atomics.load(control, stopIndex) !== 0) {
+          finish(true);
+          return;
+        }
+        let piece = chunk;
+        while (piece.length > 0) {
+          const room = segmentBytes - segmentSent;
+          const newline = room > piece.length ? -1 : piece.indexOf(10, Math.max(0, room - 1));
+          if (newline < 0) {
+            await send(piece);
+            break;
+          }
+          await send(piece.subarray(0, newline + 1));
+          post({ type: 'end', segment, until: null });
+          next();
+          piece = piece.subarray(newline + 1);
+        }
+      }
+    } catch (error) {
+      finish(true);
+      throw error;
+    }
+    finish(false);
   }
 
   async close(): Promise<void> {
     for (const inbox of this.inboxes) inbox.done();
     this.stop();
+    await this.feeding;
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  /** With fed text: wait until the feeding has ended (the text's reader is done with its file). */
+  async fed(): Promise<void> {
+    await this.feeding;
   }
 }
 

@@ -365,11 +365,19 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         segmentItems = 0;
       }
       segments.consumed(chunk.worker);
+      if (segmentLine >= 0) source.textTaken?.(segmentByteOffset);
       if (stopped) return;
       if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         lastYieldMs = performance.now();
       }
+    }
+    // Fed text that failed (damaged gzip data) ended at its last whole line: those lines are
+    // taken; they are committed, as a source's error commits what was taken, then it stands.
+    await segments.fed();
+    if (segments.feedError !== null) {
+      flush();
+      throw segments.feedError;
     }
   };
   const takeChunk = (chunk: SegmentChunk, input: string, lineBase: number): void => {
@@ -678,12 +686,15 @@ function startPipeline<S, E>(
   }
   if (source.live) return null;
   if (engineSpec === undefined) return null;
-  if (spec.kind === 'ndjson') {
+  if (spec.kind === 'ndjson' || spec.kind === 'ndjson-text') {
     const url = segmentWorkerUrl();
     if (url === null) return null;
     const from = spec.from as { byteOffset: number; line: number };
     const segmentBytes = positiveInteger('segmentBytes', options.segmentBytes ?? SEGMENT_BYTES);
-    return new SegmentPipeline(url, { input: spec.input, fd: spec.fd, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
+    const fd = spec.kind === 'ndjson' ? spec.fd : null;
+    const segments = new SegmentPipeline(url, { input: spec.input, fd, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
+    if (fd === null) segments.feed(source.text!(), from.byteOffset, segmentBytes);
+    return segments;
   }
   const url = sourceWorkerUrl();
   if (url === null) return null;

@@ -6,16 +6,108 @@
 // numbers, positions = line numbers within the segment), the rejects with their index among
 // the chunk's inputs, and the byte offset after every input. The main thread puts the
 // segments back in order, numbers lines and events, applies, and builds the tape's blocks.
+//
+// Text that can only be read in order (a gzip file) is fed instead (SegmentPipeline.feed): the
+// main thread sends each segment's bytes to its worker as they come, and the worker parses them
+// as they arrive; a segment ends after a newline, or where the text stopped short.
 
 import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_STOP_SEGMENTS, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask } from './pipeline.js';
+import { CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
-import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf } from './sources/ndjson.js';
+import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf, type NdjsonSourceOptions } from './sources/ndjson.js';
+
+/** A segment of fed text (SegmentPipeline.feed), as it arrives. */
+class FedSegment {
+  private readonly queue: Uint8Array[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+  /** Where the text stopped short (a stop, a failure): no line starts there or after. */
+  until: number | undefined = undefined;
+
+  constructor(
+    readonly start: number,
+    private readonly taken: () => void,
+  ) {}
+
+  push(bytes: Uint8Array): void {
+    this.queue.push(bytes);
+    this.poke();
+  }
+
+  end(until: number | null): void {
+    if (until !== null) this.until = until;
+    this.ended = true;
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
+      const bytes = this.queue.shift();
+      if (bytes === undefined) return;
+      this.taken();
+      yield bytes;
+    }
+  }
+}
+
+/** The fed text's segments for this worker, by number, as their messages come. */
+class FedText {
+  /** Segments whose text is still coming (a segment's messages come in order, the next segment's after them). */
+  private readonly open = new Map<number, FedSegment>();
+  /** Segments that came before the parsing asked for them: null for none. */
+  private readonly ready = new Map<number, FedSegment | null>();
+  private readonly waiting = new Map<number, (segment: FedSegment | null) => void>();
+
+  constructor(
+    private readonly firstStart: number,
+    private readonly taken: () => void,
+  ) {
+    parentPort!.on('message', (message: SegmentText) => this.take(message));
+  }
+
+  private take(message: SegmentText): void {
+    const k = message.segment;
+    let segment = this.open.get(k);
+    if (segment === undefined) {
+      // A segment's first message: a first segment with no text at all starts where the recording does.
+      const first = message.type === 'none' ? null : new FedSegment(message.type === 'text' ? message.start : this.firstStart, this.taken);
+      if (first !== null) this.open.set(k, first);
+      const waiter = this.waiting.get(k);
+      this.waiting.delete(k);
+      if (waiter !== undefined) waiter(first);
+      else this.ready.set(k, first);
+      if (first === null) return;
+      segment = first;
+    }
+    if (message.type === 'text') segment.push(message.bytes);
+    else if (message.type === 'end') {
+      segment.end(message.until);
+      this.open.delete(k);
+    }
+  }
+
+  /** Segment `k` once its first message has come; null when there is no such segment (the text ended before it). */
+  segment(k: number): Promise<FedSegment | null> {
+    const ready = this.ready.get(k);
+    if (ready !== undefined) {
+      this.ready.delete(k);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve) => this.waiting.set(k, resolve));
+  }
+}
 
 async function run(task: SegmentTask): Promise<void> {
   const port = parentPort!;
@@ -24,31 +116,49 @@ async function run(task: SegmentTask): Promise<void> {
   const engine = await loadEngine(task.engineSpec);
   const r = task.redaction;
   const redactor = r === null ? null : Redactor.fromParts(r);
-  const size = fstatSync(task.fd).size;
   const base = task.from.byteOffset;
+  const takenAt = CONTROL_TEXT_TAKEN(task.workers, task.worker);
+  const fed =
+    task.fd === null
+      ? new FedText(base, () => {
+          Atomics.add(control, takenAt, 1);
+          Atomics.notify(control, takenAt);
+        })
+      : null;
+  const size = task.fd === null ? 0 : fstatSync(task.fd).size;
   let sent = 0;
   const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
   for (let segment = task.worker; ; segment += task.workers) {
     if (Atomics.load(control, stopAt) !== 0) break;
-    const rawStart = base + segment * task.segmentBytes;
-    const start = segment === 0 ? base : lineStartAtOrAfter(task.fd, rawStart);
-    if (start >= size && (segment > 0 || size === base)) {
-      post({ type: 'end', worker: task.worker, segment });
-      return;
-    }
-    const source = new NdjsonSource({
+    let options: NdjsonSourceOptions<unknown>;
+    const common = {
       input: task.input,
-      fd: task.fd,
       codec: engine.codec,
       maxLineBytes: task.maxLineBytes,
-      from: { byteOffset: start, line: 0 },
-      until: base + (segment + 1) * task.segmentBytes,
       allowBom: segment === 0 && task.from.line === 0,
       keepRaw: task.keepRaw,
-      blockingReads: true,
       redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
-    });
+    };
+    if (fed !== null) {
+      const text = await fed.segment(segment);
+      if (text === null) {
+        post({ type: 'end', worker: task.worker, segment });
+        return;
+      }
+      options = { ...common, text: text.chunks(), from: { byteOffset: text.start, line: 0 } };
+      // Learnt only when the text stops short; read by the source as it goes.
+      Object.defineProperty(options, 'until', { get: () => text.until, enumerable: true });
+    } else {
+      const rawStart = base + segment * task.segmentBytes;
+      const start = segment === 0 ? base : lineStartAtOrAfter(task.fd!, rawStart);
+      if (start >= size && (segment > 0 || size === base)) {
+        post({ type: 'end', worker: task.worker, segment });
+        return;
+      }
+      options = { ...common, fd: task.fd!, from: { byteOffset: start, line: 0 }, until: base + (segment + 1) * task.segmentBytes, blockingReads: true };
+    }
+    const source = new NdjsonSource(options);
     const builder = new BlockBuilder();
     let items = 0;
     let nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);

@@ -28,6 +28,8 @@ export function sourceFromSpec(spec: SourceSpec, engine: Engine): Source {
         redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
       }) as Source;
     }
+    case 'ndjson-text':
+      throw new Error('the text of an NDJSON input is parsed by recorder/segment-worker.ts, not rebuilt here');
     case 'kafka':
       throw new Error('a Kafka source is read by recorder/kafka-worker.ts, not rebuilt here');
   }

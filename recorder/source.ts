@@ -88,6 +88,10 @@ export interface Source<E = unknown> {
   fillBlock?(builder: BlockBuilder, seq: number, limit: number): number;
   /** With fillBlock: where to resume to read the event after the last one it added. */
   resumePosition?(): unknown;
+  /** With a workerSpec of kind 'ndjson-text': the input's text from this run's start, read once. */
+  text?(): AsyncIterable<Uint8Array>;
+  /** With text(): the recorder has taken every input before this offset of the text. */
+  textTaken?(offset: number): void;
 }
 
 /** A source as plain data, rebuilt by recorder/source-spec.ts (on a worker thread). */
@@ -99,6 +103,18 @@ export type SourceSpec =
       readonly input: string;
       /** The main thread's open descriptor of `input`: a worker reads the same file, even if the path changes meanwhile. */
       readonly fd: number;
+      readonly maxLineBytes: number;
+      readonly from: unknown;
+      readonly keepRaw: boolean;
+      readonly redaction: RedactionParts | null;
+    }
+  /**
+   * NDJSON whose text this thread reads and the recorder cuts into segments for the parse
+   * workers (Source.text: a gzip file, decompressed in order): the rest as for 'ndjson'.
+   */
+  | {
+      readonly kind: 'ndjson-text';
+      readonly input: string;
       readonly maxLineBytes: number;
       readonly from: unknown;
       readonly keepRaw: boolean;

@@ -73,6 +73,12 @@ export interface NdjsonSourceOptions<E> {
   readonly redaction?: { readonly transform: LineTransform; readonly record: unknown };
   /** For tests: the stream to read instead of process.stdin when input is "-". */
   readonly stdin?: AsyncIterable<Uint8Array>;
+  /**
+   * The input's text from `from` on, already read on another thread (a segment of a gzip file
+   * that the main thread decompresses, for a parse worker): read as it comes, with positions
+   * from `from`; `input` only names it.
+   */
+  readonly text?: AsyncIterable<Uint8Array>;
   /** Stop before the first line that starts at or after this byte offset (a segment of a file read in parallel). */
   readonly until?: number;
   /** Whether the first line read may start with a byte order mark: by default when it is the file's first line. */
@@ -118,6 +124,8 @@ export function compressedInputError(label: string, head: Uint8Array, stream: bo
 
 /** Decompressed bytes a gzip source keeps behind what it has handed on: for the checksum of a position's tail (sealPosition). */
 const GZIP_KEEP_BYTES = 1 << 20;
+/** A gzip file at least this large (compressed: about 16 MiB of text) is parsed on the parse workers (text()). */
+export const GZIP_WORKER_MIN_BYTES = 2 << 20;
 
 export class NdjsonSource<E> implements Source<E> {
   readonly name = 'ndjson';
@@ -168,6 +176,8 @@ export class NdjsonSource<E> implements Source<E> {
    */
   private readonly recent: { readonly start: number; readonly bytes: Buffer }[] = [];
   private recentBytes = 0;
+  /** With text(): the offset before which the recorder has taken every line (see textTaken); else null. */
+  private textTakenTo: number | null = null;
   /** The input is a plain regular file, read by offset; else stdin, a pipe or a gzip file, read once in order. */
   private get seekable(): boolean {
     return this.fileSize !== null && !this.gzip;
@@ -182,12 +192,13 @@ export class NdjsonSource<E> implements Source<E> {
       throw new TapedeckError('E_USAGE', `--max-line-bytes must be a positive integer, got ${options.maxLineBytes}`);
     }
     const stdin = options.input === '-';
+    const given = options.text !== undefined;
     this.label = stdin ? 'stdin' : options.input;
-    this.ownsFd = !stdin && options.fd === undefined;
+    this.ownsFd = !stdin && !given && options.fd === undefined;
     let streamed: 'fifo' | 'tty' | null = null;
     let fileSize: number | null = null;
     let gzip = false;
-    if (!stdin) {
+    if (!stdin && !given) {
       const fd = options.fd ?? openInput(options.input);
       this.fd = fd;
       try {
@@ -216,7 +227,7 @@ export class NdjsonSource<E> implements Source<E> {
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
     // now from its first byte, and goes on numbering lines after those recorded.
     const from = options.from ?? { byteOffset: 0, line: 0 };
-    this.from = fileSize !== null ? from : { byteOffset: 0, line: from.line };
+    this.from = fileSize !== null || given ? from : { byteOffset: 0, line: from.line };
     this.description = {
       kind: 'ndjson',
       input: stdin ? '-' : resolve(options.input),
@@ -228,9 +239,18 @@ export class NdjsonSource<E> implements Source<E> {
 
   workerSpec(): { spec: SourceSpec; large: boolean } | null {
     const o = this.options;
-    if (!this.seekable || this.fd === null || o.stdin !== undefined) return null;
+    if (this.fd === null || o.stdin !== undefined || o.text !== undefined) return null;
     if (o.redaction !== undefined && !(o.redaction.transform instanceof Redactor)) return null;
     const from = this.from;
+    const redaction = o.redaction === undefined ? null : (o.redaction.transform as Redactor).parts();
+    if (this.gzip) {
+      // The text is decompressed here, in order, and cut into segments for the parse workers (text()).
+      return {
+        spec: { kind: 'ndjson-text', input: o.input, maxLineBytes: this.maxLineBytes, from, keepRaw: o.keepRaw !== false, redaction },
+        large: this.fileSize! >= GZIP_WORKER_MIN_BYTES,
+      };
+    }
+    if (!this.seekable) return null;
     return {
       spec: {
         kind: 'ndjson',
@@ -239,13 +259,34 @@ export class NdjsonSource<E> implements Source<E> {
         maxLineBytes: this.maxLineBytes,
         from,
         keepRaw: o.keepRaw !== false,
-        redaction: o.redaction === undefined ? null : (o.redaction.transform as Redactor).parts(),
+        redaction,
       },
       large: fstatSync(this.fd).size - from.byteOffset >= WORKER_MIN_BYTES,
     };
   }
 
+  /**
+   * The text of a gzip file from this run's start (as batches() would read it), for the parse
+   * workers (workerSpec's 'ndjson-text'): the recorder cuts it into segments. The chunks stay
+   * this source's (they are kept for the checksums of positions): copy what is handed on.
+   */
+  text(): AsyncIterable<Uint8Array> {
+    if (!this.gzip || this.fd === null) throw new Error('NdjsonSource.text() is for a gzip file');
+    this.textTakenTo = this.from.byteOffset;
+    return this.gunzipped(this.fd);
+  }
+
+  /**
+   * With text(): the recorder has taken every line before `offset`. The text kept for the
+   * checksums of positions is then what is still in flight and the TAIL_CHECK_BYTES before it.
+   */
+  textTaken(offset: number): void {
+    this.textTakenTo = offset;
+    this.trimRecent();
+  }
+
   private chunks(): AsyncIterable<Uint8Array> {
+    if (this.options.text !== undefined) return this.options.text;
     const fd = this.fd;
     const first = this.from.line === 0;
     if (fd === null || this.streamed !== null) {
@@ -331,7 +372,18 @@ export class NdjsonSource<E> implements Source<E> {
   private keepRecent(start: number, bytes: Buffer): void {
     this.recent.push({ start, bytes });
     this.recentBytes += bytes.length;
-    while (this.recentBytes - this.recent[0].bytes.length >= GZIP_KEEP_BYTES) this.recentBytes -= this.recent.shift()!.bytes.length;
+    this.trimRecent();
+  }
+
+  private trimRecent(): void {
+    const recent = this.recent;
+    if (this.textTakenTo === null) {
+      while (this.recentBytes - recent[0].bytes.length >= GZIP_KEEP_BYTES) this.recentBytes -= recent.shift()!.bytes.length;
+      return;
+    }
+    // Read ahead for the parse workers: keep all that positions can still fall in.
+    const keepFrom = this.textTakenTo - TAIL_CHECK_BYTES;
+    while (recent.length > 1 && recent[0].start + recent[0].bytes.length <= keepFrom) this.recentBytes -= recent.shift()!.bytes.length;
   }
 
   /** The up to TAIL_CHECK_BYTES bytes of the text before `offset`, from the chunks kept (fewer when they no longer hold them all). */
@@ -406,8 +458,9 @@ export class NdjsonSource<E> implements Source<E> {
     const from = this.from;
     const lines = splitLines(this.chunks(), { maxLineBytes: this.maxLineBytes, startOffset: from.byteOffset, startLine: from.line });
     try {
-      const until = this.options.until ?? Infinity;
       for await (const chunkLines of lines) {
+        // Read for each chunk of lines: a text segment learns where it ends as it is fed.
+        const until = this.options.until ?? Infinity;
         let n = chunkLines.length;
         let last = false;
         if (n > 0 && chunkLines[n - 1].byteOffset >= until) {

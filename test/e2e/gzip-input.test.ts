@@ -23,7 +23,13 @@ interface Report {
 }
 const inspect = (tape: string): Report => tapedeck(['inspect', tape, '--json']).json<Report>();
 
-describe('gzip-compressed NDJSON files', () => {
+// Each case twice: as a file this small is read (its text parsed on the main thread), and with
+// --pipeline on (decompressed on the main thread, the text fed to the parse workers), as a
+// file of 2 MiB or more is.
+describe.each([
+  ['read on one thread', [] as string[]],
+  ['fed to the parse workers', ['--pipeline', 'on']],
+])('gzip-compressed NDJSON files, %s', (_how, pipelineArgs) => {
   let dir: string;
   let text: string;
   let lineCount: number;
@@ -43,14 +49,14 @@ describe('gzip-compressed NDJSON files', () => {
     gz = join(dir, 'events.ndjson.gz');
     writeFileSync(gz, gzipSync(text));
     plainTape = join(dir, 'plain.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', plainTape]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', plainTape, ...pipelineArgs]).status).toBe(0);
   });
 
   it('records the text a gzip file holds: the same events, positions and checkpoints as the plain file', () => {
     const tape = join(dir, 'gz.tape');
-    const r = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', tape, '--json']);
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', tape, '--json', ...pipelineArgs]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.json()).toMatchObject({ read: 100_000, accepted: 100_000, quarantined: 0 });
+    expect(r.json()).toMatchObject({ read: 100_000, accepted: 100_000, quarantined: 0, pipelined: pipelineArgs.length > 0 });
     expect(exportText(tape)).toBe(text);
     const report = inspect(tape);
     expect(report.source.compression).toBe('gzip');
@@ -70,7 +76,7 @@ describe('gzip-compressed NDJSON files', () => {
     const members = join(dir, 'members.ndjson.gz');
     writeFileSync(members, Buffer.concat([gzipSync(lines.slice(0, 30_000).join('\n') + '\n'), gzipSync(lines.slice(30_000, 70_000).join('\n') + '\n'), gzipSync(lines.slice(70_000).join('\n'))]));
     const tape = join(dir, 'members.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', members, '--out', tape]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', members, '--out', tape, ...pipelineArgs]).status).toBe(0);
     expect(exportText(tape)).toBe(text);
   });
 
@@ -82,7 +88,7 @@ describe('gzip-compressed NDJSON files', () => {
     const prefix = gunzipSync(readFileSync(cut), { finishFlush: constants.Z_SYNC_FLUSH });
     const prefixLines = prefix.toString('utf8').split('\n').length - 1;
     const tape = join(dir, 'cut.tape');
-    const r = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape]);
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape, ...pipelineArgs]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/error \[E_INPUT_GZIP\]: .*cut\.ndjson\.gz: the gzip data is damaged or cut short after [\d,]+ bytes of text \(unexpected end of file\); the whole lines before it are recorded/);
     const held = inspect(tape);
@@ -96,7 +102,7 @@ describe('gzip-compressed NDJSON files', () => {
 
     // The file made whole again (the same name, as a writer finishing it would leave it).
     writeFileSync(cut, whole);
-    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape, '--resume']);
+    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', tape, '--resume', ...pipelineArgs]);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(exportText(tape)).toBe(text);
     expect(tapedeck(['replay', tape]).status).toBe(0);
@@ -107,7 +113,7 @@ describe('gzip-compressed NDJSON files', () => {
     const cut = join(dir, 'half.ndjson.gz');
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
     const fromGz = join(dir, 'from-gz.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', fromGz]).status).toBe(2);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', cut, '--out', fromGz, ...pipelineArgs]).status).toBe(2);
     const stored = inspect(fromGz).sourcePositions[0].position;
     expect(stored.byteOffset).toBeGreaterThan(0);
     expect(stored.tailBytes).toBe(65_536);
@@ -118,19 +124,19 @@ describe('gzip-compressed NDJSON files', () => {
     changedText[at] = changedText[at] === 0x31 ? 0x32 : 0x31;
     const changed = join(dir, 'changed.ndjson.gz');
     writeFileSync(changed, gzipSync(changedText));
-    const refused = tapedeck(['record', '--source', 'ndjson', '--input', changed, '--out', fromGz, '--resume']);
+    const refused = tapedeck(['record', '--source', 'ndjson', '--input', changed, '--out', fromGz, '--resume', ...pipelineArgs]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/E_RESUME_MISMATCH\]: .*changed\.ndjson\.gz: the 65,536 bytes before byte [\d,]+ .* are not those recorded/);
     // Fewer bytes of text than already recorded.
     const short = join(dir, 'short.ndjson.gz');
     writeFileSync(short, gzipSync(text.slice(0, 5000)));
-    const tooShort = tapedeck(['record', '--source', 'ndjson', '--input', short, '--out', fromGz, '--resume']);
+    const tooShort = tapedeck(['record', '--source', 'ndjson', '--input', short, '--out', fromGz, '--resume', ...pipelineArgs]);
     expect(tooShort.status).toBe(2);
     expect(tooShort.stderr).toMatch(/E_RESUME_MISMATCH\]: .*short\.ndjson\.gz holds 5,000 bytes of text, fewer than the [\d,]+ already recorded/);
     expect(inspect(fromGz).events).toBe(stored.line);
 
     // Recorded from the .gz, finished from the plain file.
-    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', fromGz, '--resume']);
+    const resumed = tapedeck(['record', '--source', 'ndjson', '--input', plain, '--out', fromGz, '--resume', ...pipelineArgs]);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(exportText(fromGz)).toBe(text);
 
@@ -138,8 +144,8 @@ describe('gzip-compressed NDJSON files', () => {
     const firstLines = join(dir, 'first.ndjson');
     writeFileSync(firstLines, text.split('\n').slice(0, 41_234).join('\n') + '\n');
     const fromPlain = join(dir, 'from-plain.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', firstLines, '--out', fromPlain]).status).toBe(0);
-    const finished = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', fromPlain, '--resume']);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', firstLines, '--out', fromPlain, ...pipelineArgs]).status).toBe(0);
+    const finished = tapedeck(['record', '--source', 'ndjson', '--input', gz, '--out', fromPlain, '--resume', ...pipelineArgs]);
     expect(finished.status, finished.stderr).toBe(0);
     expect(exportText(fromPlain)).toBe(text);
   });
@@ -159,14 +165,14 @@ describe('gzip-compressed NDJSON files', () => {
     });
     const tapes = [plainCorpus, gzCorpus].map((input, i) => {
       const tape = join(dir, `corpus-${i}.tape`);
-      const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', tape, '--quarantine', '--max-line-bytes', String(MAX_LINE), '--json']);
+      const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', tape, '--quarantine', '--max-line-bytes', String(MAX_LINE), '--json', ...pipelineArgs]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.json()).toMatchObject({ read: goodLines + badCodes.length, accepted: goodLines, quarantined: badCodes.length });
       return tape;
     });
     expect(exportText(tapes[1])).toBe(exportText(tapes[0]));
     expect(rejects(tapes[1])).toEqual(rejects(tapes[0]));
-    const strict = [plainCorpus, gzCorpus].map((input, i) => tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, `strict-${i}.tape`)]));
+    const strict = [plainCorpus, gzCorpus].map((input, i) => tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, `strict-${i}.tape`), ...pipelineArgs]));
     expect(strict[1].status).toBe(2);
     expect(strict[1].stderr.replace(gzCorpus, 'INPUT')).toBe(strict[0].stderr.replace(plainCorpus, 'INPUT'));
   });
@@ -181,14 +187,14 @@ describe('gzip-compressed NDJSON files', () => {
     expect(compressed.length).toBeLessThan(Buffer.byteLength(text) / 4);
     expect(gunzipSync(compressed).toString('utf8')).toBe(text);
     const back = join(dir, 'exported.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', out, '--out', back]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', out, '--out', back, ...pipelineArgs]).status).toBe(0);
     expect(exportText(back)).toBe(text);
     // The quarantined inputs too.
     const { bytes } = corpus();
     const bad = join(dir, 'bad.ndjson');
     writeFileSync(bad, bytes);
     const quarantined = join(dir, 'bad.tape');
-    expect(tapedeck(['record', '--source', 'ndjson', '--input', bad, '--out', quarantined, '--quarantine', '--max-line-bytes', String(MAX_LINE)]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'ndjson', '--input', bad, '--out', quarantined, '--quarantine', '--max-line-bytes', String(MAX_LINE), ...pipelineArgs]).status).toBe(0);
     const rejectsOut = join(dir, 'rejects.ndjson.gz');
     expect(tapedeck(['export', quarantined, '--rejects', '--out', rejectsOut]).status).toBe(0);
     expect(gunzipSync(readFileSync(rejectsOut)).toString('utf8')).toBe(tapedeck(['export', quarantined, '--rejects']).stdout);

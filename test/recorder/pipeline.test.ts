@@ -5,7 +5,8 @@
 
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +34,60 @@ function tapeRows(path: string): Record<string, unknown[]> {
 
 const syntheticOptions = { seed: 7, events: 30_000, players: 300, partitions: 8, zones: 8 };
 const recordOptions = { engine: worldEngine, runSeed: 7, checkpointEvery: 1000, snapshotEvery: 5000, blockEvents: 700 };
+
+/** The bad-input corpus, then `count` lines of every kind (CRLF ends, rejects, long lines that cross several small segments). */
+function mixedText(count: number): { text: Buffer; lines: number } {
+  const { bytes } = corpus();
+  const parts: Buffer[] = [bytes, Buffer.from('\n')];
+  let lines = bytes.toString('latin1').split('\n').length;
+  for (let i = 0; i < count; i++) {
+    const line = i % 97 === 0 ? `{"timestampUs":${5000 + i},"partition":1,"key":"${'k'.repeat(250)}","type":"leave","payload":{"player":${i % 300}}}` : i % 89 === 0 ? 'oops' : good(i % 300, 5000 + i);
+    parts.push(Buffer.from(line + (i % 13 === 0 ? '\r\n' : '\n')));
+    lines++;
+  }
+  return { text: Buffer.concat(parts), lines };
+}
+
+/** `input` recorded in quarantine mode on the parse workers with segments of 1,000 and 173 bytes, and on one thread: the same tape. */
+async function expectSameAcrossSegments(dir: string, input: string, lines: number): Promise<void> {
+  const tapes: string[] = [];
+  for (const [pipeline, segmentBytes] of [['on', 1000], ['on', 173], ['off', undefined]] as [PipelineMode, number | undefined][]) {
+    const path = join(dir, `${pipeline}-${segmentBytes}.tape`);
+    const source = new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE });
+    const result = await recordTape(source, { ...recordOptions, path, pipeline, segmentBytes, quarantine: true });
+    expect(result.read).toBe(lines);
+    expect(result.pipelined).toBe(pipeline === 'on');
+    tapes.push(path);
+  }
+  const [a, b, off] = tapes.map(tapeRows);
+  expect(off.rejects.length).toBeGreaterThan(40);
+  expect(a).toEqual(off);
+  expect(b).toEqual(off);
+}
+
+/**
+ * 3,000 lines with an event the engine's codec refuses at line 2346, written as an input by
+ * `write`, recorded strict on the parse workers (segments of 4 KiB) and on one thread: the same
+ * error, and the same tape of the lines before it.
+ */
+async function expectSameStrictStop(write: (dir: string, text: Buffer) => string): Promise<void> {
+  const dir = tempDir();
+  const lines = Array.from({ length: 3000 }, (_, i) => good(i % 300, 1000 + i));
+  lines.splice(2345, 0, '{"timestampUs":1,"partition":0,"key":"1","type":"teleport","payload":{"player":1}}');
+  const input = write(dir, Buffer.from(lines.join('\n') + '\n'));
+  const messages: string[] = [];
+  const tapes: string[] = [];
+  for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+    const path = join(dir, `${pipeline}.tape`);
+    const error = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec }), { ...recordOptions, path, pipeline, segmentBytes: 4096 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    messages.push((error as Error).message);
+    tapes.push(path);
+  }
+  expect(messages[0]).toContain('line 2346 (byte');
+  expect(messages[0]).toBe(messages[1]);
+  expect(tapeRows(tapes[0])).toEqual(tapeRows(tapes[1]));
+}
 
 describe('recording with the source on a worker thread', () => {
   it('writes the same synthetic tape as one thread', async () => {
@@ -241,55 +296,24 @@ describe('recording with the source on a worker thread', () => {
   describe('NDJSON parsed by several workers, segment by segment', () => {
     /** Lines of every kind, with long lines that cross several small segments. */
     function mixedFile(dir: string): { input: string; lines: number } {
-      const { bytes } = corpus();
-      const parts: Buffer[] = [bytes, Buffer.from('\n')];
-      let lines = bytes.toString('latin1').split('\n').length;
-      for (let i = 0; i < 3000; i++) {
-        const line = i % 97 === 0 ? `{"timestampUs":${5000 + i},"partition":1,"key":"${'k'.repeat(250)}","type":"leave","payload":{"player":${i % 300}}}` : i % 89 === 0 ? 'oops' : good(i % 300, 5000 + i);
-        parts.push(Buffer.from(line + (i % 13 === 0 ? '\r\n' : '\n')));
-        lines++;
-      }
+      const { text, lines } = mixedText(3000);
       const input = join(dir, 'mixed.ndjson');
-      writeFileSync(input, Buffer.concat(parts));
+      writeFileSync(input, text);
       return { input, lines };
     }
 
     it('writes the same tape as one thread when lines, long lines and rejects cross many segment boundaries', async () => {
       const dir = tempDir();
       const { input, lines } = mixedFile(dir);
-      const tapes: string[] = [];
-      for (const [pipeline, segmentBytes] of [['on', 1000], ['on', 173], ['off', undefined]] as [PipelineMode, number | undefined][]) {
-        const path = join(dir, `${pipeline}-${segmentBytes}.tape`);
-        const source = new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE });
-        const result = await recordTape(source, { ...recordOptions, path, pipeline, segmentBytes, quarantine: true });
-        expect(result.read).toBe(lines);
-        expect(result.pipelined).toBe(pipeline === 'on');
-        tapes.push(path);
-      }
-      const [a, b, off] = tapes.map(tapeRows);
-      expect(off.rejects.length).toBeGreaterThan(40);
-      expect(a).toEqual(off);
-      expect(b).toEqual(off);
+      await expectSameAcrossSegments(dir, input, lines);
     });
 
     it('stops at a bad line in a later segment in strict mode, as one thread does', async () => {
-      const dir = tempDir();
-      const input = join(dir, 'in.ndjson');
-      const lines = Array.from({ length: 3000 }, (_, i) => good(i % 300, 1000 + i));
-      lines.splice(2345, 0, '{"timestampUs":1,"partition":0,"key":"1","type":"teleport","payload":{"player":1}}');
-      writeFileSync(input, lines.join('\n') + '\n');
-      const messages: string[] = [];
-      const tapes: string[] = [];
-      for (const pipeline of ['on', 'off'] as PipelineMode[]) {
-        const path = join(dir, `${pipeline}.tape`);
-        const error = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec }), { ...recordOptions, path, pipeline, segmentBytes: 4096 }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(InputError);
-        messages.push((error as Error).message);
-        tapes.push(path);
-      }
-      expect(messages[0]).toContain('line 2346 (byte');
-      expect(messages[0]).toBe(messages[1]);
-      expect(tapeRows(tapes[0])).toEqual(tapeRows(tapes[1]));
+      await expectSameStrictStop((dir, text) => {
+        const input = join(dir, 'in.ndjson');
+        writeFileSync(input, text);
+        return input;
+      });
     });
 
     it('resumes a file from the middle: segments start from the resume offset', async () => {
@@ -321,6 +345,85 @@ describe('recording with the source on a worker thread', () => {
         quarantine: true,
         resume,
       });
+      const straight = join(dir, 'straight.tape');
+      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
+      const a = tapeRows(path);
+      const b = tapeRows(straight);
+      expect(a.rejects).toEqual(b.rejects);
+      expect(a.source_positions).toEqual(b.source_positions);
+      const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
+      expect(exportOf(path)).toBe(exportOf(straight));
+    });
+  });
+
+  describe('a gzip file: its text decompressed here, in order, and fed to the parse workers segment by segment', () => {
+    /** `text` gzipped in members of `member` bytes (so that lines are cut between zlib's chunks too). */
+    function gzipMembers(text: Buffer, member: number): Buffer {
+      const parts: Buffer[] = [];
+      for (let at = 0; at < text.length; at += member) parts.push(gzipSync(text.subarray(at, at + member)));
+      return Buffer.concat(parts);
+    }
+    function mixedGzip(dir: string, member = 50_000): { input: string; lines: number } {
+      const { text, lines } = mixedText(6000);
+      const input = join(dir, 'mixed.ndjson.gz');
+      writeFileSync(input, gzipMembers(text, member));
+      return { input, lines };
+    }
+
+    it('writes the same tape as one thread when lines, long lines and rejects cross many segment boundaries', async () => {
+      const dir = tempDir();
+      const { input, lines } = mixedGzip(dir);
+      await expectSameAcrossSegments(dir, input, lines);
+    });
+
+    it('stops at a bad line in a later segment in strict mode, as one thread does', async () => {
+      await expectSameStrictStop((dir, text) => {
+        const input = join(dir, 'in.ndjson.gz');
+        writeFileSync(input, gzipMembers(text, 7000));
+        return input;
+      });
+    });
+
+    it('gzip data cut short: the same error, and the same whole lines before it committed, as one thread', async () => {
+      const dir = tempDir();
+      const { input } = mixedGzip(dir, 1 << 20);
+      const cut = join(dir, 'cut.ndjson.gz');
+      const whole = readFileSync(input);
+      writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+      const messages: string[] = [];
+      const tapes: string[] = [];
+      for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+        const path = join(dir, `${pipeline}.tape`);
+        const error = await recordTape(new NdjsonSource({ input: cut, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path, pipeline, segmentBytes: 3000, quarantine: true }).catch((e: unknown) => e);
+        expect((error as { code?: string }).code).toBe('E_INPUT_GZIP');
+        messages.push((error as Error).message);
+        tapes.push(path);
+      }
+      expect(messages[0]).toBe(messages[1]);
+      const [on, off] = tapes.map(tapeRows);
+      expect(on.blocks.length).toBeGreaterThan(3);
+      expect(on).toEqual(off);
+    });
+
+    it("stops when asked and resumes from the middle of the text: the positions' checksums hold, no event lost or repeated", async () => {
+      const dir = tempDir();
+      const { input } = mixedGzip(dir);
+      const path = join(dir, 'two-runs.tape');
+      const controller = new AbortController();
+      const options = { ...recordOptions, path, pipeline: 'on' as PipelineMode, segmentBytes: 2000, blockEvents: 50, quarantine: true };
+      const first = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), {
+        ...options,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.read >= 2000) controller.abort();
+        },
+      });
+      expect(first.stopped).toBe(true);
+      const resume = openResume(path, worldEngine, 'ndjson');
+      expect(resume.read).toBeLessThan(4000);
+      const position = resume.position as NdjsonPosition;
+      expect(position.tailBytes).toBe(Math.min(65_536, position.byteOffset));
+      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE, from: position }), { ...options, resume });
       const straight = join(dir, 'straight.tape');
       await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
       const a = tapeRows(path);
