@@ -17,7 +17,7 @@ import { jsonCodec } from '../engine/json-codec.js';
 import type { EventCodec } from '../engine/types.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { type RedactionParts, Redactor } from './redact.js';
-import { BlockBuilder } from '../tape/block.js';
+import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
 import { workerFailure } from '../tape/threads.js';
 import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
@@ -172,7 +172,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
           else builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === KAFKA_CHUNK_ITEMS) await send();
+        if (items === KAFKA_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES) await send();
       }
     }
     pendingItems -= records(batch);

@@ -417,7 +417,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       afterApplied();
       segmentByteOffset = nextOffsets[i];
       segmentLine = line;
-      if (builder.eventCount >= blockEvents) flush(undefined, false);
+      if (builder.full(blockEvents)) flush(undefined, false);
     }
   };
 
@@ -444,7 +444,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     read++;
     seq++;
     afterApplied();
-    if (builder.eventCount >= blockEvents) flush(undefined, false);
+    if (builder.full(blockEvents)) flush(undefined, false);
   };
 
   /** The source's items, read on this thread. */
@@ -572,7 +572,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         read++;
         seq++;
         afterApplied();
-        if (builder.eventCount >= blockEvents) flush(undefined, false);
+        if (builder.full(blockEvents)) flush(undefined, false);
       }
       if (liveCommitDue()) flush();
       kafka.consumed();

@@ -13,7 +13,7 @@
 
 import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BlockBuilder } from '../tape/block.js';
+import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
 import { CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
@@ -187,7 +187,7 @@ async function run(task: SegmentTask): Promise<void> {
           builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === SEGMENT_CHUNK_ITEMS) send(false);
+        if (items === SEGMENT_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES) send(false);
       }
     }
     send(true);

@@ -69,7 +69,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
       if (added === 0) break;
       seq += added;
       read += added;
-      if (builder.eventCount >= task.blockEvents) send();
+      if (builder.full(task.blockEvents)) send();
       stopIfAsked();
     }
   } else {
@@ -94,7 +94,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
         seq++;
         read++;
         lastItem = item;
-        if (builder.eventCount >= task.blockEvents) send();
+        if (builder.full(task.blockEvents)) send();
       }
       stopIfAsked();
     }

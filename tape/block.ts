@@ -139,6 +139,14 @@ export interface PayloadWriter<E> {
   encodeInto(event: E, bytes: Uint8Array, offset: number): number;
 }
 
+/**
+ * Bytes of event data at which a block is finished whatever its number of events: large events
+ * (a user's JSON documents of hundreds of KiB) would otherwise make blocks of gigabytes, past
+ * SQLite's largest blob (1,000,000,000 bytes), and hold them in memory while they fill. A
+ * block of world events (about 25 bytes each) never comes near it.
+ */
+export const BLOCK_MAX_BYTES = 4 << 20;
+
 /** Accumulates events into a block. Reused across blocks; `finish` copies the bytes out. */
 export class BlockBuilder {
   private readonly sink = new ByteSink(1 << 17);
@@ -157,6 +165,11 @@ export class BlockBuilder {
 
   get byteLength(): number {
     return this.sink.length;
+  }
+
+  /** The block is to be finished: `maxEvents` events, or BLOCK_MAX_BYTES of data. */
+  full(maxEvents: number): boolean {
+    return this.count >= maxEvents || this.sink.length >= BLOCK_MAX_BYTES;
   }
 
   add(seq: number, event: BlockEvent): void {

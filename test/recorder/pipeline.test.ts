@@ -5,6 +5,7 @@
 
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson
 import { Redactor } from '../../recorder/redact.js';
 import { EngineGeneratedSource, WorldTrafficSource } from '../../recorder/sources/synthetic.js';
 import { keptSourceWorker } from '../../recorder/pipeline.js';
+import { BLOCK_MAX_BYTES } from '../../tape/block.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { BAD, corpus, good, MAX_LINE } from '../support/bad-input.js';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
@@ -190,6 +192,51 @@ describe('recording with the source on a worker thread', () => {
     expect(keptSourceWorker()).toBeNull();
     expect(tapeRows((await record('after-failure.tape')).path)).toEqual(tapeRows(first.path));
     expect(keptSourceWorker()).not.toBe(kept);
+  });
+
+  it("finishes a block at 4 MiB of data whatever its number of events (a user's large JSON events): the same tapes on the workers as on one thread", async () => {
+    // Before, a block held 4,096 events however large: 4,096 events of 262 KB made a block past
+    // SQLite's largest blob, and the recording failed with an internal error.
+    const dir = tempDir();
+    const enginePath = join(dir, 'big-events.mjs');
+    const counter = pathToFileURL(join(REPO, 'examples', 'counter-engine.mjs')).href;
+    writeFileSync(
+      enginePath,
+      `import base from ${JSON.stringify(counter)};\n` +
+        `export default { ...base, name: 'big-events', generate(random, index) {\n` +
+        `  return { event: { type: 'deposit', payload: { amount: random.int(1, 9), note: 'n'.repeat(190_000 + random.int(0, 20_000)) } }, partition: index % 3, key: 'k' + (index % 7) };\n} };\n`,
+    );
+    const engine = await loadEngine(enginePath);
+    const input = join(dir, 'big.ndjson');
+    const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ timestampUs: 1_000_000 + i, partition: i % 3, key: `k${i % 7}`, type: 'deposit', payload: { amount: i, note: 'n'.repeat(150_000 + i * 500) } }));
+    writeFileSync(input, lines.join('\n') + '\n');
+    const common = { engine, engineSpec: enginePath, runSeed: 1, checkpointEvery: 10, snapshotEvery: 50 };
+    for (const [name, source] of [
+      ['synthetic', () => new EngineGeneratedSource(engine, { seed: 3, events: 120, ratePerSec: 1000 })],
+      ['ndjson', () => new NdjsonSource({ input, codec: engine.codec })],
+    ] as const) {
+      const tapes: string[] = [];
+      for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+        const path = join(dir, `${name}-${pipeline}.tape`);
+        const result = await recordTape(source(), { ...common, path, pipeline, segmentBytes: 1 << 20 });
+        expect(result).toMatchObject({ events: 120, pipelined: pipeline === 'on' });
+        tapes.push(path);
+      }
+      // (The blocks' data by digest: a deep comparison of 20 MB byte by byte takes minutes.)
+      const digested = (path: string) => {
+        const rows = tapeRows(path);
+        const blocks = (rows.blocks as { data: Uint8Array; byte_length: number }[]).map((b) => ({ ...b, data: createHash('sha256').update(b.data).digest('hex') }));
+        const snapshots = (rows.snapshots as { state: Uint8Array }[]).map((r) => ({ ...r, state: createHash('sha256').update(r.state).digest('hex') }));
+        return { ...rows, blocks, snapshots };
+      };
+      const [on, off] = tapes.map(digested);
+      const sizes = off.blocks.map((b) => b.byte_length);
+      expect(sizes.length, name).toBeGreaterThanOrEqual(5);
+      // At most the limit and the one event that passed it.
+      expect(Math.max(...sizes), name).toBeLessThanOrEqual(BLOCK_MAX_BYTES + 220_000);
+      expect(on, name).toEqual(off);
+      expect(tapedeck(['replay', tapes[0], '--engine', enginePath]).status, name).toBe(0);
+    }
   });
 
   it('writes the same NDJSON tape as one thread, rejects included, in quarantine mode', async () => {
