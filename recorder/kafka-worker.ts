@@ -18,7 +18,7 @@ import type { EventCodec } from '../engine/types.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { type RedactionParts, Redactor } from './redact.js';
 import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, MAX_PENDING_REJECT_BYTES, type KafkaMessage, type KafkaTask } from './pipeline.js';
 import { workerFailure } from '../tape/threads.js';
 import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
 
@@ -84,6 +84,8 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   const builder = new BlockBuilder();
   let items = 0;
   let rejects: { index: number; reject: SourceReject }[] = [];
+  /** Bytes of raw input the chunk's rejects hold. */
+  let rejectBytes = 0;
   let sent = 0;
   let convertedChunks = 0;
   const backlog = task.convert === 'reader' ? 0 : task.convert === 'main' ? Infinity : CONVERT_BACKLOG;
@@ -98,6 +100,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
     if (converted) convertedChunks++;
     items = 0;
     rejects = [];
+    rejectBytes = 0;
     // Wait for room without blocking this thread's event loop: the consumer's heartbeats run on it.
     for (;;) {
       const consumed = Atomics.load(control, CONTROL_CONSUMED);
@@ -163,16 +166,22 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
             builder.addParts(builder.eventCount, ts, run.partition, message.offsetNumber, key, message.keyAt, keyLength, buffer, message.valueAt, message.valueLength);
           } else {
             const event = source.fastEvent(run.topic, run.partition, message.offsetNumber, buffer, message.valueAt, message.valueAt + message.valueLength);
-            if (event === REJECTED) rejects.push({ index: items, reject: source.lastReject! });
+            if (event === REJECTED) {
+              rejects.push({ index: items, reject: source.lastReject! });
+              rejectBytes += source.lastReject!.raw?.length ?? 0;
+            }
             else builder.addEncodedParts(builder.eventCount, ts, run.partition, message.offsetNumber, key, message.keyAt, keyLength, fastCodec!, event);
           }
         } else {
           const item = source.rawRecord(run, message, converted);
-          if (isReject(item)) rejects.push({ index: items, reject: item });
+          if (isReject(item)) {
+            rejects.push({ index: items, reject: item });
+            rejectBytes += item.raw?.length ?? 0;
+          }
           else builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === KAFKA_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES) await send();
+        if (items === KAFKA_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES || rejectBytes >= MAX_PENDING_REJECT_BYTES) await send();
       }
     }
     pendingItems -= records(batch);

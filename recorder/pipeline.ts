@@ -23,6 +23,13 @@ import type { RedactionParts } from './redact.js';
 
 /** Batches the worker may be ahead of the main thread. */
 export const MAX_IN_FLIGHT = 8;
+/**
+ * Rejects waiting for a commit (the main thread's recorder) or to be sent (a worker): past this
+ * many, or this many bytes of raw input (rejected lines of up to --max-line-bytes each), they
+ * go on without waiting for a block, so that memory stays bounded however bad the input.
+ */
+export const MAX_PENDING_REJECTS = 1024;
+export const MAX_PENDING_REJECT_BYTES = 4 << 20;
 /** Control words in shared memory: batches the main thread has committed; and a stop request. */
 export const CONTROL_CONSUMED = 0;
 export const CONTROL_STOP = 1;

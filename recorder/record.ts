@@ -13,7 +13,7 @@ import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js
 import { TapeWriteError } from '../tape/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { MAX_PENDING_REJECT_BYTES, MAX_PENDING_REJECTS, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
@@ -26,8 +26,6 @@ export const DEFAULT_BLOCK_EVENTS = 4096;
  * about a third of 8 commits. A durable (live) source commits every block.
  */
 export const RELAXED_COMMIT_BLOCKS = 8;
-/** Rejects waiting for a commit; past this many they are committed without waiting for a block. */
-const MAX_PENDING_REJECTS = 1024;
 /** A live source's input is committed at least this often while it trickles in, and this long after it stops coming. */
 const LIVE_COMMIT_INTERVAL_MS = 100;
 /** Longest stretch without letting the event loop run timers and signal handlers. */
@@ -219,6 +217,9 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   let pendingCheckpoints: Checkpoint[] = [];
   let pendingSnapshots: SnapshotRecord[] = [];
   let pendingRejects: RejectRecord[] = [];
+  /** Bytes of raw input the pending rejects hold. */
+  let pendingRejectBytes = 0;
+  const rejectsFull = (): boolean => pendingRejects.length >= MAX_PENDING_REJECTS || pendingRejectBytes >= MAX_PENDING_REJECT_BYTES;
   let lastItem: SourceItem<E> | null = null;
   let lastCommitMs = performance.now();
   /** A live source's input waits for a commit at most LIVE_COMMIT_INTERVAL_MS. */
@@ -286,6 +287,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     pendingCheckpoints = [];
     pendingSnapshots = [];
     pendingRejects = [];
+    pendingRejectBytes = 0;
     lastCommitMs = performance.now();
     options.onProgress?.({ events: seq, read, blocks: blockNo, position });
   };
@@ -340,7 +342,10 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       if (message.block !== null) applyBlock(message.block);
       read = message.read;
       quarantined = message.quarantined;
-      if (message.rejects.length > 0) pendingRejects.push(...message.rejects);
+      if (message.rejects.length > 0) {
+        pendingRejects.push(...message.rejects);
+        for (const r of message.rejects) pendingRejectBytes += r.raw?.length ?? 0;
+      }
       if (message.position !== undefined) pipelinePosition = message.position;
       // A block waits for its commit group; rejects sent on their own are committed now.
       flush(message.block ?? undefined, message.block === null);
@@ -399,9 +404,10 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         read++;
         quarantined++;
         pendingRejects.push({ nextSeq: seq, position, reasonCode: r.reasonCode, reason: r.reason, rawLength: r.rawLength, raw: r.raw });
+        pendingRejectBytes += r.raw?.length ?? 0;
         segmentByteOffset = nextOffsets[i];
         segmentLine = line;
-        if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
+        if (rejectsFull()) flush();
         continue;
       }
       if (!cursor.next()) throw new Error(`recorder: a chunk of segment ${chunk.segment} holds fewer events than inputs`);
@@ -432,8 +438,9 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       read++;
       quarantined++;
       pendingRejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+      pendingRejectBytes += item.raw?.length ?? 0;
       lastItem = item;
-      if (pendingRejects.length >= MAX_PENDING_REJECTS) flush();
+      if (rejectsFull()) flush();
       return;
     }
     ctx.prepare(seq, item.timestampUs, item.partition);

@@ -15,7 +15,7 @@ import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
+import { CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, MAX_PENDING_REJECT_BYTES, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
@@ -163,6 +163,7 @@ async function run(task: SegmentTask): Promise<void> {
     let items = 0;
     let nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
     let rejects: SegmentReject[] = [];
+    let rejectBytes = 0;
     const send = (last: boolean): void => {
       const block = builder.eventCount > 0 ? builder.finish(0) : null;
       const offsets = nextOffsets.slice(0, items);
@@ -174,6 +175,7 @@ async function run(task: SegmentTask): Promise<void> {
       items = 0;
       nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
       rejects = [];
+      rejectBytes = 0;
       waitForRoom(control, task.worker, sent, SEGMENT_IN_FLIGHT, stopAt);
     };
     for await (const batch of source.batches()) {
@@ -183,11 +185,12 @@ async function run(task: SegmentTask): Promise<void> {
         if (isReject(item)) {
           const position = item.position as { line: number; byteOffset: number };
           rejects.push({ index: items, line: position.line, byteOffset: position.byteOffset, reasonCode: item.reasonCode, reason: item.reason, raw: item.raw, rawLength: item.rawLength });
+          rejectBytes += item.raw?.length ?? 0;
         } else {
           builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === SEGMENT_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES) send(false);
+        if (items === SEGMENT_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES || rejectBytes >= MAX_PENDING_REJECT_BYTES) send(false);
       }
     }
     send(true);

@@ -9,13 +9,11 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, MAX_PENDING_REJECT_BYTES, MAX_PENDING_REJECTS, type PipelineMessage, type PipelineTask } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
 
-/** Rejects waiting for a block; past this many they are sent on their own (as the main thread's recorder does). */
-const MAX_PENDING_REJECTS = 1024;
 
 /** A recording for this thread: the task, and the port its messages go to. */
 export interface SourceJob {
@@ -33,6 +31,8 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   let read = task.read;
   let quarantined = task.quarantined;
   let rejects: RejectRecord[] = [];
+  /** Bytes of raw input the rejects to send hold. */
+  let rejectBytes = 0;
   let lastItem: SourceItem | null = null;
   const fast = source.fillBlock !== undefined && source.resumePosition !== undefined;
   let sent = 0;
@@ -49,6 +49,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
       block === null ? [] : [block.data.buffer as ArrayBuffer],
     );
     rejects = [];
+    rejectBytes = 0;
     sent++;
     // At most MAX_IN_FLIGHT batches ahead of the main thread (or until told to stop).
     waitForRoom(control, CONTROL_CONSUMED, sent, MAX_IN_FLIGHT, CONTROL_STOP);
@@ -86,8 +87,9 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
           read++;
           quarantined++;
           rejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
+          rejectBytes += item.raw?.length ?? 0;
           lastItem = item;
-          if (rejects.length >= MAX_PENDING_REJECTS) send();
+          if (rejects.length >= MAX_PENDING_REJECTS || rejectBytes >= MAX_PENDING_REJECT_BYTES) send();
           continue;
         }
         builder.add(seq, item);

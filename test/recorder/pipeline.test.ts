@@ -239,6 +239,29 @@ describe('recording with the source on a worker thread', () => {
     }
   });
 
+  it('commits quarantined lines once they hold 4 MiB of raw input, not only every 1,024, on the workers and on one thread', async () => {
+    // Before, 1,024 rejected lines waited for a commit however long each was (up to
+    // --max-line-bytes): 2,000 lines of 300 KB held 429 MB on one thread, and more on the workers.
+    const dir = tempDir();
+    const input = join(dir, 'bad.ndjson');
+    writeFileSync(input, Array.from({ length: 100 }, (_, i) => `{"broken":${i},"pad":"${'x'.repeat(300_000)}`).join('\n') + '\n');
+    const tapes: string[] = [];
+    for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+      const path = join(dir, `${pipeline}.tape`);
+      const reads: number[] = [];
+      const result = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec }), { ...recordOptions, path, pipeline, segmentBytes: 1 << 20, quarantine: true, onProgress: (p) => reads.push(p.read) });
+      expect(result).toMatchObject({ quarantined: 100, pipelined: pipeline === 'on' });
+      const steps = reads.map((r, i) => r - (i === 0 ? 0 : reads[i - 1]));
+      // 4 MiB is 14 lines of 300 KB: a commit at most every 14.
+      expect(Math.max(...steps), `${pipeline}: ${steps.join(' ')}`).toBeLessThanOrEqual(14);
+      expect(reads.at(-1)).toBe(100);
+      tapes.push(path);
+    }
+    // (Raw bytes by digest: a deep comparison of 30 MB byte by byte takes minutes.)
+    const rejects = (path: string) => (tapeRows(path).rejects as { raw: Uint8Array }[]).map((r) => ({ ...r, raw: createHash('sha256').update(r.raw).digest('hex') }));
+    expect(rejects(tapes[0])).toEqual(rejects(tapes[1]));
+  });
+
   it('writes the same NDJSON tape as one thread, rejects included, in quarantine mode', async () => {
     const dir = tempDir();
     const input = join(dir, 'in.ndjson');
