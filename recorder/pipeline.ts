@@ -30,6 +30,9 @@ export const MAX_IN_FLIGHT = 8;
  */
 export const MAX_PENDING_REJECTS = 1024;
 export const MAX_PENDING_REJECT_BYTES = 4 << 20;
+
+/** Whether `count` rejects holding `bytes` of raw input are to go on now (see MAX_PENDING_REJECTS). */
+export const rejectsFull = (count: number, bytes: number): boolean => count >= MAX_PENDING_REJECTS || bytes >= MAX_PENDING_REJECT_BYTES;
 /** Control words in shared memory: batches the main thread has committed; and a stop request. */
 export const CONTROL_CONSUMED = 0;
 export const CONTROL_STOP = 1;

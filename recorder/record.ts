@@ -13,7 +13,7 @@ import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js
 import { TapeWriteError } from '../tape/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { MAX_PENDING_REJECT_BYTES, MAX_PENDING_REJECTS, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { rejectsFull, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
 
@@ -217,9 +217,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   let pendingCheckpoints: Checkpoint[] = [];
   let pendingSnapshots: SnapshotRecord[] = [];
   let pendingRejects: RejectRecord[] = [];
-  /** Bytes of raw input the pending rejects hold. */
+  /** Bytes of raw input the pending rejects taken on this thread hold (a worker bounds its own). */
   let pendingRejectBytes = 0;
-  const rejectsFull = (): boolean => pendingRejects.length >= MAX_PENDING_REJECTS || pendingRejectBytes >= MAX_PENDING_REJECT_BYTES;
   let lastItem: SourceItem<E> | null = null;
   let lastCommitMs = performance.now();
   /** A live source's input waits for a commit at most LIVE_COMMIT_INTERVAL_MS. */
@@ -342,10 +341,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       if (message.block !== null) applyBlock(message.block);
       read = message.read;
       quarantined = message.quarantined;
-      if (message.rejects.length > 0) {
-        pendingRejects.push(...message.rejects);
-        for (const r of message.rejects) pendingRejectBytes += r.raw?.length ?? 0;
-      }
+      if (message.rejects.length > 0) pendingRejects.push(...message.rejects);
       if (message.position !== undefined) pipelinePosition = message.position;
       // A block waits for its commit group; rejects sent on their own are committed now.
       flush(message.block ?? undefined, message.block === null);
@@ -407,7 +403,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         pendingRejectBytes += r.raw?.length ?? 0;
         segmentByteOffset = nextOffsets[i];
         segmentLine = line;
-        if (rejectsFull()) flush();
+        if (rejectsFull(pendingRejects.length, pendingRejectBytes)) flush();
         continue;
       }
       if (!cursor.next()) throw new Error(`recorder: a chunk of segment ${chunk.segment} holds fewer events than inputs`);
@@ -440,7 +436,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       pendingRejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
       pendingRejectBytes += item.raw?.length ?? 0;
       lastItem = item;
-      if (rejectsFull()) flush();
+      if (rejectsFull(pendingRejects.length, pendingRejectBytes)) flush();
       return;
     }
     ctx.prepare(seq, item.timestampUs, item.partition);

@@ -9,11 +9,10 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, MAX_PENDING_REJECT_BYTES, MAX_PENDING_REJECTS, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
-
 
 /** A recording for this thread: the task, and the port its messages go to. */
 export interface SourceJob {
@@ -89,7 +88,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
           rejects.push({ nextSeq: seq, position: item.position, reasonCode: item.reasonCode, reason: item.reason, rawLength: item.rawLength, raw: item.raw });
           rejectBytes += item.raw?.length ?? 0;
           lastItem = item;
-          if (rejects.length >= MAX_PENDING_REJECTS || rejectBytes >= MAX_PENDING_REJECT_BYTES) send();
+          if (rejectsFull(rejects.length, rejectBytes)) send();
           continue;
         }
         builder.add(seq, item);

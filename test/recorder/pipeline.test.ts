@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
-import { InputError, recordTape, type PipelineMode } from '../../recorder/record.js';
-import { openResume } from '../../recorder/resume.js';
+import { InputError, recordTape, type PipelineMode, type RecordResult } from '../../recorder/record.js';
+import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import { NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { Redactor } from '../../recorder/redact.js';
 import { EngineGeneratedSource, WorldTrafficSource } from '../../recorder/sources/synthetic.js';
@@ -65,6 +65,35 @@ async function expectSameAcrossSegments(dir: string, input: string, lines: numbe
   expect(off.rejects.length).toBeGreaterThan(40);
   expect(a).toEqual(off);
   expect(b).toEqual(off);
+}
+
+/**
+ * `input` recorded in quarantine mode on the parse workers (segments of 2,000 bytes, blocks of
+ * 50) and stopped once `stopAt` inputs are read; `stopped` checks the first run and the point
+ * it left; then resumed from there: the tape holds what a straight recording holds.
+ */
+async function expectStopAndResume(dir: string, input: string, stopAt: number, stopped: (first: RecordResult, resume: ResumePoint) => void): Promise<void> {
+  const path = join(dir, 'two-runs.tape');
+  const controller = new AbortController();
+  const options = { ...recordOptions, path, pipeline: 'on' as PipelineMode, segmentBytes: 2000, blockEvents: 50, quarantine: true };
+  const first = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), {
+    ...options,
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.read >= stopAt) controller.abort();
+    },
+  });
+  const resume = openResume(path, worldEngine, 'ndjson');
+  stopped(first, resume);
+  await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE, from: resume.position as NdjsonPosition }), { ...options, resume });
+  const straight = join(dir, 'straight.tape');
+  await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
+  const a = tapeRows(path);
+  const b = tapeRows(straight);
+  expect(a.rejects).toEqual(b.rejects);
+  expect(a.source_positions).toEqual(b.source_positions);
+  const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
+  expect(exportOf(path)).toBe(exportOf(straight));
 }
 
 /**
@@ -389,40 +418,10 @@ describe('recording with the source on a worker thread', () => {
     it('resumes a file from the middle: segments start from the resume offset', async () => {
       const dir = tempDir();
       const { input } = mixedFile(dir);
-      const path = join(dir, 'two-runs.tape');
-      const controller = new AbortController();
-      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), {
-        ...recordOptions,
-        path,
-        pipeline: 'on',
-        segmentBytes: 2000,
-        blockEvents: 50,
-        quarantine: true,
-        signal: controller.signal,
-        onProgress: (p) => {
-          if (p.read >= 1000) controller.abort();
-        },
+      await expectStopAndResume(dir, input, 1000, (_first, resume) => {
+        expect(resume.read).toBeGreaterThanOrEqual(1000);
+        expect(resume.read).toBeLessThan(2000);
       });
-      const resume = openResume(path, worldEngine, 'ndjson');
-      expect(resume.read).toBeGreaterThanOrEqual(1000);
-      expect(resume.read).toBeLessThan(2000);
-      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE, from: resume.position as NdjsonPosition }), {
-        ...recordOptions,
-        path,
-        pipeline: 'on',
-        segmentBytes: 2000,
-        blockEvents: 50,
-        quarantine: true,
-        resume,
-      });
-      const straight = join(dir, 'straight.tape');
-      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
-      const a = tapeRows(path);
-      const b = tapeRows(straight);
-      expect(a.rejects).toEqual(b.rejects);
-      expect(a.source_positions).toEqual(b.source_positions);
-      const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
-      expect(exportOf(path)).toBe(exportOf(straight));
     });
   });
 
@@ -478,30 +477,12 @@ describe('recording with the source on a worker thread', () => {
     it("stops when asked and resumes from the middle of the text: the positions' checksums hold, no event lost or repeated", async () => {
       const dir = tempDir();
       const { input } = mixedGzip(dir);
-      const path = join(dir, 'two-runs.tape');
-      const controller = new AbortController();
-      const options = { ...recordOptions, path, pipeline: 'on' as PipelineMode, segmentBytes: 2000, blockEvents: 50, quarantine: true };
-      const first = await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), {
-        ...options,
-        signal: controller.signal,
-        onProgress: (p) => {
-          if (p.read >= 2000) controller.abort();
-        },
+      await expectStopAndResume(dir, input, 2000, (first, resume) => {
+        expect(first.stopped).toBe(true);
+        expect(resume.read).toBeLessThan(4000);
+        const position = resume.position as NdjsonPosition;
+        expect(position.tailBytes).toBe(Math.min(65_536, position.byteOffset));
       });
-      expect(first.stopped).toBe(true);
-      const resume = openResume(path, worldEngine, 'ndjson');
-      expect(resume.read).toBeLessThan(4000);
-      const position = resume.position as NdjsonPosition;
-      expect(position.tailBytes).toBe(Math.min(65_536, position.byteOffset));
-      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE, from: position }), { ...options, resume });
-      const straight = join(dir, 'straight.tape');
-      await recordTape(new NdjsonSource({ input, codec: worldEngine.codec, maxLineBytes: MAX_LINE }), { ...recordOptions, path: straight, pipeline: 'off', quarantine: true });
-      const a = tapeRows(path);
-      const b = tapeRows(straight);
-      expect(a.rejects).toEqual(b.rejects);
-      expect(a.source_positions).toEqual(b.source_positions);
-      const exportOf = (tape: string) => tapedeck(['export', tape, '--format', 'ndjson']).stdout;
-      expect(exportOf(path)).toBe(exportOf(straight));
     });
   });
 });
