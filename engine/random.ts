@@ -38,13 +38,26 @@ export class SeededRandom implements Random {
   }
 
   int(min: number, max: number): number {
-    const value = uniformInt(this.generator, min, max);
-    // The same value, as a small integer when it fits in 32 bits: pure-rand computes it in
-    // floating point, and an event object holding such a number in a field makes V8 widen
-    // that field for every object of the same shape in the thread (the codec's decoded
-    // events too), which cost a replay or a recording in the same process a third of its
-    // speed (the bench's generator case ran before them).
-    return min >= -2147483648 && max <= 2147483647 ? value | 0 : value;
+    const small = min >= -2147483648 && max <= 2147483647;
+    if (!small || max < min) {
+      const value = uniformInt(this.generator, min, max);
+      return small ? value | 0 : value;
+    }
+    // A range within 32-bit integers (every draw the generator and the engines make): pure-rand's
+    // uniformInt drawn here step by step, for the same value from the same draws. Its
+    // `deltaV % rangeSize` on a double is a call to fmod in V8, more than half the cost of a
+    // draw; the quotient below is exact (both operands are integers below 2^32, so the
+    // division cannot round up to the next integer), and so is the remainder. A property test
+    // holds it equal to uniformInt (test/engine/random.test.ts).
+    const range = max - min + 1;
+    const allowed = range > 2 ? Math.floor(4294967296 / range) * range : 4294967296;
+    const generator = this.generator;
+    let draw = generator.next() + 2147483648;
+    while (draw >= allowed) draw = generator.next() + 2147483648;
+    // As a small integer (| 0): an event object holding a double in a field makes V8 widen that
+    // field for every object of the same shape in the thread (the codec's decoded events too),
+    // which cost a replay or a recording in the same process a third of its speed.
+    return (draw - Math.floor(draw / range) * range + min) | 0;
   }
 
   float(): number {

@@ -1,5 +1,9 @@
+import fc from 'fast-check';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { describe, expect, it } from 'vitest';
 import { EventRandom, eventSeed, SeededRandom } from '../../engine/random.js';
+import { propertyParams } from '../support/property.js';
 
 describe('SeededRandom', () => {
   it('gives the same golden sequence for seed 42 (pinned pure-rand xoroshiro128+)', () => {
@@ -14,6 +18,32 @@ describe('SeededRandom', () => {
     a.int(0, 100);
     const b = SeededRandom.fromState(a.state());
     expect([b.uint32(), b.float()]).toEqual([a.uint32(), a.float()]);
+  });
+
+  it('draws what pure-rand\'s uniformInt draws, for any seed and range (int() computes it without fmod)', () => {
+    const bound = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+    // Ranges of every size: small (the generator's), near 2^32 (rejection likely), the whole
+    // 32 bits, one value, and beyond 32 bits (pure-rand's own path).
+    const range = fc.oneof(
+      fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 0, max: 70_000 })).map(([lo, size]) => [lo, lo + size] as const),
+      fc.tuple(bound, bound).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const),
+      fc.constant([-(2 ** 31), 2 ** 31 - 1] as const),
+      fc.integer({ min: -50, max: 50 }).map((v) => [v, v] as const),
+      fc.tuple(fc.integer({ min: -(2 ** 40), max: 0 }), fc.integer({ min: 2 ** 32, max: 2 ** 41 })).map(([lo, size]) => [lo, lo + size] as const),
+    );
+    fc.assert(
+      fc.property(fc.integer(), fc.array(range, { minLength: 1, maxLength: 40 }), (seed, ranges) => {
+        const ours = new SeededRandom(seed);
+        const theirs = xoroshiro128plus(seed | 0);
+        for (const [min, max] of ranges) {
+          const expected = uniformInt(theirs, min, max);
+          expect(ours.int(min, max)).toBe(expected === 0 ? 0 : expected);
+        }
+        // Both generators are at the same point afterwards: int() drew as many values.
+        expect(ours.uint32()).toBe(theirs.next() >>> 0);
+      }),
+      propertyParams('SeededRandom.int equals uniformInt', 300),
+    );
   });
 
   it('rejects a non-integer seed', () => {
