@@ -64,7 +64,7 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     let n = 0;
     while (n < limit && !this.stopped && traffic.advance()) {
       // The generator's position after advance() is one past the event's index.
-      builder.addEncoded(seq + n, traffic.currentTimestampUs, traffic.currentPartition, traffic.position - 1, traffic.currentKey, worldCodecWriter, traffic.current);
+      builder.addEncodedParts(seq + n, traffic.currentTimestampUs, traffic.currentPartition, traffic.position - 1, traffic.keyBytes, traffic.currentKeyOffset, traffic.currentKeyLength, worldCodecWriter, traffic.current);
       n++;
     }
     return n;

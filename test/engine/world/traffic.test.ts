@@ -30,6 +30,9 @@ describe('synthetic world traffic', () => {
       const filled: TrafficRecord[] = [];
       while (t.advance()) {
         filled.push({ index: t.position - 1, timestampUs: t.currentTimestampUs, partition: t.currentPartition, key: t.currentKey, event: { ...t.current } });
+        // The key's place in keyBytes (what the recorder packs from) holds the same bytes.
+        const packed = t.keyBytes.slice(t.currentKeyOffset, t.currentKeyOffset + t.currentKeyLength);
+        if (!Buffer.from(packed).equals(Buffer.from(t.currentKey))) expect(packed).toEqual(t.currentKey);
       }
       expect(t.advance()).toBe(false);
       expect(filled).toEqual(records);
