@@ -159,7 +159,7 @@ export class WorldTraffic {
    * Every player's key (the decimal id), one after another, then room for the key of the
    * spawn being generated: the current event's key is `currentKeyLength` bytes from
    * `currentKeyOffset`. One array for all keys, written by the generator: packing a block
-   * copies keys from it 30% faster than from an array per player (tmp/packflat.mjs).
+   * copies keys from it about 30% faster than from 5,000 small arrays scattered over the heap.
    */
   readonly keyBytes: Uint8Array;
   currentKeyOffset = 0;
