@@ -391,6 +391,68 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(keptKafkaWorker()).toBeNull();
   }, 120_000);
 
+  it('records values larger than a fetch asks for per partition (1.5 MB JSON): every record, in blocks of at most 4 MiB and one event, on either converting thread', async () => {
+    // A user's engine of JSON events (examples/counter-engine.mjs). The reader asks for 512 KiB
+    // a partition per fetch; the broker answers with a whole batch however large, and blocks
+    // are finished at 4 MiB of data (BLOCK_MAX_BYTES): one or two of these values to a block.
+    const created = await createTopic('large', 2);
+    const count = 24;
+    const producer = kafka().producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      for (let i = 0; i < count; i++) {
+        // Every third value is small, between large ones; the large ones differ in size and bytes.
+        const pad = String.fromCharCode(97 + (i % 26)).repeat(i % 3 === 0 ? 100 : 1_500_000 - (i % 5) * 1000);
+        const value = JSON.stringify({ type: `t${i % 3}`, payload: { amount: i, pad } });
+        await producer.send({ topic: created, acks: -1, messages: [{ partition: i % 2, key: `k${i}`, value, timestamp: String(1_767_225_600_000 + i) }] });
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const topicRecords = await readTopic(created);
+    const engine = join(REPO, 'examples', 'counter-engine.mjs');
+    for (const convert of ['reader', 'main'] as const) {
+      const tape = join(dir, `large-${convert}.tape`);
+      const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--until-caught-up', '--engine', engine, '--out', tape, '--json'], {
+        env: { TAPEDECK_KAFKA_CONVERT: convert },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ events: count, accepted: count, quarantined: 0 });
+      const reader = TapeReader.open(tape);
+      const sizes: number[] = [];
+      const got = new Map<number, { offset: number; key: string | null; timestampUs: number; json: string }[]>();
+      try {
+        for (const cursor of reader.blocks(0)) {
+          sizes.push(cursor.bytes.length);
+          while (reader.advance(cursor)) {
+            const key = cursor.key();
+            const list = got.get(cursor.partition) ?? [];
+            list.push({ offset: cursor.position, key: key === null ? null : decoder.decode(key), timestampUs: cursor.timestampUs, json: decoder.decode(cursor.payload()) });
+            got.set(cursor.partition, list);
+          }
+        }
+      } finally {
+        reader.close();
+      }
+      expect(sizes.length, convert).toBeGreaterThanOrEqual(6);
+      expect(Math.max(...sizes), convert).toBeLessThanOrEqual((4 << 20) + 1_600_000);
+      // Each partition's records in offset order, each the topic's value, key and timestamp.
+      for (const [partition, expected] of topicRecords) {
+        const records = got.get(partition) ?? [];
+        expect(records.map((x) => x.offset), `${convert} partition ${partition}`).toEqual(expected.map((m) => m.offset));
+        records.forEach((x, i) => {
+          const m = expected[i];
+          expect(x.key).toBe(m.key);
+          expect(x.timestampUs).toBe(m.timestampMs * 1000);
+          expect(x.json === JSON.stringify(JSON.parse(m.value!)), `${convert} partition ${partition} offset ${m.offset}`).toBe(true);
+        });
+      }
+      const replay = tapedeck(['replay', tape, '--engine', engine, '--json']);
+      expect(replay.status, replay.stdout).toBe(0);
+      expect(replay.json()).toMatchObject({ ok: true, events: count, mismatches: 0 });
+    }
+  }, 180_000);
+
   it('records messages produced by kcat, keys and headers included', async () => {
     const created = await createTopic('kcat', 3);
     const lines = [
