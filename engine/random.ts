@@ -38,12 +38,13 @@ export class SeededRandom implements Random {
   }
 
   int(min: number, max: number): number {
-    const small = min >= -2147483648 && max <= 2147483647;
-    if (!small || max < min) {
+    if (min !== (min | 0) || max !== (max | 0) || max < min) {
+      // Bounds that are not 32-bit integers, or an empty range: pure-rand as it is (a value in
+      // 32 bits as an integer, as below).
       const value = uniformInt(this.generator, min, max);
-      return small ? value | 0 : value;
+      return min >= -2147483648 && max <= 2147483647 ? value | 0 : value;
     }
-    // A range within 32-bit integers (every draw the generator and the engines make): pure-rand's
+    // Bounds that are 32-bit integers (every draw the generator and the engines make): pure-rand's
     // uniformInt drawn here step by step, for the same value from the same draws. Its
     // `deltaV % rangeSize` on a double is a call to fmod in V8, more than half the cost of a
     // draw; the quotient below is exact (both operands are integers below 2^32, so the
