@@ -268,7 +268,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
           throw new ReplayError(
             'E_REPLAY_DECODE',
             `${reader.path}: event ${cursor.seq} (block ${cursor.header.blockNo}) cannot be decoded by engine ${engine.name}'s codec ` +
-              `(${codec.name}; the tape was written with ${meta.codec}): ${(cause as Error).message}`,
+              `(${codec.name}; the tape was written with ${meta.codec}): ${(cause as Error).message}${codecHint(meta.codec, codec.name, meta.engineName)}`,
             { cause },
           );
         }
@@ -394,4 +394,14 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
     ...(latency === undefined ? {} : { latencyMs: latency.latencyMs, latency }),
     ...(serviceTimes === undefined ? {} : { serviceTimes }),
   };
+}
+
+/**
+ * When the engine given reads another codec than the tape's: which engine the tape wants, and
+ * how to give it (a decode error alone names only the codecs).
+ */
+function codecHint(tapeCodec: string, engineCodec: string, tapeEngine: string): string {
+  if (tapeCodec === engineCodec) return '';
+  const how = builtInEngine(tapeEngine) !== undefined ? 'leave out --engine (it is built in)' : 'pass --engine PATH to its module';
+  return `. The tape was recorded with engine "${tapeEngine}": to replay it with that engine, ${how}`;
 }

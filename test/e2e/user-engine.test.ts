@@ -31,6 +31,16 @@ describe('a user engine loaded by path', () => {
     const without = tapedeck(['replay', tape]);
     expect(without.status).toBe(2);
     expect(without.stderr).toMatch(/recorded with engine "counter", which is not built in; pass --engine/);
+    // Given an engine of another codec, replay refuses at the first event (exit 2), naming both
+    // codecs and the engine the tape wants, both ways round.
+    const world = tapedeck(['replay', tape, '--engine', 'world']);
+    expect(world.status).toBe(2);
+    expect(world.stderr).toMatch(/E_REPLAY_DECODE.*event 0 \(block 0\) cannot be decoded by engine world's codec \(world-binary\/1; the tape was written with json\).*The tape was recorded with engine "counter": to replay it with that engine, pass --engine PATH to its module/);
+    const worldTape = join(dir, 'w.tape');
+    expect(tapedeck(['record', '--out', worldTape, '--events', '2000']).status).toBe(0);
+    const counter = tapedeck(['replay', worldTape, '--engine', engine]);
+    expect(counter.status).toBe(2);
+    expect(counter.stderr).toMatch(/E_REPLAY_DECODE.*cannot be decoded by engine counter's codec \(json; the tape was written with world-binary\/1\).*recorded with engine "world": to replay it with that engine, leave out --engine \(it is built in\)/);
   });
 
   it('exports a tape of JSON events without its engine module, as with it; a tape of a codec of its own needs --engine', () => {
