@@ -48,14 +48,15 @@ export interface VerifyOptions {
   readonly onProgress?: (events: number, totalEvents: number) => void;
 }
 
-/** Verify a tape. Throws only when the file is missing or may not be read; a file that is not a sound tape is a report. */
+/** Verify a tape. Throws only when the file is missing, may not be read, or is of a newer format; a file that is not a sound tape is a report. */
 export function verifyTape(path: string, options: VerifyOptions = {}): VerifyReport {
   let reader: TapeReader;
   try {
     reader = TapeReader.open(path);
   } catch (error) {
-    // Not there, or not this user's to read: nothing is known of the tape, sound or not.
-    if (error instanceof TapeError && (error.code === 'E_TAPE_NOT_FOUND' || error.code === 'E_TAPE_PERMISSION')) throw error;
+    // Not there, not this user's to read, or of a newer format than this tapedeck reads (its
+    // meta table sound, checksum and all): nothing is known of the tape, sound or not.
+    if (error instanceof TapeError && (error.code === 'E_TAPE_NOT_FOUND' || error.code === 'E_TAPE_PERMISSION' || error.code === 'E_TAPE_VERSION')) throw error;
     return { ok: false, tape: path, events: 0, blocks: 0, blocksChecked: 0, damagedBlocks: [], problems: [message(error)] };
   }
   try {

@@ -4,7 +4,9 @@
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { META_CHECKSUM_KEY, metaChecksum } from '../../tape/schema.js';
 import { tapedeck, tempDir, type CliResult } from '../support/cli.js';
 
 function refused(r: CliResult, message: RegExp): void {
@@ -49,6 +51,21 @@ describe('paths and files', () => {
       chmodSync(closed, 0o700);
       chmodSync(unreadable, 0o600);
     }
+  });
+
+  it('a tape of a newer format is refused by every command with E_TAPE_VERSION (exit 2), and verify does not call it damaged', () => {
+    const newer = join(dir, 'newer.tape');
+    copyFileSync(tape, newer);
+    // What a later tapedeck would write: format_version 2, the meta table's checksum made anew.
+    const db = new Database(newer);
+    db.prepare("UPDATE meta SET value = '2' WHERE key = 'format_version'").run();
+    const rows = (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).filter((r) => r.key !== META_CHECKSUM_KEY);
+    db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(metaChecksum(rows.map((r) => [r.key, r.value] as const))), META_CHECKSUM_KEY);
+    db.close();
+    const why = /error \[E_TAPE_VERSION\]: .*newer\.tape: tape format 2 is newer than this tapedeck reads \(1\); upgrade tapedeck/;
+    for (const command of ['inspect', 'verify', 'replay', 'export']) refused(tapedeck([command, newer]), why);
+    refused(tapedeck(['record', '--resume', '--out', newer, '--events', '30000']), why);
+    expect(tapedeck(['verify', newer]).stdout).not.toMatch(/DAMAGED/);
   });
 
   it('a tape is not written over a folder, even with --force, nor into a folder that does not exist', () => {
