@@ -28,6 +28,7 @@ import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
 import { TapedeckError } from '../../engine/errors.js';
+import { unreadableWhy } from '../../tape/errors.js';
 import { GZIP_MAGIC, isProblem, parseEventLine, startsWithBytes, type LineTransform } from '../../tape/ndjson.js';
 import { Redactor } from '../redact.js';
 import type { Source, SourceItem, SourceRecord, SourceReject, SourceSpec } from '../source.js';
@@ -569,6 +570,16 @@ function openInput(path: string): number {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TapedeckError('E_INPUT_NOT_FOUND', `${path}: no such file`);
+    if (code === 'EACCES' || code === 'EPERM') {
+      // Said as for a tape (tape/errors.ts): the file's mode and owner, or the folder.
+      let why: string;
+      try {
+        why = unreadableWhy(path) ?? 'permission denied';
+      } catch {
+        why = 'permission denied: this user may not enter a folder on its path';
+      }
+      throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading: ${why}`);
+    }
     throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading (${code ?? (error as Error).message})`);
   }
 }

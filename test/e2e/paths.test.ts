@@ -2,7 +2,7 @@
 // operating error (exit 2) that names the file and says what is wrong with it, never an
 // internal error, and leaves nothing half-written behind.
 
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,14 @@ describe('paths and files', () => {
         refused(tapedeck([command, join(closed, 'in.tape')], asUser), /error \[E_TAPE_PERMISSION\]: .*in\.tape: permission denied: this user may not enter a folder on its path/);
       }
       refused(tapedeck(['record', '--out', join(closed, 'new.tape'), '--events', '100'], asUser), /error \[E_TAPE_CREATE\]: .*new\.tape: permission denied: this user may not enter a folder on its path/);
+      // An NDJSON input this user may not read is said the same way, and no tape is made.
+      const lines = join(dir, 'locked.ndjson');
+      writeFileSync(lines, '{"timestampUs":1,"partition":0,"key":"1","type":"leave","payload":{"player":1}}\n', { mode: 0o000 });
+      chmodSync(lines, 0o000);
+      const out = join(dir, 'from-locked.tape');
+      refused(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--out', out], asUser), /error \[E_INPUT_UNREADABLE\]: .*locked\.ndjson: cannot be opened for reading: permission denied: this user may not read the file \(mode 0000, owner uid \d+\)/);
+      refused(tapedeck(['record', '--source', 'ndjson', '--input', join(closed, 'in.ndjson'), '--out', out], asUser), /error \[E_INPUT_UNREADABLE\]: .*in\.ndjson: cannot be opened for reading: permission denied: this user may not enter a folder on its path/);
+      expect(existsSync(out)).toBe(false);
     } finally {
       chmodSync(closed, 0o700);
       chmodSync(unreadable, 0o600);
