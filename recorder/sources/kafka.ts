@@ -399,7 +399,10 @@ export class KafkaSource<E> implements Source<E> {
             throw new TapedeckError(
               'E_KAFKA_GAP',
               `${topic} partition ${p.partition}: the capture is at offset ${start}, but the topic now starts at ${low} ` +
-                `(retention deleted offsets ${start}..${low - 1} before they were recorded); nothing was recorded past the gap`,
+                `(retention deleted offsets ${start}..${low - 1} before they were recorded); nothing was recorded past the gap. ` +
+                (this.expected.has(key)
+                  ? 'The tape keeps what it holds, sound; to capture what the topic holds now, record into a new tape (--from-beginning starts at the oldest offset kept)'
+                  : `The group's committed offset is behind the topic's start; record with another --group, or reset this one's offsets`),
             );
           }
           this.expected.set(key, start);

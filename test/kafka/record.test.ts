@@ -16,7 +16,7 @@ import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { killUntilDone } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, type TopicRecord } from '../support/kafka.js';
+import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, withAdmin, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -452,6 +452,34 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       expect(replay.json()).toMatchObject({ ok: true, events: count, mismatches: 0 });
     }
   }, 180_000);
+
+  it('a resume after retention deleted offsets the tape had not reached stops with E_KAFKA_GAP (exit 2), keeping the tape; a new tape records what the topic holds now', async () => {
+    const created = await createTopic('gap', 2);
+    await produceWorld(created, 2000, 2, 7);
+    const tape = join(dir, 'gap.tape');
+    const brokers = KAFKA_BROKERS.join(',');
+    const first = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--from-beginning', '--max-events', '300', '--out', tape, '--json']);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.json()).toMatchObject({ events: 300 });
+    // Retention (here deleteRecords) moves each partition's start to 100 before its end: past
+    // where the tape stopped.
+    const kept = await withAdmin(async (admin) => {
+      await admin.fetchTopicMetadata({ topics: [created] });
+      const offsets = await admin.fetchTopicOffsets(created);
+      await admin.deleteTopicRecords({ topic: created, partitions: offsets.map((o) => ({ partition: o.partition, offset: String(Number(o.high) - 100) })) });
+      return offsets.length * 100;
+    });
+    const resumed = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--resume', '--until-caught-up', '--out', tape]);
+    expect(resumed.status, resumed.stderr).toBe(2);
+    expect(resumed.stderr).toMatch(
+      /error \[E_KAFKA_GAP\]: .* partition [01]: the capture is at offset (\d+), but the topic now starts at (\d+) \(retention deleted offsets \1\.\.\d+ before they were recorded\); nothing was recorded past the gap\. The tape keeps what it holds, sound; to capture what the topic holds now, record into a new tape/,
+    );
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(tapedeck(['inspect', tape, '--json']).json()).toMatchObject({ events: 300 });
+    const fresh = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--from-beginning', '--until-caught-up', '--out', join(dir, 'after-gap.tape'), '--json']);
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(fresh.json()).toMatchObject({ events: kept });
+  }, 120_000);
 
   it('records messages produced by kcat, keys and headers included', async () => {
     const created = await createTopic('kcat', 3);
