@@ -65,13 +65,16 @@ describe('crash safety', () => {
     console.log(`[crash] gzip: seed ${seed} (rerun: TAPEDECK_SEED=${seed - 2} npx vitest run test/e2e/crash.test.ts)`);
     const dir = tempDir();
     const source = join(dir, 'source.ndjson');
-    expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '300000', '--seed', String(seed % 1000)]).status).toBe(0);
+    // 600,000 lines: a file is committed 8 blocks (32,768 events) at a time, and each kill by
+    // progress needs a commit of its own, so 300,000 lines (9 commits before the last) left
+    // the 10 kills to chance (a run made 9, the recording finishing before the tenth).
+    expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '600000', '--seed', String(seed % 1000)]).status).toBe(0);
     expect(tapedeck(['export', join(dir, 'gen.tape'), '--out', source]).status).toBe(0);
     const gz = join(dir, 'source.ndjson.gz');
     writeFileSync(gz, gzipSync(readFileSync(source)));
     const tape = join(dir, 'crash.tape');
     const random = new SeededRandom(seed);
-    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz], tape, events: 300_000, planned: 10, random: () => random.float(), label: `gzip, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz], tape, events: 600_000, planned: 10, random: () => random.float(), label: `gzip, seed ${seed}` });
     console.log(`[crash] gzip: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(10);
     expect(tapedeck(['verify', tape]).status).toBe(0);
