@@ -17,8 +17,8 @@ import { jsonCodec } from '../engine/json-codec.js';
 import type { EventCodec } from '../engine/types.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { type RedactionParts, Redactor } from './redact.js';
-import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, MAX_PENDING_REJECT_BYTES, type KafkaMessage, type KafkaTask } from './pipeline.js';
+import { BlockBuilder } from '../tape/block.js';
+import { chunkFull, CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
 import { workerFailure } from '../tape/threads.js';
 import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
 
@@ -181,7 +181,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
           else builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === KAFKA_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES || rejectBytes >= MAX_PENDING_REJECT_BYTES) await send();
+        if (chunkFull(items, KAFKA_CHUNK_ITEMS, builder.byteLength, rejectBytes)) await send();
       }
     }
     pendingItems -= records(batch);

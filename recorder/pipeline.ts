@@ -13,7 +13,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { compiledWorkerUrl, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
-import type { EncodedBlock, EventHeader, PayloadWriter } from '../tape/block.js';
+import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
 import type { RejectRecord } from '../tape/schema.js';
 import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
@@ -33,6 +33,13 @@ export const MAX_PENDING_REJECT_BYTES = 4 << 20;
 
 /** Whether `count` rejects holding `bytes` of raw input are to go on now (see MAX_PENDING_REJECTS). */
 export const rejectsFull = (count: number, bytes: number): boolean => count >= MAX_PENDING_REJECTS || bytes >= MAX_PENDING_REJECT_BYTES;
+/**
+ * Whether a reader thread's chunk (parse workers, the Kafka reader) is to be sent: `items` of
+ * at most `maxItems` inputs, or its block's `blockBytes` at BLOCK_MAX_BYTES, or its rejects'
+ * `rejectBytes` of raw input at MAX_PENDING_REJECT_BYTES (its count is bounded by `maxItems`).
+ */
+export const chunkFull = (items: number, maxItems: number, blockBytes: number, rejectBytes: number): boolean =>
+  items >= maxItems || blockBytes >= BLOCK_MAX_BYTES || rejectBytes >= MAX_PENDING_REJECT_BYTES;
 /** Control words in shared memory: batches the main thread has committed; and a stop request. */
 export const CONTROL_CONSUMED = 0;
 export const CONTROL_STOP = 1;

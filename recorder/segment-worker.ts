@@ -13,9 +13,9 @@
 
 import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BLOCK_MAX_BYTES, BlockBuilder } from '../tape/block.js';
+import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, MAX_PENDING_REJECT_BYTES, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
+import { chunkFull, CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
 import { waitForRoom, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
@@ -190,7 +190,7 @@ async function run(task: SegmentTask): Promise<void> {
           builder.add(builder.eventCount, item);
         }
         items++;
-        if (items === SEGMENT_CHUNK_ITEMS || builder.byteLength >= BLOCK_MAX_BYTES || rejectBytes >= MAX_PENDING_REJECT_BYTES) send(false);
+        if (chunkFull(items, SEGMENT_CHUNK_ITEMS, builder.byteLength, rejectBytes)) send(false);
       }
     }
     send(true);

@@ -19,6 +19,8 @@ function denied(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
+const FOLDER_DENIED = 'permission denied: this user may not enter a folder on its path';
+
 /**
  * The file at `path` (undefined: there is none), or a TapeError with `code` when this user may
  * not reach it (a folder on the way it may not enter), where Node's stat says only "EACCES".
@@ -27,19 +29,29 @@ export function statTapePath(path: string, code: string): Stats | undefined {
   try {
     return statSync(path, { throwIfNoEntry: false });
   } catch (error) {
-    if (denied(error)) throw new TapeError(code, path, 'permission denied: this user may not enter a folder on its path', { cause: error });
+    if (denied(error)) throw new TapeError(code, path, FOLDER_DENIED, { cause: error });
     throw error;
   }
 }
 
-/** Why a file this process found cannot be read by it, when that is the reason (SQLite says only "unable to open database file"); else null. */
+/**
+ * Why this user may not read the file at `path`, when that is the reason (SQLite and Node say
+ * only "unable to open database file" or "EACCES"): a folder on its path it may not enter, or
+ * the file's mode and owner; else null.
+ */
 export function unreadableWhy(path: string): string | null {
   try {
     accessSync(path, constants.R_OK);
     return null;
   } catch (error) {
     if (!denied(error)) return null;
-    const file = statSync(path, { throwIfNoEntry: false });
+    let file: Stats | undefined;
+    try {
+      file = statSync(path, { throwIfNoEntry: false });
+    } catch (statError) {
+      if (denied(statError)) return FOLDER_DENIED;
+      throw statError;
+    }
     const mode = file === undefined ? '' : ` (mode ${(file.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${file.uid})`;
     return `permission denied: this user may not read the file${mode}`;
   }

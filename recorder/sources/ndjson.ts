@@ -570,16 +570,9 @@ function openInput(path: string): number {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TapedeckError('E_INPUT_NOT_FOUND', `${path}: no such file`);
-    if (code === 'EACCES' || code === 'EPERM') {
-      // Said as for a tape (tape/errors.ts): the file's mode and owner, or the folder.
-      let why: string;
-      try {
-        why = unreadableWhy(path) ?? 'permission denied';
-      } catch {
-        why = 'permission denied: this user may not enter a folder on its path';
-      }
-      throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading: ${why}`);
-    }
+    // Said as for a tape (tape/errors.ts): the file's mode and owner, or the folder.
+    const why = code === 'EACCES' || code === 'EPERM' ? (unreadableWhy(path) ?? 'permission denied') : null;
+    if (why !== null) throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading: ${why}`);
     throw new TapedeckError('E_INPUT_UNREADABLE', `${path}: cannot be opened for reading (${code ?? (error as Error).message})`);
   }
 }
