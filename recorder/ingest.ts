@@ -247,6 +247,7 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
         }
       } finally {
         options.signal?.removeEventListener('abort', onAbort);
+        await source.close();
       }
       finalDigest = engine.digest(state);
       emitted = ctx.emitted;

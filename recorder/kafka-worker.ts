@@ -58,8 +58,6 @@ export interface KafkaPreload {
 }
 
 async function run(task: KafkaTask, port: MessagePort): Promise<void> {
-  const stats = { ...fastDecoderStats };
-  const control = new Int32Array(task.control);
   const post = (message: KafkaMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const { redaction, ...options } = task.options as Record<string, unknown> & { redaction: RedactionParts | 'main' | null };
   const canConvert = task.engineSpec !== undefined && redaction !== 'main';
@@ -76,11 +74,34 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
     redaction: redactor === null ? undefined : { transform: redactor, record: redactor.record },
     onWarning: (message) => post({ type: 'warning', message }),
   });
-  const fastCodec = canConvert ? source.fastCodec() : null;
+  // 'finish' comes after the main thread's last commit (KafkaPipeline.close); a closed port
+  // (the main thread gone) finishes too.
+  let finishRequested!: () => void;
+  const finish = new Promise<void>((resolve) => (finishRequested = resolve));
   port.on('message', (message: { type: string; position?: unknown }) => {
     if (message.type === 'committed') source.committed(message.position);
     else if (message.type === 'close') source.stop();
+    else if (message.type === 'finish') finishRequested();
   });
+  port.once('close', () => finishRequested());
+  try {
+    await read(task, source, canConvert, post);
+    // The tape commits what this thread sent after this: the consumer stays in a shared group
+    // until those positions have reached it (KafkaSource.close).
+    await finish;
+  } finally {
+    await source.close();
+  }
+  post({ type: 'closed' });
+  // The job is over: its port closes (the thread waits for the next job, or is ended).
+  port.close();
+}
+
+/** Read the topics and send the records packed, up to 'end'. */
+async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: boolean, post: (message: KafkaMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
+  const stats = { ...fastDecoderStats };
+  const control = new Int32Array(task.control);
+  const fastCodec = canConvert ? source.fastCodec() : null;
   const builder = new BlockBuilder();
   let items = 0;
   let rejects: { index: number; reject: SourceReject }[] = [];
@@ -203,8 +224,6 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
       convertedChunks: canConvert ? convertedChunks : null,
     },
   });
-  // The job is over: its port closes (the thread waits for the next job, or is ended).
-  port.close();
 }
 
 parentPort!.on('message', (job: KafkaJob | KafkaPreload) => {

@@ -465,7 +465,9 @@ export function kafkaConvertSetting(env: NodeJS.ProcessEnv = process.env): Kafka
 export type KafkaMessage =
   | KafkaChunk
   | { readonly type: 'warning'; readonly message: string }
-  | { readonly type: 'end'; readonly stopped: boolean; readonly reader: KafkaReaderReport };
+  | { readonly type: 'end'; readonly stopped: boolean; readonly reader: KafkaReaderReport }
+  /** After 'end' and the main thread's 'finish': the reader's consumer has given the group the last position and left. */
+  | { readonly type: 'closed' };
 
 /** The compiled Kafka reader (see compiledWorkerUrl). */
 export const kafkaWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/kafka-worker.js');
@@ -502,6 +504,12 @@ export async function endKeptKafkaWorker(): Promise<void> {
   await kafkaWorkers?.end();
 }
 
+/**
+ * How long KafkaPipeline.close waits for the reader to close: longer than the reader waits for
+ * the group to take the last position (FINAL_COMMIT_WAIT_MS in sources/kafka.ts, 10 s) and leave.
+ */
+const CLOSE_WAIT_MS = 15_000;
+
 export class KafkaPipeline {
   private readonly worker: Worker;
   private readonly port: MessagePort;
@@ -517,24 +525,19 @@ export class KafkaPipeline {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = kafkaKeeper(url).take();
-    this.inbox = new WorkerInbox<KafkaMessage>(
-      this.worker,
-      'the Kafka reader thread',
-      (message) => {
-        if (message.type !== 'warning') return false;
-        onWarning(message.message);
-        return true;
-      },
-      port1,
-    );
+    // Warnings are passed on until the port closes, after 'end' too (a commit to the group that failed).
+    port1.on('message', (message: KafkaMessage) => {
+      if (message.type === 'warning') onWarning(message.message);
+    });
+    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => message.type === 'warning', port1);
     this.worker.postMessage({ task: { options, engineSpec, convert, control } satisfies KafkaTask, port: port2 } satisfies KafkaJob, [port2]);
   }
 
   /** The reader's chunks, up to 'end' (failures are thrown). */
-  async *messages(): AsyncGenerator<Exclude<KafkaMessage, { type: 'warning' }>> {
+  async *messages(): AsyncGenerator<Exclude<KafkaMessage, { type: 'warning' } | { type: 'closed' }>> {
     for (;;) {
       const message = await this.inbox.next();
-      if (message.type === 'warning') continue;
+      if (message.type === 'warning' || message.type === 'closed') continue;
       if (message.type === 'end') {
         this.finished = true;
         this.inbox.done();
@@ -559,30 +562,31 @@ export class KafkaPipeline {
     Atomics.notify(this.control, CONTROL_CONSUMED);
   }
 
-  /** Keep the reader for the next recording if it finished this one; else let its consumer leave the group, and end it. */
+  /**
+   * The recording is over, its last commit made: the reader gives a shared group the last
+   * position it was told (committed()) and its consumer leaves the group. The reader is kept
+   * for the next recording if it finished this one and closed in time; else it is ended.
+   */
   async close(): Promise<void> {
     this.inbox.done();
-    if (this.finished) {
-      this.port.close();
-      kafkaWorkers!.keep(this.worker);
-      return;
-    }
-    this.stop();
-    // Let the reader disconnect its consumer (leaving the group at once) before it is ended:
-    // its job ends with 'end' (or a failure), or the port closes.
-    const ended = new Promise<void>((resolve) => {
-      this.port.on('message', (message: { type: string }) => {
-        if (message.type === 'end' || message.type === 'error') resolve();
+    if (!this.finished) this.stop();
+    // The reader's job ends with 'closed' (or a failure), or its port closes.
+    const closed = new Promise<boolean>((resolve) => {
+      this.port.on('message', (message: KafkaMessage | { type: 'error' }) => {
+        if (message.type === 'closed') resolve(true);
+        else if (message.type === 'error') resolve(false);
       });
-      this.port.once('close', () => resolve());
-      this.worker.once('exit', () => resolve());
+      this.port.once('close', () => resolve(false));
+      this.worker.once('exit', () => resolve(false));
     });
-    this.port.postMessage({ type: 'close' });
+    if (!this.finished) this.port.postMessage({ type: 'close' });
+    this.port.postMessage({ type: 'finish' });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
-    await Promise.race([ended, timeout]);
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)));
+    const clean = await Promise.race([closed, timeout]);
     clearTimeout(timer);
     this.port.close();
-    await this.worker.terminate();
+    if (clean && this.finished) kafkaWorkers!.keep(this.worker);
+    else await this.worker.terminate();
   }
 }

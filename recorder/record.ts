@@ -153,13 +153,13 @@ export function prestartKafkaReader(engineSpec: string | undefined): void {
 
 /**
  * Record `source` into the tape at options.path (a new tape, or options.resume's). The source
- * is used up: it is closed (Source.close) when the recording ends, however it ends.
+ * is used up: it is closed (Source.close, awaited) when the recording ends, however it ends.
  */
 export async function recordTape<S, E>(source: Source<E>, options: RecordOptions<S, E>): Promise<RecordResult> {
   try {
     return await recordFrom(source, options);
   } finally {
-    source.close?.();
+    await source.close?.();
   }
 }
 
@@ -590,6 +590,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   let completed = false;
   let leftWal = true;
   let discardTape = false;
+  /** When the tape was closed: the recording's time ends there (a reader thread's Kafka consumer leaves its group after it, as a one-thread source's does after recordTape). */
+  let closedMs = 0;
   try {
     pipeline = startPipeline(source, options, {
       startSeq: resume?.nextSeq ?? 0,
@@ -626,6 +628,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       if (completed) throw writeFailed(error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      closedMs = performance.now();
       await pipeline?.close();
       if (discardTape) TapeWriter.discard(options.path);
     }
@@ -634,7 +637,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   if (accepted + quarantined !== read) {
     throw new Error(`recorder accounting broken: ${accepted} accepted + ${quarantined} quarantined != ${read} read`);
   }
-  const elapsedMs = performance.now() - startedMs;
+  const elapsedMs = closedMs - startedMs;
   const eventsThisRun = seq - startSeq;
   return {
     path: options.path,

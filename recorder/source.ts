@@ -75,10 +75,11 @@ export interface Source<E = unknown> {
    */
   workerSpec?(): { readonly spec: SourceSpec; readonly large: boolean } | null;
   /**
-   * Optional: release what the source holds open (an NDJSON source's file). recordTape calls
-   * it when the recording ends, however it ends; the source reads nothing afterwards.
+   * Optional: release what the source holds open (an NDJSON source's file; a Kafka source's
+   * consumer, which first gives its group the tape's last position). recordTape calls it when
+   * the recording ends, however it ends, and waits for it; the source reads nothing afterwards.
    */
-  close?(): void;
+  close?(): void | Promise<void>;
   /**
    * Optional fast path, for a source that rejects nothing (the synthetic generator): add up
    * to `limit` of the next events straight to `builder`, numbered from `seq`, without an

@@ -11,7 +11,9 @@
 // re-delivery after a rebalance or a reconnect) is skipped, and a batch that starts past it
 // (a seek that did not take) is refused and the partition sought back, so nothing is recorded
 // twice and nothing is skipped. With --group, offsets are committed to the group only after
-// the tape has committed them, for monitoring and for recorders that share the group.
+// the tape has committed them, for monitoring and for recorders that share the group: when
+// reading stops, the consumer stays in the group (its partitions paused) until close(), so
+// that the tape's last commits, made after the reader stopped, reach the group too.
 //
 // Values: --value-format json (default) reads the event's JSON form {"type", "payload"},
 // --value-format codec the engine codec's bytes. A null value or a value the codec rejects is
@@ -97,10 +99,21 @@ export interface KafkaSourceOptions<E> {
  * partition). At 2 MiB a round trip of 10 ms still allows 200 MiB/s.
  */
 const FETCH_MAX_BYTES = 2 << 20;
+/**
+ * How long a fetch waits at the broker for records that have not come yet (kafkajs's default
+ * is 5 s; the Java client's fetch.max.wait.ms, 500 ms). The consumer leaves its group only once its fetch in flight has returned, so this
+ * bounds how long a recording takes to end once it is caught up (and, with every partition
+ * paused at the end in a shared group, how long kafkajs sleeps between looks). A fetch returns
+ * as soon as records are there, so capture speed does not depend on it; an idle capture asks
+ * twice a second.
+ */
+const FETCH_MAX_WAIT_MS = 500;
 const FETCH_MAX_BYTES_PER_PARTITION = 512 << 10;
 
 /** How long the source waits for Kafka before handing the recorder an empty batch, so it can commit what it has. */
 const IDLE_BATCH_MS = 100;
+/** How long close() waits for the group to take the tape's last position before it leaves anyway (with a warning). */
+const FINAL_COMMIT_WAIT_MS = 10_000;
 const DEFAULT_MAX_RAW_BYTES = 1 << 20;
 
 /**
@@ -165,7 +178,13 @@ export class KafkaSource<E> implements Source<E> {
   private readonly sharedGroup: boolean;
   private readonly valueFormat: ValueFormat;
   private consumer: Consumer | null = null;
+  /** The consumer runs (kafkajs's run() returned): offsets can be committed to the group. */
+  private running = false;
   private stopped = false;
+  /** The newest tape position not yet sent to the group, as offsets (committed()). */
+  private commitWanted: { topic: string; partition: number; offset: string }[] | null = null;
+  /** Commits to the group in flight, one at a time: each sends the newest position (sendCommits()). */
+  private commitsSending: Promise<void> | null = null;
   private failure: Error | null = null;
   /** Next offset per partition as of the last fully processed batch (plus the tape's start). */
   private readonly baseline = new Map<string, number>();
@@ -291,6 +310,7 @@ export class KafkaSource<E> implements Source<E> {
       allowAutoTopicCreation: false,
       maxBytes: FETCH_MAX_BYTES,
       maxBytesPerPartition: FETCH_MAX_BYTES_PER_PARTITION,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       retry: { retries: 12, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
     let handedOver: Pending<E> | null = null;
@@ -329,26 +349,73 @@ export class KafkaSource<E> implements Source<E> {
     } finally {
       this.stopped = true;
       // Release the fetches waiting on the channel (the recorder stopped, or failed mid-batch),
-      // so that the consumer can disconnect.
+      // so that the consumer can stop.
       handedOver?.done();
       for (const entry of this.queue) entry.done();
       this.queue = [];
-      await consumer.disconnect().catch(() => undefined);
+      if (this.sharedGroup && this.running && this.failure === null) {
+        // The tape commits what it was handed after this: the consumer stays in the group,
+        // fetching nothing, until close() has committed the tape's last position.
+        consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      } else {
+        await this.close();
+      }
     }
   }
 
-  /** After the tape committed `position`, tell the group (monitoring, shared groups). */
-  committed(position: unknown): void {
+  /**
+   * The recording is over (recordTape and ingest call it, however it ended): send the group
+   * the tape's last position, if any is still to go, and leave. Waits at most
+   * FINAL_COMMIT_WAIT_MS for the group; the tape holds its events either way.
+   */
+  async close(): Promise<void> {
     const consumer = this.consumer;
-    if (consumer === null || this.stopped || !this.sharedGroup) return;
+    if (consumer === null) return;
+    this.consumer = null;
+    this.stop();
+    const sending = this.commitsSending;
+    if (sending !== null) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        sending.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), FINAL_COMMIT_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (late) {
+        this.options.onWarning?.(
+          `group ${this.group} did not take the tape's last position within ${FINAL_COMMIT_WAIT_MS / 1000} s; its offsets may lag the tape (the tape holds every event it reports)`,
+        );
+      }
+    }
+    this.running = false;
+    await consumer.disconnect().catch(() => undefined);
+  }
+
+  /** After the tape committed `position`, tell the group (monitoring, shared groups). */
+  // Also after reading stopped (the consumer is kept in the group for it until close()).
+  committed(position: unknown): void {
+    if (this.consumer === null || !this.running || !this.sharedGroup || this.failure !== null) return;
     const next = (position as KafkaPosition).next;
     const offsets = Object.entries(next).flatMap(([topic, partitions]) =>
       Object.entries(partitions).map(([partition, offset]) => ({ topic, partition: Number(partition), offset: String(offset) })),
     );
     if (offsets.length === 0) return;
-    consumer.commitOffsets(offsets).catch((error: unknown) => {
-      this.options.onWarning?.(`could not commit offsets to group ${this.group} (the tape holds them; capture goes on): ${(error as Error).message}`);
-    });
+    // Each position holds every partition's offset, so the newest stands for those before it:
+    // one commit at a time, of the newest, and none goes out of order.
+    this.commitWanted = offsets;
+    this.commitsSending ??= this.sendCommits(this.consumer);
+  }
+
+  private async sendCommits(consumer: Consumer): Promise<void> {
+    for (let offsets = this.commitWanted; offsets !== null; offsets = this.commitWanted) {
+      this.commitWanted = null;
+      try {
+        await consumer.commitOffsets(offsets);
+      } catch (error) {
+        this.options.onWarning?.(`could not commit offsets to group ${this.group} (the tape holds them; capture goes on): ${(error as Error).message}`);
+      }
+    }
+    this.commitsSending = null;
   }
 
   private caughtUp(): boolean {
@@ -516,6 +583,7 @@ export class KafkaSource<E> implements Source<E> {
         if (waiting > 0) await handOff();
       },
     });
+    this.running = true;
   }
 
   /** Topic, partition and offset of an item this source handed out. */

@@ -481,6 +481,57 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(fresh.json()).toMatchObject({ events: kept });
   }, 120_000);
 
+  it('--group: the group ends at the tape\'s last position (caught up, or stopped by --max-events), and the group\'s next recorder goes on from there', async () => {
+    const created = await createTopic('group', 4);
+    const total = await produceWorld(created, 20_000, 4, 11);
+    const brokers = KAFKA_BROKERS.join(',');
+    /** The group's committed offsets and the tape's last stored position, partition by partition. */
+    const offsets = async (group: string, tape: string) => {
+      const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: group, topics: [created] }));
+      const reader = TapeReader.open(tape);
+      try {
+        const positions = reader.sourcePositions();
+        const next = (positions[positions.length - 1].position as { next: Record<string, Record<string, number>> }).next[created];
+        return {
+          group: Object.fromEntries(committed[0].partitions.map((p) => [String(p.partition), Number(p.offset)])),
+          tape: { ...next },
+        };
+      } finally {
+        reader.close();
+      }
+    };
+    const ends = await withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(created)).map((p) => [String(p.partition), Number(p.high)])));
+    // The reader thread and the one-thread recorder: each hands the tape's last commit to the group.
+    for (const pipeline of ['on', 'off']) {
+      const group = `g-${pipeline}-${created}`;
+      const whole = join(dir, `group-whole-${pipeline}.tape`);
+      const r = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--until-caught-up', '--pipeline', pipeline, '--out', whole, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ events: total, pipelined: pipeline === 'on' });
+      expect(await offsets(group, whole)).toEqual({ group: ends, tape: ends });
+
+      // A capture stopped after a few hundred records (one fetch): the group has the tape's
+      // position, and the next recorder of the group, without --from-beginning, records the rest.
+      const next = `g-max-${pipeline}-${created}`;
+      const first = join(dir, `group-first-${pipeline}.tape`);
+      const a = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', next, '--from-beginning', '--max-events', '300', '--pipeline', pipeline, '--out', first, '--json']);
+      expect(a.status, a.stderr).toBe(0);
+      expect(a.json()).toMatchObject({ events: 300 });
+      const stopped = await offsets(next, first);
+      expect(stopped.group).toEqual(stopped.tape);
+      expect(Object.values(stopped.group).reduce((sum, offset) => sum + offset, 0)).toBe(300);
+      const second = join(dir, `group-second-${pipeline}.tape`);
+      const b = tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', next, '--until-caught-up', '--pipeline', pipeline, '--out', second, '--json']);
+      expect(b.status, b.stderr).toBe(0);
+      expect(b.json()).toMatchObject({ events: total - 300 });
+      const merged = join(dir, `group-merged-${pipeline}.tape`);
+      const m = tapedeck(['merge', first, second, '--out', merged, '--json']);
+      expect(m.status, m.stderr).toBe(0);
+      expect(m.json()).toMatchObject({ events: total, duplicatesSkipped: 0 });
+      expect(await offsets(next, second)).toEqual({ group: ends, tape: ends });
+    }
+  }, 180_000);
+
   it('records messages produced by kcat, keys and headers included', async () => {
     const created = await createTopic('kcat', 3);
     const lines = [
