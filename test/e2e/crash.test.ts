@@ -5,9 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../../engine/random.js';
 import { tapedeck, tempDir } from '../support/cli.js';
-import { killUntilDone } from '../support/kill.js';
+import { killRandom, killUntilDone } from '../support/kill.js';
 
 const KILLS = 20;
 
@@ -20,8 +19,7 @@ describe('crash safety', () => {
     expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '1000000', '--seed', String(seed % 1000)]).status).toBe(0);
     expect(tapedeck(['export', join(dir, 'gen.tape'), '--out', source]).status).toBe(0);
     const tape = join(dir, 'crash.tape');
-    const random = new SeededRandom(seed);
-    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source], tape, events: 1_000_000, random: () => random.float(), label: `ndjson, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source], tape, events: 1_000_000, random: killRandom(seed), label: `ndjson, seed ${seed}` });
     console.log(`[crash] ndjson: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(KILLS);
     expect(tapedeck(['verify', tape]).status).toBe(0);
@@ -44,8 +42,7 @@ describe('crash safety', () => {
     const straightRun = tapedeck([...args, '--out', straight, '--json']);
     expect(straightRun.status).toBe(0);
     const tape = join(dir, 'crash.tape');
-    const random = new SeededRandom(seed);
-    const { kills, points } = await killUntilDone({ args, tape, events: 1_000_000, random: () => random.float(), label: `synthetic, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args, tape, events: 1_000_000, random: killRandom(seed), label: `synthetic, seed ${seed}` });
     console.log(`[crash] synthetic: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(KILLS);
     expect(tapedeck(['verify', tape]).status).toBe(0);
@@ -73,8 +70,7 @@ describe('crash safety', () => {
     const gz = join(dir, 'source.ndjson.gz');
     writeFileSync(gz, gzipSync(readFileSync(source)));
     const tape = join(dir, 'crash.tape');
-    const random = new SeededRandom(seed);
-    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz], tape, events: 600_000, planned: 10, random: () => random.float(), label: `gzip, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz], tape, events: 600_000, planned: 10, random: killRandom(seed), label: `gzip, seed ${seed}` });
     console.log(`[crash] gzip: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(10);
     expect(tapedeck(['verify', tape]).status).toBe(0);

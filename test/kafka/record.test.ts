@@ -4,7 +4,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SeededRandom } from '../../engine/random.js';
 import type { Engine } from '../../engine/types.js';
 import { worldCodec, worldEngine } from '../../engine/world/index.js';
 import { keptKafkaWorker } from '../../recorder/pipeline.js';
@@ -13,7 +12,7 @@ import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
-import { killUntilDone } from '../support/kill.js';
+import { killRandom, killUntilDone } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
 import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, withAdmin, type TopicRecord } from '../support/kafka.js';
@@ -829,10 +828,9 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
 
   it('kill -9 at 20 or more random points, resuming each time: 0 lost, 0 duplicated, order per partition kept', async () => {
     const { seed } = propertyParams('kafka kill -9');
-    const random = new SeededRandom(seed ?? 1);
     const tape = join(dir, 'killed.tape');
     const args = ['record', '--source', 'kafka', '--brokers', brokers, '--topic', topic, '--from-beginning', '--until-caught-up', '--block-events', '2000', '--json'];
-    const { kills, points, stdout } = await killUntilDone({ args, tape, events, random: () => random.float(), label: `seed ${seed}` });
+    const { kills, points, stdout } = await killUntilDone({ args, tape, events, random: killRandom(seed ?? 1), label: `seed ${seed}` });
     console.log(`kill points (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(20);
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toMatchObject({ events });
