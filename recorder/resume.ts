@@ -5,6 +5,7 @@
 import { RunContext } from '../engine/context.js';
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
+import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import type { TapeMeta } from '../tape/schema.js';
 
@@ -39,8 +40,10 @@ export function openResume<S, E>(path: string, engine: Engine<S, E>, sourceName:
     const summary = reader.summary();
     const stored = reader.sourcePositions().find((p) => p.source === sourceName) ?? null;
     const nextSeq = stored?.nextSeq ?? 0;
-    if (nextSeq !== summary.events) {
-      throw new TapedeckError('E_TAPE_INCONSISTENT', `${path}: the stored source position is at event ${nextSeq} but the tape holds ${summary.events} events; run tapedeck verify`);
+    // A position short of the blocks' end cannot be: they are committed together. Blocks that
+    // end short of the position (missing, or with a gap) are named by the pass over them below.
+    if (nextSeq < summary.events) {
+      throw new TapeCorruptError(path, `its blocks hold ${summary.events} events, but its source position is at event ${nextSeq}: where to resume is unknown`);
     }
     const checkpoints = reader.checkpoints();
     const snapshot = reader.snapshotAtOrBefore(nextSeq);
@@ -61,7 +64,11 @@ export function openResume<S, E>(path: string, engine: Engine<S, E>, sourceName:
     let ci = checkpoints.findIndex((c) => c.nextSeq > from);
     if (ci < 0) ci = checkpoints.length;
     const codec = engine.codec;
-    for (const cursor of reader.blocks(from)) {
+    // Every block is read and checked (its checksum, its place in the sequence), those before
+    // the snapshot too, though only the events after it are applied again: a tape with a
+    // damaged block is refused, as every other command refuses it, rather than grown.
+    for (const cursor of reader.blocks(0)) {
+      if (cursor.header.firstSeq + cursor.header.eventCount <= from) continue;
       while (reader.advance(cursor)) {
         if (cursor.seq < from) continue;
         ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);

@@ -82,12 +82,50 @@ describe('damaged tapes', () => {
     const db = new Database(path);
     db.prepare('DELETE FROM blocks WHERE block_no >= 3').run();
     db.close();
-    for (const command of ['replay', 'export', 'inspect']) {
-      const r = tapedeck([command, path]);
-      expect(r.status, command).toBe(2);
-      expect(r.stderr, command).toMatch(/events are missing at the end: the blocks end after 3000 events, but the tape's source position and checkpoints cover 5000/);
+    for (const command of [['replay'], ['export'], ['inspect'], ['record', '--resume', '--out']]) {
+      const r = tapedeck([...command, path]);
+      expect(r.status, command[0]).toBe(2);
+      expect(r.stderr, command[0]).toMatch(/events are missing at the end: the blocks end after 3000 events, but the tape's source position and checkpoints cover 5000/);
     }
     expect(tapedeck(['verify', path]).status).toBe(1);
+  });
+
+  it('record --resume refuses a tape with a damaged or missing block before its last snapshot (exit 2 naming the block), and leaves the tape as it was', () => {
+    const dir = tempDir();
+    const generated = join(dir, 'gen.tape');
+    expect(tapedeck(['record', '--out', generated, '--events', '12000']).status).toBe(0);
+    const input = join(dir, 'in.ndjson');
+    expect(tapedeck(['export', generated, '--out', input]).status).toBe(0);
+    const lines = readFileSync(input, 'utf8').split('\n');
+    const firstPart = join(dir, 'first.ndjson');
+    writeFileSync(firstPart, lines.slice(0, 8000).join('\n') + '\n');
+    const damages: [string, (db: Database.Database) => void, RegExp][] = [
+      [
+        'a byte flipped in block 1',
+        (db) => {
+          const row = db.prepare('SELECT data FROM blocks WHERE block_no = 1').get() as { data: Buffer };
+          row.data[100] ^= 0xff;
+          db.prepare('UPDATE blocks SET data = ? WHERE block_no = 1').run(row.data);
+        },
+        /tape is damaged in block 1 \(events 1000\.\.1999\): checksum mismatch/,
+      ],
+      ['block 1 deleted', (db) => db.prepare('DELETE FROM blocks WHERE block_no = 1').run(), /tape is damaged in block 2 \(events 2000\.\.2999\): blocks jump from 0 to 2/],
+    ];
+    for (const [what, damage, named] of damages) {
+      const tape = join(dir, 'resumed.tape');
+      const r = tapedeck(['record', '--source', 'ndjson', '--input', firstPart, '--block-events', '1000', '--snapshot-every', '4000', '--out', tape, '--force']);
+      expect(r.status, r.stderr).toBe(0);
+      const db = new Database(tape);
+      damage(db);
+      db.close();
+      const before = readFileSync(tape);
+      // The resume rebuilds the state from the snapshot at event 8000, after the damage: it
+      // reads no event before it, and must still refuse to grow a damaged tape.
+      const resumed = tapedeck(['record', '--source', 'ndjson', '--input', input, '--resume', '--out', tape]);
+      expect(resumed.status, what).toBe(2);
+      expect(resumed.stderr, what).toMatch(named);
+      expect(readFileSync(tape).equals(before), what).toBe(true);
+    }
   });
 
   it('verify names a quarantined input that went missing from the rejects table', () => {
