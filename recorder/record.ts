@@ -450,25 +450,31 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     if (builder.full(blockEvents)) flush(undefined, false);
   };
 
+  /**
+   * A live source's input is committed within LIVE_COMMIT_INTERVAL_MS of being read even when
+   * nothing follows it (a producer that goes quiet): what stdin gave is on disk before a crash
+   * can take it, and a Kafka capture's tape and group show what was read. The timer runs only
+   * while the reading loop waits (for input, or for a turn of the event loop), when everything
+   * taken is consistent. A commit that fails there calls `stop`, and the loop, seeing
+   * `failure()`, throws its error.
+   */
+  const idleCommits = (stop: () => void): { failure(): { error: unknown } | null; end(): void } => {
+    let failure: { error: unknown } | null = null;
+    const timer = setInterval(() => {
+      if (failure !== null || !liveCommitDue()) return;
+      try {
+        flush();
+      } catch (error) {
+        failure = { error };
+        stop();
+      }
+    }, LIVE_COMMIT_INTERVAL_MS);
+    return { failure: () => failure, end: () => clearInterval(timer) };
+  };
+
   /** The source's items, read on this thread. */
   const readItems = async (): Promise<void> => {
-    // A live source's input is committed within LIVE_COMMIT_INTERVAL_MS of being read even
-    // when nothing follows it (a producer that goes quiet): what stdin gave is on disk before
-    // a crash can take it. The timer runs only while the loop below waits for input, when
-    // everything taken is consistent. A commit that fails there stops the source, and the
-    // loop throws its error.
-    let idleCommitError: unknown = null;
-    const idleCommit = source.live
-      ? setInterval(() => {
-          if (idleCommitError !== null || !liveCommitDue()) return;
-          try {
-            flush();
-          } catch (error) {
-            idleCommitError = error;
-            source.stop();
-          }
-        }, LIVE_COMMIT_INTERVAL_MS)
-      : null;
+    const idle = source.live ? idleCommits(() => source.stop()) : null;
     const batches = source.batches()[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -479,7 +485,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
           // The source failed between inputs (a read error, damaged compressed input): what
           // was taken is whole and applied, so it is committed, as a stop commits it; then the
           // source's error stands (and a failed commit does not hide it).
-          if (idleCommitError === null) {
+          if ((idle?.failure() ?? null) === null) {
             try {
               flush();
             } catch {
@@ -490,7 +496,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         }
         if (next.done === true) break;
         const batch = next.value;
-        if (idleCommitError !== null) break;
+        if ((idle?.failure() ?? null) !== null) break;
         for (let i = 0; i < batch.length; i++) takeItem(batch[i]);
         if (source.live && liveCommitDue()) flush();
         if (options.betweenBatches !== undefined) await options.betweenBatches();
@@ -502,13 +508,14 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         }
       }
     } finally {
-      if (idleCommit !== null) clearInterval(idleCommit);
+      idle?.end();
       // As for await does on a break or a throw: the source lets go of what it reads (a
       // generator that has ended, or failed, has nothing to let go of). An error there is
       // dropped, so as not to hide the one that ended the loop.
       await batches.return?.().catch(() => undefined);
     }
-    if (idleCommitError !== null) throw idleCommitError;
+    const failure = idle?.failure() ?? null;
+    if (failure !== null) throw failure.error;
   };
 
   /**
@@ -533,57 +540,67 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       }
       takeItem(item);
     };
-    for await (const message of kafka.messages()) {
-      if (message.type === 'end') {
-        if (message.stopped) stopped = true;
-        kafkaReader = message.reader;
-        break;
-      }
-      const rejects = message.rejects;
-      let nextReject = 0;
-      const block = message.block;
-      if (block !== null) cursor.reset(block, block.data);
-      const chunkBytes = block === null ? null : Buffer.from(block.data.buffer, block.data.byteOffset, block.data.byteLength);
-      for (let i = 0; i < message.items; i++) {
-        if (nextReject < rejects.length && rejects[nextReject].index === i) {
-          takeKafkaItem(rejects[nextReject++].reject);
-          continue;
+    // Records the reader sent before Kafka went quiet are committed within
+    // LIVE_COMMIT_INTERVAL_MS, as on one thread: no chunk may follow them for a long while.
+    const idle = idleCommits(() => kafka.stop());
+    try {
+      for await (const message of kafka.messages()) {
+        if (message.type === 'end') {
+          if (message.stopped) stopped = true;
+          kafkaReader = message.reader;
+          break;
         }
-        if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
-        let event: E;
-        if (message.converted) {
-          event = decodeAt !== undefined ? decodeAt(block!.data, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
-        } else if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
-          // A JSON value converted and written into the block without a view or copy of it.
-          const fast = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);
-          if (fast === REJECTED) {
-            takeKafkaItem(raw.lastReject!);
+        if (idle.failure() !== null) break;
+        const rejects = message.rejects;
+        let nextReject = 0;
+        const block = message.block;
+        if (block !== null) cursor.reset(block, block.data);
+        const chunkBytes = block === null ? null : Buffer.from(block.data.buffer, block.data.byteOffset, block.data.byteLength);
+        for (let i = 0; i < message.items; i++) {
+          if (nextReject < rejects.length && rejects[nextReject].index === i) {
+            takeKafkaItem(rejects[nextReject++].reject);
             continue;
           }
-          event = fast;
-        } else {
-          takeKafkaItem(raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload()));
-          continue;
+          if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
+          let event: E;
+          if (message.converted) {
+            event = decodeAt !== undefined ? decodeAt(block!.data, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+          } else if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
+            // A JSON value converted and written into the block without a view or copy of it.
+            const fast = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);
+            if (fast === REJECTED) {
+              takeKafkaItem(raw.lastReject!);
+              continue;
+            }
+            event = fast;
+          } else {
+            takeKafkaItem(raw.convert(raw.topicOf(cursor.stream), cursor.partition, cursor.position, cursor.timestampUs, cursor.key(), cursor.headers(), cursor.payload()));
+            continue;
+          }
+          // A converted chunk's bytes are copied as they are; a value converted here is written by the codec.
+          ctx.prepare(seq, cursor.timestampUs, cursor.partition);
+          state = engine.apply(state, event, ctx);
+          if (message.converted) builder.addFromCursor(seq, cursor, cursor.position);
+          else builder.addEncodedParts(seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.keyOffset < 0 ? null : chunkBytes, cursor.keyOffset, cursor.keyLength, fastCodec!, event);
+          raw.takenRecord(cursor.stream, cursor.partition, cursor.position);
+          taken = true;
+          read++;
+          seq++;
+          afterApplied();
+          if (builder.full(blockEvents)) flush(undefined, false);
         }
-        // A converted chunk's bytes are copied as they are; a value converted here is written by the codec.
-        ctx.prepare(seq, cursor.timestampUs, cursor.partition);
-        state = engine.apply(state, event, ctx);
-        if (message.converted) builder.addFromCursor(seq, cursor, cursor.position);
-        else builder.addEncodedParts(seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.keyOffset < 0 ? null : chunkBytes, cursor.keyOffset, cursor.keyLength, fastCodec!, event);
-        raw.takenRecord(cursor.stream, cursor.partition, cursor.position);
-        taken = true;
-        read++;
-        seq++;
-        afterApplied();
-        if (builder.full(blockEvents)) flush(undefined, false);
+        if (liveCommitDue()) flush();
+        kafka.consumed();
+        if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYieldMs = performance.now();
+        }
       }
-      if (liveCommitDue()) flush();
-      kafka.consumed();
-      if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYieldMs = performance.now();
-      }
+    } finally {
+      idle.end();
     }
+    const failure = idle.failure();
+    if (failure !== null) throw failure.error;
   };
 
   let kafkaReader: KafkaReaderReport | undefined;

@@ -183,6 +183,8 @@ export class KafkaSource<E> implements Source<E> {
   private stopped = false;
   /** The newest tape position not yet sent to the group, as offsets (committed()). */
   private commitWanted: { topic: string; partition: number; offset: string }[] | null = null;
+  /** The partitions the group gave this consumer at its last join (tp keys): the ones it commits. */
+  private readonly assigned = new Set<string>();
   /** Commits to the group in flight, one at a time: each sends the newest position (sendCommits()). */
   private commitsSending: Promise<void> | null = null;
   private failure: Error | null = null;
@@ -396,8 +398,12 @@ export class KafkaSource<E> implements Source<E> {
   committed(position: unknown): void {
     if (this.consumer === null || !this.running || !this.sharedGroup || this.failure !== null) return;
     const next = (position as KafkaPosition).next;
+    // Only the partitions this consumer holds now: the tape's position for one that went to
+    // another recorder in the group is behind that recorder's, and would move the group back.
     const offsets = Object.entries(next).flatMap(([topic, partitions]) =>
-      Object.entries(partitions).map(([partition, offset]) => ({ topic, partition: Number(partition), offset: String(offset) })),
+      Object.entries(partitions)
+        .filter(([partition]) => this.assigned.has(tp(topic, Number(partition))))
+        .map(([partition, offset]) => ({ topic, partition: Number(partition), offset: String(offset) })),
     );
     if (offsets.length === 0) return;
     // Each position holds every partition's offset, so the newest stands for those before it:
@@ -502,8 +508,10 @@ export class KafkaSource<E> implements Source<E> {
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       // Seek every assigned partition to where the capture is (the tape's position first).
       const assignment = event.payload.memberAssignment as Record<string, number[]>;
+      this.assigned.clear();
       for (const [topic, partitions] of Object.entries(assignment)) {
         for (const partition of partitions) {
+          this.assigned.add(tp(topic, partition));
           const next = this.expected.get(tp(topic, partition));
           if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
         }

@@ -3,16 +3,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Partitioners } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../engine/types.js';
-import { worldCodec, worldEngine } from '../../engine/world/index.js';
+import { DEFAULT_START_US, worldCodec, worldEngine } from '../../engine/world/index.js';
 import { keptKafkaWorker } from '../../recorder/pipeline.js';
 import { recordTape } from '../../recorder/record.js';
 import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
 import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
-import { killRandom, killUntilDone } from '../support/kill.js';
+import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
 import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, withAdmin, type TopicRecord } from '../support/kafka.js';
@@ -530,6 +531,100 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       expect(await offsets(next, second)).toEqual({ group: ends, tape: ends });
     }
   }, 180_000);
+
+  it('a live capture commits what it read when the topic goes quiet, without waiting for more records or a stop, on the reader thread and on one thread', async () => {
+    const created = await createTopic('quiet', 4);
+    // Records that come in one burst, then nothing: the recorder takes the last of them well
+    // within 100 ms of its first commit, so only a commit made while it waits can hold them.
+    const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    await producer.connect();
+    const messages = Array.from({ length: 10_000 }, (_, i) => ({ partition: i % 4, key: String(i % 50), value: JSON.stringify({ type: 'move', payload: { player: i % 50, dx: 1, dy: -1 } }) }));
+    await producer.send({ topic: created, messages, acks: -1 });
+    await producer.disconnect();
+    for (const pipeline of ['on', 'off']) {
+      const tape = join(dir, `quiet-${pipeline}.tape`);
+      const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--pipeline', pipeline, '--out', tape]);
+      // Commits come within 100 ms of the last record taken; 30 s is for a slow machine's start.
+      await waitForCommitted(tape, 10_000, 30_000);
+      expect(run.child.exitCode, run.stderr()).toBeNull();
+      run.child.kill('SIGINT');
+      expect((await run.exited).code, run.stderr()).toBe(0);
+      expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    }
+  }, 120_000);
+
+  it('two live recorders in one --group share the partitions: merged, their tapes hold every record once, in order, and the group ends at the topic\'s end', async () => {
+    const created = await createTopic('shared', 4);
+    await produceWorld(created, 10_000, 4, 13);
+    const brokers = KAFKA_BROKERS.join(',');
+    const group = `shared-${created}`;
+    const a = join(dir, 'shared-a.tape');
+    const b = join(dir, 'shared-b.tape');
+    const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
+    const first = live(a);
+    await waitForCommitted(a, 10_000);
+    // The second recorder joins: the group splits the partitions between the two, and the
+    // second starts each of its partitions at the offset the first committed to the group.
+    const second = live(b);
+    const members = async () => withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]);
+    for (let waited = 0; ; waited += 250) {
+      const described = await members();
+      if (described.state === 'Stable' && described.members.length === 2) break;
+      if (waited > 60_000) throw new Error(`the group did not take the second recorder: ${JSON.stringify(described)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Later records, later timestamps (merge orders by them).
+    await produceWorld(created, 30_000, 4, 14, DEFAULT_START_US + 60_000_000);
+    const ends = await withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(created)).map((p) => [String(p.partition), Number(p.high)])));
+    const groupOffsets = async () =>
+      withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [created] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)])));
+    for (let waited = 0; JSON.stringify(await groupOffsets()) !== JSON.stringify(ends); waited += 250) {
+      if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets())} of ${JSON.stringify(ends)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    first.child.kill('SIGINT');
+    second.child.kill('SIGINT');
+    for (const [name, run] of [['first', first], ['second', second]] as const) {
+      expect((await run.exited).code, `${name}: ${run.stderr()}`).toBe(0);
+    }
+    const heldA = readTape(a).length;
+    const heldB = readTape(b).length;
+    expect(heldA).toBeGreaterThan(10_000);
+    expect(heldB).toBeGreaterThan(0);
+    const merged = join(dir, 'shared-merged.tape');
+    const m = tapedeck(['merge', a, b, '--out', merged, '--json']);
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.json()).toMatchObject({ events: 40_000 });
+    expect(compareWithTopic(readTape(merged), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    // What both captured (a partition handed over between two of the first one's commits to the group) is kept once.
+    expect(m.json<{ duplicatesSkipped: number }>().duplicatesSkipped).toBe(heldA + heldB - 40_000);
+    expect(await groupOffsets()).toEqual(ends);
+  }, 240_000);
+
+  it('merge refuses (E_MERGE_ORDER, exit 2) tapes whose out-of-order timestamps would put a partition\'s later offset before an earlier one, and leaves no merged tape', async () => {
+    const created = await createTopic('order', 1);
+    // Offsets 0..3 with timestamps 1, 5, 2 and 6 s into the day: the first recorder takes 0
+    // and 1, the group's next one 2 and 3. By timestamp, offset 2 comes before offset 1.
+    const base = Math.floor(DEFAULT_START_US / 1000);
+    const producer = kafka().producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const value = (player: number) => JSON.stringify({ type: 'move', payload: { player, dx: 1, dy: 1 } });
+    await producer.send({ topic: created, acks: -1, messages: [1, 5, 2, 6].map((s, i) => ({ partition: 0, key: String(i), value: value(i), timestamp: String(base + s * 1000) })) });
+    await producer.disconnect();
+    const brokers = KAFKA_BROKERS.join(',');
+    const group = `order-${created}`;
+    const a = join(dir, 'order-a.tape');
+    const b = join(dir, 'order-b.tape');
+    expect(tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--max-events', '2', '--out', a]).status).toBe(0);
+    expect(tapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--until-caught-up', '--out', b, '--json']).json()).toMatchObject({ events: 2 });
+    const merged = join(dir, 'order-merged.tape');
+    const r = tapedeck(['merge', a, b, '--out', merged]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /error \[E_MERGE_ORDER\]: .*order-a\.tape: order-\S+ partition 0 offset 1 comes, by timestamp, after offset 2 of that partition from another tape; merging would break the partition's order/,
+    );
+    expect(existsSync(merged)).toBe(false);
+  }, 120_000);
 
   it('records messages produced by kcat, keys and headers included', async () => {
     const created = await createTopic('kcat', 3);

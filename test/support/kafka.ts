@@ -55,12 +55,15 @@ export async function createTopic(prefix: string, partitions: number): Promise<s
   return topic;
 }
 
-/** Produce `events` world events as JSON values, partition = zone mod partitions, key = player; returns the count. */
-export async function produceWorld(topic: string, events: number, partitions: number, seed = 1): Promise<number> {
+/**
+ * Produce `events` world events as JSON values, partition = zone mod partitions, key = player;
+ * returns the count. Timestamps start at `startUs` (the generator's fixed start by default).
+ */
+export async function produceWorld(topic: string, events: number, partitions: number, seed = 1, startUs?: number): Promise<number> {
   const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    const traffic = new WorldTraffic({ seed, events, partitions });
+    const traffic = new WorldTraffic({ seed, events, partitions, ...(startUs === undefined ? {} : { startUs }) });
     let batch: Message[] = [];
     const sends: Promise<unknown>[] = [];
     for (let r = traffic.next(); r !== null; r = traffic.next()) {
