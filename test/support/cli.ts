@@ -73,6 +73,9 @@ export interface RunningTapedeck {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
 }
 
+/** Binaries startTapedeck started that have not ended yet. */
+const running = new Set<RunningTapedeck>();
+
 export function startTapedeck(args: readonly string[]): RunningTapedeck {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -80,7 +83,21 @@ export function startTapedeck(args: readonly string[]): RunningTapedeck {
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  const run: RunningTapedeck = { child, stdout: () => stdout, stderr: () => stderr, exited };
+  running.add(run);
+  void exited.then(() => running.delete(run));
+  return run;
+}
+
+/**
+ * Kill (SIGKILL) what startTapedeck started and is still running, and wait for it to end:
+ * test/support/setup.ts calls it after each test, so that a test that failed before stopping
+ * its recorder does not leave it running (a live Kafka capture never ends by itself).
+ */
+export async function killLeftovers(): Promise<void> {
+  const left = [...running];
+  for (const run of left) run.child.kill('SIGKILL');
+  await Promise.all(left.map((run) => run.exited));
 }
 
 /** Folders tempDir() made in this test file; test/support/setup.ts removes them after it. */
