@@ -85,7 +85,10 @@ export function recordCommand(): Command {
     .option('--force', 'replace --out if it exists')
     .option('--brokers <list>', 'for --source kafka: bootstrap brokers, HOST:PORT[,HOST:PORT...]', hostPorts('--brokers'))
     .option('--topic <name>', 'for --source kafka: a topic to record, all its partitions (repeat for several)', collect)
-    .option('--group <id>', 'for --source kafka: consumer group (recorders in one group share the partitions) [default: tapedeck-record-<topics>]')
+    .option(
+      '--group <id>',
+      "for --source kafka: consumer group: recorders in one group share the partitions, and the tape's positions are committed to it after the tape has them (the last one before the recorder leaves) [default: a private group of this run, given no offsets]",
+    )
     .option('--from-beginning', 'for --source kafka: partitions the tape and the group have no position for start at the beginning [default: at the end]')
     .option('--until-caught-up', 'for --source kafka: stop at the end offsets seen at start')
     .option('--max-events <n>', 'for --source kafka: stop after this many records in this run', positiveInt('--max-events'))
