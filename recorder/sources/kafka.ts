@@ -355,13 +355,18 @@ export class KafkaSource<E> implements Source<E> {
       handedOver?.done();
       for (const entry of this.queue) entry.done();
       this.queue = [];
-      if (this.sharedGroup && this.running && this.failure === null) {
+      let keep = this.sharedGroup && this.running && this.failure === null;
+      if (keep) {
         // The tape commits what it was handed after this: the consumer stays in the group,
-        // fetching nothing, until close() has committed the tape's last position.
-        consumer.pause(this.options.topics.map((topic) => ({ topic })));
-      } else {
-        await this.close();
+        // fetching nothing, until close() has committed the tape's last position. (kafkajs
+        // refuses a pause while it restarts the consumer: then it leaves now.)
+        try {
+          consumer.pause(this.options.topics.map((topic) => ({ topic })));
+        } catch {
+          keep = false;
+        }
       }
+      if (!keep) await this.close();
     }
   }
 
