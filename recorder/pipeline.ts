@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { compiledWorkerUrl, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -581,10 +581,7 @@ export class KafkaPipeline {
     });
     if (!this.finished) this.port.postMessage({ type: 'close' });
     this.port.postMessage({ type: 'finish' });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)));
-    const clean = await Promise.race([closed, timeout]);
-    clearTimeout(timer);
+    const clean = await within(closed, CLOSE_WAIT_MS, false);
     this.port.close();
     if (clean && this.finished) kafkaWorkers!.keep(this.worker);
     else await this.worker.terminate();

@@ -36,6 +36,19 @@ export function workerFailure(error: unknown): WorkerFailure {
 }
 
 /**
+ * What `promise` gives, or `late` if it has not settled within `ms` (the timer is cleared
+ * either way): a bounded wait for a thread or a client to finish.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(late), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * On a worker thread that has sent `sent` messages: block while the main thread has taken
  * `limit` fewer (control[index] counts what it took), unless control[stopIndex] asks to stop.
  */

@@ -31,6 +31,7 @@ export interface KafkaClientSecurity {
 import { TapedeckError } from '../../engine/errors.js';
 import type { EventCodec, JsonEvent } from '../../engine/types.js';
 import { type EventHeader, MAX_BLOCK_VALUE, type PayloadWriter } from '../../tape/block.js';
+import { within } from '../../tape/threads.js';
 import type { LineTransform } from '../../tape/ndjson.js';
 import { REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from '../source.js';
 import { Redactor } from '../redact.js';
@@ -381,18 +382,10 @@ export class KafkaSource<E> implements Source<E> {
     this.consumer = null;
     this.stop();
     const sending = this.commitsSending;
-    if (sending !== null) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([
-        sending.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), FINAL_COMMIT_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-      if (late) {
-        this.options.onWarning?.(
-          `group ${this.group} did not take the tape's last position within ${FINAL_COMMIT_WAIT_MS / 1000} s; its offsets may lag the tape (the tape holds every event it reports)`,
-        );
-      }
+    if (sending !== null && !(await within(sending.then(() => true), FINAL_COMMIT_WAIT_MS, false))) {
+      this.options.onWarning?.(
+        `group ${this.group} did not take the tape's last position within ${FINAL_COMMIT_WAIT_MS / 1000} s; its offsets may lag the tape (the tape holds every event it reports)`,
+      );
     }
     this.running = false;
     await consumer.disconnect().catch(() => undefined);

@@ -16,7 +16,7 @@ import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, withAdmin, type TopicRecord } from '../support/kafka.js';
+import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, topicEnds, withAdmin, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -487,20 +487,20 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     const brokers = KAFKA_BROKERS.join(',');
     /** The group's committed offsets and the tape's last stored position, partition by partition. */
     const offsets = async (group: string, tape: string) => {
-      const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: group, topics: [created] }));
+      const committed = await groupOffsets(group, created);
       const reader = TapeReader.open(tape);
       try {
         const positions = reader.sourcePositions();
         const next = (positions[positions.length - 1].position as { next: Record<string, Record<string, number>> }).next[created];
         return {
-          group: Object.fromEntries(committed[0].partitions.map((p) => [String(p.partition), Number(p.offset)])),
+          group: committed,
           tape: { ...next },
         };
       } finally {
         reader.close();
       }
     };
-    const ends = await withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(created)).map((p) => [String(p.partition), Number(p.high)])));
+    const ends = await topicEnds(created);
     // The reader thread and the one-thread recorder: each hands the tape's last commit to the group.
     for (const pipeline of ['on', 'off']) {
       const group = `g-${pipeline}-${created}`;
@@ -575,11 +575,9 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     }
     // Later records, later timestamps (merge orders by them).
     await produceWorld(created, 30_000, 4, 14, DEFAULT_START_US + 60_000_000);
-    const ends = await withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(created)).map((p) => [String(p.partition), Number(p.high)])));
-    const groupOffsets = async () =>
-      withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [created] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)])));
-    for (let waited = 0; JSON.stringify(await groupOffsets()) !== JSON.stringify(ends); waited += 250) {
-      if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets())} of ${JSON.stringify(ends)}`);
+    const ends = await topicEnds(created);
+    for (let waited = 0; JSON.stringify(await groupOffsets(group, created)) !== JSON.stringify(ends); waited += 250) {
+      if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets(group, created))} of ${JSON.stringify(ends)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     first.child.kill('SIGINT');
@@ -598,7 +596,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(compareWithTopic(readTape(merged), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
     // What both captured (a partition handed over between two of the first one's commits to the group) is kept once.
     expect(m.json<{ duplicatesSkipped: number }>().duplicatesSkipped).toBe(heldA + heldB - 40_000);
-    expect(await groupOffsets()).toEqual(ends);
+    expect(await groupOffsets(group, created)).toEqual(ends);
   }, 240_000);
 
   it('merge refuses (E_MERGE_ORDER, exit 2) tapes whose out-of-order timestamps would put a partition\'s later offset before an earlier one, and leaves no merged tape', async () => {

@@ -45,6 +45,16 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
   }
 }
 
+/** Each partition's end offset (high watermark), by partition number as a string. */
+export async function topicEnds(topic: string): Promise<Record<string, number>> {
+  return withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [String(p.partition), Number(p.high)])));
+}
+
+/** The offsets `group` has committed for `topic` (-1: none), by partition number as a string. */
+export async function groupOffsets(group: string, topic: string): Promise<Record<string, number>> {
+  return withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)])));
+}
+
 let topicCounter = 0;
 /** A fresh topic with a unique name. */
 export async function createTopic(prefix: string, partitions: number): Promise<string> {
