@@ -60,21 +60,24 @@ const DENSE_PARTITIONS = 1024;
 
 /** Tracks BlockSource spans as events go by (used by the builder and by verify). */
 export class SourceSpans {
-  /** Stream 0, partitions below DENSE_PARTITIONS, by partition: the common case, without a map lookup per event. */
-  private readonly dense: (BlockSource | undefined)[] = [];
-  private readonly touched: number[] = [];
+  /**
+   * Stream 0, partitions below DENSE_PARTITIONS (the common case), by partition, in typed
+   * arrays: no map lookup and no object per event. A count of 0 means no span yet.
+   */
+  readonly denseCount = new Int32Array(DENSE_PARTITIONS);
+  readonly denseMin = new Float64Array(DENSE_PARTITIONS);
+  readonly denseMax = new Float64Array(DENSE_PARTITIONS);
   private readonly spans = new Map<number, BlockSource>();
 
   add(stream: number, partition: number, position: number): void {
     if (stream === 0 && partition < DENSE_PARTITIONS) {
-      const span = this.dense[partition];
-      if (span === undefined) {
-        this.dense[partition] = { stream, partition, eventCount: 1, minPosition: position, maxPosition: position };
-        this.touched.push(partition);
+      const count = this.denseCount;
+      if (count[partition]++ === 0) {
+        this.denseMin[partition] = position;
+        this.denseMax[partition] = position;
       } else {
-        span.eventCount++;
-        if (position < span.minPosition) span.minPosition = position;
-        if (position > span.maxPosition) span.maxPosition = position;
+        if (position < this.denseMin[partition]) this.denseMin[partition] = position;
+        if (position > this.denseMax[partition]) this.denseMax[partition] = position;
       }
       return;
     }
@@ -92,11 +95,12 @@ export class SourceSpans {
   /** The spans sorted by stream then partition; the tracker is empty afterwards. */
   take(): BlockSource[] {
     const out: BlockSource[] = [];
-    for (const partition of this.touched) {
-      out.push(this.dense[partition]!);
-      this.dense[partition] = undefined;
+    const count = this.denseCount;
+    for (let partition = 0; partition < DENSE_PARTITIONS; partition++) {
+      if (count[partition] === 0) continue;
+      out.push({ stream: 0, partition, eventCount: count[partition], minPosition: this.denseMin[partition], maxPosition: this.denseMax[partition] });
+      count[partition] = 0;
     }
-    this.touched.length = 0;
     for (const span of this.spans.values()) out.push(span);
     this.spans.clear();
     return out.sort((a, b) => a.stream - b.stream || a.partition - b.partition);
@@ -137,6 +141,22 @@ export function blockChecksum(header: BlockHeader, data: Uint8Array): number {
 export interface PayloadWriter<E> {
   encodedLength(event: E): number;
   encodeInto(event: E, bytes: Uint8Array, offset: number): number;
+}
+
+/**
+ * Events a source packs straight into a block (BlockBuilder.addRun): after advance() returns
+ * true, the fields describe the event. The key is `currentKeyLength` bytes of `keyBytes` from
+ * `currentKeyOffset`; a length of -1 means no key. The synthetic generator (WorldTraffic) is one.
+ */
+export interface PackableEvents<E> {
+  advance(): boolean;
+  readonly currentTimestampUs: number;
+  readonly currentPartition: number;
+  readonly currentPosition: number;
+  readonly keyBytes: Uint8Array;
+  readonly currentKeyOffset: number;
+  readonly currentKeyLength: number;
+  readonly current: E;
 }
 
 /**
@@ -272,6 +292,102 @@ export class BlockBuilder {
     if (end !== o + payloadLength) throw new Error(`event ${seq}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
     this.sink.length = end;
     this.end(0, partition, ts, position);
+  }
+
+  /**
+   * Up to `limit` events of `events`, numbered from `seq`, each packed as addEncodedParts packs
+   * it (the same bytes), in one loop that keeps the block's running values in locals: the
+   * recorder's synthetic source packs a block at a time this way on its worker thread, in
+   * about half the time of a call per event. Returns the number of events added; fewer than
+   * `limit` when `events` ends or the block reaches BLOCK_MAX_BYTES.
+   */
+  addRun<E>(seq: number, limit: number, events: PackableEvents<E>, codec: PayloadWriter<E>): number {
+    if (this.count !== 0 && seq !== this.firstSeq + this.count) {
+      throw new Error(`block events must be consecutive: expected seq ${this.firstSeq + this.count}, got ${seq}`);
+    }
+    const sink = this.sink;
+    const spans = this.spans;
+    const spanCount = spans.denseCount;
+    const spanMin = spans.denseMin;
+    const spanMax = spans.denseMax;
+    let b = sink.bytes;
+    let o = sink.length;
+    let count = this.count;
+    let prevTs = this.prevTsUs;
+    let prevPosition = this.prevPosition;
+    let minTs = this.minTsUs;
+    let maxTs = this.maxTsUs;
+    let n = 0;
+    while (n < limit && o < BLOCK_MAX_BYTES && events.advance()) {
+      const ts = events.currentTimestampUs;
+      const partition = events.currentPartition;
+      const position = events.currentPosition;
+      const keyLength = events.currentKeyLength;
+      const event = events.current;
+      if (!(ts >= 0 && ts <= MAX_BLOCK_VALUE) || !(position >= 0 && position <= MAX_BLOCK_VALUE)) {
+        throw new RangeError(`event ${seq + n}: timestamp ${ts} and position ${position} must be integers in [0, 2^52 - 1]`);
+      }
+      if (count === 0) {
+        this.firstSeq = seq + n;
+        this.firstTsUs = ts;
+        prevTs = ts;
+        prevPosition = 0;
+        minTs = ts;
+        maxTs = ts;
+      }
+      const payloadLength = codec.encodedLength(event);
+      const room = 1 + 3 * MAX_VARINT_BYTES + 2 * MAX_VARINT_BYTES + (keyLength < 0 ? 0 : keyLength) + payloadLength;
+      if (o + room > b.length) {
+        sink.length = o;
+        sink.ensure(room);
+        b = sink.bytes;
+      }
+      b[o++] = keyLength < 0 ? 0 : FLAG_KEY;
+      const tsDelta = ts - prevTs;
+      const tsZigzag = tsDelta >= 0 ? tsDelta * 2 : -tsDelta * 2 - 1;
+      if (tsZigzag < 0x80) b[o++] = tsZigzag;
+      else o = putVarint(b, o, tsZigzag);
+      if (partition < 0x80) b[o++] = partition;
+      else o = putVarint(b, o, partition);
+      const positionDelta = position - prevPosition;
+      const positionZigzag = positionDelta >= 0 ? positionDelta * 2 : -positionDelta * 2 - 1;
+      if (positionZigzag < 0x80) b[o++] = positionZigzag;
+      else o = putVarint(b, o, positionZigzag);
+      if (keyLength >= 0) {
+        if (keyLength < 0x80) b[o++] = keyLength;
+        else o = putVarint(b, o, keyLength);
+        o = putBytes(b, o, events.keyBytes, events.currentKeyOffset, keyLength);
+      }
+      if (payloadLength < 0x80) b[o++] = payloadLength;
+      else o = putVarint(b, o, payloadLength);
+      const end = codec.encodeInto(event, b, o);
+      if (end !== o + payloadLength) throw new Error(`event ${seq + n}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
+      o = end;
+      if (partition < DENSE_PARTITIONS) {
+        if (spanCount[partition]++ === 0) {
+          spanMin[partition] = position;
+          spanMax[partition] = position;
+        } else {
+          if (position < spanMin[partition]) spanMin[partition] = position;
+          if (position > spanMax[partition]) spanMax[partition] = position;
+        }
+      } else {
+        spans.add(0, partition, position);
+      }
+      prevTs = ts;
+      prevPosition = position;
+      if (ts < minTs) minTs = ts;
+      if (ts > maxTs) maxTs = ts;
+      count++;
+      n++;
+    }
+    sink.length = o;
+    this.count = count;
+    this.prevTsUs = prevTs;
+    this.prevPosition = prevPosition;
+    this.minTsUs = minTs;
+    this.maxTsUs = maxTs;
+    return n;
   }
 
   /**

@@ -155,6 +155,8 @@ export class WorldTraffic {
   readonly current: WorldEvent = worldEvent(WorldEventKind.join, 0);
   currentTimestampUs = 0;
   currentPartition = 0;
+  /** Index of the event advance() generated last (its source position). */
+  currentPosition = -1;
   /**
    * Every player's key (the decimal id), one after another, then room for the key of the
    * spawn being generated: the current event's key is `currentKeyLength` bytes from
@@ -250,6 +252,7 @@ export class WorldTraffic {
   advance(): boolean {
     if (this.index >= this.options.events) return false;
     const index = this.index++;
+    this.currentPosition = index;
     this.elapsedUs += this.gapUs(index);
     if (index < this.options.players) this.joinEvent();
     else this.mixedEvent();

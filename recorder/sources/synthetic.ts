@@ -11,7 +11,7 @@ import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js'
 import type { BlockBuilder, PayloadWriter } from '../../tape/block.js';
 
 const BATCH_EVENTS = 512;
-/** The world codec's writer for BlockBuilder.addEncoded. */
+/** The world codec's writer for BlockBuilder.addRun. */
 const worldCodecWriter: PayloadWriter<WorldEvent> = { encodedLength: worldCodec.encodedLength!, encodeInto: worldCodec.encodeInto! };
 /** Fewer events than this are generated faster on the main thread than a worker starts. */
 export const WORKER_MIN_EVENTS = 200_000;
@@ -60,14 +60,8 @@ export class WorldTrafficSource implements Source<WorldEvent> {
 
   /** The generator's events packed straight into the block (see Source.fillBlock): the source worker's path. */
   fillBlock(builder: BlockBuilder, seq: number, limit: number): number {
-    const traffic = this.traffic;
-    let n = 0;
-    while (n < limit && !this.stopped && traffic.advance()) {
-      // The generator's position after advance() is one past the event's index.
-      builder.addEncodedParts(seq + n, traffic.currentTimestampUs, traffic.currentPartition, traffic.position - 1, traffic.keyBytes, traffic.currentKeyOffset, traffic.currentKeyLength, worldCodecWriter, traffic.current);
-      n++;
-    }
-    return n;
+    // stop() comes between calls (the source worker asks between blocks), never during one.
+    return this.stopped ? 0 : builder.addRun(seq, limit, this.traffic, worldCodecWriter);
   }
 
   resumeAfter(record: SourceItem<WorldEvent>): unknown {

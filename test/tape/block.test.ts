@@ -80,6 +80,84 @@ describe('event blocks', () => {
     expect(() => new BlockBuilder().addEncoded(0, 0, 0, 0, null, liar, null)).toThrow(/event 0: the codec wrote 2 bytes but said 3/);
   });
 
+  it('addRun (a source packing a run of events) gives the block addEncoded gives, however the runs are cut', () => {
+    const writer = {
+      encodedLength: (event: Uint8Array) => event.length,
+      encodeInto: (event: Uint8Array, out: Uint8Array, offset: number) => {
+        out.set(event, offset);
+        return offset + event.length;
+      },
+    };
+    const simple = fc.record({
+      timestampUs: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
+      // Past 1,023 the spans go through the map; past 127 a partition takes a longer varint.
+      partition: fc.oneof(fc.nat({ max: 70 }), fc.nat({ max: 1 << 20 })),
+      position: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
+      key: fc.option(bytes(300), { nil: null }),
+      payload: bytes(300),
+    });
+    /** The events as PackableEvents, all keys in one array as the generator keeps them. */
+    const packable = (events: { timestampUs: number; partition: number; position: number; key: Uint8Array | null; payload: Uint8Array }[]) => {
+      const keyBytes = new Uint8Array(events.reduce((n, e) => n + (e.key?.length ?? 0), 0));
+      const keyAt: number[] = [];
+      let at = 0;
+      for (const e of events) {
+        keyAt.push(at);
+        if (e.key !== null) keyBytes.set(e.key, at);
+        at += e.key?.length ?? 0;
+      }
+      let i = -1;
+      return {
+        keyBytes,
+        advance: () => ++i < events.length,
+        get currentTimestampUs() { return events[i].timestampUs; },
+        get currentPartition() { return events[i].partition; },
+        get currentPosition() { return events[i].position; },
+        get currentKeyOffset() { return keyAt[i]; },
+        get currentKeyLength() { return events[i].key === null ? -1 : events[i].key!.length; },
+        get current() { return events[i].payload; },
+      };
+    };
+    fc.assert(
+      fc.property(fc.array(simple, { minLength: 1, maxLength: 40 }), fc.nat({ max: 2 ** 40 }), fc.array(fc.integer({ min: 1, max: 15 }), { minLength: 1 }), (events, firstSeq, cuts) => {
+        const byEncoded = new BlockBuilder();
+        events.forEach((e, i) => byEncoded.addEncoded(firstSeq + i, e.timestampUs, e.partition, e.position, e.key, writer, e.payload));
+        const byRun = new BlockBuilder();
+        const source = packable(events);
+        let seq = firstSeq;
+        for (let c = 0; seq < firstSeq + events.length; c++) {
+          const limit = cuts[c % cuts.length];
+          const added = byRun.addRun(seq, limit, source, writer);
+          expect(added).toBe(Math.min(limit, firstSeq + events.length - seq));
+          seq += added;
+        }
+        expect(byRun.addRun(seq, 10, source, writer)).toBe(0);
+        expect(byRun.finish(5)).toEqual(byEncoded.finish(5));
+      }),
+      propertyParams('addRun equals addEncoded', 200),
+    );
+    const one = packable([{ timestampUs: 1, partition: 0, position: 0, key: null, payload: new Uint8Array(1) }]);
+    const started = new BlockBuilder();
+    started.addEncoded(7, 1, 0, 0, null, writer, new Uint8Array(1));
+    expect(() => started.addRun(9, 1, one, writer)).toThrow(/expected seq 8, got 9/);
+    const late = packable([{ timestampUs: MAX_BLOCK_VALUE + 1, partition: 0, position: 0, key: null, payload: new Uint8Array(1) }]);
+    expect(() => new BlockBuilder().addRun(4, 1, late, writer)).toThrow(/event 4: timestamp .* must be integers in \[0, 2\^52 - 1\]/);
+  });
+
+  it('addRun stops at BLOCK_MAX_BYTES, and the next run starts the next block', () => {
+    const big = new Uint8Array(1 << 20);
+    const writer = { encodedLength: (e: Uint8Array) => e.length, encodeInto: (e: Uint8Array, out: Uint8Array, o: number) => (out.set(e, o), o + e.length) };
+    let i = -1;
+    const source = { keyBytes: new Uint8Array(0), advance: () => ++i < 10, currentTimestampUs: 5, currentPartition: 1, get currentPosition() { return i; }, currentKeyOffset: 0, currentKeyLength: -1, current: big };
+    const builder = new BlockBuilder();
+    expect(builder.addRun(0, 100, source, writer)).toBe(4);
+    expect(builder.full(100)).toBe(true);
+    const first = builder.finish(0);
+    expect(first).toMatchObject({ firstSeq: 0, eventCount: 4 });
+    expect(builder.addRun(4, 100, source, writer)).toBe(4);
+    expect(decodeAll(builder.finish(1)).map((e) => e.position)).toEqual([4, 5, 6, 7]);
+  });
+
   it('a checksum changes when any byte of the data or any header field changes', () => {
     const builder = new BlockBuilder();
     for (let i = 0; i < 50; i++) builder.add(i, { timestampUs: 1000 + i, partition: i % 4, position: i, key: null, payload: new Uint8Array([i, 2, 3]) });
