@@ -4,6 +4,7 @@
 export type { ApplyContext, Engine, EventCodec, GeneratedEvent, InvariantViolation, JsonEvent } from './types.js';
 export { VirtualClock } from './clock.js';
 export { RunContext, type UpdateSink } from './context.js';
+export { eventDecoder, type EventDecoder } from './decode.js';
 export { SeededRandom, EventRandom, eventSeed, type Random } from './random.js';
 export { hashWords, hashStart, hashStep, hashFinish, hex64 } from './hash.js';
 export { TapedeckError, CodecError, EngineShapeError } from './errors.js';

@@ -40,6 +40,7 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
     const sim = e.simulation as Record<string, unknown> | null;
     if (sim === null || typeof sim !== 'object' || typeof sim.events !== 'function') problems.push('`simulation`, when given, must be an object with an `events(fc)` function');
   }
+  if (e.transientEvents !== undefined && typeof e.transientEvents !== 'boolean') problems.push('`transientEvents`, when given, must be true or false');
   let codec = e.codec;
   if (codec === undefined) {
     codec = jsonCodec;
@@ -49,6 +50,9 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
     const c = codec as Record<string, unknown>;
     if (typeof c.name !== 'string' || c.name === '') problems.push('`codec.name` must be a non-empty string');
     for (const fn of CODEC_FUNCTIONS) if (typeof c[fn] !== 'function') problems.push(`\`codec.${fn}\` must be a function`);
+    for (const fn of ['decodeAt', 'decodeInto', 'encodedLength', 'encodeInto'] as const) {
+      if (c[fn] !== undefined && typeof c[fn] !== 'function') problems.push(`\`codec.${fn}\`, when given, must be a function`);
+    }
   }
   if (problems.length > 0) {
     throw new EngineShapeError(`${where} is not a valid engine: ${problems.join('; ')}. See "Writing an engine" in the README.`);

@@ -25,6 +25,14 @@ export interface EventCodec<E> {
    */
   decodeAt?(bytes: Uint8Array, offset: number, length: number): E;
   /**
+   * Optional fast path, given together with decodeAt: decode as decodeAt does, but into
+   * `into` (an event this codec returned before: every field overwritten) and return it; with
+   * `into` null, return a new event. Throws what decodeAt throws (`into` may then hold part of
+   * the event). Runners use it only for an engine that declares `transientEvents`, so that a
+   * run decodes every event into the same object instead of allocating one per event.
+   */
+  decodeInto?(bytes: Uint8Array, offset: number, length: number, into: E | null): E;
+  /**
    * Optional fast path for recording, given together with encodeInto: the length of
    * encode(event), checking the event as encode does.
    */
@@ -99,6 +107,12 @@ export interface Engine<S = unknown, E = unknown, U = unknown> {
    * `replay --workers N` apply each shard on its own thread (see EngineSharding).
    */
   readonly sharding?: EngineSharding<S>;
+  /**
+   * Optional: true when apply() keeps no reference to the event it is given (nor to any object
+   * inside it) once it returns. Runners may then decode every event into the same object
+   * (EventCodec.decodeInto). Leave it out if the state or an emitted update holds events.
+   */
+  readonly transientEvents?: boolean;
   /** Optional: what `tapedeck simulate` needs to generate streams for this engine (docs/simulate.md). */
   readonly simulation?: EngineSimulation<E>;
 }

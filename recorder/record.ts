@@ -5,6 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { RunContext, type UpdateSink } from '../engine/context.js';
+import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
@@ -301,8 +302,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
 
   /** A block from the worker: decode and apply its events, then commit it as it is. */
   const cursor = new BlockCursor();
-  const codec = engine.codec;
-  const decodeAt = codec.decodeAt;
+  const decode = eventDecoder(engine);
   const applyBlock = (block: EncodedBlock): void => {
     if (block.firstSeq !== seq || block.blockNo !== blockNo) {
       throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
@@ -310,7 +310,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     const bytes = block.data;
     cursor.reset(block, bytes);
     while (cursor.next()) {
-      const event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+      const event = decode(bytes, cursor.payloadOffset, cursor.payloadLength);
       ctx.prepare(seq, cursor.timestampUs, cursor.partition);
       state = engine.apply(state, event, ctx);
       seq++;
@@ -409,7 +409,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       if (!cursor.next()) throw new Error(`recorder: a chunk of segment ${chunk.segment} holds fewer events than inputs`);
       const payloadOffset = cursor.payloadOffset;
       const payloadLength = cursor.payloadLength;
-      const event = decodeAt !== undefined ? decodeAt(bytes!, payloadOffset, payloadLength) : codec.decode(cursor.payload());
+      const event = decode(bytes!, payloadOffset, payloadLength);
       const line = lineBase + cursor.position;
       ctx.prepare(seq, cursor.timestampUs, cursor.partition);
       state = engine.apply(state, event, ctx);
@@ -564,7 +564,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
           if (!cursor.next()) throw new Error('recorder: a Kafka chunk holds fewer records than inputs');
           let event: E;
           if (message.converted) {
-            event = decodeAt !== undefined ? decodeAt(block!.data, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+            event = decode(block!.data, cursor.payloadOffset, cursor.payloadLength);
           } else if (fastCodec !== null && cursor.stream === 0 && cursor.headersOffset < 0) {
             // A JSON value converted and written into the block without a view or copy of it.
             const fast = raw.fastEvent(raw.topicOf(0), cursor.partition, cursor.position, chunkBytes!, cursor.payloadOffset, cursor.payloadOffset + cursor.payloadLength);

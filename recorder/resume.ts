@@ -3,6 +3,7 @@
 // back the source position stored with the last commit.
 
 import { RunContext } from '../engine/context.js';
+import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import { TapeCorruptError } from '../tape/errors.js';
@@ -63,7 +64,7 @@ export function openResume<S, E>(path: string, engine: Engine<S, E>, sourceName:
     }
     let ci = checkpoints.findIndex((c) => c.nextSeq > from);
     if (ci < 0) ci = checkpoints.length;
-    const codec = engine.codec;
+    const decode = eventDecoder(engine);
     // Every block is read and checked (its checksum, its place in the sequence), those before
     // the snapshot too, though only the events after it are applied again: a tape with a
     // damaged block is refused, as every other command refuses it, rather than grown.
@@ -72,7 +73,7 @@ export function openResume<S, E>(path: string, engine: Engine<S, E>, sourceName:
       while (reader.advance(cursor)) {
         if (cursor.seq < from) continue;
         ctx.prepare(cursor.seq, cursor.timestampUs, cursor.partition);
-        state = engine.apply(state, codec.decode(cursor.payload()), ctx);
+        state = engine.apply(state, decode(cursor.bytes, cursor.payloadOffset, cursor.payloadLength), ctx);
         if (ci < checkpoints.length && checkpoints[ci].nextSeq === cursor.seq + 1) {
           const digest = engine.digest(state);
           if (digest !== checkpoints[ci].digest) {

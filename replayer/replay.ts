@@ -5,6 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { RunContext } from '../engine/context.js';
+import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine, InvariantViolation, JsonEvent } from '../engine/types.js';
@@ -171,7 +172,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const total = reader.summary().events;
   const checkpoints = reader.checkpoints();
   const codec = engine.codec;
-  const decodeAt = codec.decodeAt?.bind(codec);
+  const decode = eventDecoder(engine);
 
   const startedMs = performance.now();
   const { fromSeq, toSeq } = resolveRange(reader, options, total);
@@ -263,7 +264,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
         if (cursor.seq > toSeq) break blocks;
         let event: unknown;
         try {
-          event = decodeAt !== undefined ? decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+          event = decode(bytes, cursor.payloadOffset, cursor.payloadLength);
         } catch (cause) {
           throw new ReplayError(
             'E_REPLAY_DECODE',

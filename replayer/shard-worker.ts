@@ -5,6 +5,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { RunContext } from '../engine/context.js';
+import { eventDecoder } from '../engine/decode.js';
 import type { InvariantViolation, JsonEvent } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
 import { DeterminismGuard, DeterminismViolationError } from './guard.js';
@@ -56,6 +57,7 @@ async function run(task: ShardTask): Promise<ShardResult> {
     const meta = reader.meta;
     const checkpoints = reader.checkpoints().filter((c) => c.nextSeq <= task.events);
     const codec = engine.codec;
+    const decode = eventDecoder(engine);
     const ctx = new RunContext(meta.runSeed);
     let state = engine.init(meta.engineOptions ?? undefined);
     const checkpointWords: (readonly number[])[] = [];
@@ -83,7 +85,7 @@ async function run(task: ShardTask): Promise<ShardResult> {
           const seq = cursor.seq;
           if (seq >= task.events) break blocks;
           if (cursor.partition % task.shards === task.shard) {
-            const event = codec.decodeAt !== undefined ? codec.decodeAt(bytes, cursor.payloadOffset, cursor.payloadLength) : codec.decode(cursor.payload());
+            const event = decode(bytes, cursor.payloadOffset, cursor.payloadLength);
             ctx.prepare(seq, cursor.timestampUs, cursor.partition);
             try {
               state = engine.apply(state, event, ctx);

@@ -148,6 +148,11 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
 }
 
 function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent {
+  return decodeInto(bytes, offset, length, null);
+}
+
+/** decodeAt, into `into` when given (every field overwritten), or into a new event. */
+function decodeInto(bytes: Uint8Array, offset: number, length: number, into: WorldEvent | null): WorldEvent {
   if (length < 1) throw new CodecError('empty world event');
   const kind = bytes[offset];
   const size = SIZES[kind];
@@ -199,7 +204,15 @@ function decodeAt(bytes: Uint8Array, offset: number, length: number): WorldEvent
   if (other > WORLD_LIMITS.maxId) {
     throw new CodecError(`${WORLD_EVENT_KIND_NAMES[kind]}.${LAYOUT[kind][1].json} must be at most ${WORLD_LIMITS.maxId}, got ${other}`);
   }
-  return { kind: kind as WorldEventKind, id: idValue, other, zone, x, y, amount };
+  if (into === null) return { kind: kind as WorldEventKind, id: idValue, other, zone, x, y, amount };
+  into.kind = kind as WorldEventKind;
+  into.id = idValue;
+  into.other = other;
+  into.zone = zone;
+  into.x = x;
+  into.y = y;
+  into.amount = amount;
+  return into;
 }
 
 function toJSON(event: WorldEvent): JsonEvent {
@@ -286,6 +299,7 @@ export const worldCodec: EventCodec<WorldEvent> = {
   encode,
   decode: (bytes) => decodeAt(bytes, 0, bytes.length),
   decodeAt,
+  decodeInto,
   encodedLength,
   encodeInto,
   toJSON,

@@ -22,6 +22,8 @@ export const worldEngine: Engine<WorldState, WorldEvent, WorldUpdate> = {
   restore: restoreWorld,
   checkInvariants: checkWorldInvariants,
   view: viewWorld,
+  // applyWorld reads the event's fields and keeps nothing of it (updates are objects of their own).
+  transientEvents: true,
   // Zones are partitions, and no rule reaches across zones (a shot or a loot in another zone
   // is ignored), so each zone's players and treasures form a shard, provided every entity's
   // events come on its zone's partition, as the generator and the story's topic do.

@@ -44,6 +44,32 @@ describe('world codec', () => {
     }
   });
 
+  it('decodeInto, fed the event it returned last, gives each event decodeAt gives, and refuses what decodeAt refuses', () => {
+    // Any bytes, most of them a valid event: every field must be overwritten, whatever kind came before.
+    const payload = fc.oneof(anyValidEvent.map((e) => worldCodec.encode(e)), fc.uint8Array({ maxLength: 14 }));
+    fc.assert(
+      fc.property(fc.array(payload, { minLength: 1, maxLength: 30 }), (payloads) => {
+        let into = null;
+        for (const bytes of payloads) {
+          const buffer = new Uint8Array(bytes.length + 3).fill(0xee);
+          buffer.set(bytes, 3);
+          let expected: unknown;
+          try {
+            expected = worldCodec.decodeAt!(buffer, 3, bytes.length);
+          } catch (error) {
+            expect(() => worldCodec.decodeInto!(buffer, 3, bytes.length, into)).toThrow((error as Error).message);
+            continue;
+          }
+          const decoded = worldCodec.decodeInto!(buffer, 3, bytes.length, into);
+          if (into !== null) expect(decoded).toBe(into);
+          expect({ ...decoded }).toEqual(expected);
+          into = decoded;
+        }
+      }),
+      propertyParams('world decodeInto equals decodeAt', 500),
+    );
+  });
+
   it('encodeInto writes exactly encode\'s bytes at an offset, and encodedLength is their length', () => {
     fc.assert(
       fc.property(anyValidEvent, fc.nat({ max: 40 }), (event, offset) => {
