@@ -7,7 +7,7 @@ export const FAULT_KINDS = ['dup', 'drop', 'reorder', 'delay', 'skew', 'rebalanc
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Properties `simulate` checks (properties.ts). */
-export const PROPERTY_NAMES = ['determinism', 'snapshot', 'invariants', 'idempotence', 'convergence', 'latency'] as const;
+export const PROPERTY_NAMES = ['determinism', 'snapshot', 'invariants', 'idempotence', 'convergence', 'transient-events', 'latency'] as const;
 export type PropertyName = (typeof PROPERTY_NAMES)[number];
 
 export const DEFAULT_RUNS = 500;

@@ -12,6 +12,9 @@
 //                 duplicate deliveries ends in the digest of its first deliveries only
 //   convergence   (engines that claim it) any interleaving of the partitions (each partition's
 //                 order kept) ends in the same digest
+//   transient-events  (engines that claim `transientEvents`) decoding every event into one
+//                 object (the codec's decodeInto, as recording and replay then do) ends in the
+//                 digest of decoding each into an object of its own
 //   latency       the stream's arrivals through the latency model (a service-time model, not
 //                 measured) stay within the budget
 //
@@ -73,14 +76,25 @@ interface RunOutcome {
   violation: { seq: number; violations: InvariantViolation[] } | null;
 }
 
-function run(c: CheckContext, records: readonly SimRecord[], options: { invariants?: boolean; from?: { state: unknown; ctx: RunContext; seq: number } } = {}): RunOutcome {
+/** How run() hands events to the engine: the records' own, or decoded from their encoding, each into a new object or all into one. */
+type Decoding = 'none' | 'fresh' | 'reused';
+
+function run(c: CheckContext, records: readonly SimRecord[], options: { invariants?: boolean; from?: { state: unknown; ctx: RunContext; seq: number }; decoding?: Decoding } = {}): RunOutcome {
   const engine = c.engine;
+  const codec = engine.codec;
+  const decoding = options.decoding ?? 'none';
   const ctx = options.from?.ctx ?? new RunContext(SIM_RUN_SEED);
   let state = options.from?.state ?? engine.init(c.engineOptions);
+  let reused: unknown = null;
   for (let seq = options.from?.seq ?? 0; seq < records.length; seq++) {
     const r = records[seq];
+    let event = r.event;
+    if (decoding !== 'none') {
+      const bytes = codec.encode(event);
+      event = decoding === 'fresh' ? codec.decode(bytes) : (reused = codec.decodeInto!(bytes, 0, bytes.length, reused));
+    }
     ctx.prepare(seq, r.timestampUs, r.partition);
-    state = engine.apply(state, r.event, ctx);
+    state = engine.apply(state, event, ctx);
     c.applied++;
     if (options.invariants) {
       const violations = engine.checkInvariants(state);
@@ -168,6 +182,18 @@ export function checkStream(c: CheckContext, records: readonly SimRecord[], extr
     const b = run(c, other);
     if (a.digest !== b.digest) {
       return { property: 'convergence', seq: null, message: `another interleaving of the partitions (each partition's order kept) ends in ${b.digest}, the delivered order in ${a.digest}` };
+    }
+  }
+
+  if (picked.has('transient-events')) {
+    const fresh = run(c, records, { decoding: 'fresh' });
+    const reused = run(c, records, { decoding: 'reused' });
+    if (fresh.digest !== reused.digest) {
+      return {
+        property: 'transient-events',
+        seq: null,
+        message: `decoding every event into one object (codec.decodeInto, as recording and replay do for an engine that declares transientEvents) ends in ${reused.digest}; decoding each into its own, in ${fresh.digest}: apply keeps events it is given, so the engine must not declare transientEvents`,
+      };
     }
   }
 

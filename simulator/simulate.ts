@@ -97,6 +97,7 @@ export function defaultProperties(engine: Engine, latency: boolean): PropertyNam
   const props: PropertyName[] = ['determinism', 'snapshot', 'invariants'];
   if (sim?.idempotent) props.push('idempotence');
   if (sim?.convergent) props.push('convergence');
+  if (engine.transientEvents === true && engine.codec.decodeInto !== undefined) props.push('transient-events');
   if (latency) props.push('latency');
   return props;
 }
@@ -185,6 +186,9 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
   const properties = options.properties ?? defaultProperties(engine, latency !== null);
   if (properties.includes('latency') && latency === null) {
     throw new TapedeckError('E_USAGE', 'the latency property needs a model service time and a budget: --service-time exp:20us --p99 8ms');
+  }
+  if (properties.includes('transient-events') && engine.codec.decodeInto === undefined) {
+    throw new TapedeckError('E_USAGE', `the transient-events property needs a codec with decodeInto; engine ${engine.name}'s codec ${engine.codec.name} has none`);
   }
   const { arb: stream, source, engineOptions } = streamArbitrary(engine, options);
   const ctx: CheckContext = { engine, engineOptions, properties, latency, applied: 0, delivered: 0 };

@@ -54,8 +54,8 @@ export function simulateCommand(): Command {
         'a partition), delay (late timestamps, bursts), skew (one partition\'s clock off), rebalance (a partition re-read ' +
         'from an earlier offset).\n' +
         'Properties: determinism (same stream, same digest; also compared with a second process), snapshot ' +
-        '(snapshot/restore anywhere changes nothing), invariants (after every event), idempotence and convergence (for ' +
-        'engines that claim them), latency (with --service-time and a budget).',
+        '(snapshot/restore anywhere changes nothing), invariants (after every event), idempotence, convergence and transient-events (for ' +
+        'engines that claim them: `simulation.idempotent`, `simulation.convergent`, `transientEvents`), latency (with --service-time and a budget).',
     )
     .option('--engine <name|path>', 'engine to test: built-in name or module path', 'world')
     .option('--seed <n>', 'fast-check seed [default: drawn, and printed]', nonNegativeInt('--seed'))

@@ -79,7 +79,7 @@ describe('tapedeck simulate', () => {
     const r = run(['--engine', 'world', '--faults', 'dup,drop,reorder,delay,skew,rebalance', '--seed', CI_SEED]);
     expect(r.status, r.stdout).toBe(0);
     const report = r.json<Report>();
-    expect(report).toMatchObject({ ok: true, runsDone: 500, properties: ['determinism', 'snapshot', 'invariants'], failure: null });
+    expect(report).toMatchObject({ ok: true, runsDone: 500, properties: ['determinism', 'snapshot', 'invariants', 'transient-events'], failure: null });
     expect(report.twoProcesses).toEqual({ compared: 50, ok: true, firstDifference: null });
   });
 
@@ -109,6 +109,25 @@ export default { ...worldEngine, version: 'clock', apply(s, e, ctx) { if (e.kind
 export default { ...worldEngine, version: 'forgetful', restore(bytes) { const s = worldEngine.restore(bytes); s.playerX.fill(0); return s; } };\n`);
     const s = run(['--engine', forgetful, '--seed', '5', '--properties', 'snapshot', '--out', dir]).json<Report>();
     expect(s.failure).toMatchObject({ property: 'snapshot' });
+  });
+
+  it('catches an engine that declares transientEvents but keeps the events it is given (transient-events)', () => {
+    const dir = tempDir();
+    const keeper = join(dir, 'keeper.mjs');
+    // Keeps the first event object it sees, and its digest reads it: with every event decoded into one object, that object is the last event.
+    writeFileSync(keeper, `import { worldEngine } from ${JSON.stringify(pathToFileURL(join(REPO, 'dist/index.js')).href)};
+const first = new WeakMap();
+export default { ...worldEngine, version: 'keeper', apply(s, e, ctx) { if (!first.has(s)) first.set(s, e); return worldEngine.apply(s, e, ctx); },
+  digest(s) { return worldEngine.digest(s) + ':' + (first.get(s)?.kind ?? '-'); } };\n`);
+    const report = run(['--engine', keeper, '--seed', '5', '--out', dir]).json<Report>();
+    expect(report.properties).toContain('transient-events');
+    expect(report.failure).toMatchObject({ property: 'transient-events' });
+    expect(report.failure!.message).toMatch(/apply keeps events it is given, so the engine must not declare transientEvents/);
+    expect(report.failure!.events).toBeLessThanOrEqual(3);
+    // Asked of an engine whose codec cannot decode into an object: a usage error, not a pass.
+    const usage = tapedeck(['simulate', '--engine', KV, '--properties', 'transient-events']);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/the transient-events property needs a codec with decodeInto; engine kv-lww's codec json has none/);
   });
 
   it('checks a latency budget under a service-time model, and mutates a recorded tape with --from-tape', () => {

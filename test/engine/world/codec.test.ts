@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CodecError } from '../../../engine/errors.js';
 import { worldCodec } from '../../../engine/world/codec.js';
-import { join, move, shoot, spawn, WORLD_LIMITS, WorldEventKind, worldEvent } from '../../../engine/world/events.js';
+import { join, move, shoot, spawn, WORLD_LIMITS, WorldEventKind, worldEvent, type WorldEvent } from '../../../engine/world/events.js';
 import { WorldTraffic } from '../../../engine/world/traffic.js';
 import { propertyParams } from '../../support/property.js';
 import { worldEventArb } from '../../support/world.js';
@@ -49,7 +49,7 @@ describe('world codec', () => {
     const payload = fc.oneof(anyValidEvent.map((e) => worldCodec.encode(e)), fc.uint8Array({ maxLength: 14 }));
     fc.assert(
       fc.property(fc.array(payload, { minLength: 1, maxLength: 30 }), (payloads) => {
-        let into = null;
+        let into: WorldEvent | null = null;
         for (const bytes of payloads) {
           const buffer = new Uint8Array(bytes.length + 3).fill(0xee);
           buffer.set(bytes, 3);
