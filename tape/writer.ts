@@ -6,7 +6,7 @@ import { closeSync, renameSync, rmSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
-import type { EncodedBlock } from './block.js';
+import type { BlockSource, EncodedBlock } from './block.js';
 import { statTapePath, TapeError, TapeWriteError } from './errors.js';
 import {
   checkpointChecksum,
@@ -65,6 +65,8 @@ export interface CreateTapeOptions {
  * final checkpoint took 6-11 ms against 18-35 ms. 512 KiB measured the same as 1 MiB.
  */
 const CHECKPOINT_BYTES = 1 << 20;
+/** Rows of block_sources one insert statement takes at most (6 values a row; SQLite allows 32,766). */
+const SOURCE_ROWS_PER_INSERT = 64;
 
 /** How long close() keeps trying to leave WAL mode while another connection has the tape open (see leaveWal). */
 const LEAVE_WAL_WAIT_MS = 10_000;
@@ -98,7 +100,10 @@ function writeError(path: string, what: string, error: unknown): unknown {
 
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
-  private readonly insertBlockSource: Database.Statement;
+  /** Statements inserting n rows of block_sources at once (n from 1 to SOURCE_ROWS_PER_INSERT), made as needed. */
+  private readonly insertBlockSources: (Database.Statement | undefined)[] = [];
+  /** The bound values of one such insert, reused. */
+  private readonly sourceValues: number[] = [];
   private readonly insertCheckpoint: Database.Statement;
   private readonly insertSnapshot: Database.Statement;
   private readonly insertReject: Database.Statement;
@@ -119,9 +124,6 @@ export class TapeWriter {
     this.insertBlock = db.prepare(
       'INSERT INTO blocks (block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.insertBlockSource = db.prepare(
-      'INSERT INTO block_sources (block_no, stream, partition, event_count, min_position, max_position) VALUES (?, ?, ?, ?, ?, ?)',
-    );
     this.insertCheckpoint = db.prepare('INSERT INTO checkpoints (next_seq, digest, now_us, checksum) VALUES (?, ?, ?, ?)');
     this.insertSnapshot = db.prepare('INSERT INTO snapshots (next_seq, digest, now_us, checksum, state) VALUES (?, ?, ?, ?, ?)');
     this.insertReject = db.prepare(
@@ -135,7 +137,7 @@ export class TapeWriter {
     this.commitTx = db.transaction((batch: CommitBatch) => {
       for (const b of batch.blocks ?? []) {
         this.insertBlock.run(b.blockNo, b.firstSeq, b.eventCount, b.firstTsUs, b.minTsUs, b.maxTsUs, b.data.length, b.checksum, b.data);
-        for (const s of b.sources) this.insertBlockSource.run(b.blockNo, s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition);
+        this.insertSources(b.blockNo, b.sources);
       }
       for (const c of batch.checkpoints ?? []) this.insertCheckpoint.run(c.nextSeq, c.digest, c.nowUs, checkpointChecksum(c));
       for (const s of batch.snapshots ?? []) this.insertSnapshot.run(s.nextSeq, s.digest, s.nowUs, snapshotChecksum(s), s.state);
@@ -150,6 +152,35 @@ export class TapeWriter {
         this.upsertPosition.run(p.source, p.nextSeq, position, p.read, p.rejected, checksum);
       }
     });
+  }
+
+  /**
+   * A block's rows of the position index, up to SOURCE_ROWS_PER_INSERT in one statement: a
+   * block of 64 partitions is one insert, not 64 (a statement's run costs more than its rows).
+   */
+  private insertSources(blockNo: number, sources: readonly BlockSource[]): void {
+    const values = this.sourceValues;
+    for (let from = 0; from < sources.length; from += SOURCE_ROWS_PER_INSERT) {
+      const rows = Math.min(SOURCE_ROWS_PER_INSERT, sources.length - from);
+      let statement = this.insertBlockSources[rows];
+      if (statement === undefined) {
+        const placeholders = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
+        statement = this.db.prepare(`INSERT INTO block_sources (block_no, stream, partition, event_count, min_position, max_position) VALUES ${placeholders}`);
+        this.insertBlockSources[rows] = statement;
+      }
+      values.length = rows * 6;
+      for (let i = 0; i < rows; i++) {
+        const s = sources[from + i];
+        const o = i * 6;
+        values[o] = blockNo;
+        values[o + 1] = s.stream;
+        values[o + 2] = s.partition;
+        values[o + 3] = s.eventCount;
+        values[o + 4] = s.minPosition;
+        values[o + 5] = s.maxPosition;
+      }
+      statement.run(values);
+    }
   }
 
   private static configure(db: Database.Database, durability: Durability | undefined): void {

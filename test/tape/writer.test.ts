@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
 import { recordTape } from '../../recorder/record.js';
 import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
+import { ArraySource } from '../../recorder/sources/array.js';
+import { join as joinEvent } from '../../engine/world/events.js';
 import { TapeReader } from '../../tape/reader.js';
 import { TapeWriter } from '../../tape/writer.js';
 import { backgroundCheckpointJobs } from '../../tape/checkpointer.js';
@@ -141,6 +143,37 @@ describe('tape writer', () => {
       expect(reader.summary().events).toBe(20_000);
     } finally {
       reader.close();
+    }
+    expect(tapedeck(['verify', path]).status).toBe(0);
+  });
+
+  it('stores every block\'s position index in full, however many partitions a block holds (inserted up to 64 rows a statement)', async () => {
+    const path = join(tempDir(), 'partitions.tape');
+    // Blocks of 1,000 events over 150 partitions (three inserts a block: 64, 64, 22), then 64, then 1.
+    const records = [
+      ...Array.from({ length: 3_000 }, (_, i) => ({ partition: i % 150, position: i })),
+      ...Array.from({ length: 1_000 }, (_, i) => ({ partition: i % 64, position: 3_000 + i })),
+      ...Array.from({ length: 1_000 }, (_, i) => ({ partition: 7, position: 4_000 + i })),
+    ].map((r, i) => ({ event: joinEvent(i, r.partition % 64, 1, 1), partition: r.partition, key: null, timestampUs: 1_000_000 + i }));
+    await recordTape(new ArraySource(worldEngine, records, { kind: 'test' }), { path, engine: worldEngine, runSeed: 1, blockEvents: 1_000, pipeline: 'off' });
+    const expected = new Map<string, { count: number; min: number; max: number }>();
+    records.forEach((r, seq) => {
+      const key = `${Math.floor(seq / 1_000)}/${r.partition}`;
+      const span = expected.get(key);
+      if (span === undefined) expected.set(key, { count: 1, min: seq, max: seq });
+      else {
+        span.count++;
+        span.max = seq;
+      }
+    });
+    const db = new Database(path, { readonly: true });
+    const rows = db.prepare('SELECT block_no, stream, partition, event_count, min_position, max_position FROM block_sources ORDER BY block_no, partition').all() as Record<string, number>[];
+    db.close();
+    expect(rows.length).toBe(expected.size);
+    expect(rows.filter((r) => r.block_no === 0).length).toBe(150);
+    for (const r of rows) {
+      expect(r.stream).toBe(0);
+      expect(expected.get(`${r.block_no}/${r.partition}`)).toEqual({ count: r.event_count, min: r.min_position, max: r.max_position });
     }
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
