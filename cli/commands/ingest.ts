@@ -52,7 +52,12 @@ export function ingestCommand(): Command {
     .option('--out-topic <name>', 'publish the engine\'s updates here (JSON values; partition = the event\'s partition mod its count)')
     .option('--record <file>', 'also record the input into this tape, with live checkpoints')
     .option('--engine <name|path>', 'the engine to run', 'world')
-    .option('--group <id>', 'consumer group, to share the partitions with other instances [default: a private group]')
+    .option(
+      '--group <id>',
+      'consumer group, to share the partitions with other instances; with --record its offsets follow the tape\'s commits, as for `record`; ' +
+        'without --record none are committed (the engine\'s state lives only in this run, so a new run starts again at the end, or ' +
+        'with --from-beginning at the beginning) [default: a private group]',
+    )
     .option('--from-beginning', 'partitions without a committed position start at the beginning [default: at the end]')
     .option('--until-caught-up', 'stop at the end offsets seen at start')
     .option('--max-events <n>', 'stop after this many records', positiveInt('--max-events'))

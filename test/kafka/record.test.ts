@@ -894,6 +894,23 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     expect(last).toMatchObject({ status: 'ingest', events: 5_000, channelDepth: 0 });
     expect(last.latencyMs).not.toBeNull();
   }, 120_000);
+
+  it('--group: with --record the group ends at the tape\'s position; without it no offset is committed (the state lived only in that run)', async () => {
+    const input = await createTopic('ingest-group', 3);
+    await produceWorld(input, 3_000, 3, 5);
+    const bare = `ingest-bare-${process.pid}-${Date.now()}`;
+    const r = tapedeck(['ingest', '--brokers', brokers, '--topic', input, '--group', bare, '--from-beginning', '--until-caught-up', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ events: 3_000, record: null });
+    expect(await groupOffsets(bare, input)).toEqual({ 0: -1, 1: -1, 2: -1 });
+    const recorded = `ingest-recorded-${process.pid}-${Date.now()}`;
+    const tape = join(tempDir(), 'ingest-group.tape');
+    const withTape = tapedeck(['ingest', '--brokers', brokers, '--topic', input, '--group', recorded, '--from-beginning', '--until-caught-up', '--record', tape, '--json']);
+    expect(withTape.status, withTape.stderr).toBe(0);
+    const ends = await topicEnds(input);
+    expect(Object.values(ends).reduce((a, b) => a + b, 0)).toBe(3_000);
+    expect(await groupOffsets(recorded, input)).toEqual(ends);
+  }, 120_000);
 });
 
 describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and broker restart (real broker)', () => {
