@@ -9,3 +9,6 @@ if (!existsSync(entry)) {
 }
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv);
+// The command is done and has said so. Whatever still holds the process after that (a Kafka
+// client waiting out its request timeouts on a broker that no longer answers) is not waited for.
+setTimeout(() => process.exit(), 2000).unref();

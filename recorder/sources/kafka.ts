@@ -115,6 +115,8 @@ const FETCH_MAX_BYTES_PER_PARTITION = 512 << 10;
 const IDLE_BATCH_MS = 100;
 /** How long close() waits for the group to take the tape's last position before it leaves anyway (with a warning). */
 const FINAL_COMMIT_WAIT_MS = 10_000;
+/** How long close() waits for the consumer to leave the group and disconnect. */
+const LEAVE_WAIT_MS = 5_000;
 const DEFAULT_MAX_RAW_BYTES = 1 << 20;
 
 /**
@@ -388,7 +390,11 @@ export class KafkaSource<E> implements Source<E> {
       );
     }
     this.running = false;
-    await consumer.disconnect().catch(() => undefined);
+    // Leaving waits for the broker's answer; one that does not answer (gone, frozen) would hold
+    // the end of the recording for kafkajs's request timeouts and retries (50 s was seen).
+    if (!(await within(consumer.disconnect().then(() => true, () => true), LEAVE_WAIT_MS, false))) {
+      this.options.onWarning?.(`the broker did not answer the consumer's leaving group ${this.group} within ${LEAVE_WAIT_MS / 1000} s; stopped waiting (the tape holds every event it reports)`);
+    }
   }
 
   /** After the tape committed `position`, tell the group (monitoring, shared groups). */

@@ -16,7 +16,7 @@ import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, topicEnds, withAdmin, type TopicRecord } from '../support/kafka.js';
+import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, topicEnds, withAdmin, withBrokerFrozen, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -552,6 +552,32 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
     }
   }, 120_000);
+
+  it('Ctrl-C while the broker does not answer: the recorder waits at most 10 s for the group and 5 s for leaving it, says so, and ends with its tape whole, on the reader thread and on one thread', async () => {
+    const created = await createTopic('frozen', 2);
+    await produceWorld(created, 1_000, 2, 3);
+    for (const pipeline of ['on', 'off']) {
+      const group = `frozen-${pipeline}-${created}`;
+      const tape = join(dir, `frozen-${pipeline}.tape`);
+      const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--group', group, '--from-beginning', '--pipeline', pipeline, '--out', tape, '--json']);
+      await waitForCommitted(tape, 1_000, 30_000);
+      const { code, ms } = await withBrokerFrozen(async () => {
+        const t0 = Date.now();
+        run.child.kill('SIGINT');
+        const { code } = await run.exited;
+        return { code, ms: Date.now() - t0 };
+      });
+      const stderr = run.stderr();
+      expect(code, stderr).toBe(0);
+      // 10 s for the group, 5 s for leaving, 2 s for a client that still holds the process; and room for a slow machine.
+      expect(ms, stderr).toBeLessThan(25_000);
+      expect(stderr).toMatch(new RegExp(`warning: group ${group} did not take the tape's last position within 10 s; its offsets may lag the tape`));
+      expect(stderr).toMatch(new RegExp(`warning: the broker did not answer the consumer's leaving group ${group} within 5 s; stopped waiting`));
+      expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events: 1_000, stopped: true });
+      expect(tapedeck(['verify', tape]).status).toBe(0);
+      expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    }
+  }, 180_000);
 
   it('two live recorders in one --group share the partitions: merged, their tapes hold every record once, in order, and the group ends at the topic\'s end', async () => {
     const created = await createTopic('shared', 4);

@@ -2,9 +2,12 @@
 // it). Tests that need it call kafkaAvailable(): in CI a missing broker is a failure, never a
 // skip; on a developer's machine the suite says loudly that it skipped them and how to start it.
 
+import { spawnSync } from 'node:child_process';
 import { Socket } from 'node:net';
+import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin, type Message } from 'kafkajs';
 import { WorldTraffic, worldCodec } from '../../engine/world/index.js';
+import { REPO } from './cli.js';
 
 export const KAFKA_BROKERS = (process.env.TAPEDECK_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TAPEDECK_KAFKA_PORT ?? '19092'}`).split(',');
 
@@ -146,4 +149,21 @@ export async function readTopic(topic: string): Promise<Map<number, TopicRecord[
   });
   await consumer.disconnect();
   return out;
+}
+
+/**
+ * Run `during` with the broker frozen (SIGSTOP: its connections stay open and nothing
+ * answers, as with a broker that hangs or a network that drops packets), thawing it after,
+ * whatever happens.
+ */
+export async function withBrokerFrozen<T>(during: () => Promise<T>): Promise<T> {
+  const status = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['status'], { encoding: 'utf8' });
+  const pid = /\(pid (\d+)\)/.exec(status.stdout)?.[1];
+  if (pid === undefined) throw new Error(`cannot find the broker's pid in: ${status.stdout}${status.stderr}`);
+  process.kill(Number(pid), 'SIGSTOP');
+  try {
+    return await during();
+  } finally {
+    process.kill(Number(pid), 'SIGCONT');
+  }
 }
