@@ -31,6 +31,15 @@ function decodeAll(block: ReturnType<BlockBuilder['finish']>): BlockEvent[] {
   return out;
 }
 
+/** A codec whose payloads are the event's bytes: lengths past 127 take a longer varint. */
+const writer = {
+  encodedLength: (event: Uint8Array) => event.length,
+  encodeInto: (event: Uint8Array, out: Uint8Array, offset: number) => {
+    out.set(event, offset);
+    return offset + event.length;
+  },
+};
+
 describe('event blocks', () => {
   it('round-trip every field of every event, in order, with sequence numbers', () => {
     fc.assert(
@@ -49,14 +58,6 @@ describe('event blocks', () => {
   });
 
   it('addEncoded (the payload written by the codec) gives the block add gives with the encoded payload', () => {
-    // A codec whose payloads are the event's bytes: lengths past 127 take a longer varint.
-    const writer = {
-      encodedLength: (event: Uint8Array) => event.length,
-      encodeInto: (event: Uint8Array, out: Uint8Array, offset: number) => {
-        out.set(event, offset);
-        return offset + event.length;
-      },
-    };
     const simple = fc.record({
       timestampUs: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
       partition: fc.nat({ max: 1 << 20 }),
@@ -81,13 +82,6 @@ describe('event blocks', () => {
   });
 
   it('addRun (a source packing a run of events) gives the block addEncoded gives, however the runs are cut', () => {
-    const writer = {
-      encodedLength: (event: Uint8Array) => event.length,
-      encodeInto: (event: Uint8Array, out: Uint8Array, offset: number) => {
-        out.set(event, offset);
-        return offset + event.length;
-      },
-    };
     const simple = fc.record({
       timestampUs: fc.integer({ min: 0, max: MAX_BLOCK_VALUE }),
       // Past 1,023 the spans go through the map; past 127 a partition takes a longer varint.
@@ -146,7 +140,6 @@ describe('event blocks', () => {
 
   it('addRun stops at BLOCK_MAX_BYTES, and the next run starts the next block', () => {
     const big = new Uint8Array(1 << 20);
-    const writer = { encodedLength: (e: Uint8Array) => e.length, encodeInto: (e: Uint8Array, out: Uint8Array, o: number) => (out.set(e, o), o + e.length) };
     let i = -1;
     const source = { keyBytes: new Uint8Array(0), advance: () => ++i < 10, currentTimestampUs: 5, currentPartition: 1, get currentPosition() { return i; }, currentKeyOffset: 0, currentKeyLength: -1, current: big };
     const builder = new BlockBuilder();
