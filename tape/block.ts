@@ -64,9 +64,9 @@ export class SourceSpans {
    * Stream 0, partitions below DENSE_PARTITIONS (the common case), by partition, in typed
    * arrays: no map lookup and no object per event. A count of 0 means no span yet.
    */
-  readonly denseCount = new Int32Array(DENSE_PARTITIONS);
-  readonly denseMin = new Float64Array(DENSE_PARTITIONS);
-  readonly denseMax = new Float64Array(DENSE_PARTITIONS);
+  private readonly denseCount = new Int32Array(DENSE_PARTITIONS);
+  private readonly denseMin = new Float64Array(DENSE_PARTITIONS);
+  private readonly denseMax = new Float64Array(DENSE_PARTITIONS);
   private readonly spans = new Map<number, BlockSource>();
 
   add(stream: number, partition: number, position: number): void {
@@ -307,9 +307,6 @@ export class BlockBuilder {
     }
     const sink = this.sink;
     const spans = this.spans;
-    const spanCount = spans.denseCount;
-    const spanMin = spans.denseMin;
-    const spanMax = spans.denseMax;
     let b = sink.bytes;
     let o = sink.length;
     let count = this.count;
@@ -363,17 +360,7 @@ export class BlockBuilder {
       const end = codec.encodeInto(event, b, o);
       if (end !== o + payloadLength) throw new Error(`event ${seq + n}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
       o = end;
-      if (partition < DENSE_PARTITIONS) {
-        if (spanCount[partition]++ === 0) {
-          spanMin[partition] = position;
-          spanMax[partition] = position;
-        } else {
-          if (position < spanMin[partition]) spanMin[partition] = position;
-          if (position > spanMax[partition]) spanMax[partition] = position;
-        }
-      } else {
-        spans.add(0, partition, position);
-      }
+      spans.add(0, partition, position);
       prevTs = ts;
       prevPosition = position;
       if (ts < minTs) minTs = ts;

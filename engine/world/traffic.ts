@@ -155,8 +155,6 @@ export class WorldTraffic {
   readonly current: WorldEvent = worldEvent(WorldEventKind.join, 0);
   currentTimestampUs = 0;
   currentPartition = 0;
-  /** Index of the event advance() generated last (its source position). */
-  currentPosition = -1;
   /**
    * Every player's key (the decimal id), one after another, then room for the key of the
    * spawn being generated: the current event's key is `currentKeyLength` bytes from
@@ -218,6 +216,11 @@ export class WorldTraffic {
     return this.index;
   }
 
+  /** Index of the event advance() generated last (its source position). */
+  get currentPosition(): number {
+    return this.index - 1;
+  }
+
   get done(): boolean {
     return this.index >= this.options.events;
   }
@@ -252,7 +255,6 @@ export class WorldTraffic {
   advance(): boolean {
     if (this.index >= this.options.events) return false;
     const index = this.index++;
-    this.currentPosition = index;
     this.elapsedUs += this.gapUs(index);
     if (index < this.options.players) this.joinEvent();
     else this.mixedEvent();
