@@ -8,3 +8,8 @@ export type ValueFormat = (typeof VALUE_FORMATS)[number];
 
 /** `ingest`'s channel between the consumer and the engine, in events. */
 export const DEFAULT_CHANNEL_CAPACITY = 1024;
+
+/** How long closing a Kafka source waits for the group to take the tape's last position before it leaves anyway (with a warning). */
+export const FINAL_COMMIT_WAIT_MS = 10_000;
+/** How long closing a Kafka source then waits for the consumer to leave the group and disconnect (with a warning). */
+export const LEAVE_WAIT_MS = 5_000;

@@ -19,6 +19,7 @@ import type { RejectRecord } from '../tape/schema.js';
 import type { REJECTED, SourceItem, SourceReject, SourceSpec } from './source.js';
 import type { SourceJob } from './source-worker.js';
 import type { KafkaJob, KafkaPreload } from './kafka-worker.js';
+import { FINAL_COMMIT_WAIT_MS, LEAVE_WAIT_MS } from './kafka-options.js';
 import type { RedactionParts } from './redact.js';
 
 /** Batches the worker may be ahead of the main thread. */
@@ -506,9 +507,11 @@ export async function endKeptKafkaWorker(): Promise<void> {
 
 /**
  * How long KafkaPipeline.close waits for the reader to close: longer than the reader waits for
- * the group to take the last position (FINAL_COMMIT_WAIT_MS in sources/kafka.ts, 10 s) and leave.
+ * the group to take the last position and then to leave, so that the reader's own bounds (and
+ * their warnings) come first; the rest is room for a slow machine's reader thread, whose timers
+ * start only once it has the message to close.
  */
-const CLOSE_WAIT_MS = 15_000;
+const CLOSE_WAIT_MS = FINAL_COMMIT_WAIT_MS + LEAVE_WAIT_MS + 5_000;
 
 export class KafkaPipeline {
   private readonly worker: Worker;
@@ -517,8 +520,10 @@ export class KafkaPipeline {
   private readonly inbox: WorkerInbox<KafkaMessage>;
   /** The reader sent 'end' for this job. */
   private finished = false;
+  private readonly onWarning: (message: string) => void;
 
   constructor(url: URL, options: Record<string, unknown>, engineSpec: string | undefined, onWarning: (message: string) => void) {
+    this.onWarning = onWarning;
     const convert = kafkaConvertSetting();
     const control = new SharedArrayBuffer(8);
     this.control = new Int32Array(control);
@@ -581,9 +586,12 @@ export class KafkaPipeline {
     });
     if (!this.finished) this.port.postMessage({ type: 'close' });
     this.port.postMessage({ type: 'finish' });
-    const clean = await within(closed, CLOSE_WAIT_MS, false);
+    const clean = await within<boolean | 'late'>(closed, CLOSE_WAIT_MS, 'late');
+    if (clean === 'late') {
+      this.onWarning(`the Kafka reader thread did not close within ${CLOSE_WAIT_MS / 1000} s; ended it (the tape holds every event it reports)`);
+    }
     this.port.close();
-    if (clean && this.finished) kafkaWorkers!.keep(this.worker);
+    if (clean === true && this.finished) kafkaWorkers!.keep(this.worker);
     else await this.worker.terminate();
   }
 }

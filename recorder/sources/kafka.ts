@@ -36,7 +36,7 @@ import type { LineTransform } from '../../tape/ndjson.js';
 import { REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from '../source.js';
 import { Redactor } from '../redact.js';
 import { FastRecord } from './kafka-decode.js';
-import type { ValueFormat } from '../kafka-options.js';
+import { FINAL_COMMIT_WAIT_MS, LEAVE_WAIT_MS, type ValueFormat } from '../kafka-options.js';
 
 export { VALUE_FORMATS, type ValueFormat } from '../kafka-options.js';
 
@@ -113,10 +113,6 @@ const FETCH_MAX_BYTES_PER_PARTITION = 512 << 10;
 
 /** How long the source waits for Kafka before handing the recorder an empty batch, so it can commit what it has. */
 const IDLE_BATCH_MS = 100;
-/** How long close() waits for the group to take the tape's last position before it leaves anyway (with a warning). */
-const FINAL_COMMIT_WAIT_MS = 10_000;
-/** How long close() waits for the consumer to leave the group and disconnect. */
-const LEAVE_WAIT_MS = 5_000;
 const DEFAULT_MAX_RAW_BYTES = 1 << 20;
 
 /**
