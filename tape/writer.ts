@@ -165,7 +165,12 @@ export class TapeWriter {
       let statement = this.insertBlockSources[rows];
       if (statement === undefined) {
         const placeholders = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
-        statement = this.db.prepare(`INSERT INTO block_sources (block_no, stream, partition, event_count, min_position, max_position) VALUES ${placeholders}`);
+        // OR FAIL: an insert of many rows that may abort on a constraint makes SQLite keep a
+        // statement journal to undo its own rows, and with 64 KiB pages that journal spills to
+        // a temporary file: 54 MB of writes for 1M events, more than the tape's own WAL. FAIL
+        // keeps the rows before the failing one, but the error rolls the whole transaction
+        // back (commitTx), so no part of a failed insert is ever committed.
+        statement = this.db.prepare(`INSERT OR FAIL INTO block_sources (block_no, stream, partition, event_count, min_position, max_position) VALUES ${placeholders}`);
         this.insertBlockSources[rows] = statement;
       }
       values.length = rows * 6;

@@ -178,6 +178,45 @@ describe('tape writer', () => {
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
+  it('a batch whose position index fails part way through an insert leaves nothing of itself on the tape (the index rows go in OR FAIL)', async () => {
+    const path = join(tempDir(), 'failed-batch.tape');
+    await recordTape(new WorldTrafficSource({ seed: 4, events: 20_000 }), { path, engine: worldEngine, runSeed: 4, pipeline: 'off' });
+    const count = (table: string): number => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const before = { blocks: count('blocks'), sources: count('block_sources') };
+    const db = new Database(path, { readonly: true });
+    const last = db.prepare('SELECT * FROM blocks ORDER BY block_no DESC LIMIT 1').get() as Record<string, number> & { data: Buffer };
+    db.close();
+    // 70 rows: the first insert takes 64, the second 6, and its last row repeats a partition.
+    const sources = Array.from({ length: 70 }, (_, i) => ({ stream: 0, partition: Math.min(i, 68), eventCount: 1, minPosition: i, maxPosition: i }));
+    const block = {
+      blockNo: last.block_no + 1,
+      firstSeq: last.first_seq + last.event_count,
+      eventCount: last.event_count,
+      firstTsUs: last.first_ts_us,
+      minTsUs: last.min_ts_us,
+      maxTsUs: last.max_ts_us,
+      checksum: last.checksum,
+      data: last.data,
+      sources,
+    };
+    const writer = TapeWriter.openForAppend(path);
+    try {
+      expect(() => writer.commit({ blocks: [block], checkpoints: [{ nextSeq: block.firstSeq + block.eventCount, digest: '0000000000000000', nowUs: 1 }] })).toThrow();
+    } finally {
+      writer.close();
+    }
+    expect({ blocks: count('blocks'), sources: count('block_sources'), checkpoints: count('checkpoints') }).toEqual({ ...before, checkpoints: 2 });
+    const verify = tapedeck(['verify', path]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+  });
+
   it('a new tape is not damaged by -wal and -shm files left beside a tape that was deleted after a crash', async () => {
     const dir = tempDir();
     const engine = worldEngine;
