@@ -625,6 +625,59 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(await groupOffsets(group, created)).toEqual(ends);
   }, 240_000);
 
+  it('a recorder that gets back partitions another recorder of its group advanced goes on from its own tape: its tape alone holds the whole topic, and the group ends at the topic\'s end', async () => {
+    const created = await createTopic('regain', 4);
+    await produceWorld(created, 10_000, 4, 21);
+    const brokers = KAFKA_BROKERS.join(',');
+    const group = `regain-${created}`;
+    const a = join(dir, 'regain-a.tape');
+    const b = join(dir, 'regain-b.tape');
+    const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
+    const members = async () => withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]);
+    const waitForGroup = async (count: number) => {
+      for (let waited = 0; ; waited += 250) {
+        const described = await members();
+        if (described.state === 'Stable' && described.members.length === count) return;
+        if (waited > 60_000) throw new Error(`the group did not settle on ${count} member(s): ${JSON.stringify(described)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    const waitForEnds = async () => {
+      const ends = await topicEnds(created);
+      for (let waited = 0; JSON.stringify(await groupOffsets(group, created)) !== JSON.stringify(ends); waited += 250) {
+        if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets(group, created))} of ${JSON.stringify(ends)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      return ends;
+    };
+    const first = live(a);
+    await waitForCommitted(a, 10_000);
+    // B joins and takes half the partitions, from the offsets A committed; it records what comes next.
+    const second = live(b);
+    await waitForGroup(2);
+    await produceWorld(created, 20_000, 4, 22, DEFAULT_START_US + 60_000_000);
+    await waitForEnds();
+    second.child.kill('SIGINT');
+    expect((await second.exited).code, second.stderr()).toBe(0);
+    const heldB = readTape(b).length;
+    expect(heldB).toBeGreaterThan(0);
+    // B left: A gets its partitions back and reads them again from where its own tape ends, past
+    // what B recorded, so that its tape has no gap; meanwhile more records come.
+    await waitForGroup(1);
+    await produceWorld(created, 10_000, 4, 23, DEFAULT_START_US + 120_000_000);
+    const ends = await waitForEnds();
+    first.child.kill('SIGINT');
+    expect((await first.exited).code, first.stderr()).toBe(0);
+    const topic = await readTopic(created);
+    expect(compareWithTopic(readTape(a), topic)).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    expect(tapedeck(['verify', a]).status).toBe(0);
+    const merged = join(dir, 'regain-merged.tape');
+    const m = tapedeck(['merge', a, b, '--out', merged, '--json']);
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.json()).toMatchObject({ events: 40_000, duplicatesSkipped: heldB });
+    expect(await groupOffsets(group, created)).toEqual(ends);
+  }, 300_000);
+
   it('merge refuses (E_MERGE_ORDER, exit 2) tapes whose out-of-order timestamps would put a partition\'s later offset before an earlier one, and leaves no merged tape', async () => {
     const created = await createTopic('order', 1);
     // Offsets 0..3 with timestamps 1, 5, 2 and 6 s into the day: the first recorder takes 0
