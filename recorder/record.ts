@@ -180,8 +180,35 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   }
   // A source that cannot start (a broker refusing the connection) fails here, before the tape exists.
   await source.prepare?.();
-  const writer =
-    resume !== undefined
+  // So do engine options the engine refuses.
+  const runSeed = resume?.meta.runSeed ?? options.runSeed;
+  const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0, sink: options.updateSink });
+  let state = resume?.state ?? engine.init(options.engineOptions ?? undefined);
+  const pipelineStart = {
+    startSeq: resume?.nextSeq ?? 0,
+    firstBlockNo: resume?.nextBlockNo ?? 0,
+    blockEvents,
+    read: resume?.read ?? 0,
+    quarantined: resume?.rejected ?? 0,
+  };
+  // A generator's thread starts generating while the tape is made (10 to 20 ms: the file a
+  // --force replaces is deleted, the new one built and synced); the other readers start just
+  // before the loop, so that nothing is read from an input before the tape exists.
+  let early: SourcePipeline | null = null;
+  const generated = source.workerSpec?.()?.spec.kind;
+  if (generated === 'world-traffic' || generated === 'engine-generated') {
+    const started = startPipeline(source, options, pipelineStart);
+    if (started instanceof SourcePipeline) early = started;
+  }
+  let writer: TapeWriter;
+  try {
+    writer = makeWriter();
+  } catch (error) {
+    await early?.close();
+    throw error;
+  }
+  function makeWriter(): TapeWriter {
+    return resume !== undefined
       ? TapeWriter.openForAppend(options.path, { durability })
       : TapeWriter.create(
           options.path,
@@ -200,13 +227,11 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
           },
           { overwrite: options.overwrite, durability },
         );
+  }
 
   /** The reader threads, when this run has them (started just before the loop, so that nothing before it can leave one running). */
   let pipeline: SourcePipeline | SegmentPipeline | KafkaPipeline | null = null;
   const startedMs = performance.now();
-  const runSeed = resume?.meta.runSeed ?? options.runSeed;
-  const ctx = new RunContext(runSeed, { startUs: resume?.nowUs ?? 0, sink: options.updateSink });
-  let state = resume?.state ?? engine.init(options.engineOptions ?? undefined);
   const builder = new BlockBuilder();
   const startSeq = resume?.nextSeq ?? 0;
   let seq = startSeq;
@@ -610,13 +635,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   /** When the tape was closed: the recording's time ends there (a reader thread's Kafka consumer leaves its group after it, as a one-thread source's does after recordTape). */
   let closedMs = 0;
   try {
-    pipeline = startPipeline(source, options, {
-      startSeq: resume?.nextSeq ?? 0,
-      firstBlockNo: resume?.nextBlockNo ?? 0,
-      blockEvents,
-      read: resume?.read ?? 0,
-      quarantined: resume?.rejected ?? 0,
-    });
+    pipeline = early ?? startPipeline(source, options, pipelineStart);
     // Stopped before the readers started (an abort signal already fired): they stop at once.
     if (stopped) pipeline?.stop();
     if (pipeline instanceof KafkaPipeline) await readKafka(pipeline);

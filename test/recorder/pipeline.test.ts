@@ -174,6 +174,29 @@ describe('recording with the source on a worker thread', () => {
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
+  it('a tape that cannot be made, while the generator\'s thread already runs beside it: the error stands, the file there is untouched, and the process exits', () => {
+    // The generator's thread starts while the tape is made; when that fails (a file is there
+    // and no --force), the thread must end with the run, or it would keep the process alive.
+    const dir = tempDir();
+    const path = join(dir, 'taken.tape');
+    writeFileSync(path, 'not mine');
+    const script = join(dir, 'taken.mjs');
+    const dist = (module: string) => JSON.stringify(pathToFileURL(join(REPO, 'dist', module)).href);
+    writeFileSync(
+      script,
+      `import { recordTape } from ${dist('recorder/record.js')};\n` +
+        `import { WorldTrafficSource } from ${dist('recorder/sources/synthetic.js')};\n` +
+        `import { worldEngine } from ${dist('engine/world/index.js')};\n` +
+        `await recordTape(new WorldTrafficSource({ seed: 7, events: 2000000 }), { path: ${JSON.stringify(path)}, engine: worldEngine, runSeed: 7, pipeline: 'on' })\n` +
+        `  .then(() => console.log('recorded'), (error) => console.log(error.message));\n`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, 'the process did not exit by itself').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/taken\.tape: file already exists; choose another --out/);
+    expect(readFileSync(path, 'utf8')).toBe('not mine');
+  });
+
   it('keeps the source worker for the next recording: the same tapes, and a failed recording does not hand its worker on', async () => {
     const dir = tempDir();
     const record = async (name: string, extra: { signal?: AbortSignal; onProgress?: (p: { events: number }) => void } = {}) => {
