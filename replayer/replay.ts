@@ -247,10 +247,15 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   if (setup !== null) {
     const summary = reader.summary();
     const spanUs = Math.max(0, (summary.maxTsUs ?? 0) - (summary.minTsUs ?? 0));
-    model = startModel(setup, latencyOptions!, speed === 'max' ? 1 : speed, spanUs, `${reader.path} through ${engine.name} ${engine.version}, ${setup.serviceTime}`);
+    const source = `${reader.path} through ${engine.name} ${engine.version}, ${setup.serviceTime}`;
+    // Drawn service times, none to hand back: the model may read the timestamps from the tape.
+    const tape = latencyOptions!.serviceTimesOut === undefined ? { path: reader.path, fromSeq } : null;
+    model = startModel(setup, latencyOptions!, speed === 'max' ? 1 : speed, spanUs, source, tape);
   }
   const timing = setup !== null && setup.seed === null;
   const serviceOut = latencyOptions?.serviceTimesOut ?? null;
+  /** The model needs every event pushed (else it reads them from the tape, told how far the replay is once a block). */
+  const pushEach = model !== null && !model.readsTape;
   const guard = new DeterminismGuard();
   let violation: DeterminismViolation | null = null;
   // Updates the fast-forward from the snapshot emitted are not the range's.
@@ -293,9 +298,9 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
           // One call site for the engine, with or without the model, so that it inlines alike.
           const t0 = timing ? realNow() : 0;
           state = engine.apply(state, event, ctx);
-          if (model !== null && cursor.seq >= fromSeq) {
+          if (pushEach && cursor.seq >= fromSeq) {
             const serviceUs = timing ? (realNow() - t0) * 1000 : 0;
-            model.push(cursor.timestampUs, serviceUs);
+            model!.push(cursor.timestampUs, serviceUs);
             if (serviceOut !== null) serviceOut[events] = serviceUs;
           }
           if (paranoid) checkInvariantsAt(cursor.seq + 1);
@@ -316,6 +321,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
       }
       // Progress reporting is the runner's, not the engine's: it may read the clock.
       guard.uninstall();
+      if (model !== null && !pushEach) model.reached(events);
       options.onProgress?.(events, rangeEvents);
       guard.install();
     }
@@ -338,7 +344,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   let latency: LatencyReport | undefined;
   let serviceTimes: EmpiricalServiceTimes | undefined;
   if (model !== null) {
-    const figures = model.finish();
+    const figures = model.finish(events);
     latency = latencyReport(setup!, figures.stats, latencyOptions!.budget);
     serviceTimes = figures.serviceTimes;
   }

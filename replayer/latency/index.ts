@@ -65,19 +65,31 @@ export function createModel(setup: LatencySetup, options: LatencyOptions, speed:
 
 /** Where the replay loop sends each event: the model on a worker thread, or in this one. */
 export interface ModelSink {
+  /**
+   * True: the model reads the events' timestamps from the tape itself; the replay calls
+   * reached() now and then instead of push() for every event.
+   */
+  readonly readsTape: boolean;
   push(timestampUs: number, serviceUs: number): void;
-  finish(): { stats: QueueStats; serviceTimes?: EmpiricalServiceTimes };
+  /** The replay has applied `events` events of its range. */
+  reached(events: number): void;
+  /** `events`: how many events of its range the replay applied in all. */
+  finish(events: number): { stats: QueueStats; serviceTimes?: EmpiricalServiceTimes };
   abandon(): void;
 }
 
 /**
- * Start a model for a replay: on its own thread when the compiled worker is at hand (it then
- * costs the replay thread a few stores per event), else in this thread.
+ * Start a model for a replay: on its own thread when the compiled worker is at hand, else in
+ * this thread. On its thread, with service times drawn from a distribution, the model reads
+ * the timestamps of the events from `fromSeq` on from the tape at `tapePath` (when given):
+ * the replay thread then does nothing per event. Otherwise the replay push()es each event (a
+ * few stores, on a thread of the model's own).
  */
-export function startModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number, source: string): ModelSink {
+export function startModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number, source: string, tape: { path: string; fromSeq: number } | null = null): ModelSink {
   const url = modelWorkerUrl();
   const spec = options.serviceTime ?? MEASURED;
   if (url !== null) {
+    const measured = spec.kind === 'measured';
     return new RemoteModel(
       url,
       {
@@ -86,12 +98,15 @@ export function startModel(setup: LatencySetup, options: LatencyOptions, speed: 
         seed: setup.seed ?? 0,
         source,
       },
-      spec.kind === 'measured',
+      measured,
+      measured ? null : tape,
     );
   }
   const model = createModel(setup, options, speed, spanUs);
   return {
+    readsTape: false,
     push: (ts, s) => model.push(ts, s),
+    reached: () => undefined,
     finish: () => {
       const stats = model.finish();
       return options.keepServiceTimes ? { stats, serviceTimes: model.serviceTimes(source) } : { stats };
