@@ -71,6 +71,26 @@ function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> 
 }
 
 /** Compare a tape with the topic, partition by partition; returns the anomaly counts. */
+/** Wait (up to 60 s) until `group` is stable with `count` members. */
+async function waitForMembers(group: string, count: number): Promise<void> {
+  for (let waited = 0; ; waited += 250) {
+    const described = await withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]);
+    if (described.state === 'Stable' && described.members.length === count) return;
+    if (waited > 60_000) throw new Error(`the group did not settle on ${count} member(s): ${JSON.stringify(described)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Wait (up to 60 s) until `group`'s offsets are the topic's ends, and return them. */
+async function waitForGroupAtEnd(group: string, topic: string): Promise<Record<string, number>> {
+  const ends = await topicEnds(topic);
+  for (let waited = 0; JSON.stringify(await groupOffsets(group, topic)) !== JSON.stringify(ends); waited += 250) {
+    if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets(group, topic))} of ${JSON.stringify(ends)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return ends;
+}
+
 export function compareWithTopic(tape: TapeRecord[], topic: Map<number, TopicRecord[]>): { lost: number; duplicated: number; reordered: number; altered: number } {
   const byPartition = groupBy(tape, (r) => r.partition);
   let lost = 0;
@@ -592,20 +612,10 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     // The second recorder joins: the group splits the partitions between the two, and the
     // second starts each of its partitions at the offset the first committed to the group.
     const second = live(b);
-    const members = async () => withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]);
-    for (let waited = 0; ; waited += 250) {
-      const described = await members();
-      if (described.state === 'Stable' && described.members.length === 2) break;
-      if (waited > 60_000) throw new Error(`the group did not take the second recorder: ${JSON.stringify(described)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await waitForMembers(group, 2);
     // Later records, later timestamps (merge orders by them).
     await produceWorld(created, 30_000, 4, 14, DEFAULT_START_US + 60_000_000);
-    const ends = await topicEnds(created);
-    for (let waited = 0; JSON.stringify(await groupOffsets(group, created)) !== JSON.stringify(ends); waited += 250) {
-      if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets(group, created))} of ${JSON.stringify(ends)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const ends = await waitForGroupAtEnd(group, created);
     first.child.kill('SIGINT');
     second.child.kill('SIGINT');
     for (const [name, run] of [['first', first], ['second', second]] as const) {
@@ -633,39 +643,22 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     const a = join(dir, 'regain-a.tape');
     const b = join(dir, 'regain-b.tape');
     const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
-    const members = async () => withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]);
-    const waitForGroup = async (count: number) => {
-      for (let waited = 0; ; waited += 250) {
-        const described = await members();
-        if (described.state === 'Stable' && described.members.length === count) return;
-        if (waited > 60_000) throw new Error(`the group did not settle on ${count} member(s): ${JSON.stringify(described)}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    };
-    const waitForEnds = async () => {
-      const ends = await topicEnds(created);
-      for (let waited = 0; JSON.stringify(await groupOffsets(group, created)) !== JSON.stringify(ends); waited += 250) {
-        if (waited > 60_000) throw new Error(`the group did not reach the topic's end: ${JSON.stringify(await groupOffsets(group, created))} of ${JSON.stringify(ends)}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      return ends;
-    };
     const first = live(a);
     await waitForCommitted(a, 10_000);
     // B joins and takes half the partitions, from the offsets A committed; it records what comes next.
     const second = live(b);
-    await waitForGroup(2);
+    await waitForMembers(group, 2);
     await produceWorld(created, 20_000, 4, 22, DEFAULT_START_US + 60_000_000);
-    await waitForEnds();
+    await waitForGroupAtEnd(group, created);
     second.child.kill('SIGINT');
     expect((await second.exited).code, second.stderr()).toBe(0);
     const heldB = readTape(b).length;
     expect(heldB).toBeGreaterThan(0);
     // B left: A gets its partitions back and reads them again from where its own tape ends, past
     // what B recorded, so that its tape has no gap; meanwhile more records come.
-    await waitForGroup(1);
+    await waitForMembers(group, 1);
     await produceWorld(created, 10_000, 4, 23, DEFAULT_START_US + 120_000_000);
-    const ends = await waitForEnds();
+    const ends = await waitForGroupAtEnd(group, created);
     first.child.kill('SIGINT');
     expect((await first.exited).code, first.stderr()).toBe(0);
     const topic = await readTopic(created);

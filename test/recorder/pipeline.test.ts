@@ -120,6 +120,14 @@ async function expectSameStrictStop(write: (dir: string, text: Buffer) => string
   expect(tapeRows(tapes[0])).toEqual(tapeRows(tapes[1]));
 }
 
+/** A module of dist/ as a script's import specifier. */
+const dist = (module: string): string => JSON.stringify(pathToFileURL(join(REPO, 'dist', module)).href);
+/** What a script of its own needs to record generated world traffic. */
+const RECORD_IMPORTS =
+  `import { recordTape } from ${dist('recorder/record.js')};\n` +
+  `import { WorldTrafficSource } from ${dist('recorder/sources/synthetic.js')};\n` +
+  `import { worldEngine } from ${dist('engine/world/index.js')};\n`;
+
 describe('recording with the source on a worker thread', () => {
   it('writes the same synthetic tape as one thread', async () => {
     const dir = tempDir();
@@ -143,14 +151,11 @@ describe('recording with the source on a worker thread', () => {
     const dir = tempDir();
     const path = join(dir, 'full.tape');
     const script = join(dir, 'full-disk.mjs');
-    const dist = (module: string) => JSON.stringify(pathToFileURL(join(REPO, 'dist', module)).href);
     writeFileSync(
       script,
       `import { TapeWriter } from ${dist('tape/writer.js')};\n` +
         `import { TapeWriteError } from ${dist('tape/errors.js')};\n` +
-        `import { recordTape } from ${dist('recorder/record.js')};\n` +
-        `import { WorldTrafficSource } from ${dist('recorder/sources/synthetic.js')};\n` +
-        `import { worldEngine } from ${dist('engine/world/index.js')};\n` +
+        RECORD_IMPORTS +
         `const path = ${JSON.stringify(path)};\n` +
         `const commit = TapeWriter.prototype.commit;\n` +
         `const close = TapeWriter.prototype.close;\n` +
@@ -181,12 +186,9 @@ describe('recording with the source on a worker thread', () => {
     const path = join(dir, 'taken.tape');
     writeFileSync(path, 'not mine');
     const script = join(dir, 'taken.mjs');
-    const dist = (module: string) => JSON.stringify(pathToFileURL(join(REPO, 'dist', module)).href);
     writeFileSync(
       script,
-      `import { recordTape } from ${dist('recorder/record.js')};\n` +
-        `import { WorldTrafficSource } from ${dist('recorder/sources/synthetic.js')};\n` +
-        `import { worldEngine } from ${dist('engine/world/index.js')};\n` +
+      RECORD_IMPORTS +
         `await recordTape(new WorldTrafficSource({ seed: 7, events: 2000000 }), { path: ${JSON.stringify(path)}, engine: worldEngine, runSeed: 7, pipeline: 'on' })\n` +
         `  .then(() => console.log('recorded'), (error) => console.log(error.message));\n`,
     );
