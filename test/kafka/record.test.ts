@@ -599,6 +599,42 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     }
   }, 180_000);
 
+  it('Ctrl-C after the broker has gone (stopped): the recorder ends at once, exit 0, its tape holding every record it read, on the reader thread and on one thread', async () => {
+    // With the broker gone, kafkajs restarts its consumer again and again; between two
+    // attempts it refuses to pause the consumer (no group), and the source then leaves at once
+    // instead of keeping the consumer for the tape's last commit (the group had it already).
+    const created = await createTopic('gone', 2);
+    await produceWorld(created, 1_000, 2, 5);
+    for (const pipeline of ['on', 'off']) {
+      const group = `gone-${pipeline}-${created}`;
+      const tape = join(dir, `gone-${pipeline}.tape`);
+      const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--group', group, '--from-beginning', '--pipeline', pipeline, '--out', tape, '--json']);
+      await waitForCommitted(tape, 1_000, 30_000);
+      const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
+      let ms = 0;
+      let code: number | null = null;
+      try {
+        expect(stop.status, stop.stderr).toBe(0);
+        // Long enough for the consumer to find the broker gone (its fetches and heartbeats fail).
+        await new Promise((resolve) => setTimeout(resolve, 6_000));
+        const t0 = Date.now();
+        run.child.kill('SIGINT');
+        code = (await run.exited).code;
+        ms = Date.now() - t0;
+      } finally {
+        const start = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['start'], { encoding: 'utf8' });
+        expect(start.status, start.stderr).toBe(0);
+      }
+      const stderr = run.stderr();
+      console.log(`[gone] ${pipeline}: Ctrl-C to exit ${ms} ms`);
+      expect(code, stderr).toBe(0);
+      expect(ms, stderr).toBeLessThan(25_000);
+      expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events: 1_000, stopped: true });
+      expect(tapedeck(['verify', tape]).status).toBe(0);
+      expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+    }
+  }, 240_000);
+
   it('two live recorders in one --group share the partitions: merged, their tapes hold every record once, in order, and the group ends at the topic\'s end', async () => {
     const created = await createTopic('shared', 4);
     await produceWorld(created, 10_000, 4, 13);
