@@ -12,7 +12,7 @@ import { recordTape } from '../../recorder/record.js';
 import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
-import { REPO, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
@@ -89,6 +89,41 @@ async function waitForGroupAtEnd(group: string, topic: string): Promise<Record<s
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return ends;
+}
+
+/**
+ * A topic of 4 partitions holding 10,000 records, and two live recorders of one group on it:
+ * the first records them all, then the second joins; the group splits the partitions between
+ * the two, and the second starts each of its partitions at the offset the first committed.
+ */
+async function twoLiveRecorders(dir: string, name: string, seed: number) {
+  const created = await createTopic(name, 4);
+  await produceWorld(created, 10_000, 4, seed);
+  const group = `${name}-${created}`;
+  const a = join(dir, `${name}-a.tape`);
+  const b = join(dir, `${name}-b.tape`);
+  const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
+  const first = live(a);
+  await waitForCommitted(a, 10_000);
+  const second = live(b);
+  await waitForMembers(group, 2);
+  return { created, group, a, b, first, second };
+}
+
+/** A live capture of `topic` (1,000 records) in a group of its own, started and waited for until the tape holds them all. */
+async function liveGroupCapture(dir: string, name: string, topic: string, pipeline: string) {
+  const group = `${name}-${pipeline}-${topic}`;
+  const tape = join(dir, `${name}-${pipeline}.tape`);
+  const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--group', group, '--from-beginning', '--pipeline', pipeline, '--out', tape, '--json']);
+  await waitForCommitted(tape, 1_000, 30_000);
+  return { group, tape, run };
+}
+
+/** A capture stopped by a signal: its summary says so, with `events`; its tape verifies and equals the topic. */
+async function expectStoppedWhole(run: RunningTapedeck, tape: string, topic: string, events: number): Promise<void> {
+  expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events, stopped: true });
+  expect(tapedeck(['verify', tape]).status).toBe(0);
+  expect(compareWithTopic(readTape(tape), await readTopic(topic))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
 }
 
 export function compareWithTopic(tape: TapeRecord[], topic: Map<number, TopicRecord[]>): { lost: number; duplicated: number; reordered: number; altered: number } {
@@ -577,10 +612,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     const created = await createTopic('frozen', 2);
     await produceWorld(created, 1_000, 2, 3);
     for (const pipeline of ['on', 'off']) {
-      const group = `frozen-${pipeline}-${created}`;
-      const tape = join(dir, `frozen-${pipeline}.tape`);
-      const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--group', group, '--from-beginning', '--pipeline', pipeline, '--out', tape, '--json']);
-      await waitForCommitted(tape, 1_000, 30_000);
+      const { group, tape, run } = await liveGroupCapture(dir, 'frozen', created, pipeline);
       const { code, ms } = await withBrokerFrozen(async () => {
         const t0 = Date.now();
         run.child.kill('SIGINT');
@@ -593,9 +625,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       expect(ms, stderr).toBeLessThan(25_000);
       expect(stderr).toMatch(new RegExp(`warning: group ${group} did not take the tape's last position within 10 s; its offsets may lag the tape`));
       expect(stderr).toMatch(new RegExp(`warning: the broker did not answer the consumer's leaving group ${group} within 5 s; stopped waiting`));
-      expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events: 1_000, stopped: true });
-      expect(tapedeck(['verify', tape]).status).toBe(0);
-      expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+      await expectStoppedWhole(run, tape, created, 1_000);
     }
   }, 180_000);
 
@@ -606,10 +636,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     const created = await createTopic('gone', 2);
     await produceWorld(created, 1_000, 2, 5);
     for (const pipeline of ['on', 'off']) {
-      const group = `gone-${pipeline}-${created}`;
-      const tape = join(dir, `gone-${pipeline}.tape`);
-      const run = startTapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--group', group, '--from-beginning', '--pipeline', pipeline, '--out', tape, '--json']);
-      await waitForCommitted(tape, 1_000, 30_000);
+      const { tape, run } = await liveGroupCapture(dir, 'gone', created, pipeline);
       const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
       let ms = 0;
       let code: number | null = null;
@@ -629,26 +656,12 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       console.log(`[gone] ${pipeline}: Ctrl-C to exit ${ms} ms`);
       expect(code, stderr).toBe(0);
       expect(ms, stderr).toBeLessThan(25_000);
-      expect(JSON.parse(run.stdout().trim().split('\n').pop()!)).toMatchObject({ events: 1_000, stopped: true });
-      expect(tapedeck(['verify', tape]).status).toBe(0);
-      expect(compareWithTopic(readTape(tape), await readTopic(created))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+      await expectStoppedWhole(run, tape, created, 1_000);
     }
   }, 240_000);
 
   it('two live recorders in one --group share the partitions: merged, their tapes hold every record once, in order, and the group ends at the topic\'s end', async () => {
-    const created = await createTopic('shared', 4);
-    await produceWorld(created, 10_000, 4, 13);
-    const brokers = KAFKA_BROKERS.join(',');
-    const group = `shared-${created}`;
-    const a = join(dir, 'shared-a.tape');
-    const b = join(dir, 'shared-b.tape');
-    const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
-    const first = live(a);
-    await waitForCommitted(a, 10_000);
-    // The second recorder joins: the group splits the partitions between the two, and the
-    // second starts each of its partitions at the offset the first committed to the group.
-    const second = live(b);
-    await waitForMembers(group, 2);
+    const { created, group, a, b, first, second } = await twoLiveRecorders(dir, 'shared', 13);
     // Later records, later timestamps (merge orders by them).
     await produceWorld(created, 30_000, 4, 14, DEFAULT_START_US + 60_000_000);
     const ends = await waitForGroupAtEnd(group, created);
@@ -672,18 +685,8 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
   }, 240_000);
 
   it('a recorder that gets back partitions another recorder of its group advanced goes on from its own tape: its tape alone holds the whole topic, and the group ends at the topic\'s end', async () => {
-    const created = await createTopic('regain', 4);
-    await produceWorld(created, 10_000, 4, 21);
-    const brokers = KAFKA_BROKERS.join(',');
-    const group = `regain-${created}`;
-    const a = join(dir, 'regain-a.tape');
-    const b = join(dir, 'regain-b.tape');
-    const live = (tape: string) => startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', created, '--group', group, '--from-beginning', '--out', tape, '--json']);
-    const first = live(a);
-    await waitForCommitted(a, 10_000);
-    // B joins and takes half the partitions, from the offsets A committed; it records what comes next.
-    const second = live(b);
-    await waitForMembers(group, 2);
+    // B (second) takes half the partitions, from the offsets A (first) committed, and records what comes next.
+    const { created, group, a, b, first, second } = await twoLiveRecorders(dir, 'regain', 21);
     await produceWorld(created, 20_000, 4, 22, DEFAULT_START_US + 60_000_000);
     await waitForGroupAtEnd(group, created);
     second.child.kill('SIGINT');
