@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -197,6 +197,14 @@ describe('recording with the source on a worker thread', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/taken\.tape: file already exists; choose another --out/);
     expect(readFileSync(path, 'utf8')).toBe('not mine');
+  });
+
+  it('engine options the engine refuses fail the recording before the tape exists: no empty tape is left', async () => {
+    const path = join(tempDir(), 'refused.tape');
+    await expect(recordTape(new WorldTrafficSource({ seed: 1, events: 1_000 }), { path, engine: worldEngine, runSeed: 1, engineOptions: { zones: -3 } })).rejects.toThrow(
+      /world option zones must be an integer in \[1, 65536\], got -3/,
+    );
+    expect(existsSync(path)).toBe(false);
   });
 
   it('keeps the source worker for the next recording: the same tapes, and a failed recording does not hand its worker on', async () => {
