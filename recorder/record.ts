@@ -16,7 +16,7 @@ import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
 import { rejectsFull, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
-import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject } from './source.js';
+import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from './source.js';
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY = 100_000;
@@ -194,42 +194,37 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   // A generator's thread starts generating while the tape is made (10 to 20 ms: the file a
   // --force replaces is deleted, the new one built and synced); the other readers start just
   // before the loop, so that nothing is read from an input before the tape exists.
-  let early: SourcePipeline | null = null;
-  const generated = source.workerSpec?.()?.spec.kind;
-  if (generated === 'world-traffic' || generated === 'engine-generated') {
-    const started = startPipeline(source, options, pipelineStart);
-    if (started instanceof SourcePipeline) early = started;
-  }
+  const plan = pipelineAllowed(options) ? (source.workerSpec?.() ?? null) : null;
+  const generated = plan?.spec.kind === 'world-traffic' || plan?.spec.kind === 'engine-generated';
+  const early = generated ? startPipeline(source, options, plan, pipelineStart) : null;
   let writer: TapeWriter;
   try {
-    writer = makeWriter();
+    writer =
+      resume !== undefined
+        ? TapeWriter.openForAppend(options.path, { durability })
+        : TapeWriter.create(
+            options.path,
+            {
+              formatVersion: 1,
+              tapedeckVersion: tapedeckVersion(),
+              engineName: engine.name,
+              engineVersion: engine.version,
+              engineOptions: options.engineOptions ?? null,
+              codec: engine.codec.name,
+              runSeed: options.runSeed,
+              source: source.description,
+              createdAt: new Date().toISOString(),
+              checkpointEvery,
+              snapshotEvery,
+            },
+            { overwrite: options.overwrite, durability },
+          );
   } catch (error) {
     await early?.close();
     throw error;
   }
-  function makeWriter(): TapeWriter {
-    return resume !== undefined
-      ? TapeWriter.openForAppend(options.path, { durability })
-      : TapeWriter.create(
-          options.path,
-          {
-            formatVersion: 1,
-            tapedeckVersion: tapedeckVersion(),
-            engineName: engine.name,
-            engineVersion: engine.version,
-            engineOptions: options.engineOptions ?? null,
-            codec: engine.codec.name,
-            runSeed: options.runSeed,
-            source: source.description,
-            createdAt: new Date().toISOString(),
-            checkpointEvery,
-            snapshotEvery,
-          },
-          { overwrite: options.overwrite, durability },
-        );
-  }
 
-  /** The reader threads, when this run has them (started just before the loop, so that nothing before it can leave one running). */
+  /** The reader threads, when this run has them (started just before the loop, a generator's before the tape is made: see `early`). */
   let pipeline: SourcePipeline | SegmentPipeline | KafkaPipeline | null = null;
   const startedMs = performance.now();
   const builder = new BlockBuilder();
@@ -635,7 +630,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   /** When the tape was closed: the recording's time ends there (a reader thread's Kafka consumer leaves its group after it, as a one-thread source's does after recordTape). */
   let closedMs = 0;
   try {
-    pipeline = early ?? startPipeline(source, options, pipelineStart);
+    pipeline = generated ? early : startPipeline(source, options, plan, pipelineStart);
     // Stopped before the readers started (an abort signal already fired): they stop at once.
     if (stopped) pipeline?.stop();
     if (pipeline instanceof KafkaPipeline) await readKafka(pipeline);
@@ -708,15 +703,14 @@ function engineSpecOf<S, E>(options: RecordOptions<S, E>): string | undefined {
   return options.engineSpec ?? ((builtInEngine(engine.name) as unknown) === engine ? engine.name : undefined);
 }
 
-/** The source worker, when this run should and can have one (see RecordOptions.pipeline). */
+/** The source worker for `plan` (the source's workerSpec, null when it has none or the run may not have threads), when this run should and can have one (see RecordOptions.pipeline). */
 function startPipeline<S, E>(
   source: Source<E>,
   options: RecordOptions<S, E>,
+  plan: { readonly spec: SourceSpec; readonly large: boolean } | null,
   start: { startSeq: number; firstBlockNo: number; blockEvents: number; read: number; quarantined: number },
 ): SourcePipeline | SegmentPipeline | KafkaPipeline | null {
   const mode = options.pipeline ?? 'auto';
-  if (!pipelineAllowed(options)) return null;
-  const plan = source.workerSpec?.() ?? null;
   if (plan === null || (mode === 'auto' && !plan.large)) return null;
   const spec = plan.spec;
   const engineSpec = engineSpecOf(options);
