@@ -7,7 +7,7 @@ import { checkBudget, withinBudget, type Budget, type BudgetCheck } from './budg
 import { DEFAULT_QUEUE_CAPACITY, QueueModel, type QueueModelOptions, type QueueStats, type WhenFull } from './model.js';
 import { samplerFor, type ServiceTimeSpec } from './service-time.js';
 import { timestampTickUs } from './pass.js';
-import { modelWorkerUrl, RemoteModel } from './remote.js';
+import { modelWorkerUrl, RemoteModel, type ModelTape } from './remote.js';
 import type { EmpiricalServiceTimes } from './service-time.js';
 
 const MEASURED: ServiceTimeSpec = { kind: 'measured', text: 'measured' };
@@ -81,11 +81,11 @@ export interface ModelSink {
 /**
  * Start a model for a replay: on its own thread when the compiled worker is at hand, else in
  * this thread. On its thread, with service times drawn from a distribution, the model reads
- * the timestamps of the events from `fromSeq` on from the tape at `tapePath` (when given):
+ * the timestamps of the events from `tape.fromSeq` on from the tape at `tape.path` (when given):
  * the replay thread then does nothing per event. Otherwise the replay push()es each event (a
  * few stores, on a thread of the model's own).
  */
-export function startModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number, source: string, tape: { path: string; fromSeq: number } | null = null): ModelSink {
+export function startModel(setup: LatencySetup, options: LatencyOptions, speed: number, spanUs: number, source: string, tape: ModelTape | null = null): ModelSink {
   const url = modelWorkerUrl();
   const spec = options.serviceTime ?? MEASURED;
   if (url !== null) {
