@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { compiledWorkerUrl, SMALL_HEAP_LIMITS, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -102,7 +102,7 @@ export class SourcePipeline {
     this.control = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    sourceWorkers ??= new WorkerKeeper(() => new Worker(url));
+    sourceWorkers ??= new WorkerKeeper(() => new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS }));
     this.worker = sourceWorkers.take();
     this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
     this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);

@@ -12,7 +12,7 @@
 // worker: its start (an isolate and SQLite's native module) is paid once.
 
 import { Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, WorkerKeeper } from './threads.js';
+import { compiledWorkerUrl, SMALL_HEAP_LIMITS, WorkerKeeper } from './threads.js';
 
 /** Control words: checkpoints asked for; stop; the worker closed its connection. */
 export const CHECKPOINT_REQUESTS = 0;
@@ -34,7 +34,7 @@ const checkpointWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url,
 const workers = new WorkerKeeper(() => {
   const url = checkpointWorkerUrl();
   if (url === null) throw new Error('the checkpoint worker is not built');
-  const worker = new Worker(url);
+  const worker = new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS });
   // A failure on the thread is reported through the control words; the tape's own
   // checkpoint at close does the work then.
   worker.on('error', () => undefined);
