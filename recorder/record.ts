@@ -126,7 +126,7 @@ export class InputError extends TapedeckError {
   constructor(reject: SourceReject, committedEvents: number) {
     super(
       'E_INPUT',
-      `${reject.where}: ${reject.reason} [${reject.reasonCode}]. ${committedEvents} events before it are committed; ` +
+      `${reject.where}: ${reject.reason} [${reject.reasonCode}]. ${committedEvents === 1 ? 'The 1 event before it is' : `The ${committedEvents.toLocaleString('en-US')} events before it are`} committed; ` +
         'fix the input and add --resume to continue, or record with --quarantine to keep bad lines aside and go on.',
     );
     this.name = 'InputError';

@@ -16,7 +16,7 @@ import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '..
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, topicEnds, withAdmin, withBrokerFrozen, type TopicRecord } from '../support/kafka.js';
+import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -637,21 +637,14 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     await produceWorld(created, 1_000, 2, 5);
     for (const pipeline of ['on', 'off']) {
       const { tape, run } = await liveGroupCapture(dir, 'gone', created, pipeline);
-      const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
-      let ms = 0;
-      let code: number | null = null;
-      try {
-        expect(stop.status, stop.stderr).toBe(0);
+      const { code, ms } = await withBrokerStopped(async () => {
         // Long enough for the consumer to find the broker gone (its fetches and heartbeats fail).
         await new Promise((resolve) => setTimeout(resolve, 6_000));
         const t0 = Date.now();
         run.child.kill('SIGINT');
-        code = (await run.exited).code;
-        ms = Date.now() - t0;
-      } finally {
-        const start = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['start'], { encoding: 'utf8' });
-        expect(start.status, start.stderr).toBe(0);
-      }
+        const { code } = await run.exited;
+        return { code, ms: Date.now() - t0 };
+      });
       const stderr = run.stderr();
       console.log(`[gone] ${pipeline}: Ctrl-C to exit ${ms} ms`);
       expect(code, stderr).toBe(0);
@@ -1068,8 +1061,7 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     // Wait for 200k: half is there now, the other half is produced after the restart.
     const run = startTapedeck(['record', '--source', 'kafka', '--brokers', brokers, '--topic', restartTopic, '--from-beginning', '--max-events', '200000', '--out', tape, '--json']);
     await new Promise((resolve) => setTimeout(resolve, 4000));
-    const restart = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['restart'], { encoding: 'utf8' });
-    expect(restart.status, restart.stderr).toBe(0);
+    restartBroker();
     await produceWorld(restartTopic, 100_000, 6, 22);
     const { code } = await run.exited;
     expect(code, run.stderr()).toBe(0);
@@ -1097,12 +1089,8 @@ describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and 
     const target = await createTopic('republish-stop', 6);
     const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--workers', '2']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const stop = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['stop'], { encoding: 'utf8' });
-    expect(stop.status, stop.stderr).toBe(0);
-    const { code } = await run.exited;
+    const { code } = await withBrokerStopped(() => run.exited);
     const stderr = run.stderr();
-    const start = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['start'], { encoding: 'utf8' });
-    expect(start.status, start.stderr).toBe(0);
     expect(code, stderr).toBe(2);
     const said = /E_KAFKA_PRODUCE.*Events up to (\d+|none) were acknowledged; continue with --from (\d+)/.exec(stderr);
     expect(said, stderr).not.toBeNull();

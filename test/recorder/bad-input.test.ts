@@ -40,7 +40,7 @@ describe('bad input, strict mode', () => {
     const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, 't.tape')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`${input} line 2 (byte ${good(1).length + 1}): not valid JSON`);
-    expect(r.stderr).toMatch(/\[invalid-json\]\. 1 events before it are committed/);
+    expect(r.stderr).toMatch(/\[invalid-json\]\. The 1 event before it is committed/);
     expect(r.stderr).toMatch(/--quarantine/);
   });
 });

@@ -379,7 +379,7 @@ describe('recording with the source on a worker thread', () => {
       const error = await recordTape(source, { ...recordOptions, path, pipeline }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InputError);
       expect((error as InputError).message).toContain(`${input} line 1778 (byte ${byteOffset}): not valid JSON`);
-      expect((error as InputError).message).toContain('1777 events before it are committed');
+      expect((error as InputError).message).toContain('The 1,777 events before it are committed');
       tapes.push(path);
     }
     const [on, off] = tapes.map(tapeRows);

@@ -157,7 +157,7 @@ export async function readTopic(topic: string): Promise<Map<number, TopicRecord[
  * whatever happens.
  */
 export async function withBrokerFrozen<T>(during: () => Promise<T>): Promise<T> {
-  const status = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), ['status'], { encoding: 'utf8' });
+  const status = brokerScript('status');
   const pid = /\(pid (\d+)\)/.exec(status.stdout)?.[1];
   if (pid === undefined) throw new Error(`cannot find the broker's pid in: ${status.stdout}${status.stderr}`);
   process.kill(Number(pid), 'SIGSTOP');
@@ -166,4 +166,29 @@ export async function withBrokerFrozen<T>(during: () => Promise<T>): Promise<T> 
   } finally {
     process.kill(Number(pid), 'SIGCONT');
   }
+}
+
+/** Run scripts/kafka/broker.sh `command` (start, stop, restart, status); a failure is thrown with what the script said. */
+function brokerScript(command: 'start' | 'stop' | 'restart' | 'status'): { stdout: string; stderr: string } {
+  const run = spawnSync(join(REPO, 'scripts', 'kafka', 'broker.sh'), [command], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`scripts/kafka/broker.sh ${command} failed (exit ${run.status}): ${run.stdout}${run.stderr}`);
+  return run;
+}
+
+/**
+ * Run `during` with the broker stopped (its process gone: connections refused), starting it
+ * again after, whatever happens, so that the tests after it find it.
+ */
+export async function withBrokerStopped<T>(during: () => Promise<T>): Promise<T> {
+  brokerScript('stop');
+  try {
+    return await during();
+  } finally {
+    brokerScript('start');
+  }
+}
+
+/** Restart the broker (stop, then start: connections drop, and it comes back with its data). */
+export function restartBroker(): void {
+  brokerScript('restart');
 }
