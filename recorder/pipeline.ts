@@ -163,6 +163,12 @@ export class SourcePipeline {
 export const SEGMENT_BYTES = 2 << 20;
 export const SEGMENT_CHUNK_ITEMS = 4096;
 export const SEGMENT_IN_FLIGHT = 16;
+/**
+ * ... and untaken chunks holding less than this many bytes (events, rejected lines' raw bytes,
+ * offsets; SendWindow): a chunk of 4,096 short lines holds about half a MiB, one of rejected
+ * lines of a MiB each up to 4 MiB, and 16 of those per worker held 128 MiB in flight.
+ */
+export const SEGMENT_IN_FLIGHT_BYTES = 8 << 20;
 /** Parse workers: on this project's two-core machines two, beside the main thread's lighter work. */
 export const SEGMENT_WORKERS = 2;
 /** Control words: one per worker (chunks the main thread consumed from it), then the stop request, then one per worker (text messages it took: fed text). */

@@ -15,8 +15,8 @@ import { fstatSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import { loadEngine } from '../tape/load-engine.js';
-import { chunkFull, CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
-import { waitForRoom, workerFailure } from '../tape/threads.js';
+import { chunkFull, CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, SEGMENT_IN_FLIGHT_BYTES, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
+import { SendWindow, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
 import { isReject } from './source.js';
 import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf, type NdjsonSourceOptions } from './sources/ndjson.js';
@@ -126,7 +126,7 @@ async function run(task: SegmentTask): Promise<void> {
         })
       : null;
   const size = task.fd === null ? 0 : fstatSync(task.fd).size;
-  let sent = 0;
+  const window = new SendWindow(control, task.worker, stopAt, SEGMENT_IN_FLIGHT, SEGMENT_IN_FLIGHT_BYTES);
   const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
   for (let segment = task.worker; ; segment += task.workers) {
@@ -171,12 +171,12 @@ async function run(task: SegmentTask): Promise<void> {
         { type: 'chunk', worker: task.worker, segment, block, nextOffsets: offsets, rejects, items, last },
         block === null ? [offsets.buffer] : [block.data.buffer as ArrayBuffer, offsets.buffer],
       );
-      sent++;
+      const bytes = (block === null ? 0 : block.data.byteLength) + offsets.byteLength + rejectBytes;
       items = 0;
       nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
       rejects = [];
       rejectBytes = 0;
-      waitForRoom(control, task.worker, sent, SEGMENT_IN_FLIGHT, stopAt);
+      window.sentMessage(bytes);
     };
     for await (const batch of source.batches()) {
       for (let i = 0; i < batch.length; i++) {

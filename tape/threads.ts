@@ -71,6 +71,52 @@ export function waitForRoom(control: Int32Array, index: number, sent: number, li
 }
 
 /**
+ * waitForRoom with a bound on bytes too, for a worker whose messages vary in size (a parse
+ * worker's chunk holds 4,096 short lines, or a few rejected lines of a megabyte each): after
+ * each message it blocks while `maxMessages` are untaken, or while the untaken ones hold
+ * `maxBytes` or more; a message larger than that is still sent, after the main thread has
+ * taken all the others. The sizes are this side's own record of what it sent; the main
+ * thread only counts the messages it took.
+ */
+export class SendWindow {
+  /** Sizes of the messages sent and not yet known to be taken, by message number mod maxMessages. */
+  private readonly sizes: Float64Array;
+  private sent = 0;
+  /** Messages known to be taken: their sizes are out of `bytes`. */
+  private known = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly control: Int32Array,
+    private readonly index: number,
+    private readonly stopIndex: number,
+    private readonly maxMessages: number,
+    private readonly maxBytes: number,
+  ) {
+    this.sizes = new Float64Array(maxMessages);
+  }
+
+  /** Bytes in the messages sent and not known to be taken (for tests). */
+  get bytesInFlight(): number {
+    return this.bytes;
+  }
+
+  /** A message of `bytes` was sent: wait for room for the next. */
+  sentMessage(bytes: number): void {
+    this.sizes[this.sent % this.maxMessages] = bytes;
+    this.sent++;
+    this.bytes += bytes;
+    for (;;) {
+      const taken = Atomics.load(this.control, this.index);
+      while (this.known < taken) this.bytes -= this.sizes[this.known++ % this.maxMessages];
+      const untaken = this.sent - taken;
+      if ((untaken < this.maxMessages && (untaken === 0 || this.bytes < this.maxBytes)) || Atomics.load(this.control, this.stopIndex) !== 0) return;
+      Atomics.wait(this.control, this.index, taken, 1000);
+    }
+  }
+}
+
+/**
  * A worker's messages, in order, on the main thread. A failure (a WorkerFailure message, an
  * uncaught error in the worker, or its exit before done() was called) is thrown by next().
  * The messages come from the worker itself or, for a worker kept for several jobs, from the
