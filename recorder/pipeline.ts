@@ -164,9 +164,9 @@ export const SEGMENT_BYTES = 2 << 20;
 export const SEGMENT_CHUNK_ITEMS = 4096;
 export const SEGMENT_IN_FLIGHT = 16;
 /**
- * ... and untaken chunks holding less than this many bytes (events, rejected lines' raw bytes,
- * offsets; SendWindow): a chunk of 4,096 short lines holds about half a MiB, one of rejected
- * lines of a MiB each up to 4 MiB, and 16 of those per worker held 128 MiB in flight.
+ * A parse worker also waits while its untaken chunks hold this many bytes (events, rejected
+ * lines' raw bytes, offsets; SendWindow): a chunk of 4,096 short lines holds about half a MiB,
+ * one of rejected lines of a MiB each up to 4 MiB, and 16 of those per worker held 128 MiB.
  */
 export const SEGMENT_IN_FLIGHT_BYTES = 8 << 20;
 /** Parse workers: on this project's two-core machines two, beside the main thread's lighter work. */

@@ -28,7 +28,8 @@ export function compiledWorkerUrl(callerUrl: string, file: string): URL | null {
  * each time the bytes that survived its scavenges since the last doubling add up to its size,
  * so over a long recording every thread's young generation grows to the default cap (48 MB
  * here); survivors are few on these threads, and 12 MB costs no measured speed. Recording
- * 100M synthetic events peaked at 186 MB of RSS with it and 214 MB without it (docs/recording.md).
+ * 100M synthetic events peaked at 188.8 MB of RSS with it and 214.0 MB without it
+ * (docs/recording.md).
  */
 export const SMALL_HEAP_LIMITS = { maxYoungGenerationSizeMb: 12 } as const;
 
@@ -94,11 +95,6 @@ export class SendWindow {
     private readonly maxBytes: number,
   ) {
     this.sizes = new Float64Array(maxMessages);
-  }
-
-  /** Bytes in the messages sent and not known to be taken (for tests). */
-  get bytesInFlight(): number {
-    return this.bytes;
   }
 
   /** A message of `bytes` was sent: wait for room for the next. */
