@@ -18,8 +18,8 @@ import type { EventCodec } from '../engine/types.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { type RedactionParts, Redactor } from './redact.js';
 import { BlockBuilder } from '../tape/block.js';
-import { chunkFull, CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, type KafkaMessage, type KafkaTask } from './pipeline.js';
-import { workerFailure } from '../tape/threads.js';
+import { chunkFull, CONTROL_CONSUMED, CONTROL_STOP, KAFKA_CHUNK_ITEMS, KAFKA_IN_FLIGHT, KAFKA_IN_FLIGHT_BYTES, type KafkaMessage, type KafkaTask } from './pipeline.js';
+import { SendWindow, workerFailure } from '../tape/threads.js';
 import { isReject, REJECTED, type SourceItem, type SourceReject } from './source.js';
 
 import { isRawRun, KafkaSource, type KafkaSourceOptions, storableTimestamp } from './sources/kafka.js';
@@ -32,16 +32,32 @@ function records(batch: readonly unknown[]): number {
   return n;
 }
 
+/** Bytes of the keys and values in a batch of raw runs (what its records hold of the fetch). */
+function recordBytes(batch: readonly unknown[]): number {
+  let n = 0;
+  for (const run of batch) {
+    if (!isRawRun(run)) continue;
+    for (const message of run.messages) {
+      if (message instanceof FastRecord) n += Math.max(message.keyLength, 0) + Math.max(message.valueLength, 0);
+      else n += (message.key?.length ?? 0) + (message.value?.length ?? 0);
+    }
+  }
+  return n;
+}
+
 /** Chunks waiting for the main thread from which on this thread converts the next chunk itself. */
 // Measured (tmp A/B over 500,000 JSON records, 12 partitions, 2 cores): 2 and 4 chunks kept
 // the reader converting too often, 8-16 balanced the threads best, 24 too seldom.
 const CONVERT_BACKLOG = 16;
 
-/** Records taken from the client and not yet packed; past this the reader waits. */
+/**
+ * Records taken from the client and not yet packed, and the bytes of their keys and values;
+ * past either the reader waits (and the client stops fetching). The count bounds small
+ * records, the bytes large ones: before the bound on bytes, a topic of 50 KB records recorded
+ * with an engine slower than the broker reached 1.1 GB of RSS in 5 s (docs/recording.md).
+ */
 const MAX_PENDING_ITEMS = 65_536;
-
-/** Atomics.waitAsync (Node 16+; not in this project's TypeScript lib). */
-const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+const MAX_PENDING_BYTES = 16 << 20;
 
 // Before any consumer's first fetch, which loads kafkajs's fetch decoding.
 const decoder = installFastRecordDecoder();
@@ -108,6 +124,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   /** Bytes of raw input the chunk's rejects hold. */
   let rejectBytes = 0;
   let sent = 0;
+  const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, KAFKA_IN_FLIGHT, KAFKA_IN_FLIGHT_BYTES);
   let convertedChunks = 0;
   const backlog = task.convert === 'reader' ? 0 : task.convert === 'main' ? Infinity : CONVERT_BACKLOG;
   let stopped = false;
@@ -119,21 +136,26 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
     post({ type: 'chunk', block, rejects, items, converted }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
     sent++;
     if (converted) convertedChunks++;
+    const bytes = (block === null ? 0 : block.data.byteLength) + rejectBytes;
     items = 0;
     rejects = [];
     rejectBytes = 0;
     // Wait for room without blocking this thread's event loop: the consumer's heartbeats run on it.
-    for (;;) {
-      const consumed = Atomics.load(control, CONTROL_CONSUMED);
-      if (sent - consumed < KAFKA_IN_FLIGHT || Atomics.load(control, CONTROL_STOP) !== 0) return;
-      const wait = waitAsync(control, CONTROL_CONSUMED, consumed, 1000);
-      if (wait.async) await wait.value;
-    }
+    const room = window.sentMessageAsync(bytes);
+    notePeak();
+    await room;
   };
   // The client fetches again only when the source has taken the last batch, so batches are
   // taken at once and packed by a second loop while the next fetch is on the wire.
   const pending: (readonly (SourceItem | SourceReject)[])[] = [];
   let pendingItems = 0;
+  let pendingBytes = 0;
+  /** The most bytes this thread held ahead of the main thread: records fetched and not packed, chunks not taken (KafkaReaderReport.peakBytesAhead). */
+  let peakBytesAhead = 0;
+  const notePeak = (): void => {
+    const ahead = pendingBytes + window.bytesAhead;
+    if (ahead > peakBytesAhead) peakBytesAhead = ahead;
+  };
   let readerDone = false;
   const waiting: { packer: (() => void) | null; reader: (() => void) | null } = { packer: null, reader: null };
   const wake = (who: 'packer' | 'reader'): void => {
@@ -146,8 +168,10 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
       for await (const batch of source.batches()) {
         pending.push(batch);
         pendingItems += records(batch);
+        pendingBytes += recordBytes(batch);
+        notePeak();
         wake('packer');
-        while (pendingItems > MAX_PENDING_ITEMS) await new Promise<void>((resolve) => (waiting.reader = resolve));
+        while (pendingItems > MAX_PENDING_ITEMS || pendingBytes > MAX_PENDING_BYTES) await new Promise<void>((resolve) => (waiting.reader = resolve));
         if (!stopped && Atomics.load(control, CONTROL_STOP) !== 0) {
           stopped = true;
           source.stop();
@@ -206,6 +230,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
       }
     }
     pendingItems -= records(batch);
+    pendingBytes -= recordBytes(batch);
     wake('reader');
     // What was fetched goes over when nothing else waits (and the empty batch the source hands
     // out when Kafka is idle sends it too), so that a live capture commits as on one thread.
@@ -222,6 +247,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
       otherBatches: fastDecoderStats.fallback - stats.fallback,
       chunks: sent,
       convertedChunks: canConvert ? convertedChunks : null,
+      peakBytesAhead,
     },
   });
 }

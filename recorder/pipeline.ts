@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, SMALL_HEAP_LIMITS, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { compiledWorkerUrl, SMALL_HEAP_LIMITS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -233,9 +233,6 @@ export type SegmentText =
   | { readonly type: 'end'; readonly segment: number; readonly until: number | null }
   | { readonly type: 'none'; readonly segment: number };
 
-/** Atomics.waitAsync (Node 16 and later; not in this project's TypeScript library). */
-const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-
 /** The compiled segment worker (see compiledWorkerUrl). */
 export const segmentWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/segment-worker.js');
 
@@ -423,6 +420,11 @@ export interface RawRecordSource<E> {
 export const KAFKA_CHUNK_ITEMS = 4096;
 /** Chunks the Kafka reader may be ahead of the main thread: enough to keep the main thread busy while the reader decodes a fetch. */
 export const KAFKA_IN_FLIGHT = 32;
+/**
+ * ... and the bytes those chunks may hold (SendWindow): 32 chunks of small records hold about
+ * 16 MiB; of large records (a chunk ends at 4 MiB of block data) they held 128 MiB.
+ */
+export const KAFKA_IN_FLIGHT_BYTES = 32 << 20;
 
 export interface KafkaTask {
   /** KafkaSource options as plain data (KafkaSource.workerSpec). */
@@ -456,6 +458,12 @@ export interface KafkaReaderReport {
   /** Chunks handed to the main thread, and those whose values the reader converted (null: it could not, the main thread converted all). */
   readonly chunks: number;
   readonly convertedChunks: number | null;
+  /**
+   * The most bytes the reader held ahead of the main thread: record keys and values fetched
+   * and not yet packed (at most MAX_PENDING_BYTES, kafka-worker.ts, and one fetch), and chunks
+   * sent and not yet taken (at most KAFKA_IN_FLIGHT_BYTES and one chunk).
+   */
+  readonly peakBytesAhead: number;
 }
 
 /** Where the reader's values are converted: both threads as they have time (auto), or one (TAPEDECK_KAFKA_CONVERT, for tests and diagnosis). */

@@ -10,7 +10,7 @@ import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
-import { waitForRoom, workerFailure } from '../tape/threads.js';
+import { SendWindow, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
 
@@ -34,7 +34,9 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   let rejectBytes = 0;
   let lastItem: SourceItem | null = null;
   const fast = source.fillBlock !== undefined && source.resumePosition !== undefined;
-  let sent = 0;
+  // At most MAX_IN_FLIGHT batches ahead of the main thread (or until told to stop); each holds
+  // at most a block of 4 MiB and 4 MiB of rejects, so no bound on bytes is needed.
+  const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, Infinity);
   let stopped = false;
 
   const post = (message: PipelineMessage, transfer: ArrayBuffer[] = []): void => {
@@ -49,9 +51,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
     );
     rejects = [];
     rejectBytes = 0;
-    sent++;
-    // At most MAX_IN_FLIGHT batches ahead of the main thread (or until told to stop).
-    waitForRoom(control, CONTROL_CONSUMED, sent, MAX_IN_FLIGHT, CONTROL_STOP);
+    window.sentMessage(0);
   };
 
   /** Asked to stop (signal, stop condition): the source ends after what it is reading now. */

@@ -1,6 +1,6 @@
 // Plumbing shared by the worker threads of recorder/ (the recording pipelines) and replayer/
 // (republish's reader, the latency model): finding a worker's compiled module, what a failing
-// worker posts, the wait that keeps a worker a bounded number of messages ahead, the main
+// worker posts, the wait that keeps a worker a bounded number of messages and bytes ahead, the main
 // thread's inbox of a worker's messages, and the keeper of a worker reused from job to job. (Here rather than in either of them because both use
 // it, as load-engine.ts is.)
 
@@ -59,25 +59,17 @@ export async function within<T>(promise: Promise<T>, ms: number, late: T): Promi
   }
 }
 
-/**
- * On a worker thread that has sent `sent` messages: block while the main thread has taken
- * `limit` fewer (control[index] counts what it took), unless control[stopIndex] asks to stop.
- */
-export function waitForRoom(control: Int32Array, index: number, sent: number, limit: number, stopIndex: number): void {
-  for (;;) {
-    const taken = Atomics.load(control, index);
-    if (sent - taken < limit || Atomics.load(control, stopIndex) !== 0) return;
-    Atomics.wait(control, index, taken, 1000);
-  }
-}
+/** Atomics.waitAsync (Node 16+; not in this project's TypeScript lib). */
+export const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
 
 /**
- * waitForRoom with a bound on bytes too, for a worker whose messages vary in size (a parse
- * worker's chunk holds 4,096 short lines, or a few rejected lines of a megabyte each): after
- * each message it blocks while `maxMessages` are untaken, or while the untaken ones hold
- * `maxBytes` or more; a message larger than that is still sent, after the main thread has
- * taken all the others. The sizes are this side's own record of what it sent; the main
- * thread only counts the messages it took.
+ * How far a worker runs ahead of the main thread, which counts the messages it took in
+ * control[index]: after each message the worker waits while `maxMessages` are untaken, or
+ * while the untaken ones hold `maxBytes` or more (messages vary in size: a parse worker's chunk
+ * holds 4,096 short lines, or a few rejected lines of a megabyte each), unless
+ * control[stopIndex] asks it to stop. A message larger than `maxBytes` is still sent, and the
+ * worker then waits until the main thread has taken it. The sizes are this side's own record
+ * of what it sent.
  */
 export class SendWindow {
   /** Sizes of the messages sent and not yet known to be taken, by message number mod maxMessages. */
@@ -97,18 +89,39 @@ export class SendWindow {
     this.sizes = new Float64Array(maxMessages);
   }
 
-  /** A message of `bytes` was sent: wait for room for the next. */
+  /** Bytes of the messages sent and not known to be taken (as of the last wait). */
+  get bytesAhead(): number {
+    return this.bytes;
+  }
+
+  /** A message of `bytes` was sent: wait for room for the next (blocking the thread). */
   sentMessage(bytes: number): void {
+    this.add(bytes);
+    for (let taken = this.full(); taken !== null; taken = this.full()) Atomics.wait(this.control, this.index, taken, 1000);
+  }
+
+  /** sentMessage without blocking the thread's event loop (a Kafka client's heartbeats run on it). */
+  async sentMessageAsync(bytes: number): Promise<void> {
+    this.add(bytes);
+    for (let taken = this.full(); taken !== null; taken = this.full()) {
+      const wait = waitAsync(this.control, this.index, taken, 1000);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  private add(bytes: number): void {
     this.sizes[this.sent % this.maxMessages] = bytes;
     this.sent++;
     this.bytes += bytes;
-    for (;;) {
-      const taken = Atomics.load(this.control, this.index);
-      while (this.known < taken) this.bytes -= this.sizes[this.known++ % this.maxMessages];
-      const untaken = this.sent - taken;
-      if ((untaken < this.maxMessages && (untaken === 0 || this.bytes < this.maxBytes)) || Atomics.load(this.control, this.stopIndex) !== 0) return;
-      Atomics.wait(this.control, this.index, taken, 1000);
-    }
+  }
+
+  /** null when there is room for the next message (or a stop was asked); else the count of taken messages to wait past. */
+  private full(): number | null {
+    const taken = Atomics.load(this.control, this.index);
+    while (this.known < taken) this.bytes -= this.sizes[this.known++ % this.maxMessages];
+    const untaken = this.sent - taken;
+    if ((untaken < this.maxMessages && (untaken === 0 || this.bytes < this.maxBytes)) || Atomics.load(this.control, this.stopIndex) !== 0) return null;
+    return taken;
   }
 }
 

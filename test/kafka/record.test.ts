@@ -508,6 +508,59 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     }
   }, 180_000);
 
+  it('while the engine stalls, the reader holds at most about 54 MiB of 100 KB records ahead of the main thread (it took what the broker gave, up to 65,536 records), and the tape has every record', async () => {
+    // 1,000 records of 100 KB (100 MB) on 4 partitions and an engine that stalls for 4 s on its
+    // first event: meanwhile the broker hands the reader as much of the topic as it takes.
+    const created = await createTopic('slow-large', 4);
+    const count = 1000;
+    const producer = kafka().producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      for (let i = 0; i < count; i += 20) {
+        const messages = Array.from({ length: 20 }, (_, j) => ({ partition: (i + j) % 4, value: JSON.stringify({ type: 'big', payload: { amount: i + j, pad: 'x'.repeat(100_000) } }) }));
+        await producer.send({ topic: created, acks: -1, messages });
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const engine = join(dir, 'slow-counter.mjs');
+    writeFileSync(
+      engine,
+      readFileSync(join(REPO, 'examples', 'counter-engine.mjs'), 'utf8')
+        .replace("name: 'counter'", "name: 'slow-counter'")
+        .replace('apply(state, event, ctx) {', 'apply(state, event, ctx) {\n    if (state.total === 0) for (const until = performance.now() + 4000; performance.now() < until; );'),
+    );
+    const tape = join(dir, 'slow-large.tape');
+    const r = tapedeck(['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--until-caught-up', '--engine', engine, '--out', tape, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const result = r.json<{ events: number; kafkaReader: { peakBytesAhead: number } }>();
+    console.log(`[slow-large] the reader held at most ${result.kafkaReader.peakBytesAhead} bytes ahead of the main thread`);
+    expect(result.events).toBe(count);
+    // Records fetched and not packed: 16 MiB and one fetch (at most 2 MiB) taken past it;
+    // chunks not taken: 32 MiB and one chunk (at most 4 MiB and a record) sent past it.
+    expect(result.kafkaReader.peakBytesAhead).toBeGreaterThan(10 << 20);
+    expect(result.kafkaReader.peakBytesAhead).toBeLessThanOrEqual((16 << 20) + (2 << 20) + (32 << 20) + (4 << 20) + 200_000);
+    // Each partition's records in offset order, each with the topic's value.
+    const got = new Map<number, { offset: number; json: string }[]>();
+    const reader = TapeReader.open(tape);
+    try {
+      for (const cursor of reader.blocks(0)) {
+        while (reader.advance(cursor)) {
+          const list = got.get(cursor.partition) ?? [];
+          list.push({ offset: cursor.position, json: decoder.decode(cursor.payload()) });
+          got.set(cursor.partition, list);
+        }
+      }
+    } finally {
+      reader.close();
+    }
+    for (const [partition, expected] of await readTopic(created)) {
+      const records = got.get(partition) ?? [];
+      expect(records.map((x) => x.offset), `partition ${partition}`).toEqual(expected.map((m) => m.offset));
+      expect(records.every((x, i) => x.json === JSON.stringify(JSON.parse(expected[i].value!))), `partition ${partition} values`).toBe(true);
+    }
+  }, 180_000);
+
   it('a resume after retention deleted offsets the tape had not reached stops with E_KAFKA_GAP (exit 2), keeping the tape; a new tape records what the topic holds now', async () => {
     const created = await createTopic('gap', 2);
     await produceWorld(created, 2000, 2, 7);
