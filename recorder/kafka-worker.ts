@@ -25,24 +25,28 @@ import { isReject, REJECTED, type SourceItem, type SourceReject } from './source
 import { isRawRun, KafkaSource, type KafkaSourceOptions, storableTimestamp } from './sources/kafka.js';
 import { FastRecord, fastDecoderStats, installFastRecordDecoder } from './sources/kafka-decode.js';
 
-/** Records in a batch of raw runs. */
-function records(batch: readonly unknown[]): number {
-  let n = 0;
-  for (const run of batch) n += isRawRun(run) ? run.messages.length : 1;
-  return n;
+/** A batch taken from the client and not yet packed: its records, and the bytes of their keys and values (what they hold of the fetch). */
+interface PendingBatch {
+  readonly batch: readonly (SourceItem | SourceReject)[];
+  readonly records: number;
+  readonly bytes: number;
 }
 
-/** Bytes of the keys and values in a batch of raw runs (what its records hold of the fetch). */
-function recordBytes(batch: readonly unknown[]): number {
-  let n = 0;
+function pendingBatch(batch: readonly (SourceItem | SourceReject)[]): PendingBatch {
+  let records = 0;
+  let bytes = 0;
   for (const run of batch) {
-    if (!isRawRun(run)) continue;
+    if (!isRawRun(run)) {
+      records++;
+      continue;
+    }
+    records += run.messages.length;
     for (const message of run.messages) {
-      if (message instanceof FastRecord) n += Math.max(message.keyLength, 0) + Math.max(message.valueLength, 0);
-      else n += (message.key?.length ?? 0) + (message.value?.length ?? 0);
+      if (message instanceof FastRecord) bytes += Math.max(message.keyLength, 0) + Math.max(message.valueLength, 0);
+      else bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0);
     }
   }
-  return n;
+  return { batch, records, bytes };
 }
 
 /** Chunks waiting for the main thread from which on this thread converts the next chunk itself. */
@@ -147,7 +151,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   };
   // The client fetches again only when the source has taken the last batch, so batches are
   // taken at once and packed by a second loop while the next fetch is on the wire.
-  const pending: (readonly (SourceItem | SourceReject)[])[] = [];
+  const pending: PendingBatch[] = [];
   let pendingItems = 0;
   let pendingBytes = 0;
   /** The most bytes this thread held ahead of the main thread: records fetched and not packed, chunks not taken (KafkaReaderReport.peakBytesAhead). */
@@ -166,9 +170,10 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   const reader = (async () => {
     try {
       for await (const batch of source.batches()) {
-        pending.push(batch);
-        pendingItems += records(batch);
-        pendingBytes += recordBytes(batch);
+        const taken = pendingBatch(batch);
+        pending.push(taken);
+        pendingItems += taken.records;
+        pendingBytes += taken.bytes;
         notePeak();
         wake('packer');
         while (pendingItems > MAX_PENDING_ITEMS || pendingBytes > MAX_PENDING_BYTES) await new Promise<void>((resolve) => (waiting.reader = resolve));
@@ -183,13 +188,13 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
     }
   })();
   for (;;) {
-    const batch = pending.shift();
-    if (batch === undefined) {
+    const taken = pending.shift();
+    if (taken === undefined) {
       if (readerDone) break;
       await new Promise<void>((resolve) => (waiting.packer = resolve));
       continue;
     }
-    for (const run of batch) {
+    for (const run of taken.batch) {
       if (!isRawRun(run)) throw new Error('the Kafka reader expects raw runs from its source');
       for (const message of run.messages) {
         if (items === 0) converted = canConvert && sent - Atomics.load(control, CONTROL_CONSUMED) >= backlog;
@@ -229,8 +234,8 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
         if (chunkFull(items, KAFKA_CHUNK_ITEMS, builder.byteLength, rejectBytes)) await send();
       }
     }
-    pendingItems -= records(batch);
-    pendingBytes -= recordBytes(batch);
+    pendingItems -= taken.records;
+    pendingBytes -= taken.bytes;
     wake('reader');
     // What was fetched goes over when nothing else waits (and the empty batch the source hands
     // out when Kafka is idle sends it too), so that a live capture commits as on one thread.
