@@ -16,7 +16,7 @@ import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '..
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
+import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceBatches, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -30,6 +30,27 @@ interface TapeRecord {
   timestampUs: number;
   headers: Record<string, string>;
   stream: number;
+}
+
+/** A tape of JSON events (a user's engine without a codec): its blocks' sizes, and each partition's records in tape order. */
+function readJsonTape(path: string): { sizes: number[]; got: Map<number, { offset: number; key: string | null; timestampUs: number; json: string }[]> } {
+  const reader = TapeReader.open(path);
+  const sizes: number[] = [];
+  const got = new Map<number, { offset: number; key: string | null; timestampUs: number; json: string }[]>();
+  try {
+    for (const cursor of reader.blocks(0)) {
+      sizes.push(cursor.bytes.length);
+      while (reader.advance(cursor)) {
+        const key = cursor.key();
+        const list = got.get(cursor.partition) ?? [];
+        list.push({ offset: cursor.position, key: key === null ? null : decoder.decode(key), timestampUs: cursor.timestampUs, json: decoder.decode(cursor.payload()) });
+        got.set(cursor.partition, list);
+      }
+    }
+  } finally {
+    reader.close();
+  }
+  return { sizes, got };
 }
 
 function readTape(path: string): TapeRecord[] {
@@ -452,18 +473,15 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     // are finished at 4 MiB of data (BLOCK_MAX_BYTES): one or two of these values to a block.
     const created = await createTopic('large', 2);
     const count = 24;
-    const producer = kafka().producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    try {
-      for (let i = 0; i < count; i++) {
+    await produceBatches(
+      created,
+      Array.from({ length: count }, (_, i) => {
         // Every third value is small, between large ones; the large ones differ in size and bytes.
         const pad = String.fromCharCode(97 + (i % 26)).repeat(i % 3 === 0 ? 100 : 1_500_000 - (i % 5) * 1000);
         const value = JSON.stringify({ type: `t${i % 3}`, payload: { amount: i, pad } });
-        await producer.send({ topic: created, acks: -1, messages: [{ partition: i % 2, key: `k${i}`, value, timestamp: String(1_767_225_600_000 + i) }] });
-      }
-    } finally {
-      await producer.disconnect();
-    }
+        return [{ partition: i % 2, key: `k${i}`, value, timestamp: String(1_767_225_600_000 + i) }];
+      }),
+    );
     const topicRecords = await readTopic(created);
     const engine = join(REPO, 'examples', 'counter-engine.mjs');
     for (const convert of ['reader', 'main'] as const) {
@@ -473,22 +491,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       });
       expect(r.status, r.stderr).toBe(0);
       expect(r.json()).toMatchObject({ events: count, accepted: count, quarantined: 0 });
-      const reader = TapeReader.open(tape);
-      const sizes: number[] = [];
-      const got = new Map<number, { offset: number; key: string | null; timestampUs: number; json: string }[]>();
-      try {
-        for (const cursor of reader.blocks(0)) {
-          sizes.push(cursor.bytes.length);
-          while (reader.advance(cursor)) {
-            const key = cursor.key();
-            const list = got.get(cursor.partition) ?? [];
-            list.push({ offset: cursor.position, key: key === null ? null : decoder.decode(key), timestampUs: cursor.timestampUs, json: decoder.decode(cursor.payload()) });
-            got.set(cursor.partition, list);
-          }
-        }
-      } finally {
-        reader.close();
-      }
+      const { sizes, got } = readJsonTape(tape);
       expect(sizes.length, convert).toBeGreaterThanOrEqual(6);
       expect(Math.max(...sizes), convert).toBeLessThanOrEqual((4 << 20) + 1_600_000);
       // Each partition's records in offset order, each the topic's value, key and timestamp.
@@ -513,16 +516,12 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     // first event: meanwhile the broker hands the reader as much of the topic as it takes.
     const created = await createTopic('slow-large', 4);
     const count = 1000;
-    const producer = kafka().producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    try {
-      for (let i = 0; i < count; i += 20) {
-        const messages = Array.from({ length: 20 }, (_, j) => ({ partition: (i + j) % 4, value: JSON.stringify({ type: 'big', payload: { amount: i + j, pad: 'x'.repeat(100_000) } }) }));
-        await producer.send({ topic: created, acks: -1, messages });
-      }
-    } finally {
-      await producer.disconnect();
-    }
+    await produceBatches(
+      created,
+      Array.from({ length: count / 20 }, (_, b) =>
+        Array.from({ length: 20 }, (_, j) => ({ partition: (b * 20 + j) % 4, value: JSON.stringify({ type: 'big', payload: { amount: b * 20 + j, pad: 'x'.repeat(100_000) } }) })),
+      ),
+    );
     const engine = join(dir, 'slow-counter.mjs');
     writeFileSync(
       engine,
@@ -541,19 +540,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     expect(result.kafkaReader.peakBytesAhead).toBeGreaterThan(10 << 20);
     expect(result.kafkaReader.peakBytesAhead).toBeLessThanOrEqual((16 << 20) + (2 << 20) + (32 << 20) + (4 << 20) + 200_000);
     // Each partition's records in offset order, each with the topic's value.
-    const got = new Map<number, { offset: number; json: string }[]>();
-    const reader = TapeReader.open(tape);
-    try {
-      for (const cursor of reader.blocks(0)) {
-        while (reader.advance(cursor)) {
-          const list = got.get(cursor.partition) ?? [];
-          list.push({ offset: cursor.position, json: decoder.decode(cursor.payload()) });
-          got.set(cursor.partition, list);
-        }
-      }
-    } finally {
-      reader.close();
-    }
+    const { got } = readJsonTape(tape);
     for (const [partition, expected] of await readTopic(created)) {
       const records = got.get(partition) ?? [];
       expect(records.map((x) => x.offset), `partition ${partition}`).toEqual(expected.map((m) => m.offset));
@@ -761,11 +748,8 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     // Offsets 0..3 with timestamps 1, 5, 2 and 6 s into the day: the first recorder takes 0
     // and 1, the group's next one 2 and 3. By timestamp, offset 2 comes before offset 1.
     const base = Math.floor(DEFAULT_START_US / 1000);
-    const producer = kafka().producer({ allowAutoTopicCreation: false });
-    await producer.connect();
     const value = (player: number) => JSON.stringify({ type: 'move', payload: { player, dx: 1, dy: 1 } });
-    await producer.send({ topic: created, acks: -1, messages: [1, 5, 2, 6].map((s, i) => ({ partition: 0, key: String(i), value: value(i), timestamp: String(base + s * 1000) })) });
-    await producer.disconnect();
+    await produceBatches(created, [[1, 5, 2, 6].map((s, i) => ({ partition: 0, key: String(i), value: value(i), timestamp: String(base + s * 1000) }))]);
     const brokers = KAFKA_BROKERS.join(',');
     const group = `order-${created}`;
     const a = join(dir, 'order-a.tape');

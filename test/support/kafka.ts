@@ -102,6 +102,17 @@ export async function produceWorld(topic: string, events: number, partitions: nu
   }
 }
 
+/** Send `batches` to `topic`, one request each (acks from all replicas), with a producer of their own. */
+export async function produceBatches(topic: string, batches: Iterable<readonly Message[]>): Promise<void> {
+  const producer = kafka().producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (const messages of batches) await producer.send({ topic, acks: -1, messages: [...messages] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 export interface TopicRecord {
   partition: number;
   offset: number;
