@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export interface PhaseRss {
   readonly elapsedMs: number;
+  /** Megabytes of 10^6 bytes, as the goals are stated. */
   readonly peakRssMb: number;
   /** RSS at 10%, 25%, 50%, 75% and 100% of the phase, to show it stays flat. */
   readonly rssMbAtQuarters: number[];
