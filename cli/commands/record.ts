@@ -74,9 +74,9 @@ export function recordCommand(): Command {
         'with their position, raw bytes and reason, and the run goes on.\n\n' +
         'Interrupting (Ctrl-C, SIGTERM) stops cleanly: what was read is committed. --resume continues a tape from where ' +
         'it ends, without loss or duplicates.\n\n' +
-        'Memory: for recordings of hundreds of millions of events (or a Kafka capture left running for hours), start ' +
-        'tapedeck with NODE_OPTIONS=--max-semi-space-size=4: 200M synthetic events peaked at 172.9 MB of RSS with it, ' +
-        '215.3 MB without (docs/recording.md).',
+        'Memory: for synthetic recordings of hundreds of millions of events, or a Kafka capture left running for hours, ' +
+        'start tapedeck with NODE_OPTIONS=--max-semi-space-size=4: 200M synthetic events peaked at 172.9 MB of RSS with ' +
+        'it, 215.3 MB without (it also slows the parsing of NDJSON files by about a tenth: docs/recording.md).',
     )
     .requiredOption('--out <file>', 'the tape to write')
     .option('--source <kind>', `where events come from: ${SOURCES.join(', ')}`, oneOf('--source', SOURCES), 'synthetic')
