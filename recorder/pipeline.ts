@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, SMALL_HEAP_LIMITS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { compiledWorkerUrl, GAVE_UP, SMALL_HEAP_LIMITS, STOPPED_QUIET_MS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -96,6 +96,12 @@ export class SourcePipeline {
   private readonly inbox: WorkerInbox<PipelineMessage>;
   /** The worker sent its last message for this job ('end' or 'strict-reject'). */
   private finished = false;
+  /** Asked to stop, the worker sent nothing for STOPPED_QUIET_MS: messages() ended without its 'end'. */
+  stuck = false;
+  /** Names the thread in warnings. */
+  readonly what = 'the source worker';
+  /** How long it may be quiet after a stop (see stuck). */
+  readonly stopQuietMs = STOPPED_QUIET_MS;
 
   constructor(url: URL, task: Omit<PipelineTask, 'control'>) {
     const control = new SharedArrayBuffer(8);
@@ -104,14 +110,21 @@ export class SourcePipeline {
     this.port = port1;
     sourceWorkers ??= new WorkerKeeper(() => new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS }));
     this.worker = sourceWorkers.take();
-    this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
+    this.inbox = new WorkerInbox(this.worker, this.what, undefined, port1);
     this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);
   }
 
-  /** The worker's messages in order, up to and including 'end' or 'strict-reject' (failures are thrown). */
+  /**
+   * The worker's messages in order, up to and including 'end' or 'strict-reject' (failures are
+   * thrown); after a stop, up to the last message before the worker went quiet (`stuck`).
+   */
   async *messages(): AsyncGenerator<PipelineMessage> {
     for (;;) {
-      const message = await this.inbox.next();
+      const message = await this.inbox.nextOrGaveUp();
+      if (message === GAVE_UP) {
+        this.stuck = true;
+        return;
+      }
       const last = message.type === 'end' || message.type === 'strict-reject';
       if (last) {
         this.finished = true;
@@ -128,10 +141,11 @@ export class SourcePipeline {
     Atomics.notify(this.control, CONTROL_CONSUMED);
   }
 
-  /** Ask the source to end after its current batch; what it read still arrives. */
+  /** Ask the source to end after its current batch; what it read still arrives (unless the worker is stuck: see messages()). */
   stop(): void {
     Atomics.store(this.control, CONTROL_STOP, 1);
     Atomics.notify(this.control, CONTROL_CONSUMED);
+    this.inbox.giveUpAfterQuiet(STOPPED_QUIET_MS);
   }
 
   /** Keep the worker for the next recording if it finished this one; end it otherwise. */
@@ -247,6 +261,12 @@ export class SegmentPipeline {
   /** With fed text: the feeding (see feed), and its error (the text's reader failed: damaged gzip data). */
   private feeding: Promise<void> | null = null;
   feedError: unknown = null;
+  /** Asked to stop, a worker whose chunk was due sent nothing for STOPPED_QUIET_MS: chunks() ended there. */
+  stuck = false;
+  /** The worker chunks() waited on when it gave up (names the thread in warnings). */
+  what = 'an NDJSON parse worker';
+  /** How long a worker may be quiet after a stop (see stuck). */
+  readonly stopQuietMs = STOPPED_QUIET_MS;
 
   constructor(url: URL, task: Omit<SegmentTask, 'control' | 'worker' | 'workers'>, count = SEGMENT_WORKERS) {
     this.input = task.input;
@@ -263,7 +283,12 @@ export class SegmentPipeline {
     for (let segment = 0; ; segment++) {
       const inbox = this.inboxes[segment % count];
       for (;;) {
-        const message = await inbox.next();
+        const message = await inbox.nextOrGaveUp();
+        if (message === GAVE_UP) {
+          this.stuck = true;
+          this.what = `NDJSON parse worker ${segment % count}`;
+          return;
+        }
         if (message.type === 'end') {
           inbox.done();
           return;
@@ -289,6 +314,7 @@ export class SegmentPipeline {
       Atomics.notify(this.control, i);
       Atomics.notify(this.control, CONTROL_TEXT_TAKEN(count, i));
     }
+    for (const inbox of this.inboxes) inbox.giveUpAfterQuiet(STOPPED_QUIET_MS);
   }
 
   /**
@@ -526,6 +552,13 @@ export async function endKeptKafkaWorker(): Promise<void> {
  * start only once it has the message to close.
  */
 const CLOSE_WAIT_MS = FINAL_COMMIT_WAIT_MS + LEAVE_WAIT_MS + 5_000;
+/**
+ * After a stop, how long the recorder waits for a word from the Kafka reader before it takes
+ * the thread as stuck (STOPPED_QUIET_MS for the others). A reader that stops sends its last
+ * chunk and 'end' within a fetch's wait; with a private group it first leaves the group,
+ * which may wait FINAL_COMMIT_WAIT_MS and LEAVE_WAIT_MS on a broker that does not answer.
+ */
+const KAFKA_STOPPED_QUIET_MS = CLOSE_WAIT_MS;
 
 export class KafkaPipeline {
   private readonly worker: Worker;
@@ -534,6 +567,12 @@ export class KafkaPipeline {
   private readonly inbox: WorkerInbox<KafkaMessage>;
   /** The reader sent 'end' for this job. */
   private finished = false;
+  /** Asked to stop, the reader sent nothing for KAFKA_STOPPED_QUIET_MS: messages() ended without its 'end'. */
+  stuck = false;
+  /** Names the thread in warnings. */
+  readonly what = 'the Kafka reader thread';
+  /** How long it may be quiet after a stop (see stuck). */
+  readonly stopQuietMs = KAFKA_STOPPED_QUIET_MS;
   private readonly onWarning: (message: string) => void;
 
   constructor(url: URL, options: Record<string, unknown>, engineSpec: string | undefined, onWarning: (message: string) => void) {
@@ -548,14 +587,18 @@ export class KafkaPipeline {
     port1.on('message', (message: KafkaMessage) => {
       if (message.type === 'warning') onWarning(message.message);
     });
-    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => message.type === 'warning', port1);
+    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, this.what, (message) => message.type === 'warning', port1);
     this.worker.postMessage({ task: { options, engineSpec, convert, control } satisfies KafkaTask, port: port2 } satisfies KafkaJob, [port2]);
   }
 
-  /** The reader's chunks, up to 'end' (failures are thrown). */
+  /** The reader's chunks, up to 'end' (failures are thrown); after a stop, up to the last before the reader went quiet (`stuck`). */
   async *messages(): AsyncGenerator<Exclude<KafkaMessage, { type: 'warning' } | { type: 'closed' }>> {
     for (;;) {
-      const message = await this.inbox.next();
+      const message = await this.inbox.nextOrGaveUp();
+      if (message === GAVE_UP) {
+        this.stuck = true;
+        return;
+      }
       if (message.type === 'warning' || message.type === 'closed') continue;
       if (message.type === 'end') {
         this.finished = true;
@@ -579,6 +622,7 @@ export class KafkaPipeline {
   stop(): void {
     Atomics.store(this.control, CONTROL_STOP, 1);
     Atomics.notify(this.control, CONTROL_CONSUMED);
+    this.inbox.giveUpAfterQuiet(KAFKA_STOPPED_QUIET_MS);
   }
 
   /**
@@ -588,6 +632,12 @@ export class KafkaPipeline {
    */
   async close(): Promise<void> {
     this.inbox.done();
+    if (this.stuck) {
+      // It did not answer a stop: it will not answer a close either.
+      this.port.close();
+      await this.worker.terminate();
+      return;
+    }
     if (!this.finished) this.stop();
     // The reader's job ends with 'closed' (or a failure), or its port closes.
     const closed = new Promise<boolean>((resolve) => {

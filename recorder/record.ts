@@ -55,6 +55,12 @@ export interface RecordOptions<S, E> {
   readonly resume?: ResumePoint<S>;
   /** Called after each commit. */
   readonly onProgress?: (progress: RecordProgress) => void;
+  /**
+   * Told what went wrong without failing the recording: a reader thread that did not stop
+   * when asked and was ended (RecordResult.abandonedThread). A Kafka source has warnings of its
+   * own (KafkaSourceOptions.onWarning).
+   */
+  readonly onWarning?: (message: string) => void;
   /** Aborting stops the source after its current batch; what was read is committed. */
   readonly signal?: AbortSignal;
   /** Receives the updates the engine emits (ctx.emit), with the event's seq (live ingest publishes them). */
@@ -117,6 +123,14 @@ export interface RecordResult {
   readonly inWalMode: boolean;
   /** A Kafka capture on the reader thread: its record-batch decoder and who converted the values (see recorder/pipeline.ts). */
   readonly kafkaReader?: KafkaReaderReport;
+  /**
+   * Set when the recording was stopped and a reader thread (named here) then sent nothing for
+   * a while (10 s; 20 s for the Kafka reader): it was ended, and the tape holds, committed,
+   * every event taken before it. The source can be read again from the tape's position
+   * (--resume); a thread stuck this way is usually in the engine's code (a codec or generate()
+   * hook that does not return).
+   */
+  readonly abandonedThread?: string;
 }
 
 /** Malformed input in strict mode: names where, and what was wrong. Exit 2. */
@@ -624,6 +638,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   };
 
   let kafkaReader: KafkaReaderReport | undefined;
+  let abandonedThread: string | undefined;
   let completed = false;
   let leftWal = true;
   let discardTape = false;
@@ -637,6 +652,14 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
     else await readItems();
+    if (pipeline !== null && pipeline.stuck) {
+      stopped = true;
+      abandonedThread = pipeline.what;
+      options.onWarning?.(
+        `${pipeline.what} sent nothing for ${pipeline.stopQuietMs / 1000} s after the stop, so it was ended (is the engine's code stuck on a thread of its own: a codec or generate() hook that does not return?); ` +
+          `the tape holds the ${seq.toLocaleString('en-US')} events taken before it`,
+      );
+    }
     // The final state is always checkpointed, so a replay verifies the end of the tape too.
     // (Only when this run added events: a resumed tape already has its end checkpointed.)
     if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
@@ -689,6 +712,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     pipelined: pipeline !== null,
     inWalMode: !leftWal,
     ...(kafkaReader === undefined ? {} : { kafkaReader }),
+    ...(abandonedThread === undefined ? {} : { abandonedThread }),
   };
 }
 

@@ -125,6 +125,17 @@ export class SendWindow {
   }
 }
 
+/** What WorkerInbox.next() returns when it has given up waiting on a stopped worker (giveUpAfterQuiet). */
+export const GAVE_UP: unique symbol = Symbol('gave up on the worker');
+
+/**
+ * After a stop, how long the recorder waits for a word from a reader thread (the source worker,
+ * an NDJSON parse worker) before it takes the thread as stuck, ends it and closes the tape
+ * with what it took. Such a thread checks for a stop between blocks or chunks, a few
+ * milliseconds apart. The Kafka reader has a limit of its own (pipeline.ts).
+ */
+export const STOPPED_QUIET_MS = 10_000;
+
 /**
  * A worker's messages, in order, on the main thread. A failure (a WorkerFailure message, an
  * uncaught error in the worker, or its exit before done() was called) is thrown by next().
@@ -136,6 +147,8 @@ export class WorkerInbox<M extends { readonly type: string }> {
   private wake: (() => void) | null = null;
   private finished = false;
   private readonly detach: () => void;
+  /** Set by giveUpAfterQuiet: how long next() waits for a message before returning GAVE_UP. */
+  private quietLimitMs: number | null = null;
 
   /** `what` names the worker in errors; `intercept` may take a message out of the queue (returns true). */
   constructor(
@@ -170,7 +183,34 @@ export class WorkerInbox<M extends { readonly type: string }> {
   }
 
   async next(): Promise<M> {
-    while (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    const message = await this.nextOrGaveUp();
+    if (message === GAVE_UP) throw new Error(`${this.what} sent nothing for ${this.quietLimitMs} ms after it was asked to stop`);
+    return message;
+  }
+
+  /**
+   * The next message; or GAVE_UP, after giveUpAfterQuiet(ms), when the worker has sent nothing
+   * for `ms`.
+   */
+  async nextOrGaveUp(): Promise<M | typeof GAVE_UP> {
+    while (this.queue.length === 0) {
+      const limit = this.quietLimitMs;
+      if (limit === null) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const woken = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.wake = null;
+          resolve(false);
+        }, limit);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      if (!woken && this.queue.length === 0) return GAVE_UP;
+    }
     const message = this.queue.shift()!;
     if (message.type === 'error') {
       this.finished = true;
@@ -178,6 +218,21 @@ export class WorkerInbox<M extends { readonly type: string }> {
       throw failure.code === null ? new Error(`${this.what}: ${failure.name}: ${failure.message}`) : new TapedeckError(failure.code, failure.message);
     }
     return message as M;
+  }
+
+  /**
+   * The worker was asked to stop: from now on next() waits at most `ms` for each message and
+   * returns GAVE_UP when none came. A worker stuck in code that never returns (a user's engine
+   * codec or generate() hook looping) would otherwise hold the recording, and its Ctrl-C, for
+   * ever; one that is only slow keeps its `ms` after each message it sends.
+   */
+  giveUpAfterQuiet(ms: number): void {
+    if (this.quietLimitMs !== null) return;
+    this.quietLimitMs = ms;
+    // A next() already waiting starts again, with the limit.
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
   }
 
   /**

@@ -171,6 +171,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
       quarantine: flags.quarantine === true,
       resume,
       signal: stop.signal,
+      onWarning: (message) => process.stderr.write(`tapedeck: warning: ${message}\n`),
       onProgress: (p) => {
         committed = p.position;
         const expected = source.expectedRecords?.() ?? null;
@@ -199,7 +200,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     line(`  read ${count(result.read, 'input')}: ${fmt(result.accepted)} accepted, ${fmt(result.quarantined)} quarantined${listThem}`);
     line(`  ${count(result.blocks, 'block')}; this run wrote ${count(result.checkpoints, 'checkpoint')} and ${count(result.snapshots, 'snapshot')}`);
     line(`  ${fmtSeconds(result.elapsedMs)}, ${fmt(result.eventsPerSec)} events/s${result.pipelined ? ' (source read on a second thread)' : ''}; digest ${result.finalDigest} at event ${fmt(result.events)}`);
-    if (stop.name() !== null) {
+    if (result.abandonedThread !== undefined) {
+      line(`stopped${stop.name() === null ? '' : ` by ${stop.name()}`}, ending ${result.abandonedThread}, which did not answer: every event it handed over is committed; --resume reads the rest again from the source`);
+    } else if (stop.name() !== null) {
       const unrecorded =
         unrecordedBytes > 0
           ? ` except the last ${count(unrecordedBytes, 'byte')} from ${flags.input === '-' ? 'stdin' : flags.input} (the start of a line whose newline had not come, or input that came after the stop), which are not in the tape and cannot be read again`

@@ -16,6 +16,7 @@ import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '..
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
+import { expectEndedStuck, interruptWhenStuck, STUCK_ENV, writeStuckEngine } from '../support/stuck-engine.js';
 import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceBatches, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
@@ -667,6 +668,31 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       expect(stderr).toMatch(new RegExp(`warning: the broker did not answer the consumer's leaving group ${group} within 5 s; stopped waiting`));
       await expectStoppedWhole(run, tape, created, 1_000);
     }
+  }, 180_000);
+
+  it('a codec that never returns on the reader thread: Ctrl-C ends the reader after 20 s, exit 0, the tape sound with every record before it; --resume completes it, equal to the topic', async () => {
+    const created = await createTopic('stuck', 1);
+    const engine = writeStuckEngine(dir);
+    const value = (i: number, type = 'deposit'): string => JSON.stringify({ type, payload: { amount: 1 + (i % 100) } });
+    await produceBatches(created, [Array.from({ length: 2_000 }, (_, i) => ({ key: `account-${i % 16}`, value: value(i) }))]);
+    const tape = join(dir, 'stuck.tape');
+    const args = ['record', '--source', 'kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', created, '--from-beginning', '--engine', engine, '--out', tape];
+    // The reader converts every value itself, so the codec runs on its thread.
+    const run = startTapedeck(args, { env: { ...STUCK_ENV, TAPEDECK_KAFKA_CONVERT: 'reader' } });
+    try {
+      await waitForCommitted(tape, 2_000, 30_000);
+      // Then a record the codec sticks on, and more behind it, in a fetch of their own.
+      await produceBatches(created, [[{ key: 'account-0', value: value(2_000, 'stuck') }, ...Array.from({ length: 1_000 }, (_, i) => ({ key: `account-${i % 16}`, value: value(2_001 + i) }))]]);
+      expect(expectEndedStuck(run, await interruptWhenStuck(run, tape, 2_000), tape, 'the Kafka reader thread', 20, 2_000)).toBe(2_000);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+    const resumed = tapedeck([...args, '--resume', '--until-caught-up', '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.json()).toMatchObject({ events: 3_001, eventsThisRun: 1_001 });
+    const { got } = readJsonTape(tape);
+    const topic = await readTopic(created);
+    expect(got.get(0)!.map((r) => [r.offset, r.json])).toEqual(topic.get(0)!.map((m) => [m.offset, m.value]));
   }, 180_000);
 
   it('Ctrl-C after the broker has gone (stopped): the recorder ends at once, exit 0, its tape holding every record it read, on the reader thread and on one thread', async () => {

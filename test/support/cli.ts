@@ -76,8 +76,9 @@ export interface RunningTapedeck {
 /** Binaries startTapedeck started that have not ended yet. */
 const running = new Set<RunningTapedeck>();
 
-export function startTapedeck(args: readonly string[]): RunningTapedeck {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startTapedeck(args: readonly string[], options: { readonly env?: Record<string, string> } = {}): RunningTapedeck {
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
