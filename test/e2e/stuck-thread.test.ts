@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { committedEvents, waitForCommitted } from '../support/kill.js';
 import { expectEndedStuck, interruptWhenStuck, STUCK_ENV, writeStuckEngine } from '../support/stuck-engine.js';
 
 const dir = tempDir();
@@ -39,6 +40,34 @@ describe('a reader thread stuck in the engine\'s code', () => {
     expect(straight.status, straight.stderr).toBe(0);
     expect(resumed.json()).toMatchObject({ events, finalDigest: straight.json().finalDigest });
     expect(exported(tape)).toBe(exported(join(dir, 'straight.tape')));
+  }, 120_000);
+
+  it('while the stop waits on a stuck thread, the recorder says so, and a second Ctrl-C quits at once; the tape keeps its last commit, and --resume completes it', async () => {
+    const events = 400_000;
+    const tape = join(dir, 'twice.tape');
+    const args = ['record', '--engine', engine, '--events', String(events), '--pipeline', 'on'];
+    const run = startTapedeck([...args, '--out', tape], { env: { ...STUCK_ENV, TAPEDECK_TEST_STUCK_AT: '250000' } });
+    try {
+      await waitForCommitted(tape, 200_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      run.child.kill('SIGINT');
+      const deadline = Date.now() + 8_000;
+      while (!run.stderr().includes('SIGINT again quits at once') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(run.stderr()).toContain('tapedeck: stopping after SIGINT: a reader thread or the broker has not answered yet; SIGINT again quits at once (the tape keeps its last commit)');
+      const t0 = Date.now();
+      run.child.kill('SIGINT');
+      expect(await run.exited).toEqual({ code: null, signal: 'SIGINT' });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+    const verify = tapedeck(['verify', tape]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(committedEvents(tape)).toBeGreaterThanOrEqual(200_000);
+    const resumed = tapedeck(['record', '--engine', engine, '--resume', '--out', tape, '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const straight = tapedeck([...args, '--out', join(dir, 'straight-twice.tape'), '--json']);
+    expect(resumed.json()).toMatchObject({ events, finalDigest: straight.json().finalDigest });
   }, 120_000);
 
   it('a codec that never returns on an NDJSON parse worker: Ctrl-C ends the worker after 10 s, exit 0, the tape sound; --resume completes it as a straight recording', async () => {

@@ -67,6 +67,7 @@ export function expectEndedStuck(run: RunningTapedeck, result: { code: number | 
   // Quiet for quietSeconds after the stop, then the thread is ended; room for a slow machine.
   expect(result.ms, stderr).toBeGreaterThanOrEqual(quietSeconds * 1000 - 1_000);
   expect(result.ms, stderr).toBeLessThan(quietSeconds * 1000 + 20_000);
+  expect(stderr).toMatch(/tapedeck: stopping after SIGINT: a reader thread or the broker has not answered yet; SIGINT again quits at once \(the tape keeps its last commit\)/);
   expect(stderr).toMatch(new RegExp(`warning: ${thread} sent nothing for ${quietSeconds} s after the stop, so it was ended`));
   expect(run.stdout()).toMatch(new RegExp(`stopped by SIGINT, ending ${thread}, which did not answer: every event it handed over is committed; --resume reads the rest again`));
   const verify = tapedeck(['verify', tape]);
