@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { compiledWorkerUrl, GAVE_UP, SMALL_HEAP_LIMITS, STOPPED_QUIET_MS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { type AbandonedWorker, compiledWorkerUrl, GAVE_UP, SMALL_HEAP_LIMITS, STOPPED_QUIET_MS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -96,12 +96,6 @@ export class SourcePipeline {
   private readonly inbox: WorkerInbox<PipelineMessage>;
   /** The worker sent its last message for this job ('end' or 'strict-reject'). */
   private finished = false;
-  /** Asked to stop, the worker sent nothing for STOPPED_QUIET_MS: messages() ended without its 'end'. */
-  stuck = false;
-  /** Names the thread in warnings. */
-  readonly what = 'the source worker';
-  /** How long it may be quiet after a stop (see stuck). */
-  readonly stopQuietMs = STOPPED_QUIET_MS;
 
   constructor(url: URL, task: Omit<PipelineTask, 'control'>) {
     const control = new SharedArrayBuffer(8);
@@ -110,21 +104,18 @@ export class SourcePipeline {
     this.port = port1;
     sourceWorkers ??= new WorkerKeeper(() => new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS }));
     this.worker = sourceWorkers.take();
-    this.inbox = new WorkerInbox(this.worker, this.what, undefined, port1);
+    this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
     this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);
   }
 
   /**
    * The worker's messages in order, up to and including 'end' or 'strict-reject' (failures are
-   * thrown); after a stop, up to the last message before the worker went quiet (`stuck`).
+   * thrown); after a stop, up to the last message before the worker went quiet (stuckThread()).
    */
   async *messages(): AsyncGenerator<PipelineMessage> {
     for (;;) {
       const message = await this.inbox.nextOrGaveUp();
-      if (message === GAVE_UP) {
-        this.stuck = true;
-        return;
-      }
+      if (message === GAVE_UP) return;
       const last = message.type === 'end' || message.type === 'strict-reject';
       if (last) {
         this.finished = true;
@@ -139,6 +130,11 @@ export class SourcePipeline {
   consumed(): void {
     Atomics.add(this.control, CONTROL_CONSUMED, 1);
     Atomics.notify(this.control, CONTROL_CONSUMED);
+  }
+
+  /** Asked to stop, the worker went quiet for STOPPED_QUIET_MS: messages() ended without its 'end'. The thread's name and that time; else null. */
+  stuckThread(): AbandonedWorker | null {
+    return this.inbox.abandoned;
   }
 
   /** Ask the source to end after its current batch; what it read still arrives (unless the worker is stuck: see messages()). */
@@ -261,12 +257,6 @@ export class SegmentPipeline {
   /** With fed text: the feeding (see feed), and its error (the text's reader failed: damaged gzip data). */
   private feeding: Promise<void> | null = null;
   feedError: unknown = null;
-  /** Asked to stop, a worker whose chunk was due sent nothing for STOPPED_QUIET_MS: chunks() ended there. */
-  stuck = false;
-  /** The worker chunks() waited on when it gave up (names the thread in warnings). */
-  what = 'an NDJSON parse worker';
-  /** How long a worker may be quiet after a stop (see stuck). */
-  readonly stopQuietMs = STOPPED_QUIET_MS;
 
   constructor(url: URL, task: Omit<SegmentTask, 'control' | 'worker' | 'workers'>, count = SEGMENT_WORKERS) {
     this.input = task.input;
@@ -284,11 +274,7 @@ export class SegmentPipeline {
       const inbox = this.inboxes[segment % count];
       for (;;) {
         const message = await inbox.nextOrGaveUp();
-        if (message === GAVE_UP) {
-          this.stuck = true;
-          this.what = `NDJSON parse worker ${segment % count}`;
-          return;
-        }
+        if (message === GAVE_UP) return;
         if (message.type === 'end') {
           inbox.done();
           return;
@@ -298,6 +284,11 @@ export class SegmentPipeline {
         if (message.last) break;
       }
     }
+  }
+
+  /** Asked to stop, the worker whose chunk was due went quiet for STOPPED_QUIET_MS: chunks() ended there. That worker's name and the time; else null. */
+  stuckThread(): AbandonedWorker | null {
+    return this.inboxes.map((inbox) => inbox.abandoned).find((abandoned) => abandoned !== null) ?? null;
   }
 
   /** The main thread is done with a chunk from `worker`: it may send one more. */
@@ -567,12 +558,6 @@ export class KafkaPipeline {
   private readonly inbox: WorkerInbox<KafkaMessage>;
   /** The reader sent 'end' for this job. */
   private finished = false;
-  /** Asked to stop, the reader sent nothing for KAFKA_STOPPED_QUIET_MS: messages() ended without its 'end'. */
-  stuck = false;
-  /** Names the thread in warnings. */
-  readonly what = 'the Kafka reader thread';
-  /** How long it may be quiet after a stop (see stuck). */
-  readonly stopQuietMs = KAFKA_STOPPED_QUIET_MS;
   private readonly onWarning: (message: string) => void;
 
   constructor(url: URL, options: Record<string, unknown>, engineSpec: string | undefined, onWarning: (message: string) => void) {
@@ -587,18 +572,15 @@ export class KafkaPipeline {
     port1.on('message', (message: KafkaMessage) => {
       if (message.type === 'warning') onWarning(message.message);
     });
-    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, this.what, (message) => message.type === 'warning', port1);
+    this.inbox = new WorkerInbox<KafkaMessage>(this.worker, 'the Kafka reader thread', (message) => message.type === 'warning', port1);
     this.worker.postMessage({ task: { options, engineSpec, convert, control } satisfies KafkaTask, port: port2 } satisfies KafkaJob, [port2]);
   }
 
-  /** The reader's chunks, up to 'end' (failures are thrown); after a stop, up to the last before the reader went quiet (`stuck`). */
+  /** The reader's chunks, up to 'end' (failures are thrown); after a stop, up to the last before the reader went quiet (stuckThread()). */
   async *messages(): AsyncGenerator<Exclude<KafkaMessage, { type: 'warning' } | { type: 'closed' }>> {
     for (;;) {
       const message = await this.inbox.nextOrGaveUp();
-      if (message === GAVE_UP) {
-        this.stuck = true;
-        return;
-      }
+      if (message === GAVE_UP) return;
       if (message.type === 'warning' || message.type === 'closed') continue;
       if (message.type === 'end') {
         this.finished = true;
@@ -619,6 +601,11 @@ export class KafkaPipeline {
     this.port.postMessage({ type: 'committed', position });
   }
 
+  /** Asked to stop, the reader went quiet for KAFKA_STOPPED_QUIET_MS: messages() ended without its 'end'. Its name and that time; else null. */
+  stuckThread(): AbandonedWorker | null {
+    return this.inbox.abandoned;
+  }
+
   stop(): void {
     Atomics.store(this.control, CONTROL_STOP, 1);
     Atomics.notify(this.control, CONTROL_CONSUMED);
@@ -632,7 +619,7 @@ export class KafkaPipeline {
    */
   async close(): Promise<void> {
     this.inbox.done();
-    if (this.stuck) {
+    if (this.inbox.abandoned !== null) {
       // It did not answer a stop: it will not answer a close either.
       this.port.close();
       await this.worker.terminate();

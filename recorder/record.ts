@@ -652,11 +652,12 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     else if (pipeline instanceof SourcePipeline) await readPipeline(pipeline);
     else if (pipeline instanceof SegmentPipeline) await readSegments(pipeline, pipeline.input, pipeline.startLine);
     else await readItems();
-    if (pipeline !== null && pipeline.stuck) {
+    const stuck = pipeline?.stuckThread() ?? null;
+    if (stuck !== null) {
       stopped = true;
-      abandonedThread = pipeline.what;
+      abandonedThread = stuck.what;
       options.onWarning?.(
-        `${pipeline.what} sent nothing for ${pipeline.stopQuietMs / 1000} s after the stop, so it was ended (is the engine's code stuck on a thread of its own: a codec or generate() hook that does not return?); ` +
+        `${stuck.what} sent nothing for ${stuck.quietMs / 1000} s after the stop, so it was ended (is the engine's code stuck on a thread of its own: a codec or generate() hook that does not return?); ` +
           `the tape holds the ${seq.toLocaleString('en-US')} events taken before it`,
       );
     }

@@ -125,6 +125,12 @@ export class SendWindow {
   }
 }
 
+/** A worker a WorkerInbox gave up on after a stop: its name, and how long it had been quiet. */
+export interface AbandonedWorker {
+  readonly what: string;
+  readonly quietMs: number;
+}
+
 /** What WorkerInbox.next() returns when it has given up waiting on a stopped worker (giveUpAfterQuiet). */
 export const GAVE_UP: unique symbol = Symbol('gave up on the worker');
 
@@ -149,6 +155,8 @@ export class WorkerInbox<M extends { readonly type: string }> {
   private readonly detach: () => void;
   /** Set by giveUpAfterQuiet: how long next() waits for a message before returning GAVE_UP. */
   private quietLimitMs: number | null = null;
+  /** nextOrGaveUp() returned GAVE_UP. */
+  private gaveUp = false;
 
   /** `what` names the worker in errors; `intercept` may take a message out of the queue (returns true). */
   constructor(
@@ -209,7 +217,10 @@ export class WorkerInbox<M extends { readonly type: string }> {
           resolve(true);
         };
       });
-      if (!woken && this.queue.length === 0) return GAVE_UP;
+      if (!woken && this.queue.length === 0) {
+        this.gaveUp = true;
+        return GAVE_UP;
+      }
     }
     const message = this.queue.shift()!;
     if (message.type === 'error') {
@@ -218,6 +229,11 @@ export class WorkerInbox<M extends { readonly type: string }> {
       throw failure.code === null ? new Error(`${this.what}: ${failure.name}: ${failure.message}`) : new TapedeckError(failure.code, failure.message);
     }
     return message as M;
+  }
+
+  /** Once nextOrGaveUp() has given up on the worker: its name, and how long it was quiet; else null. */
+  get abandoned(): AbandonedWorker | null {
+    return this.gaveUp ? { what: this.what, quietMs: this.quietLimitMs! } : null;
   }
 
   /**
