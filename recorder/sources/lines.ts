@@ -55,7 +55,7 @@ export interface LineSplitterOptions {
 
 /**
  * Yields, per input chunk, the complete lines it finished. A final line without a newline
- * is yielded at the end of input.
+ * is yielded at the end of input, unless the whole input is a UTF-8 byte order mark.
  */
 export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: LineSplitterOptions): AsyncGenerator<Line[]> {
   const max = options.maxLineBytes;
@@ -100,7 +100,9 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
     }
     yield lines;
   }
-  if (carry !== null) {
+  // An input that is only a byte order mark (an empty file saved by an editor that writes one)
+  // holds no line, as an empty input holds none: the BOM is how the text is encoded, not a line.
+  if (carry !== null && !(offset === 0 && carryLength === 3 && carry[0] === 0xef && carry[1] === 0xbb && carry[2] === 0xbf)) {
     lineNo++;
     yield [new LineRange(carry, 0, carry.length, false, lineNo, offset, offset + carryLength, carryLength, carryLength > max)];
   }

@@ -45,6 +45,35 @@ describe('bad input, strict mode', () => {
   });
 });
 
+describe('an input that is only a byte order mark', () => {
+  const BOM_ONLY = Buffer.from([0xef, 0xbb, 0xbf]);
+
+  it('holds no line, as an empty input holds none: 0 events, exit 0, from a file and from stdin', () => {
+    const dir = tempDir();
+    const input = join(dir, 'bom.ndjson');
+    writeFileSync(input, BOM_ONLY);
+    for (const [args, stdin] of [
+      [['--input', input], undefined],
+      [['--input', '-'], BOM_ONLY],
+    ] as const) {
+      const out = join(dir, `t${stdin === undefined ? 'file' : 'stdin'}.tape`);
+      const r = tapedeck(['record', '--source', 'ndjson', ...args, '--out', out, '--json'], { input: stdin });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json<{ read: number; accepted: number; quarantined: number }>()).toMatchObject({ read: 0, accepted: 0, quarantined: 0 });
+      expect(tapedeck(['verify', out]).status).toBe(0);
+    }
+  });
+
+  it('is still the start of line 1 when a newline follows it: a BOM and an empty line is an empty line', () => {
+    const dir = tempDir();
+    const input = join(dir, 'bom-newline.ndjson');
+    writeFileSync(input, Buffer.concat([BOM_ONLY, Buffer.from('\n')]));
+    const r = tapedeck(['record', '--source', 'ndjson', '--input', input, '--out', join(dir, 't.tape')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${input} line 1 (byte 0): empty line [empty-line]`);
+  });
+});
+
 describe('bad input, quarantine mode', () => {
   it('keeps every bad line with position, raw bytes and reason; accepted + quarantined = read', () => {
     const dir = tempDir();
