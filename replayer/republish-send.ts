@@ -17,7 +17,7 @@ import { Kafka, logLevel, type KafkaConfig, type Message, type Producer } from '
 import { TapedeckError } from '../engine/errors.js';
 import type { Engine } from '../engine/types.js';
 import type { TapeReader } from '../tape/reader.js';
-import type { RepublishValueFormat } from './republish.js';
+import { STOPPED_SETTLE_MS, type RepublishValueFormat } from './republish.js';
 
 /**
  * A request also ends when one partition has this many messages in it: kafkajs groups a
@@ -33,6 +33,9 @@ const MAX_PER_PARTITION = 512;
 export const LANES = 4;
 /** Messages read ahead of the requests, over all lanes of a sender. */
 const MAX_QUEUED = 16_384;
+
+/** How often a sender waiting for an acknowledgement looks whether it was asked to stop. */
+const STOP_POLL_MS = 100;
 
 /** Wall-clock milliseconds, comparable between threads (for pacing). */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -83,6 +86,12 @@ export interface SendOutcome {
   readonly remapped: readonly (readonly [number, number])[];
   /** The produce failure that stopped this sender, or null. */
   readonly failure: unknown;
+  /**
+   * Requests still unanswered when the sender stopped waiting for them, STOPPED_SETTLE_MS after
+   * a stop (0: every request was answered). Their events count as not acknowledged; the broker
+   * may still have taken them.
+   */
+  readonly unanswered: number;
 }
 
 interface Lane {
@@ -111,6 +120,9 @@ class Lanes {
   private queued = 0;
   /** Send partial requests too (the input ended, or paced sending must not hold messages back). */
   private draining = false;
+  /** Ends the current wait for an acknowledgement (see waitForAck); the stop poll calls it once stop() is true. */
+  private wakeOnStop: (() => void) | null = null;
+  private readonly stopPoll: NodeJS.Timeout;
 
   constructor(
     private readonly producer: Producer,
@@ -119,6 +131,17 @@ class Lanes {
     private readonly stop: () => boolean,
   ) {
     this.scanned = plan.fromSeq - 1;
+    // The stop is a flag (the main thread's Atomics, or an AbortSignal's state): a wait for the
+    // broker looks at it every STOP_POLL_MS, so that a stop never waits on a broker that does
+    // not answer.
+    this.stopPoll = setInterval(() => {
+      if (this.wakeOnStop !== null && this.stop()) this.wakeOnStop();
+    }, STOP_POLL_MS);
+  }
+
+  /** Stop looking for a stop (the sender has finished). */
+  dispose(): void {
+    clearInterval(this.stopPoll);
   }
 
   /** With --speed K: a wait until an event recorded at `timestampUs` is due, or null when it is. */
@@ -152,10 +175,10 @@ class Lanes {
     return this.queued < MAX_QUEUED ? null : this.makeRoom();
   }
 
-  /** Send everything queued, and wait until it is acknowledged. */
+  /** Send everything queued, and wait until it is acknowledged; or until a stop (then settle()). */
   async drain(): Promise<void> {
     this.draining = true;
-    for (;;) {
+    while (!this.stop()) {
       for (const lane of this.lanes) this.pump(lane);
       if (this.failure !== null) throw this.failure;
       if (this.lanes.every((l) => l.sending === null && l.head === l.queue.length)) return;
@@ -163,9 +186,51 @@ class Lanes {
     }
   }
 
-  /** Wait for the requests in flight, sending nothing more. */
-  async settle(): Promise<void> {
-    await Promise.all(this.lanes.map((l) => l.sending));
+  /**
+   * Wait for the requests in flight, sending nothing more; once stop() is true, for at most
+   * STOPPED_SETTLE_MS more. Returns how many were left unanswered (0: all were answered).
+   */
+  async settle(): Promise<number> {
+    let giveUpAtMs = Infinity;
+    for (;;) {
+      const inFlight = this.inFlight();
+      if (inFlight === 0) return 0;
+      if (!this.stop()) {
+        await this.waitForAck(Infinity, true);
+        continue;
+      }
+      if (giveUpAtMs === Infinity) giveUpAtMs = epochMs() + STOPPED_SETTLE_MS;
+      const leftMs = giveUpAtMs - epochMs();
+      if (leftMs <= 0) return inFlight;
+      await this.waitForAck(leftMs, false);
+    }
+  }
+
+  private inFlight(): number {
+    let n = 0;
+    for (const lane of this.lanes) if (lane.sending !== null) n++;
+    return n;
+  }
+
+  /**
+   * Until a request in flight is answered, or `ms` have passed, or (`orStop`) stop() is true.
+   * The promise each wait makes is dropped with it: a race against one long-lived promise
+   * would add a reaction to it per acknowledgement, for the whole run.
+   */
+  private async waitForAck(ms: number, orStop: boolean): Promise<void> {
+    const inFlight = this.lanes.flatMap((l) => (l.sending === null ? [] : [l.sending]));
+    if (inFlight.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const woken = new Promise<void>((resolve) => {
+      if (orStop) this.wakeOnStop = resolve;
+      if (ms < Infinity) timer = setTimeout(resolve, ms);
+    });
+    try {
+      await Promise.race([...inFlight, woken]);
+    } finally {
+      this.wakeOnStop = null;
+      clearTimeout(timer);
+    }
   }
 
   earliestUnacked(): number {
@@ -179,15 +244,15 @@ class Lanes {
   }
 
   private async makeRoom(): Promise<void> {
-    while (this.queued >= MAX_QUEUED) {
+    while (this.queued >= MAX_QUEUED && !this.stop()) {
       for (const lane of this.lanes) this.pump(lane);
       await this.anyAck();
     }
   }
 
+  /** Until a request in flight is answered or a stop; throws the failure of a request that failed. */
   private async anyAck(): Promise<void> {
-    const inFlight = this.lanes.flatMap((l) => (l.sending === null ? [] : [l.sending]));
-    if (inFlight.length > 0) await Promise.race(inFlight);
+    await this.waitForAck(Infinity, true);
     if (this.failure !== null) throw this.failure;
   }
 
@@ -196,7 +261,8 @@ class Lanes {
    * up to batchSize messages, ending early at MAX_PER_PARTITION of one partition.
    */
   private pump(lane: Lane): void {
-    if (lane.sending !== null || this.failure !== null) return;
+    // After a stop no request starts (an acknowledgement pumps its lane).
+    if (lane.sending !== null || this.failure !== null || this.stop()) return;
     const waiting = lane.queue.length - lane.head;
     const batchSize = this.plan.batchSize;
     // At --speed max a lane waits for a full request; paced, whatever is due goes out.
@@ -260,13 +326,14 @@ export async function sendRange(
   let lastTsUs = -1;
   let stampMs = -1;
   let stamp = '';
-  const outcome = (failure: unknown): SendOutcome => ({
+  const outcome = (failure: unknown, unanswered: number): SendOutcome => ({
     sent: lanes.sent,
     earliestUnacked: lanes.earliestUnacked(),
     firstTsUs,
     lastTsUs,
     remapped: [...remapped.entries()],
     failure,
+    unanswered,
   });
   try {
     blocks: for (const cursor of reader.blocks(plan.fromSeq)) {
@@ -331,15 +398,14 @@ export async function sendRange(
         if (full !== null) await full;
       }
     }
-    if (hooks.stop()) {
-      await lanes.settle();
-      return outcome(null);
-    }
-    await lanes.drain();
-    return outcome(null);
+    // To the end of the range: everything is sent and acknowledged. Stopped (before or
+    // during that): what is in flight is waited for, up to STOPPED_SETTLE_MS.
+    if (!hooks.stop()) await lanes.drain();
+    return outcome(null, await lanes.settle());
   } catch (error) {
     if (error instanceof TapedeckError) throw error;
-    await lanes.settle();
-    return outcome(error);
+    return outcome(error, await lanes.settle());
+  } finally {
+    lanes.dispose();
   }
 }

@@ -26,7 +26,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
-import { compiledWorkerUrl, WorkerInbox } from '../tape/threads.js';
+import { compiledWorkerUrl, GAVE_UP, WorkerInbox } from '../tape/threads.js';
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
@@ -87,9 +87,37 @@ export interface RepublishResult {
   readonly senders: number;
   /** The signal stopped the sending before the end of the range (lastAckedSeq says how far it got). */
   readonly stopped: boolean;
+  /**
+   * Requests the broker had not answered STOPPED_SETTLE_MS after the stop, when the senders
+   * stopped waiting for them (0: none). Their events are after lastAckedSeq; the broker may
+   * have taken them, and a run from lastAckedSeq + 1 would then send them twice.
+   */
+  readonly unansweredRequests: number;
+  /**
+   * A sender thread that sent nothing for SENDER_STOPPED_QUIET_MS after the stop, and was
+   * ended (is the engine's codec stuck?): its name. lastAckedSeq is then from its last report.
+   */
+  readonly abandonedThread?: string;
 }
 
 const DEFAULT_BATCH = 2000;
+
+/**
+ * After a stop, how long a sender waits for the broker to answer the requests in flight before
+ * it reports how far it got without them (they count as not acknowledged). The client's own
+ * retries can last minutes when the broker does not answer (it is down, or frozen), and the
+ * stop would hold the terminal that long, saying nothing.
+ */
+export const STOPPED_SETTLE_MS = 20_000;
+
+/**
+ * After a stop, how long a sender thread may send nothing before it is ended: longer than its
+ * own wait for the broker (STOPPED_SETTLE_MS), so that only a thread stuck in code that does
+ * not return (an engine's codec rendering a value) is given up on.
+ */
+export const SENDER_STOPPED_QUIET_MS = STOPPED_SETTLE_MS + 10_000;
+/** How long the end of a republish on this thread waits for its producer to disconnect. */
+const DISCONNECT_WAIT_MS = 5_000;
 
 /** Sender threads by default: one per core, at most 4 (measured on 2 cores: 2 threads send 1.6x what one does). */
 export function defaultSenders(): number {
@@ -132,13 +160,16 @@ async function sendOnThreads(
   onProgress: (sent: number, earliestUnacked: number) => void,
   signal: AbortSignal | undefined,
   epochMs: () => number,
-): Promise<SendOutcome> {
+): Promise<SendOutcome & { readonly abandonedThread?: string }> {
   const control = new Int32Array(new SharedArrayBuffer(4));
-  const stop = (): void => void Atomics.store(control, 0, 1);
-  signal?.addEventListener('abort', stop);
-  if (signal?.aborted === true) stop();
   const workers: Worker[] = [];
   const inboxes: WorkerInbox<SenderMessage>[] = [];
+  // Stopped, a thread answers within its wait for the broker, or it is stuck (see SENDER_STOPPED_QUIET_MS).
+  const stop = (): void => {
+    Atomics.store(control, 0, 1);
+    for (const inbox of inboxes) inbox.giveUpAfterQuiet(SENDER_STOPPED_QUIET_MS);
+  };
+  signal?.addEventListener('abort', stop);
   const sentBy = new Array<number>(senders).fill(0);
   const earliestBy = new Array<number>(senders).fill(task.plan.fromSeq);
   try {
@@ -159,13 +190,18 @@ async function sendOnThreads(
         }),
       );
     }
-    for (const inbox of inboxes) await inbox.next();
-    // Paced sending starts now on every thread.
+    if (signal?.aborted === true) stop();
+    /** A thread given up on (see stop): what its last progress said, and nothing of the range's times (the other threads read them too). */
+    const fromLastReport = (sender: number): SendOutcome => ({ sent: sentBy[sender], earliestUnacked: earliestBy[sender], firstTsUs: -1, lastTsUs: -1, remapped: [], failure: null, unanswered: 0 });
+    const ready = await Promise.all(inboxes.map((inbox) => inbox.nextOrGaveUp()));
+    // Paced sending starts now on every thread (stopped before all were ready: none sends).
     const startEpochMs = epochMs();
+    if (ready.includes(GAVE_UP)) stop();
     for (const worker of workers) worker.postMessage({ startEpochMs });
     const outcomes = await Promise.all(
-      inboxes.map(async (inbox) => {
-        const message = await inbox.next();
+      inboxes.map(async (inbox, sender) => {
+        const message = ready[sender] === GAVE_UP ? GAVE_UP : await inbox.nextOrGaveUp();
+        if (message === GAVE_UP) return fromLastReport(sender);
         if (message.type !== 'done') throw new Error(`republish sender thread: unexpected message ${message.type}`);
         inbox.done();
         // The others stop reading, and report how far they got.
@@ -174,6 +210,7 @@ async function sendOnThreads(
       }),
     );
     const started = outcomes.filter((o) => o.firstTsUs >= 0);
+    const abandoned = inboxes.map((inbox) => inbox.abandoned).find((a) => a !== null);
     return {
       sent: outcomes.reduce((n, o) => n + o.sent, 0),
       earliestUnacked: Math.min(...outcomes.map((o) => o.earliestUnacked)),
@@ -181,6 +218,8 @@ async function sendOnThreads(
       lastTsUs: Math.max(-1, ...outcomes.map((o) => o.lastTsUs)),
       remapped: outcomes.flatMap((o) => o.remapped),
       failure: outcomes.find((o) => o.failure !== null)?.failure ?? null,
+      unanswered: outcomes.reduce((n, o) => n + o.unanswered, 0),
+      ...(abandoned === undefined ? {} : { abandonedThread: abandoned.what }),
     };
   } finally {
     signal?.removeEventListener('abort', stop);
@@ -232,7 +271,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     // Threads need the engine by name or path, the compiled worker, and settings they can be sent (no functions).
     const url = engineSpec === undefined || !cloneable(options.security?.client) ? null : senderWorkerUrl();
     const startedMs = performance.now();
-    let outcome: SendOutcome;
+    let outcome: SendOutcome & { readonly abandonedThread?: string };
     let threads: number;
     if (url === null || engineSpec === undefined) {
       threads = 0;
@@ -241,7 +280,8 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
         await producer.connect();
         outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => options.signal?.aborted === true, onProgress });
       } finally {
-        await producer.disconnect().catch(() => undefined);
+        // Not waited for past DISCONNECT_WAIT_MS: a broker that does not answer would hold the end.
+        await Promise.race([producer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
       }
     } else {
       // A thread per target partition at most: more would have nothing to send.
@@ -282,6 +322,8 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
       valueFormat,
       senders: threads,
       stopped: options.signal?.aborted === true && (lastAckedSeq ?? fromSeq - 1) < toSeq,
+      unansweredRequests: outcome.unanswered,
+      ...(outcome.abandonedThread === undefined ? {} : { abandonedThread: outcome.abandonedThread }),
     };
   } finally {
     reader.close();

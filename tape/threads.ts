@@ -157,6 +157,8 @@ export class WorkerInbox<M extends { readonly type: string }> {
   private quietLimitMs: number | null = null;
   /** nextOrGaveUp() returned GAVE_UP. */
   private gaveUp = false;
+  /** When the worker last sent a message, taken by `intercept` or not (performance.now()). */
+  private heardAtMs = 0;
 
   /** `what` names the worker in errors; `intercept` may take a message out of the queue (returns true). */
   constructor(
@@ -172,6 +174,7 @@ export class WorkerInbox<M extends { readonly type: string }> {
       wake?.();
     };
     const onMessage = (message: M | WorkerFailure): void => {
+      this.heardAtMs = performance.now();
       if (message.type !== 'error' && intercept?.(message as M)) return;
       push(message);
     };
@@ -198,26 +201,35 @@ export class WorkerInbox<M extends { readonly type: string }> {
 
   /**
    * The next message; or GAVE_UP, after giveUpAfterQuiet(ms), when the worker has sent nothing
-   * for `ms`.
+   * for `ms` (a message `intercept` took counts: the worker is not stuck).
    */
   async nextOrGaveUp(): Promise<M | typeof GAVE_UP> {
+    let quietSinceMs = performance.now();
     while (this.queue.length === 0) {
       const limit = this.quietLimitMs;
       if (limit === null) {
         await new Promise<void>((resolve) => (this.wake = resolve));
+        quietSinceMs = performance.now();
         continue;
       }
       const woken = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          this.wake = null;
-          resolve(false);
-        }, limit);
+        const timer = setTimeout(
+          () => {
+            this.wake = null;
+            resolve(false);
+          },
+          Math.max(0, quietSinceMs + limit - performance.now()),
+        );
         this.wake = () => {
           clearTimeout(timer);
           resolve(true);
         };
       });
       if (!woken && this.queue.length === 0) {
+        if (this.heardAtMs > quietSinceMs) {
+          quietSinceMs = this.heardAtMs;
+          continue;
+        }
         this.gaveUp = true;
         return GAVE_UP;
       }

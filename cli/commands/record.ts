@@ -142,17 +142,9 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
     process.stderr.write('tapedeck: reading NDJSON lines from the terminal (--input -, nothing piped in); end with Ctrl-D, or Ctrl-C to stop and commit what was read\n');
   }
 
-  const stop = stopOnSignals();
   // A stop that takes a while (a reader thread that does not answer: see recordTape's
-  // abandonedThread) says so, and how to quit at once: the handlers are gone after a first
-  // signal, so a second one ends the process, and the tape keeps its last commit.
-  let slowStop: NodeJS.Timeout | null = null;
-  stop.signal.addEventListener('abort', () => {
-    slowStop = setTimeout(() => {
-      process.stderr.write(`tapedeck: stopping after ${stop.name()}: a reader thread or the broker has not answered yet; ${stop.name()} again quits at once (the tape keeps its last commit)\n`);
-    }, SLOW_STOP_NOTICE_MS);
-    slowStop.unref();
-  });
+  // abandonedThread) says so, and how to quit at once.
+  const stop = stopOnSignals((sig) => `a reader thread or the broker has not answered yet; ${sig} again quits at once (the tape keeps its last commit)`);
   // Progress: a file's in bytes read (its total in events is not known before the end); a
   // capture's against the records the source expects (Kafka with --until-caught-up or
   // --max-events), which it knows once it has looked at the topic, before the first commit,
@@ -198,7 +190,6 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   } finally {
     (bar as Progress | null)?.stop();
     stop.release();
-    if (slowStop !== null) clearTimeout(slowStop);
   }
   // Stopped with bytes of stdin or a pipe in hand that are not in the tape: they cannot be read again, so say so.
   const unrecordedBytes = stop.name() === null || ndjson === null ? 0 : ndjson.unrecordedBytes(committed);
@@ -224,9 +215,6 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   noteWalMode(result);
   return EXIT.ok;
 }
-
-/** How long a stop may take before the recorder says that it is still stopping. */
-const SLOW_STOP_NOTICE_MS = 2_000;
 
 function syntheticTotal(flags: RecordFlags, resume: ResumePoint | undefined): number {
   const events = (resume?.meta.source as { events?: number } | undefined)?.events;

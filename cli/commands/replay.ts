@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { replayTape, type ReplayResult } from '../../replayer/replay.js';
 import { replayTapeSharded } from '../../replayer/shards.js';
-import { REPUBLISH_VALUE_FORMATS, republishTape, type RepublishValueFormat } from '../../replayer/republish.js';
+import { REPUBLISH_VALUE_FORMATS, republishTape, SENDER_STOPPED_QUIET_MS, STOPPED_SETTLE_MS, type RepublishValueFormat } from '../../replayer/republish.js';
 import { printDivergence } from '../divergence.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
@@ -57,8 +57,9 @@ export function replayCommand(): Command {
       'Replays every event of the tape through the engine on the virtual clock, without sleeping, and compares the ' +
         "engine's state digest with each checkpoint recorded in the tape; invariants are checked at each checkpoint. " +
         'Exit 0 when all held, 1 on a digest mismatch or invariant violation, 2 when the tape cannot be read. ' +
-        'With --to-kafka, Ctrl-C or SIGTERM stops cleanly: requests in flight are waited for, and the summary names the ' +
-        'last event acknowledged with every one before it, and the --from to continue with.',
+        'With --to-kafka, Ctrl-C or SIGTERM stops cleanly: requests in flight are waited for (at most 20 s: a broker that ' +
+        'does not answer counts them as not acknowledged), and the summary names the last event acknowledged with every ' +
+        'one before it, and the --from to continue with; a second Ctrl-C quits at once.',
     )
     .argument('<tape>', 'the tape to replay')
     .option('--engine <name|path>', 'engine to replay through [default: the engine named in the tape]')
@@ -247,7 +248,10 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   if (flags.resume) process.stderr.write(`tapedeck: resuming at event ${fromSeq} (${flags.positionFile})\n`);
   const engine = await engineForTape(tape, flags.engine);
   const bar = progress('republishing');
-  const stop = stopOnSignals();
+  const keeps = positions === null ? 'without a summary of how far it got' : `(${flags.positionFile} keeps the last acknowledged event)`;
+  const stop = stopOnSignals(
+    (sig) => `the broker or a sender thread has not answered yet (the requests in flight are waited for at most ${STOPPED_SETTLE_MS / 1000} s); ${sig} again quits at once ${keeps}`,
+  );
   const result = await republishTape(tape, {
     brokers: flags.brokers,
     security: kafkaSecurityFrom(flags, (m) => process.stderr.write(`tapedeck: ${m}\n`)),
@@ -281,6 +285,15 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     if (stoppedBy !== null) {
       const next = result.lastAckedSeq === null ? result.fromSeq : result.lastAckedSeq + 1;
       line(`stopped by ${stoppedBy}: events up to ${result.lastAckedSeq ?? 'none'} were acknowledged; continue with --from ${next}`);
+    }
+    if (result.unansweredRequests > 0) {
+      line(
+        `  Kafka had not answered ${count(result.unansweredRequests, 'request')} ${STOPPED_SETTLE_MS / 1000} s after the stop; their events count as not acknowledged, ` +
+          'but the broker may have taken them: sent again, they would arrive twice',
+      );
+    }
+    if (result.abandonedThread !== undefined) {
+      line(`  ${result.abandonedThread} sent nothing for ${SENDER_STOPPED_QUIET_MS / 1000} s after the stop and was ended (is the engine's codec stuck?); how far it got is from its last report`);
     }
   }
   return EXIT.ok;

@@ -16,7 +16,7 @@ import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '..
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
-import { expectEndedStuck, interruptWhenStuck, STUCK_ENV, writeStuckEngine } from '../support/stuck-engine.js';
+import { expectEndedStuck, interruptWhenStuck, STUCK_ENV, writeStuckEngine, writeStuckRenderEngine } from '../support/stuck-engine.js';
 import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceBatches, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
@@ -983,6 +983,65 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     const after = JSON.parse(readFileSync(positionFile, 'utf8')) as { fromSeq: number; lastAckedSeq: number | null };
     expect(after).toMatchObject({ fromSeq: saved.lastAckedSeq! + 1, lastAckedSeq: 99_999 });
     console.log(`republish kill -9: the position file said ${saved.lastAckedSeq}; ${twice} events sent after it arrived twice`);
+  }, 180_000);
+
+  it('Ctrl-C while the broker does not answer: a republish waits at most 20 s for the requests in flight, says so, exits 0 naming the last acknowledged event (its position file too), and --resume completes the target', async () => {
+    const tape = join(dir, 'republish-frozen.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '47']).status).toBe(0);
+    const target = await createTopic('republish-frozen', 4);
+    const positionFile = join(dir, 'republish-frozen.position.json');
+    const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--position-file', positionFile, '--json']);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const { code, ms } = await withBrokerFrozen(async () => {
+      // Paced requests go on going out, and wait for the broker.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const t0 = Date.now();
+      run.child.kill('SIGINT');
+      const { code } = await run.exited;
+      return { code, ms: Date.now() - t0 };
+    });
+    const stderr = run.stderr();
+    expect(code, stderr).toBe(0);
+    // 20 s for the requests in flight, and room for a slow machine; the client's own retries would wait for the broker for minutes.
+    expect(ms, stderr).toBeGreaterThanOrEqual(19_000);
+    expect(ms, stderr).toBeLessThan(35_000);
+    expect(stderr).toMatch(/tapedeck: stopping after SIGINT: the broker or a sender thread has not answered yet \(the requests in flight are waited for at most 20 s\); SIGINT again quits at once \(.*position\.json keeps the last acknowledged event\)/);
+    const report = JSON.parse(run.stdout().trim().split('\n').pop()!) as { stopped: boolean; stoppedBy: string | null; lastAckedSeq: number | null; unansweredRequests: number };
+    expect(report).toMatchObject({ stopped: true, stoppedBy: 'SIGINT' });
+    expect(report.unansweredRequests).toBeGreaterThan(0);
+    expect(report.lastAckedSeq).not.toBeNull();
+    expect(report.lastAckedSeq!).toBeLessThan(99_999);
+    expect((JSON.parse(readFileSync(positionFile, 'utf8')) as { lastAckedSeq: number | null }).lastAckedSeq).toBe(report.lastAckedSeq);
+    const twice = await expectDeliveredThenResume(tape, target, report.lastAckedSeq!, report.lastAckedSeq! + 1, ['--position-file', positionFile, '--resume']);
+    console.log(`republish frozen broker: SIGINT to exit ${ms} ms, ${report.unansweredRequests} requests unanswered, last acknowledged ${report.lastAckedSeq}; ${twice} events sent after it arrived twice`);
+  }, 180_000);
+
+  it('a codec that never returns on a sender thread: Ctrl-C ends the thread after 30 s, exit 0, naming it and the last acknowledged event; --from continues without loss', async () => {
+    const tape = join(dir, 'republish-stuck.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '100000', '--partitions', '4', '--seed', '53']).status).toBe(0);
+    const target = await createTopic('republish-stuck', 4);
+    const engine = writeStuckRenderEngine(dir);
+    const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--engine', engine, '--workers', '2'], { env: { ...STUCK_ENV, TAPEDECK_TEST_STUCK_AT: '20000' } });
+    // Each sender thread sticks on the 20,000th value it renders, within seconds at --speed max.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    expect(run.child.exitCode, run.stderr()).toBeNull();
+    const t0 = Date.now();
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    const ms = Date.now() - t0;
+    const stdout = run.stdout();
+    expect(code, run.stderr()).toBe(0);
+    expect(ms, run.stderr()).toBeGreaterThanOrEqual(29_000);
+    expect(ms, run.stderr()).toBeLessThan(50_000);
+    expect(run.stderr()).toMatch(/tapedeck: stopping after SIGINT: the broker or a sender thread has not answered yet/);
+    expect(stdout).toMatch(/republish sender thread [12] sent nothing for 30 s after the stop and was ended \(is the engine's codec stuck\?\); how far it got is from its last report/);
+    const said = /stopped by SIGINT: events up to (\d+) were acknowledged; continue with --from (\d+)/.exec(stdout);
+    expect(said, stdout).not.toBeNull();
+    const lastAcked = Number(said![1]);
+    expect(Number(said![2])).toBe(lastAcked + 1);
+    expect(lastAcked).toBeLessThan(99_999);
+    const twice = await expectDeliveredThenResume(tape, target, lastAcked, lastAcked + 1);
+    console.log(`republish stuck codec: SIGINT to exit ${ms} ms, last acknowledged ${lastAcked}; ${twice} events sent after it arrived twice`);
   }, 180_000);
 
   it('keeps every value of a header name that repeats, and null keys, through record and republish (kcat both ways)', async () => {

@@ -45,6 +45,34 @@ export default {
   return path;
 }
 
+/**
+ * Write, into `dir`, the built-in world engine with a codec whose toJSON (rendering a value:
+ * `replay --to-kafka`'s sender threads) loops for ever at its TAPEDECK_TEST_STUCK_AT-th call on
+ * a thread when TAPEDECK_TEST_STUCK is 1; returns its path. Otherwise it is the world engine.
+ */
+export function writeStuckRenderEngine(dir: string): string {
+  const path = join(dir, 'stuck-render-engine.mjs');
+  writeFileSync(
+    path,
+    `import { worldEngine } from ${JSON.stringify(join(REPO, 'dist', 'index.js'))};
+const stuck = process.env.TAPEDECK_TEST_STUCK === '1';
+const at = Number(process.env.TAPEDECK_TEST_STUCK_AT ?? -1);
+let calls = 0;
+export default {
+  ...worldEngine,
+  codec: {
+    ...worldEngine.codec,
+    toJSON(event) {
+      if (stuck && ++calls === at) for (;;) {}
+      return worldEngine.codec.toJSON(event);
+    },
+  },
+};
+`,
+  );
+  return path;
+}
+
 /** Ctrl-C once `committed` events are in the tape; the exit, and how long it took after the signal. */
 export async function interruptWhenStuck(run: RunningTapedeck, tape: string, committed: number): Promise<{ code: number | null; ms: number }> {
   await waitForCommitted(tape, committed);
