@@ -75,7 +75,9 @@ export function ingestCommand(): Command {
       const engine = await loadEngine(flags.engine);
       // Loaded here, not with the CLI: it brings kafkajs and the histograms.
       const { ingest } = await import('../../recorder/ingest.js');
-      const stop = stopOnSignals();
+      // A stop waits for the broker (the group's last position, leaving the group: bounded); if that takes a while, say so.
+      const keeps = flags.record === undefined ? '' : ' (the tape keeps its last commit)';
+      const stop = stopOnSignals((sig) => `the broker has not answered yet; ${sig} again quits at once${keeps}`);
       const live = process.stderr.isTTY === true && flags.statusEvery === undefined;
       try {
         const result = await ingest({

@@ -1137,6 +1137,30 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     expect(Object.values(ends).reduce((a, b) => a + b, 0)).toBe(3_000);
     expect(await groupOffsets(recorded, input)).toEqual(ends);
   }, 120_000);
+
+  it('Ctrl-C while the broker does not answer: ingest says it is waiting and that a second Ctrl-C quits, ends within the group\'s bounds, exit 0, its tape whole', async () => {
+    const input = await createTopic('ingest-frozen', 3);
+    await produceWorld(input, 3_000, 3, 6);
+    const tape = join(dir, 'ingest-frozen.tape');
+    const group = `ingest-frozen-${process.pid}-${Date.now()}`;
+    const run = startTapedeck(['ingest', '--brokers', brokers, '--topic', input, '--group', group, '--from-beginning', '--record', tape]);
+    await waitForCommitted(tape, 3_000, 30_000);
+    const { code, ms } = await withBrokerFrozen(async () => {
+      const t0 = Date.now();
+      run.child.kill('SIGINT');
+      const { code } = await run.exited;
+      return { code, ms: Date.now() - t0 };
+    });
+    const stderr = run.stderr();
+    expect(code, stderr).toBe(0);
+    // 10 s for the group's last position, 5 s for leaving it; room for a slow machine.
+    expect(ms, stderr).toBeLessThan(25_000);
+    expect(stderr).toMatch(/tapedeck: stopping after SIGINT: the broker has not answered yet; SIGINT again quits at once \(the tape keeps its last commit\)/);
+    expect(stderr).toMatch(new RegExp(`warning: group ${group} did not take the tape's last position within 10 s`));
+    expect(run.stdout()).toMatch(/stopped by SIGINT: everything read is committed to the tape/);
+    expect(tapedeck(['verify', tape]).status).toBe(0);
+    expect(compareWithTopic(readTape(tape), await readTopic(input))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
+  }, 120_000);
 });
 
 describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and broker restart (real broker)', () => {
