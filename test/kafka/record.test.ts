@@ -12,7 +12,7 @@ import { recordTape } from '../../recorder/record.js';
 import { KafkaSource } from '../../recorder/sources/kafka.js';
 import { republishTape } from '../../replayer/republish.js';
 import { TapeReader } from '../../tape/reader.js';
-import { REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
+import { interrupt, REPO, type RunningTapedeck, startTapedeck, tapedeck, tempDir } from '../support/cli.js';
 import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js';
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
@@ -654,12 +654,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     await produceWorld(created, 1_000, 2, 3);
     for (const pipeline of ['on', 'off']) {
       const { group, tape, run } = await liveGroupCapture(dir, 'frozen', created, pipeline);
-      const { code, ms } = await withBrokerFrozen(async () => {
-        const t0 = Date.now();
-        run.child.kill('SIGINT');
-        const { code } = await run.exited;
-        return { code, ms: Date.now() - t0 };
-      });
+      const { code, ms } = await withBrokerFrozen(() => interrupt(run));
       const stderr = run.stderr();
       expect(code, stderr).toBe(0);
       // 10 s for the group, 5 s for leaving, 2 s for a client that still holds the process; and room for a slow machine.
@@ -706,10 +701,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
       const { code, ms } = await withBrokerStopped(async () => {
         // Long enough for the consumer to find the broker gone (its fetches and heartbeats fail).
         await new Promise((resolve) => setTimeout(resolve, 6_000));
-        const t0 = Date.now();
-        run.child.kill('SIGINT');
-        const { code } = await run.exited;
-        return { code, ms: Date.now() - t0 };
+        return interrupt(run);
       });
       const stderr = run.stderr();
       console.log(`[gone] ${pipeline}: Ctrl-C to exit ${ms} ms`);
@@ -995,10 +987,7 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     const { code, ms } = await withBrokerFrozen(async () => {
       // Paced requests go on going out, and wait for the broker.
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const t0 = Date.now();
-      run.child.kill('SIGINT');
-      const { code } = await run.exited;
-      return { code, ms: Date.now() - t0 };
+      return interrupt(run);
     });
     const stderr = run.stderr();
     expect(code, stderr).toBe(0);
@@ -1025,10 +1014,7 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     // Each sender thread sticks on the 20,000th value it renders, within seconds at --speed max.
     await new Promise((resolve) => setTimeout(resolve, 5000));
     expect(run.child.exitCode, run.stderr()).toBeNull();
-    const t0 = Date.now();
-    run.child.kill('SIGINT');
-    const { code } = await run.exited;
-    const ms = Date.now() - t0;
+    const { code, ms } = await interrupt(run);
     const stdout = run.stdout();
     expect(code, run.stderr()).toBe(0);
     expect(ms, run.stderr()).toBeGreaterThanOrEqual(29_000);
@@ -1145,12 +1131,7 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     const group = `ingest-frozen-${process.pid}-${Date.now()}`;
     const run = startTapedeck(['ingest', '--brokers', brokers, '--topic', input, '--group', group, '--from-beginning', '--record', tape]);
     await waitForCommitted(tape, 3_000, 30_000);
-    const { code, ms } = await withBrokerFrozen(async () => {
-      const t0 = Date.now();
-      run.child.kill('SIGINT');
-      const { code } = await run.exited;
-      return { code, ms: Date.now() - t0 };
-    });
+    const { code, ms } = await withBrokerFrozen(() => interrupt(run));
     const stderr = run.stderr();
     expect(code, stderr).toBe(0);
     // 10 s for the group's last position, 5 s for leaving it; room for a slow machine.

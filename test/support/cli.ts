@@ -73,6 +73,14 @@ export interface RunningTapedeck {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
 }
 
+/** Ctrl-C (SIGINT) to `run`; its exit code, and how long it took to end after the signal. */
+export async function interrupt(run: RunningTapedeck): Promise<{ code: number | null; ms: number }> {
+  const t0 = Date.now();
+  run.child.kill('SIGINT');
+  const { code } = await run.exited;
+  return { code, ms: Date.now() - t0 };
+}
+
 /** Binaries startTapedeck started that have not ended yet. */
 const running = new Set<RunningTapedeck>();
 

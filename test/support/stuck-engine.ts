@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { REPO, tapedeck, type RunningTapedeck } from './cli.js';
+import { interrupt, REPO, tapedeck, type RunningTapedeck } from './cli.js';
 import { committedEvents, waitForCommitted } from './kill.js';
 
 /** The environment that makes the engine stick. */
@@ -78,10 +78,7 @@ export async function interruptWhenStuck(run: RunningTapedeck, tape: string, com
   await waitForCommitted(tape, committed);
   // The thread reaches the event it sticks on soon after; the stop comes while it is stuck.
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const t0 = Date.now();
-  run.child.kill('SIGINT');
-  const { code } = await run.exited;
-  return { code, ms: Date.now() - t0 };
+  return interrupt(run);
 }
 
 /**
