@@ -194,9 +194,8 @@ async function sendOnThreads(
     /** A thread given up on (see stop): what its last progress said, and nothing of the range's times (the other threads read them too). */
     const fromLastReport = (sender: number): SendOutcome => ({ sent: sentBy[sender], earliestUnacked: earliestBy[sender], firstTsUs: -1, lastTsUs: -1, remapped: [], failure: null, unanswered: 0 });
     const ready = await Promise.all(inboxes.map((inbox) => inbox.nextOrGaveUp()));
-    // Paced sending starts now on every thread (stopped before all were ready: none sends).
+    // Paced sending starts now on every thread (after a stop, none sends).
     const startEpochMs = epochMs();
-    if (ready.includes(GAVE_UP)) stop();
     for (const worker of workers) worker.postMessage({ startEpochMs });
     const outcomes = await Promise.all(
       inboxes.map(async (inbox, sender) => {
