@@ -11,7 +11,7 @@
 // memory that the main thread advances), so memory stays bounded whatever the speeds.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { type AbandonedWorker, compiledWorkerUrl, GAVE_UP, SMALL_HEAP_LIMITS, STOPPED_QUIET_MS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
+import { type AbandonedWorker, compiledWorkerUrl, firstAbandoned, GAVE_UP, SMALL_HEAP_LIMITS, STOPPED_QUIET_MS, waitAsync, within, WorkerInbox, WorkerKeeper } from '../tape/threads.js';
 import { TapedeckError } from '../engine/errors.js';
 import { BLOCK_MAX_BYTES, type EncodedBlock, type EventHeader, type PayloadWriter } from '../tape/block.js';
 import type { EventCodec } from '../engine/types.js';
@@ -288,7 +288,7 @@ export class SegmentPipeline {
 
   /** Asked to stop, the worker whose chunk was due went quiet for STOPPED_QUIET_MS: chunks() ended there. That worker's name and the time; else null. */
   stuckThread(): AbandonedWorker | null {
-    return this.inboxes.map((inbox) => inbox.abandoned).find((abandoned) => abandoned !== null) ?? null;
+    return firstAbandoned(this.inboxes);
   }
 
   /** The main thread is done with a chunk from `worker`: it may send one more. */

@@ -399,8 +399,8 @@ export async function sendRange(
       }
     }
     // To the end of the range: everything is sent and acknowledged. Stopped (before or
-    // during that): what is in flight is waited for, up to STOPPED_SETTLE_MS.
-    if (!hooks.stop()) await lanes.drain();
+    // during that: drain() returns at once): what is in flight is waited for, up to STOPPED_SETTLE_MS.
+    await lanes.drain();
     return outcome(null, await lanes.settle());
   } catch (error) {
     if (error instanceof TapedeckError) throw error;

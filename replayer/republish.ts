@@ -26,7 +26,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
-import { compiledWorkerUrl, GAVE_UP, WorkerInbox } from '../tape/threads.js';
+import { compiledWorkerUrl, firstAbandoned, GAVE_UP, WorkerInbox } from '../tape/threads.js';
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
@@ -209,7 +209,7 @@ async function sendOnThreads(
       }),
     );
     const started = outcomes.filter((o) => o.firstTsUs >= 0);
-    const abandoned = inboxes.map((inbox) => inbox.abandoned).find((a) => a !== null);
+    const abandoned = firstAbandoned(inboxes);
     return {
       sent: outcomes.reduce((n, o) => n + o.sent, 0),
       earliestUnacked: Math.min(...outcomes.map((o) => o.earliestUnacked)),
@@ -218,7 +218,7 @@ async function sendOnThreads(
       remapped: outcomes.flatMap((o) => o.remapped),
       failure: outcomes.find((o) => o.failure !== null)?.failure ?? null,
       unanswered: outcomes.reduce((n, o) => n + o.unanswered, 0),
-      ...(abandoned === undefined ? {} : { abandonedThread: abandoned.what }),
+      ...(abandoned === null ? {} : { abandonedThread: abandoned.what }),
     };
   } finally {
     signal?.removeEventListener('abort', stop);

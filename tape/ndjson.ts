@@ -45,6 +45,8 @@ export interface LineTransform {
 
 /** The leading bytes of a gzip file: `record` reads a file of these lines gzip-compressed too. */
 export const GZIP_MAGIC: readonly number[] = [0x1f, 0x8b];
+/** UTF-8's byte order mark, which may open an input (its first line's start, or an input of nothing else). */
+export const UTF8_BOM: readonly number[] = [0xef, 0xbb, 0xbf];
 
 /** Whether `head` starts with the bytes `magic`. */
 export const startsWithBytes = (head: Uint8Array, magic: readonly number[]): boolean => head.length >= magic.length && magic.every((b, i) => head[i] === b);

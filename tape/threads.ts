@@ -131,6 +131,12 @@ export interface AbandonedWorker {
   readonly quietMs: number;
 }
 
+/** The first worker of `inboxes` that one of them gave up on (WorkerInbox.abandoned), or null. */
+export function firstAbandoned(inboxes: readonly WorkerInbox<{ readonly type: string }>[]): AbandonedWorker | null {
+  for (const inbox of inboxes) if (inbox.abandoned !== null) return inbox.abandoned;
+  return null;
+}
+
 /** What WorkerInbox.next() returns when it has given up waiting on a stopped worker (giveUpAfterQuiet). */
 export const GAVE_UP: unique symbol = Symbol('gave up on the worker');
 

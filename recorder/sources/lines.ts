@@ -6,6 +6,7 @@
 // checked for UTF-8 once: the lines of a valid chunk need no check of their own.
 
 import { isUtf8 } from 'node:buffer';
+import { startsWithBytes, UTF8_BOM } from '../../tape/ndjson.js';
 
 class LineRange implements Line {
   constructor(
@@ -102,7 +103,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array>, options: Li
   }
   // An input that is only a byte order mark (an empty file saved by an editor that writes one)
   // holds no line, as an empty input holds none: the BOM is how the text is encoded, not a line.
-  if (carry !== null && !(offset === 0 && carryLength === 3 && carry[0] === 0xef && carry[1] === 0xbb && carry[2] === 0xbf)) {
+  if (carry !== null && !(offset === 0 && carryLength === UTF8_BOM.length && startsWithBytes(carry, UTF8_BOM))) {
     lineNo++;
     yield [new LineRange(carry, 0, carry.length, false, lineNo, offset, offset + carryLength, carryLength, carryLength > max)];
   }

@@ -29,7 +29,7 @@ import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
 import { TapedeckError } from '../../engine/errors.js';
 import { unreadableWhy } from '../../tape/errors.js';
-import { GZIP_MAGIC, isProblem, parseEventLine, startsWithBytes, type LineTransform } from '../../tape/ndjson.js';
+import { GZIP_MAGIC, isProblem, parseEventLine, startsWithBytes, UTF8_BOM, type LineTransform } from '../../tape/ndjson.js';
 import { Redactor } from '../redact.js';
 import type { Source, SourceItem, SourceRecord, SourceReject, SourceSpec } from '../source.js';
 import { splitLines, type Line } from './lines.js';
@@ -96,7 +96,6 @@ export interface NdjsonSourceOptions<E> {
   readonly fd?: number;
 }
 
-const BOM = [0xef, 0xbb, 0xbf];
 
 /**
  * The leading bytes of compressed files, which are not lines of text: input that starts with
@@ -489,7 +488,7 @@ export class NdjsonSource<E> implements Source<E> {
     let start = line.start;
     let end = line.end;
     if (end > start && bytes[end - 1] === 13) end--; // CRLF
-    if (line.lineNo === this.firstLine && this.allowBom && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
+    if (line.lineNo === this.firstLine && this.allowBom && startsWithBytes(bytes.subarray(start, end), UTF8_BOM)) start += UTF8_BOM.length;
     if (start === end) return this.reject(line, 'empty-line', 'empty line');
     if (!line.validUtf8 && !isUtf8(bytes.subarray(start, end))) return this.reject(line, 'invalid-utf8', 'line is not valid UTF-8');
     const text = bytes.toString('utf8', start, end);
