@@ -10,6 +10,7 @@ import { DEFAULT_QUEUE_CAPACITY, WHEN_FULL, type LatencyPercentilesMs, type When
 import { parseServiceTime, SERVICE_TIME_HELP } from '../replayer/latency/service-time.js';
 import { parseDurationUs } from '../replayer/latency/units.js';
 import { renderHtmlReport, type ReportInput } from '../replayer/report-html.js';
+import { refuseOutputsOverInputs, type NamedFile } from './files.js';
 import { line } from './output.js';
 import { nonNegativeInt, oneOf } from './parse.js';
 
@@ -78,7 +79,16 @@ export function budgetFrom(flags: LatencyFlags): Budget | undefined {
   return budget;
 }
 
-export function latencyOptionsFrom(flags: LatencyFlags): LatencyOptions {
+/** The latency options the flags give; `reads`: the command's other input files (the tape, an engine module), which its outputs must not replace. */
+export function latencyOptionsFrom(flags: LatencyFlags, reads: readonly NamedFile[]): LatencyOptions {
+  const empirical = flags.serviceTime?.startsWith('empirical:') === true ? flags.serviceTime.slice('empirical:'.length) : undefined;
+  refuseOutputsOverInputs(
+    [
+      { name: '--report', path: flags.report },
+      { name: '--save-service-times', path: flags.saveServiceTimes },
+    ],
+    [...reads, { name: 'the --budget file', path: flags.budget }, { name: 'the --service-time empirical file', path: empirical }],
+  );
   const serviceTime = parseServiceTime(flags.serviceTime ?? 'measured');
   if (flags.saveServiceTimes !== undefined && serviceTime.kind !== 'measured') {
     throw new TapedeckError('E_USAGE', '--save-service-times saves measured service times; it cannot be combined with a model --service-time');

@@ -12,6 +12,7 @@ import type { Engine } from '../engine/types.js';
 import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { TapeWriteError } from '../tape/errors.js';
+import { sameFile } from '../tape/private.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
 import { rejectsFull, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
@@ -185,6 +186,10 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   const snapshotEvery = positiveInteger('snapshotEvery', resume?.meta.snapshotEvery ?? options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY);
   const blockEvents = positiveInteger('blockEvents', options.blockEvents ?? DEFAULT_BLOCK_EVENTS);
   const durability = options.durability ?? (source.live ? 'durable' : 'relaxed');
+  if (source.inputFile !== undefined && sameFile(source.inputFile, options.path)) {
+    // Replacing it (overwrite) would destroy the input; appending to it (resume) would damage it.
+    throw new TapedeckError('E_OUTPUT_IS_INPUT', `${options.path} is the file the source reads (${source.inputFile}): the tape must be another file`);
+  }
   if (source.name === 'kafka') {
     // A setting that is wrong fails before the tape exists.
     kafkaConvertSetting();

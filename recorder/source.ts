@@ -50,6 +50,8 @@ export interface Source<E = unknown> {
    * commit may then hold several blocks; each is still synced, and made at least every 100 ms.
    */
   readonly rereadable?: boolean;
+  /** Optional: the file the source reads (its path as given), which the tape must not be. */
+  readonly inputFile?: string;
   /** Items in batches, until the source ends or stop() is called. */
   batches(): AsyncIterable<readonly SourceItem<E>[]>;
   /** Where to resume to read the item after `item` (stored with the commit it ends). */

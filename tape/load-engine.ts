@@ -12,6 +12,11 @@ function looksLikePath(spec: string): boolean {
   return spec.includes('/') || spec.includes('\\') || /\.(m|c)?js$/.test(spec);
 }
 
+/** The module file `spec` names, or undefined when it names a built-in engine (or nothing a path could be). */
+export function engineModulePath(spec: string | undefined): string | undefined {
+  return spec === undefined || builtInEngine(spec) !== undefined || !looksLikePath(spec) ? undefined : spec;
+}
+
 export async function loadEngine(spec: string): Promise<Engine> {
   const builtIn = builtInEngine(spec);
   if (builtIn !== undefined) return builtIn;

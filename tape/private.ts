@@ -69,6 +69,21 @@ export function writePrivateFile(path: string, text: string): void {
   }
 }
 
+/**
+ * True when `a` and `b` name one existing file: the same name, another spelling of it
+ * (`./a.tape`), a symbolic or a hard link. False when either does not exist or cannot be
+ * looked at (the command's own open then says why).
+ */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a, { throwIfNoEntry: false });
+    const y = statSync(b, { throwIfNoEntry: false });
+    return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** True when the file can be read or written by anyone but its owner. */
 export function readableByOthers(path: string): boolean {
   return (statSync(path).mode & 0o077) !== 0;

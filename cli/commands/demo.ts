@@ -10,6 +10,7 @@ import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '..
 import { replayTape } from '../../replayer/replay.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { fmt, fmtBytes, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
+import { engineFile, refuseOutputsOverInputs } from '../files.js';
 import { positiveInt } from '../parse.js';
 import { addSyntheticOptions, syntheticSource, type SyntheticFlags } from '../synthetic.js';
 import { EXIT } from '../exit.js';
@@ -43,6 +44,7 @@ export function demoCommand(): Command {
 }
 
 async function runDemo(flags: DemoFlags): Promise<number> {
+  refuseOutputsOverInputs([{ name: '--out', path: flags.out }], [engineFile(flags.engine)]);
   const engine = await loadEngine(flags.engine);
   const path = flags.out ?? join(tmpdir(), `tapedeck-demo-${flags.seed}.tape`);
   const source = syntheticSource(engine, flags);

@@ -15,6 +15,7 @@ import { builtInEngine } from '../../engine/registry.js';
 import { jsonCodec } from '../../engine/json-codec.js';
 import type { EventCodec } from '../../engine/types.js';
 import { builtInEngineOf, loadEngine } from '../../tape/load-engine.js';
+import { engineFile, refuseOutputsOverInputs } from '../files.js';
 import { nonNegativeInt, oneOf } from '../parse.js';
 import { count, fmt, GzipOutput, NO_PROGRESS, progress, writeAllBytes } from '../output.js';
 
@@ -100,6 +101,7 @@ export function exportCommand(): Command {
           if (given !== undefined) throw new TapedeckError('E_USAGE', `${option} is for events; --rejects writes every quarantined input`);
         }
       }
+      refuseOutputsOverInputs([{ name: '--out', path: flags.out }], [{ name: 'the tape being exported', path: tape }, engineFile(flags.engine)]);
       const reader = TapeReader.open(tape);
       // No bar when the events go to the same terminal: it would cut through them.
       const bar = flags.out === undefined && process.stdout.isTTY === true ? NO_PROGRESS : progress('exporting');

@@ -8,6 +8,7 @@ import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { fmt, fmtSeconds, line, noteWalMode, printJson, count } from '../output.js';
+import { engineFile, kafkaSecurityFiles, refuseOutputsOverInputs } from '../files.js';
 import { collect, durationMs, hostPorts, nonNegativeInt, oneOf, positiveInt } from '../parse.js';
 
 interface IngestFlags extends KafkaSecurityFlags {
@@ -72,6 +73,7 @@ export function ingestCommand(): Command {
     .option('--snapshot-every <n>', 'with --record: events between snapshots', positiveInt('--snapshot-every'), DEFAULT_SNAPSHOT_EVERY)
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (flags: IngestFlags) => {
+      refuseOutputsOverInputs([{ name: '--record', path: flags.record }], [engineFile(flags.engine), ...kafkaSecurityFiles(flags)]);
       const engine = await loadEngine(flags.engine);
       // Loaded here, not with the CLI: it brings kafkajs and the histograms.
       const { ingest } = await import('../../recorder/ingest.js');

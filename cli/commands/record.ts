@@ -8,6 +8,7 @@ import type { TrafficOptions } from '../../engine/world/traffic.js';
 import { DEFAULT_BLOCK_EVENTS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, PIPELINE_MODES, prestartKafkaReader, recordTape, type PipelineMode, type RecordResult } from '../../recorder/record.js';
 import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import type { Source } from '../../recorder/source.js';
+import { engineFile, kafkaSecurityFiles, refuseOutputsOverInputs } from '../files.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { loadHashKey, Redactor } from '../../recorder/redact.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
@@ -122,6 +123,10 @@ export function recordCommand(): Command {
 
 async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   if (flags.resume && flags.force) throw new TapedeckError('E_USAGE', '--resume and --force contradict each other: one continues the tape, the other replaces it');
+  refuseOutputsOverInputs(
+    [{ name: '--out', path: flags.out }],
+    [{ name: 'the --input file', path: flags.input === '-' ? undefined : flags.input }, engineFile(flags.engine), { name: 'the --hash-key-file', path: flags.hashKeyFile }, ...kafkaSecurityFiles(flags)],
+  );
   let engineSpec = flags.engine ?? 'world';
   let resume: ResumePoint | undefined;
   if (flags.resume) {

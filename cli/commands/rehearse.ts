@@ -7,6 +7,7 @@ import { writeEmpirical } from '../../replayer/latency/service-time.js';
 import { formatUs } from '../../replayer/latency/units.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { EXIT } from '../exit.js';
+import { engineFile } from '../files.js';
 import { addLatencyOptions, latencyOptionsFrom, percentileCells, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
 import { TapedeckError } from '../../engine/errors.js';
@@ -47,7 +48,7 @@ export function rehearseCommand(): Command {
   return addLatencyOptions(command)
     .addHelpText('after', '\nExample (the README\'s story): tapedeck rehearse story.tape --service-time lognormal:0.29us,0.8 --budget fixtures/budgets/story.json --speeds 1,1.1,1.25,1.5,2,3 --report rehearsal.html')
     .action(async (tape: string, flags: RehearseFlags) => {
-      const options = latencyOptionsFrom(flags);
+      const options = latencyOptionsFrom(flags, [{ name: 'the tape being rehearsed', path: tape }, engineFile(flags.engine)]);
       const engine = flags.engine === undefined ? undefined : await loadEngine(flags.engine);
       const bar = progress('rehearsing');
       const result = rehearseTape(tape, {

@@ -18,6 +18,7 @@ import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type 
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { writeEmpirical } from '../../replayer/latency/service-time.js';
 import { formatUs } from '../../replayer/latency/units.js';
+import { engineFile, kafkaSecurityFiles, refuseOutputsOverInputs } from '../files.js';
 import { flagName, hostPorts, nonNegativeInt, oneOf, positiveInt, positiveNumber, timeUs } from '../parse.js';
 
 const speedValue = (value: string): number | 'max' => {
@@ -104,7 +105,7 @@ export function replayCommand(): Command {
       }
       if (anyKafkaSecurityFlag(flags)) throw new TapedeckError('E_USAGE', 'TLS and SASL options are for --to-kafka');
       if (latencyOn && flags.workers !== undefined) throw new TapedeckError('E_USAGE', 'the latency model runs with the single-threaded replay; drop --workers');
-      const latency = latencyOn ? latencyOptionsFrom(flags) : undefined;
+      const latency = latencyOn ? latencyOptionsFrom(flags, [{ name: 'the tape being replayed', path: tape }, engineFile(flags.engine)]) : undefined;
       const bar = progress('replaying');
       let result: ReplayResult & { workers?: number; eventsPerWorker?: readonly number[] };
       if (flags.workers !== undefined) {
@@ -243,6 +244,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
   }
   if (flags.resume && flags.positionFile === undefined) throw new TapedeckError('E_USAGE', '--resume with --to-kafka needs --position-file FILE (where an earlier run kept its last acknowledged event)');
   if (flags.resume && flags.from !== undefined) throw new TapedeckError('E_USAGE', 'give --resume or --from, not both');
+  refuseOutputsOverInputs([{ name: '--position-file', path: flags.positionFile }], [{ name: 'the tape being replayed', path: tape }, engineFile(flags.engine), ...kafkaSecurityFiles(flags)]);
   const positions = flags.positionFile === undefined ? null : new PositionFile(flags.positionFile, tape, flags.topic);
   const fromSeq = flags.resume ? positions!.resumeFrom() : flags.from;
   if (flags.resume) process.stderr.write(`tapedeck: resuming at event ${fromSeq} (${flags.positionFile})\n`);

@@ -132,6 +132,8 @@ export class NdjsonSource<E> implements Source<E> {
   readonly description: unknown;
   readonly live: boolean;
   private readonly label: string;
+  /** The file read (not for stdin, or text given by the caller). */
+  readonly inputFile?: string;
   private readonly maxLineBytes: number;
   private readonly firstLine: number;
   private readonly allowBom: boolean;
@@ -194,6 +196,7 @@ export class NdjsonSource<E> implements Source<E> {
     const stdin = options.input === '-';
     const given = options.text !== undefined;
     this.label = stdin ? 'stdin' : options.input;
+    if (!stdin && !given) this.inputFile = options.input;
     this.ownsFd = !stdin && !given && options.fd === undefined;
     let streamed: 'fifo' | 'tty' | null = null;
     let fileSize: number | null = null;

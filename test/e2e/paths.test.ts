@@ -2,11 +2,14 @@
 // operating error (exit 2) that names the file and says what is wrong with it, never an
 // internal error, and leaves nothing half-written behind.
 
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { META_CHECKSUM_KEY, metaChecksum } from '../../tape/schema.js';
+import { worldEngine } from '../../engine/world/index.js';
+import { recordTape } from '../../recorder/record.js';
+import { NdjsonSource } from '../../recorder/sources/ndjson.js';
 import { tapedeck, tempDir, type CliResult } from '../support/cli.js';
 
 function refused(r: CliResult, message: RegExp): void {
@@ -98,5 +101,53 @@ describe('paths and files', () => {
     const r = tapedeck(['export', tape, '--out', out], { fileSizeLimitBlocks: 512, timeoutMs: 60_000 });
     refused(r, /error \[E_FILE_WRITE\]: cannot write .*big\.ndjson: the file would be larger than allowed \(EFBIG\)/);
     expect(readdirSync(dir).filter((f) => f.startsWith('big.ndjson'))).toEqual([]);
+  });
+
+  it('a file a command writes is never one it reads: the command is refused before it starts, whatever the spelling or link, and the file is left as it was', async () => {
+    const own = join(dir, 'own');
+    mkdirSync(own);
+    const t = join(own, 'a.tape');
+    copyFileSync(tape, t);
+    symlinkSync(t, join(own, 'soft.tape'));
+    linkSync(t, join(own, 'hard.tape'));
+    const lines = join(own, 'a.ndjson');
+    expect(tapedeck(['export', t, '--out', lines]).status).toBe(0);
+    const engine = join(own, 'engine.mjs');
+    copyFileSync('fixtures/engines/kv-lww.mjs', engine);
+    const budget = join(own, 'budget.json');
+    writeFileSync(budget, '{"p99": 5}\n');
+    const key = join(own, 'hash.key');
+    writeFileSync(key, 'k'.repeat(32));
+    const files = [t, lines, engine, budget, key];
+    const before = files.map((f) => readFileSync(f));
+    const esc = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    /** Refused: `option output` is `what`, named as given when spelled otherwise. */
+    const isInput = (r: CliResult, option: string, output: string, what: string, given = output): void =>
+      refused(r, new RegExp(`error \\[E_OUTPUT_IS_INPUT\\]: ${option} ${esc(output)} is ${what}${given === output ? '' : ` \\(${esc(given)}\\)`}: writing there would destroy it; choose another file`));
+
+    for (const out of [t, join(own, '.', 'a.tape'), join(own, 'soft.tape'), join(own, 'hard.tape')]) {
+      isInput(tapedeck(['export', t, '--out', out]), '--out', out, 'the tape being exported', t);
+    }
+    for (const force of [['--force'], []]) {
+      isInput(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--out', lines, ...force]), '--out', lines, 'the --input file');
+    }
+    isInput(tapedeck(['record', '--events', '100', '--engine', engine, '--out', engine, '--force']), '--out', engine, 'the --engine module');
+    isInput(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--hash', 'payload.player', '--hash-key-file', key, '--out', key, '--force']), '--out', key, 'the --hash-key-file');
+    isInput(tapedeck(['demo', '--engine', engine, '--out', engine]), '--out', engine, 'the --engine module');
+    isInput(tapedeck(['replay', t, '--save-service-times', join(own, 'soft.tape')]), '--save-service-times', join(own, 'soft.tape'), 'the tape being replayed', t);
+    isInput(tapedeck(['replay', t, '--budget', budget, '--report', budget]), '--report', budget, 'the --budget file');
+    isInput(tapedeck(['rehearse', t, '--speeds', '1', '--report', t]), '--report', t, 'the tape being rehearsed');
+    isInput(tapedeck(['replay', t, '--to-kafka', '--brokers', '127.0.0.1:1', '--topic', 'x', '--position-file', t]), '--position-file', t, 'the tape being replayed');
+    isInput(tapedeck(['ingest', '--brokers', '127.0.0.1:1', '--topic', 'x', '--engine', engine, '--record', engine, '--force']), '--record', engine, 'the --engine module');
+    const twice = join(own, 'latency.json');
+    refused(tapedeck(['replay', t, '--save-service-times', twice, '--report', twice]), /error \[E_OUTPUTS_SAME_FILE\]: --report and --save-service-times name the same file .*latency\.json\): one would replace the other/);
+    expect(existsSync(twice)).toBe(false);
+
+    // The library refuses it too: a tape recorded over its own NDJSON input.
+    await expect(recordTape(new NdjsonSource({ input: lines, codec: worldEngine.codec }), { path: `${own}/./a.ndjson`, overwrite: true, engine: worldEngine, runSeed: 1 })).rejects.toThrow(/is the file the source reads .*: the tape must be another file/);
+
+    expect(files.map((f) => readFileSync(f))).toEqual(before);
+    expect(readdirSync(own).sort()).toEqual(['a.ndjson', 'a.tape', 'budget.json', 'engine.mjs', 'hard.tape', 'hash.key', 'soft.tape']);
+    expect(tapedeck(['verify', t]).status).toBe(0);
   });
 });
