@@ -15,6 +15,8 @@ import type { KafkaSecurityFlags } from './kafka-security.js';
 export interface NamedFile {
   readonly name: string;
   readonly path: string | undefined;
+  /** False: the name says it all (standard input, whose path is /dev/stdin). */
+  readonly showPath?: boolean;
 }
 
 /** The --engine module, when --engine names a file rather than a built-in engine. */
@@ -41,7 +43,7 @@ export function refuseOutputsOverInputs(outputs: readonly NamedFile[], inputs: r
   for (const [i, output] of given.entries()) {
     for (const input of inputs) {
       if (input.path === undefined || !sameFile(output.path, input.path)) continue;
-      const spelled = input.path === output.path ? '' : ` (${input.path})`;
+      const spelled = input.path === output.path || input.showPath === false ? '' : ` (${input.path})`;
       throw new TapedeckError('E_OUTPUT_IS_INPUT', `${output.name} ${output.path} is ${input.name}${spelled}: writing there would destroy it; choose another file`);
     }
     for (const other of given.slice(0, i)) {

@@ -125,7 +125,7 @@ async function runRecord(flags: RecordFlags, cmd: Command): Promise<number> {
   if (flags.resume && flags.force) throw new TapedeckError('E_USAGE', '--resume and --force contradict each other: one continues the tape, the other replaces it');
   refuseOutputsOverInputs(
     [{ name: '--out', path: flags.out }],
-    [{ name: 'the --input file', path: flags.input === '-' ? undefined : flags.input }, engineFile(flags.engine), { name: 'the --hash-key-file', path: flags.hashKeyFile }, ...kafkaSecurityFiles(flags)],
+    [flags.input === '-' ? { name: 'the standard input (--input -)', path: '/dev/stdin', showPath: false } : { name: 'the --input file', path: flags.input }, engineFile(flags.engine), { name: 'the --hash-key-file', path: flags.hashKeyFile }, ...kafkaSecurityFiles(flags)],
   );
   let engineSpec = flags.engine ?? 'world';
   let resume: ResumePoint | undefined;

@@ -131,6 +131,7 @@ describe('paths and files', () => {
     for (const force of [['--force'], []]) {
       isInput(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--out', lines, ...force]), '--out', lines, 'the --input file');
     }
+    isInput(tapedeck(['record', '--source', 'ndjson', '--input', '-', '--out', t, '--force'], { stdinFile: t }), '--out', t, 'the standard input \\(--input -\\)');
     isInput(tapedeck(['record', '--events', '100', '--engine', engine, '--out', engine, '--force']), '--out', engine, 'the --engine module');
     isInput(tapedeck(['record', '--source', 'ndjson', '--input', lines, '--hash', 'payload.player', '--hash-key-file', key, '--out', key, '--force']), '--out', key, 'the --hash-key-file');
     isInput(tapedeck(['demo', '--engine', engine, '--out', engine]), '--out', engine, 'the --engine module');

@@ -1,7 +1,7 @@
 // Run the built `tapedeck` binary in a child process, as a user would.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ export interface TapedeckRunOptions {
   readonly timeoutMs?: number;
   /** What the process reads on stdin (default: nothing, stdin closed at once). */
   readonly input?: string | Buffer;
+  /** A file the process reads as its stdin, redirected (`< FILE`), instead of `input`. */
+  readonly stdinFile?: string;
   /**
    * File modes bind the process as they bind any user: run as root (CI, these machines), it is
    * started through setpriv without the capabilities that let root read and enter anything.
@@ -48,7 +50,14 @@ export function tapedeck(args: readonly string[], options: TapedeckRunOptions = 
   let [command, argv] =
     shell.length === 0 ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', `${shell.join('; ')}; exec "$0" "$@"`, process.execPath, BIN, ...args]];
   if (options.permissionsApply === true && process.getuid?.() === 0) [command, argv] = ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', command, ...argv]];
-  const r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs, input: options.input });
+  const stdinFd = options.stdinFile === undefined ? undefined : openSync(options.stdinFile, 'r');
+  let r: SpawnSyncReturns<string>;
+  try {
+    const stdio: StdioOptions | undefined = stdinFd === undefined ? undefined : [stdinFd, 'pipe', 'pipe'];
+    r = spawnSync(command, argv, { cwd: options.cwd ?? REPO, encoding: 'utf8', maxBuffer: 64 << 20, env, timeout: options.timeoutMs, input: options.input, stdio });
+  } finally {
+    if (stdinFd !== undefined) closeSync(stdinFd);
+  }
   // Output beyond maxBuffer would be cut silently; make it an error (write to --out instead).
   // (A process that stops before reading all of `input` gives EPIPE: not an error here.)
   if (r.error !== undefined && !(options.input !== undefined && (r.error as NodeJS.ErrnoException).code === 'EPIPE')) throw r.error;
