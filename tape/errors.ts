@@ -65,7 +65,7 @@ export class TapeWriteError extends TapeError {
   readonly reason: string;
   /** Events the tape holds after the failure (its last commit's), when the writer's user knows. */
   readonly committedEvents: number | null;
-  /** Another process wrote to the tape meanwhile: what it holds is that process's doing. */
+  /** Another process wrote to the tape meanwhile, or moved, deleted or replaced its file: what the path holds is not this writer's doing. */
   readonly conflict: boolean;
   constructor(path: string, reason: string, options?: { cause?: unknown; committedEvents?: number; conflict?: boolean }) {
     super('E_TAPE_WRITE', path, reason, options);

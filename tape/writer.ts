@@ -2,7 +2,7 @@
 // with their position index, the checkpoints, snapshots and rejects it completes, and the
 // source position after it, so a crash leaves either all of that or none of it.
 
-import { closeSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, renameSync, rmSync, statSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
@@ -113,6 +113,8 @@ export class TapeWriter {
   private uncheckpointed = 0;
   /** Started once the tape has CHECKPOINT_BYTES of blocks (small tapes never need it); false: unavailable. */
   private checkpointer: BackgroundCheckpointer | null | false = null;
+  /** The file this connection opened (device and inode), which `path` must still name: see stillInPlace. */
+  private readonly opened: { readonly dev: number; readonly ino: number };
 
   private constructor(
     readonly path: string,
@@ -121,6 +123,8 @@ export class TapeWriter {
     /** How long close() waits for other connections to let go before leaving the tape in WAL mode. */
     private readonly leaveWalWaitMs = LEAVE_WAL_WAIT_MS,
   ) {
+    const file = statSync(path);
+    this.opened = { dev: file.dev, ino: file.ino };
     this.insertBlock = db.prepare(
       'INSERT INTO blocks (block_no, first_seq, event_count, first_ts_us, min_ts_us, max_ts_us, byte_length, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -281,6 +285,7 @@ export class TapeWriter {
    * full, an I/O error) leaves the tape as the last commit left it.
    */
   commit(batch: CommitBatch): void {
+    this.stillInPlace();
     try {
       this.commitTx(batch);
     } catch (error) {
@@ -322,13 +327,40 @@ export class TapeWriter {
       if (this.checkpointer) this.checkpointer.stop();
       // (A reader's open snapshot keeps part of the WAL from being folded in: SQLite reports
       // that in the row it returns, not as an error, and leaveWal then waits for the reader.)
+      // A file moved away gets its commits folded in too, so that no -wal file of it is left
+      // at the old name (where a tape moved back, or made anew there, would meet it).
       this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.stillInPlace();
       return this.leaveWal();
     } catch (error) {
+      if (error instanceof TapeWriteError) throw error;
       throw writeError(this.path, 'finish the tape', error);
     } finally {
       this.db.close();
     }
+  }
+
+  /**
+   * The tape's file was moved, deleted or replaced (`rm`, `mv`, another recording with --force)
+   * while this connection writes it: SQLite goes on writing the file it opened, wherever it now
+   * is, and says so (SQLITE_READONLY_DBMOVED) only when the tape is finished, so a recording
+   * would run to its end and then report a failure at a path that is not its tape. Checked
+   * before each commit (a stat) and before finishing: the writer stops at once, saying where
+   * its commits are.
+   */
+  private stillInPlace(): void {
+    let file: { dev: number; ino: number } | undefined;
+    try {
+      file = statSync(this.path, { throwIfNoEntry: false });
+    } catch {
+      return; // (Not looked at: a folder on the way made unreadable. The writes themselves go on.)
+    }
+    if (file !== undefined && file.dev === this.opened.dev && file.ino === this.opened.ino) return;
+    const what =
+      file === undefined
+        ? "the tape's file was moved or deleted while this run was writing it, so the run stops. Its commits are in the file it opened: moved, that file is the tape, sound, under its new name (--resume there continues it); deleted, they are lost"
+        : "another file took the tape's place while this run was writing it (a recording with --force, or a file moved there), so the run stops; that file is left alone. This run's commits are in the file it opened: if that was moved away, it is the tape, sound, under its new name (--resume there continues it); else they are lost";
+    throw new TapeWriteError(this.path, what, { conflict: true });
   }
 
   /**

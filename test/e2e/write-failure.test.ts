@@ -2,6 +2,7 @@
 // with an error that says so and what the tape keeps, the process ends, the tape verifies, and
 // --resume finishes it into the tape a straight recording writes.
 
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
@@ -107,5 +108,62 @@ describe('a write that fails mid-recording', () => {
     expect((refused as Error).message).toMatch(/cannot write to the tape: it already holds block \d+, written by another recording of this tape .*two recordings cannot write one tape at once/);
     expect(verifyTape(path).ok).toBe(true);
     expect(tapedeck(['inspect', path, '--json']).json<{ events: number }>().events).toBe(30_000);
+  });
+
+  it('the tape moved, deleted or replaced while it is recorded: the run stops at its next commit, saying so; a moved tape is sound and --resume completes it', async () => {
+    const dir = tempDir();
+    const options = { seed: 5, events: 40_000 };
+    const straight = join(dir, 'straight.tape');
+    const whole = await recordTape(new WorldTrafficSource(options), { path: straight, engine: worldEngine, runSeed: 5, blockEvents: 1000 });
+    /** Records options' events to `path`, doing `act` to its file once 10,000 events are committed; the error it stops with. */
+    const recordWhile = async (path: string, act: () => void): Promise<{ error: TapeWriteError; committed: number }> => {
+      let committed = -1;
+      const error = await recordTape(new WorldTrafficSource(options), {
+        path,
+        engine: worldEngine,
+        runSeed: 5,
+        blockEvents: 1000,
+        onProgress: (p) => {
+          if (committed < 0 && p.events >= 10_000) {
+            committed = p.events;
+            act();
+          }
+        },
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TapeWriteError);
+      expect((error as TapeWriteError).conflict).toBe(true);
+      return { error: error as TapeWriteError, committed };
+    };
+
+    const path = join(dir, 'moved-from.tape');
+    const moved = join(dir, 'moved.tape');
+    const m = await recordWhile(path, () => renameSync(path, moved));
+    expect(m.error.message).toMatch(/moved-from\.tape: the tape's file was moved or deleted while this run was writing it, so the run stops\. Its commits are in the file it opened: moved, that file is the tape, sound, under its new name/);
+    expect(verifyTape(moved).ok).toBe(true);
+    const held = tapedeck(['inspect', moved, '--json']).json<{ events: number }>().events;
+    // It stopped at the next commit: what was committed by then, and no more.
+    expect(held).toBeGreaterThanOrEqual(m.committed);
+    expect(held).toBeLessThan(options.events);
+    const resumed = tapedeck(['record', '--resume', '--out', moved, '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.json<{ events: number; finalDigest: string }>()).toMatchObject({ events: options.events, finalDigest: whole.finalDigest });
+
+    const deleted = join(dir, 'deleted.tape');
+    const d = await recordWhile(deleted, () => rmSync(deleted));
+    expect(d.error.message).toMatch(/the tape's file was moved or deleted while this run was writing it/);
+    expect(existsSync(deleted)).toBe(false);
+
+    const replaced = join(dir, 'replaced.tape');
+    const other = join(dir, 'other.tape');
+    copyFileSync(straight, other);
+    const r = await recordWhile(replaced, () => renameSync(other, replaced));
+    expect(r.error.message).toMatch(/replaced\.tape: another file took the tape's place while this run was writing it \(a recording with --force, or a file moved there\), so the run stops; that file is left alone/);
+    // The file that took its place is untouched: the straight recording, whole.
+    expect(verifyTape(replaced).ok).toBe(true);
+    expect(tapedeck(['inspect', replaced, '--json']).json<{ events: number; finalDigest: string }>()).toMatchObject({ events: options.events });
+    expect(tapedeck(['replay', replaced]).status).toBe(0);
   });
 });
