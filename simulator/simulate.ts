@@ -12,6 +12,7 @@ import { TapedeckError } from '../engine/errors.js';
 import type { Engine, EngineSimulation, SimulatedEvent } from '../engine/types.js';
 import { recordTape } from '../recorder/record.js';
 import { ArraySource } from '../recorder/sources/array.js';
+import { sameFile } from '../tape/private.js';
 import { TapeReader } from '../tape/reader.js';
 import { DEFAULT_QUEUE_CAPACITY } from '../replayer/latency/model.js';
 import { applyFaults, describeFaults, faultsArbitrary, renumber, toRecords, type Fault, type FaultKind, type SimRecord } from './faults.js';
@@ -293,7 +294,11 @@ async function describeFailure(
   let tape: string | null = null;
   if (options.outDir !== undefined) {
     mkdirSync(options.outDir, { recursive: true });
-    tape = resolve(options.outDir, `counterexample-${engine.name}-seed${seed}.tape`);
+    const name = `counterexample-${engine.name}-seed${seed}`;
+    tape = resolve(options.outDir, `${name}.tape`);
+    // A counterexample tape given back as --from-tape, with its seed and --out, is not replaced
+    // by the counterexample found in it: that goes beside it.
+    if (options.fromTape !== undefined && sameFile(tape, options.fromTape)) tape = resolve(options.outDir, `${name}-2.tape`);
     await recordTape(new ArraySource(engine, delivered, { kind: 'simulate', seed, path, property: found.property, faults: describeFaults(c.stream, faults) }), {
       path: tape,
       overwrite: true,

@@ -2,7 +2,7 @@
 // replay reproduces; the engines pass the properties they claim; the same seed gives the same
 // counterexample; and each property catches the bug it is for.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -138,6 +138,18 @@ export default { ...worldEngine, version: 'keeper', apply(s, e, ctx) { if (!firs
     expect(fromTape.failure).toMatchObject({ property: 'invariants' });
     expect(fromTape.failure!.events).toBeLessThanOrEqual(30);
     expect(run(['--engine', 'world', '--from-tape', join(REPO, 'fixtures/incident.tape'), '--faults', 'dup,reorder', '--seed', CI_SEED, '--runs', '100']).json<Report>().ok).toBe(true);
+  });
+
+  it('a counterexample given back as --from-tape, with its seed and --out, is kept: the one found in it is written beside it', () => {
+    const out = join(tempDir(), 'out');
+    const first = run(['--engine', BUG, '--faults', 'dup', '--seed', CI_SEED, '--out', out]).json<Report>().failure!;
+    const before = readFileSync(first.tape!);
+    const again = run(['--engine', BUG, '--faults', 'dup', '--seed', CI_SEED, '--out', out, '--from-tape', first.tape!]);
+    expect(again.status, again.stderr).toBe(1);
+    const second = again.json<Report>().failure!;
+    expect(second.tape).toBe(first.tape!.replace(/\.tape$/, '-2.tape'));
+    expect(readFileSync(first.tape!)).toEqual(before);
+    expect(tapedeck(['replay', second.tape!, '--engine', BUG, '--paranoid']).status).toBe(1);
   });
 
   it('rejects unknown faults and properties, and engines without simulation support, with exit 2', () => {
