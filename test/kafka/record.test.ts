@@ -1005,6 +1005,33 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     console.log(`republish frozen broker: SIGINT to exit ${ms} ms, ${report.unansweredRequests} requests unanswered, last acknowledged ${report.lastAckedSeq}; ${twice} events sent after it arrived twice`);
   }, 180_000);
 
+  it('a stop while the broker does not answer, sending from the calling thread (a library user\'s engine object): the republish ends within 20 s for the requests and 5 s for the disconnect, naming the last acknowledged event', async () => {
+    const tape = join(dir, 'republish-frozen-main.tape');
+    expect(tapedeck(['record', '--out', tape, '--events', '100000', '--rate', '10000', '--partitions', '4', '--seed', '59']).status).toBe(0);
+    const target = await createTopic('republish-frozen-main', 4);
+    const controller = new AbortController();
+    // A copy of the built-in engine object sends from this thread (see the test of sender threads above).
+    const running = republishTape(tape, { brokers: KAFKA_BROKERS, topic: target, engine: { ...worldEngine }, speed: 1, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const { result, ms } = await withBrokerFrozen(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const t0 = Date.now();
+      controller.abort();
+      const ended = await running;
+      return { result: ended, ms: Date.now() - t0 };
+    });
+    expect(result.senders).toBe(0);
+    expect(result.stopped).toBe(true);
+    expect(result.unansweredRequests).toBeGreaterThan(0);
+    // 20 s for the requests in flight, at most 5 for the disconnect, and room for a slow machine.
+    expect(ms).toBeGreaterThanOrEqual(19_000);
+    expect(ms).toBeLessThan(40_000);
+    expect(result.lastAckedSeq).not.toBeNull();
+    expect(result.lastAckedSeq!).toBeLessThan(99_999);
+    const twice = await expectDeliveredThenResume(tape, target, result.lastAckedSeq!, result.lastAckedSeq! + 1);
+    console.log(`republish from the calling thread, frozen broker: abort to end ${ms} ms, ${result.unansweredRequests} requests unanswered, last acknowledged ${result.lastAckedSeq}; ${twice} events sent after it arrived twice`);
+  }, 180_000);
+
   it('a codec that never returns on a sender thread: Ctrl-C ends the thread after 30 s, exit 0, naming it and the last acknowledged event; --from continues without loss', async () => {
     const tape = join(dir, 'republish-stuck.tape');
     expect(tapedeck(['record', '--out', tape, '--events', '100000', '--partitions', '4', '--seed', '53']).status).toBe(0);
