@@ -27,6 +27,14 @@ import { DEFAULT_CHANNEL_CAPACITY } from './kafka-options.js';
 export { DEFAULT_CHANNEL_CAPACITY };
 const MAX_PENDING_UPDATES = 100_000;
 const UPDATE_BATCH = 2000;
+/**
+ * After a stop, how long the updates in flight to the output topic are waited for (as a
+ * republish waits for its requests): the client's own retries last minutes when the broker
+ * does not answer, and the stop would hold the terminal that long.
+ */
+export const STOPPED_PUBLISH_WAIT_MS = 20_000;
+/** How long the end waits for the update producer to disconnect. */
+const DISCONNECT_WAIT_MS = 5_000;
 
 export interface IngestOptions<S, E> {
   readonly kafka: Omit<KafkaSourceOptions<E>, 'codec' | 'channelCapacity'>;
@@ -71,6 +79,11 @@ export interface IngestResult {
   readonly quarantined: number;
   readonly updatesEmitted: number;
   readonly updatesPublished: number;
+  /**
+   * Updates Kafka had not acknowledged when the ingest ended: after a stop, the broker did not
+   * answer within STOPPED_PUBLISH_WAIT_MS (those already sent may still arrive). 0 otherwise.
+   */
+  readonly updatesUnacknowledged: number;
   readonly outTopic: string | null;
   readonly elapsedMs: number;
   readonly eventsPerSec: number;
@@ -90,6 +103,10 @@ class UpdatePublisher {
   private pending: Message[] = [];
   private sending: Promise<void> | null = null;
   private failure: unknown = null;
+  /** Set once the updates left are given up on: nothing more is sent. */
+  private gaveUp = false;
+  /** Settles when the ingest is stopped (never, without a signal). */
+  private readonly stopped: Promise<void>;
   published = 0;
   emitted = 0;
 
@@ -97,7 +114,13 @@ class UpdatePublisher {
     private readonly producer: Producer,
     private readonly topic: string,
     private readonly partitions: number,
-  ) {}
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.stopped = new Promise((resolve) => {
+      if (signal?.aborted === true) resolve();
+      else signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
 
   add(update: unknown, seq: number, partition: number): void {
     this.emitted++;
@@ -106,7 +129,7 @@ class UpdatePublisher {
   }
 
   private kick(): void {
-    if (this.sending !== null || this.pending.length === 0) return;
+    if (this.sending !== null || this.pending.length === 0 || this.gaveUp) return;
     const messages = this.pending.splice(0, UPDATE_BATCH);
     this.sending = this.producer.send({ topic: this.topic, messages, acks: -1 }).then(
       () => {
@@ -121,19 +144,48 @@ class UpdatePublisher {
     );
   }
 
-  /** Wait while too many updates are waiting (called between batches, never inside apply). */
+  /** Wait while too many updates are waiting (called between batches, never inside apply); a stop ends the wait (flush bounds what follows). */
   async keepUp(): Promise<void> {
     this.kick();
-    while (this.pending.length > MAX_PENDING_UPDATES && this.sending !== null) await this.sending;
+    while (this.pending.length > MAX_PENDING_UPDATES && this.sending !== null && this.signal?.aborted !== true) await Promise.race([this.sending, this.stopped]);
     this.check();
   }
 
+  /**
+   * Publish every update left. After a stop, the broker is waited for at most
+   * STOPPED_PUBLISH_WAIT_MS; the updates it has not acknowledged by then are given up on
+   * (`unacknowledged`).
+   */
   async flush(): Promise<void> {
-    while (this.pending.length > 0 || this.sending !== null) {
-      this.kick();
-      if (this.sending !== null) await this.sending;
-      this.check();
+    let timer: NodeJS.Timeout | undefined;
+    /** Settles STOPPED_PUBLISH_WAIT_MS after the stop (made once the stop has come). */
+    let deadline: Promise<'late'> | null = null;
+    try {
+      while (this.pending.length > 0 || this.sending !== null) {
+        this.kick();
+        if (this.sending !== null) {
+          // Until a stop, as long as the client takes (its retries end in a failure); after it, at most the bound.
+          const limit =
+            this.signal?.aborted === true
+              ? (deadline ??= new Promise((resolve) => {
+                  timer = setTimeout(() => resolve('late'), STOPPED_PUBLISH_WAIT_MS);
+                }))
+              : this.stopped.then(() => 'stop' as const);
+          if ((await Promise.race([this.sending.then(() => 'sent' as const), limit])) === 'late') {
+            this.gaveUp = true;
+            return;
+          }
+        }
+        this.check();
+      }
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** Updates emitted that Kafka has not acknowledged (after flush: those given up on). */
+  get unacknowledged(): number {
+    return this.emitted - this.published;
   }
 
   private check(): void {
@@ -179,7 +231,7 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
     }
     producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1 });
     await producer.connect();
-    publisher = new UpdatePublisher(producer, options.outTopic, partitions);
+    publisher = new UpdatePublisher(producer, options.outTopic, partitions, options.signal);
   }
 
   const sink = publisher === null ? undefined : (update: unknown, seq: number, partition: number) => publisher!.add(update, seq, partition);
@@ -260,6 +312,7 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
       quarantined,
       updatesEmitted: emitted,
       updatesPublished: publisher?.published ?? 0,
+      updatesUnacknowledged: publisher?.unacknowledged ?? 0,
       outTopic: options.outTopic ?? null,
       elapsedMs,
       eventsPerSec: elapsedMs > 0 ? (events * 1000) / elapsedMs : 0,
@@ -271,6 +324,7 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
       record,
     };
   } finally {
-    await producer?.disconnect().catch(() => undefined);
+    // Not waited for past DISCONNECT_WAIT_MS: a broker that does not answer would hold the end.
+    if (producer !== null) await Promise.race([producer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
   }
 }

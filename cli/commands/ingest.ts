@@ -76,10 +76,11 @@ export function ingestCommand(): Command {
       refuseOutputsOverInputs([{ name: '--record', path: flags.record }], [engineFile(flags.engine), ...kafkaSecurityFiles(flags)]);
       const engine = await loadEngine(flags.engine);
       // Loaded here, not with the CLI: it brings kafkajs and the histograms.
-      const { ingest } = await import('../../recorder/ingest.js');
+      const { ingest, STOPPED_PUBLISH_WAIT_MS } = await import('../../recorder/ingest.js');
       // A stop waits for the broker (the group's last position, leaving the group: bounded); if that takes a while, say so.
       const keeps = flags.record === undefined ? '' : ' (the tape keeps its last commit)';
-      const stop = stopOnSignals((sig) => `the broker has not answered yet; ${sig} again quits at once${keeps}`);
+      const updates = flags.outTopic === undefined ? '' : ` (the updates in flight to ${flags.outTopic} are waited for at most ${STOPPED_PUBLISH_WAIT_MS / 1000} s)`;
+      const stop = stopOnSignals((sig) => `the broker has not answered yet${updates}; ${sig} again quits at once${keeps}`);
       const live = process.stderr.isTTY === true && flags.statusEvery === undefined;
       try {
         const result = await ingest({
@@ -120,6 +121,9 @@ export function ingestCommand(): Command {
           line(`  latency, event timestamp to applied: ${latencyText(result.latencyMs)}`);
           line(`  channel: capacity ${fmt(result.channelCapacity)}, at most ${fmt(result.channelMaxDepth)} waiting; the consumer waited ${fmtSeconds(result.backpressureMs)} for the engine`);
           line(`  updates: ${fmt(result.updatesEmitted)} emitted, ${fmt(result.updatesPublished)} published${result.outTopic === null ? ' (no --out-topic)' : ` to ${result.outTopic}`}`);
+          if (result.updatesUnacknowledged > 0) {
+            line(`  ${count(result.updatesUnacknowledged, 'update')} not acknowledged: Kafka had not answered ${STOPPED_PUBLISH_WAIT_MS / 1000} s after the stop (those already sent may still arrive)`);
+          }
           if (result.record !== null) line(`  recorded into ${result.record.path}: ${count(result.record.events, 'event')}, ${count(result.record.checkpoints, 'checkpoint')}; digest ${result.finalDigest}`);
           if (stop.name() !== null) line(`stopped by ${stop.name()}${result.record !== null ? ': everything read is committed to the tape' : ''}`);
         }

@@ -1169,6 +1169,37 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     expect(tapedeck(['verify', tape]).status).toBe(0);
     expect(compareWithTopic(readTape(tape), await readTopic(input))).toEqual({ lost: 0, duplicated: 0, reordered: 0, altered: 0 });
   }, 120_000);
+
+  it('Ctrl-C while the broker does not answer, with --out-topic: the updates in flight are waited for at most 20 s, then counted as not acknowledged; exit 0', async () => {
+    const input = await createTopic('ingest-frozen-out', 3);
+    await produceWorld(input, 300_000, 3, 7);
+    const output = await createTopic('ingest-frozen-updates', 3);
+    const run = startTapedeck(['ingest', '--brokers', brokers, '--topic', input, '--from-beginning', '--out-topic', output, '--json']);
+    // Once updates reach the output topic, the broker stops answering while the engine goes on.
+    const deadline = Date.now() + 60_000;
+    while (Object.values(await topicEnds(output)).reduce((a, b) => a + b, 0) === 0) {
+      expect(Date.now(), run.stderr()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const { code, ms } = await withBrokerFrozen(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return interrupt(run);
+    });
+    const stderr = run.stderr();
+    expect(code, stderr).toBe(0);
+    // The group's bounds (a leave of at most 5 s), 20 s for the updates, 5 s for the producer's disconnect; room for a slow machine.
+    expect(ms, stderr).toBeLessThan(50_000);
+    expect(stderr).toMatch(new RegExp(`tapedeck: stopping after SIGINT: the broker has not answered yet \\(the updates in flight to ${output} are waited for at most 20 s\\); SIGINT again quits at once`));
+    const report = JSON.parse(run.stdout().trim().split('\n').pop()!) as { stoppedBy: string | null; updatesEmitted: number; updatesPublished: number; updatesUnacknowledged: number };
+    expect(report.stoppedBy).toBe('SIGINT');
+    expect(report.updatesUnacknowledged).toBeGreaterThan(0);
+    expect(report.updatesPublished + report.updatesUnacknowledged).toBe(report.updatesEmitted);
+    // Every acknowledged update is in the topic; those in flight at the give-up may be too.
+    const published = Object.values(await topicEnds(output)).reduce((a, b) => a + b, 0);
+    expect(published).toBeGreaterThanOrEqual(report.updatesPublished);
+    expect(published).toBeLessThanOrEqual(report.updatesEmitted);
+    console.log(`ingest --out-topic, frozen broker: SIGINT to exit ${ms} ms; ${report.updatesEmitted} updates emitted, ${report.updatesPublished} acknowledged, ${report.updatesUnacknowledged} not; the topic holds ${published}`);
+  }, 180_000);
 });
 
 describe.runIf(available)('record --source kafka: 1,000,000 events, kill -9 and broker restart (real broker)', () => {
