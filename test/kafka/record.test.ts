@@ -17,7 +17,7 @@ import { killRandom, killUntilDone, waitForCommitted } from '../support/kill.js'
 import { expectSoundTapeOf, keptAfterWriteFailure } from '../support/write-failure.js';
 import { propertyParams } from '../support/property.js';
 import { expectEndedStuck, interruptWhenStuck, STUCK_ENV, writeStuckEngine, writeStuckRenderEngine } from '../support/stuck-engine.js';
-import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceBatches, produceWorld, readTopic, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
+import { createTopic, groupOffsets, kafka, KAFKA_BROKERS, kafkaAvailable, produceBatches, produceWorld, readTopic, interruptWhileFrozen, restartBroker, topicEnds, withAdmin, withBrokerFrozen, withBrokerStopped, type TopicRecord } from '../support/kafka.js';
 
 const available = await kafkaAvailable();
 const decoder = new TextDecoder();
@@ -654,7 +654,7 @@ describe.runIf(available)('record --source kafka (real broker)', () => {
     await produceWorld(created, 1_000, 2, 3);
     for (const pipeline of ['on', 'off']) {
       const { group, tape, run } = await liveGroupCapture(dir, 'frozen', created, pipeline);
-      const { code, ms } = await withBrokerFrozen(() => interrupt(run));
+      const { code, ms } = await interruptWhileFrozen(run, 0);
       const stderr = run.stderr();
       expect(code, stderr).toBe(0);
       // 10 s for the group, 5 s for leaving, 2 s for a client that still holds the process; and room for a slow machine.
@@ -984,11 +984,8 @@ describe.runIf(available)('replay --to-kafka (republish, real broker)', () => {
     const positionFile = join(dir, 'republish-frozen.position.json');
     const run = startTapedeck(['replay', tape, '--to-kafka', '--brokers', brokers, '--topic', target, '--speed', '1', '--position-file', positionFile, '--json']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const { code, ms } = await withBrokerFrozen(async () => {
-      // Paced requests go on going out, and wait for the broker.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      return interrupt(run);
-    });
+    // Paced requests go on going out, and wait for the broker.
+    const { code, ms } = await interruptWhileFrozen(run, 1000);
     const stderr = run.stderr();
     expect(code, stderr).toBe(0);
     // 20 s for the requests in flight, and room for a slow machine; the client's own retries would wait for the broker for minutes.
@@ -1158,7 +1155,7 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
     const group = `ingest-frozen-${process.pid}-${Date.now()}`;
     const run = startTapedeck(['ingest', '--brokers', brokers, '--topic', input, '--group', group, '--from-beginning', '--record', tape]);
     await waitForCommitted(tape, 3_000, 30_000);
-    const { code, ms } = await withBrokerFrozen(() => interrupt(run));
+    const { code, ms } = await interruptWhileFrozen(run, 0);
     const stderr = run.stderr();
     expect(code, stderr).toBe(0);
     // 10 s for the group's last position, 5 s for leaving it; room for a slow machine.
@@ -1181,10 +1178,7 @@ describe.runIf(available)('ingest (the live service, real broker)', () => {
       expect(Date.now(), run.stderr()).toBeLessThan(deadline);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const { code, ms } = await withBrokerFrozen(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      return interrupt(run);
-    });
+    const { code, ms } = await interruptWhileFrozen(run, 1000);
     const stderr = run.stderr();
     expect(code, stderr).toBe(0);
     // The group's bounds (a leave of at most 5 s), 20 s for the updates, 5 s for the producer's disconnect; room for a slow machine.

@@ -7,7 +7,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin, type Message } from 'kafkajs';
 import { WorldTraffic, worldCodec } from '../../engine/world/index.js';
-import { REPO } from './cli.js';
+import { interrupt, REPO, type RunningTapedeck } from './cli.js';
 
 export const KAFKA_BROKERS = (process.env.TAPEDECK_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TAPEDECK_KAFKA_PORT ?? '19092'}`).split(',');
 
@@ -177,6 +177,18 @@ export async function withBrokerFrozen<T>(during: () => Promise<T>): Promise<T> 
   } finally {
     process.kill(Number(pid), 'SIGCONT');
   }
+}
+
+/**
+ * Ctrl-C to `run` once the broker has been frozen for `afterMs` (requests already sent wait
+ * for it meanwhile); its exit code and how long the exit took after the signal. The broker is
+ * let go once the process has ended.
+ */
+export async function interruptWhileFrozen(run: RunningTapedeck, afterMs: number): Promise<{ code: number | null; ms: number }> {
+  return withBrokerFrozen(async () => {
+    await new Promise((resolve) => setTimeout(resolve, afterMs));
+    return interrupt(run);
+  });
 }
 
 /** Run scripts/kafka/broker.sh `command` (start, stop, restart, status); a failure is thrown with what the script said. */
