@@ -389,7 +389,7 @@ export class KafkaSource<E> implements Source<E> {
     // Leaving waits for the broker's answer; one that does not answer (gone, frozen) would hold
     // the end of the recording for kafkajs's request timeouts and retries (50 s was seen).
     if (!(await within(consumer.disconnect().then(() => true, () => true), LEAVE_WAIT_MS, false))) {
-      this.options.onWarning?.(`the broker did not answer the consumer's leaving group ${this.group} within ${LEAVE_WAIT_MS / 1000} s; stopped waiting (the tape holds every event it reports)`);
+      this.options.onWarning?.(`the broker did not answer the consumer's leaving group ${this.group} within ${LEAVE_WAIT_MS / 1000} s; stopped waiting (the broker drops this consumer from the group once its session times out)`);
     }
   }
 
