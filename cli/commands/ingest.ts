@@ -33,8 +33,17 @@ interface IngestFlags extends KafkaSecurityFlags {
   json?: boolean;
 }
 
+/** A latency in the unit that reads best: events replayed from a topic's beginning can be days late. */
+function duration(ms: number): string {
+  if (ms < 1000) return `${ms.toFixed(2)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  if (ms < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} days`;
+}
+
 const latencyText = (l: LatencySummary | null): string =>
-  l === null ? 'no events yet' : `p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)}, p99 ${l.p99.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, max ${l.max.toFixed(2)}, mean ${l.mean.toFixed(2)}`;
+  l === null ? 'no events yet' : `p50 ${duration(l.p50)}, p95 ${duration(l.p95)}, p99 ${duration(l.p99)}, p99.9 ${duration(l.p999)}, max ${duration(l.max)}, mean ${duration(l.mean)}`;
 
 export function ingestCommand(): Command {
   const command = new Command('ingest')
