@@ -105,8 +105,6 @@ class UpdatePublisher {
   private failure: unknown = null;
   /** Set once the updates left are given up on: nothing more is sent. */
   private gaveUp = false;
-  /** Settles when the ingest is stopped (never, without a signal). */
-  private readonly stopped: Promise<void>;
   published = 0;
   emitted = 0;
 
@@ -115,10 +113,24 @@ class UpdatePublisher {
     private readonly topic: string,
     private readonly partitions: number,
     private readonly signal: AbortSignal | undefined,
-  ) {
-    this.stopped = new Promise((resolve) => {
-      if (signal?.aborted === true) resolve();
-      else signal?.addEventListener('abort', () => resolve(), { once: true });
+  ) {}
+
+  /**
+   * Settles when `sending` is done ('sent') or the ingest is stopped ('stop'), whichever comes
+   * first. A listener per wait, removed after it (a promise of the stop raced again and again
+   * would keep a reaction per wait for as long as the service runs).
+   */
+  private sentOrStopped(sending: Promise<void>): Promise<'sent' | 'stop'> {
+    const signal = this.signal;
+    if (signal === undefined) return sending.then(() => 'sent');
+    if (signal.aborted) return Promise.resolve('stop');
+    return new Promise((resolve) => {
+      const onStop = (): void => resolve('stop');
+      signal.addEventListener('abort', onStop, { once: true });
+      void sending.then(() => {
+        signal.removeEventListener('abort', onStop);
+        resolve('sent');
+      });
     });
   }
 
@@ -147,7 +159,7 @@ class UpdatePublisher {
   /** Wait while too many updates are waiting (called between batches, never inside apply); a stop ends the wait (flush bounds what follows). */
   async keepUp(): Promise<void> {
     this.kick();
-    while (this.pending.length > MAX_PENDING_UPDATES && this.sending !== null && this.signal?.aborted !== true) await Promise.race([this.sending, this.stopped]);
+    while (this.pending.length > MAX_PENDING_UPDATES && this.sending !== null && this.signal?.aborted !== true) await this.sentOrStopped(this.sending);
     this.check();
   }
 
@@ -165,13 +177,16 @@ class UpdatePublisher {
         this.kick();
         if (this.sending !== null) {
           // Until a stop, as long as the client takes (its retries end in a failure); after it, at most the bound.
-          const limit =
+          const outcome =
             this.signal?.aborted === true
-              ? (deadline ??= new Promise((resolve) => {
-                  timer = setTimeout(() => resolve('late'), STOPPED_PUBLISH_WAIT_MS);
-                }))
-              : this.stopped.then(() => 'stop' as const);
-          if ((await Promise.race([this.sending.then(() => 'sent' as const), limit])) === 'late') {
+              ? await Promise.race([
+                  this.sending.then(() => 'sent' as const),
+                  (deadline ??= new Promise((resolve) => {
+                    timer = setTimeout(() => resolve('late'), STOPPED_PUBLISH_WAIT_MS);
+                  })),
+                ])
+              : await this.sentOrStopped(this.sending);
+          if (outcome === 'late') {
             this.gaveUp = true;
             return;
           }
