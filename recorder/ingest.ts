@@ -23,6 +23,7 @@ import { isReject, type SourceRecord } from './source.js';
 import { KafkaSource, type KafkaSourceOptions } from './sources/kafka.js';
 
 import { DEFAULT_CHANNEL_CAPACITY } from './kafka-options.js';
+import { within } from '../tape/threads.js';
 
 export { DEFAULT_CHANNEL_CAPACITY };
 const MAX_PENDING_UPDATES = 100_000;
@@ -169,32 +170,22 @@ class UpdatePublisher {
    * (`unacknowledged`).
    */
   async flush(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    /** Settles STOPPED_PUBLISH_WAIT_MS after the stop (made once the stop has come). */
-    let deadline: Promise<'late'> | null = null;
-    try {
-      while (this.pending.length > 0 || this.sending !== null) {
-        this.kick();
-        if (this.sending !== null) {
-          // Until a stop, as long as the client takes (its retries end in a failure); after it, at most the bound.
-          const outcome =
-            this.signal?.aborted === true
-              ? await Promise.race([
-                  this.sending.then(() => 'sent' as const),
-                  (deadline ??= new Promise((resolve) => {
-                    timer = setTimeout(() => resolve('late'), STOPPED_PUBLISH_WAIT_MS);
-                  })),
-                ])
-              : await this.sentOrStopped(this.sending);
-          if (outcome === 'late') {
+    /** When the broker must have answered by (performance.now()), once the stop has come. */
+    let deadlineMs = Infinity;
+    while (this.pending.length > 0 || this.sending !== null) {
+      this.kick();
+      if (this.sending !== null) {
+        // Until a stop, as long as the client takes (its retries end in a failure); after it, at most the bound.
+        if (this.signal?.aborted !== true) await this.sentOrStopped(this.sending);
+        else {
+          deadlineMs = Math.min(deadlineMs, performance.now() + STOPPED_PUBLISH_WAIT_MS);
+          if ((await within(this.sending.then(() => 'sent' as const), deadlineMs - performance.now(), 'late' as const)) === 'late') {
             this.gaveUp = true;
             return;
           }
         }
-        this.check();
       }
-    } finally {
-      clearTimeout(timer);
+      this.check();
     }
   }
 
@@ -340,6 +331,6 @@ export async function ingest<S, E>(options: IngestOptions<S, E>): Promise<Ingest
     };
   } finally {
     // Not waited for past DISCONNECT_WAIT_MS: a broker that does not answer would hold the end.
-    if (producer !== null) await Promise.race([producer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
+    if (producer !== null) await within(producer.disconnect().catch(() => undefined), DISCONNECT_WAIT_MS, undefined);
   }
 }

@@ -26,7 +26,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { TapeReader } from '../tape/reader.js';
-import { compiledWorkerUrl, firstAbandoned, GAVE_UP, WorkerInbox } from '../tape/threads.js';
+import { compiledWorkerUrl, firstAbandoned, GAVE_UP, within, WorkerInbox } from '../tape/threads.js';
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
@@ -280,7 +280,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
         outcome = await sendRange(reader, options.engine, producer, { ...plan, sender: 0, senders: 1, startEpochMs: epochMs() }, { stop: () => options.signal?.aborted === true, onProgress });
       } finally {
         // Not waited for past DISCONNECT_WAIT_MS: a broker that does not answer would hold the end.
-        await Promise.race([producer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
+        await within(producer.disconnect().catch(() => undefined), DISCONNECT_WAIT_MS, undefined);
       }
     } else {
       // A thread per target partition at most: more would have nothing to send.

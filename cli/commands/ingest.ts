@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../../recorder/record.js';
 import type { LatencySummary } from '../../recorder/ingest.js';
+import { formatUs } from '../../replayer/latency/units.js';
 import { DEFAULT_CHANNEL_CAPACITY, VALUE_FORMATS, type ValueFormat } from '../../recorder/kafka-options.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
@@ -33,10 +34,9 @@ interface IngestFlags extends KafkaSecurityFlags {
   json?: boolean;
 }
 
-/** A latency in the unit that reads best: events replayed from a topic's beginning can be days late. */
+/** A latency in the unit that reads best (formatUs's up to a minute): events replayed from a topic's beginning can be days late. */
 function duration(ms: number): string {
-  if (ms < 1000) return `${ms.toFixed(2)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms < 60_000) return formatUs(ms * 1000);
   if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
   if (ms < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
   return `${(ms / 86_400_000).toFixed(1)} days`;

@@ -96,7 +96,6 @@ export interface NdjsonSourceOptions<E> {
   readonly fd?: number;
 }
 
-
 /**
  * The leading bytes of compressed files, which are not lines of text: input that starts with
  * one (but a gzip file, which is read decompressed) is refused as a whole (E_INPUT_COMPRESSED), with the command that reads
