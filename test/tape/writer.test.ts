@@ -3,6 +3,7 @@
 // the writer left WAL mode) and leaves no file descriptor behind.
 
 import { copyFileSync, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -242,6 +243,33 @@ describe('tape writer', () => {
     } finally {
       writer.close();
     }
+  });
+
+  it.runIf(existsSync('/proc/self/fd'))('replacing a tape (--force) leaves the new tape at the path and nothing open on the old one; a FIFO there is replaced without waiting for a writer', async () => {
+    const dir = tempDir();
+    const engine = worldEngine;
+    const path = join(dir, 'replaced.tape');
+    await recordTape(new WorldTrafficSource({ seed: 1, events: 60_000 }), { path, engine, runSeed: 1, pipeline: 'off' });
+    const old = statSync(path).ino;
+    const result = await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path, engine, runSeed: 2, pipeline: 'off', overwrite: true });
+    expect(result.events).toBe(20_000);
+    expect(statSync(path).ino).not.toBe(old);
+    // The replaced file is let go on Node's thread pool: a descriptor left on it would keep its
+    // space taken for as long as the process runs (it shows as "replaced.tape (deleted)").
+    const deadline = Date.now() + 5_000;
+    while (openOn(path).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(openOn(path)).toEqual([]);
+    const fresh = join(dir, 'fresh.tape');
+    await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path: fresh, engine, runSeed: 2, pipeline: 'off' });
+    expect(tapedeck(['export', path]).stdout).toBe(tapedeck(['export', fresh]).stdout);
+    expectSelfContained(path);
+
+    const fifo = join(dir, 'fifo.tape');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const overFifo = await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path: fifo, engine, runSeed: 2, pipeline: 'off', overwrite: true });
+    expect(overFifo.events).toBe(20_000);
+    expect(statSync(fifo).isFile()).toBe(true);
+    expect(tapedeck(['export', fifo]).stdout).toBe(tapedeck(['export', fresh]).stdout);
   });
 
   it('a tape left with a hot rollback journal (a crash while its journal mode was switched) is rolled back when read, not reported damaged', async () => {
