@@ -122,7 +122,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   const stats = { ...fastDecoderStats };
   const control = new Int32Array(task.control);
   const fastCodec = canConvert ? source.fastCodec() : null;
-  const builder = new BlockBuilder();
+  const builder = new BlockBuilder({ packed: true });
   let items = 0;
   let rejects: { index: number; reject: SourceReject }[] = [];
   /** Bytes of raw input the chunk's rejects hold. */
@@ -136,7 +136,7 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   let converted = false;
   const send = async (): Promise<void> => {
     if (items === 0) return;
-    const block = builder.eventCount > 0 ? builder.finish(0) : null;
+    const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
     post({ type: 'chunk', block, rejects, items, converted }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
     sent++;
     if (converted) convertedChunks++;

@@ -9,7 +9,7 @@ import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
-import { BlockBuilder, BlockCursor, type EncodedBlock } from '../tape/block.js';
+import { BlockBuilder, BlockCursor, completeBlock, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { TapeWriteError } from '../tape/errors.js';
 import { sameFile } from '../tape/private.js';
@@ -339,10 +339,16 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     }
   };
 
-  /** A block from the worker: decode and apply its events, then commit it as it is. */
+  /**
+   * A block from the worker: decode and apply its events, and note each one's source position;
+   * return it with its position index and checksum, to commit as it is (the worker leaves both
+   * to this thread, which walks the events anyway: sent as objects, a block's 64 index rows
+   * cost more to pass between threads than to make here).
+   */
   const cursor = new BlockCursor();
   const decode = eventDecoder(engine);
-  const applyBlock = (block: EncodedBlock): void => {
+  const blockSpans = new SourceSpans();
+  const applyBlock = (block: PackedBlock): EncodedBlock => {
     if (block.firstSeq !== seq || block.blockNo !== blockNo) {
       throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
     }
@@ -350,11 +356,13 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     cursor.reset(block, bytes);
     while (cursor.next()) {
       const event = decode(bytes, cursor.payloadOffset, cursor.payloadLength);
+      blockSpans.add(cursor.stream, cursor.partition, cursor.position);
       ctx.prepare(seq, cursor.timestampUs, cursor.partition);
       state = engine.apply(state, event, ctx);
       seq++;
       afterApplied();
     }
+    return completeBlock(block, blockSpans);
   };
 
   let stopped = false;
@@ -377,13 +385,13 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         if (message.stopped) stopped = true;
         break;
       }
-      if (message.block !== null) applyBlock(message.block);
+      const block = message.block === null ? undefined : applyBlock(message.block);
       read = message.read;
       quarantined = message.quarantined;
       if (message.rejects.length > 0) pendingRejects.push(...message.rejects);
       if (message.position !== undefined) pipelinePosition = message.position;
       // A block waits for its commit group; rejects sent on their own are committed now.
-      flush(message.block ?? undefined, message.block === null);
+      flush(block, block === undefined);
       pipeline.consumed();
       if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
         await new Promise((resolve) => setImmediate(resolve));

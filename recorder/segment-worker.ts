@@ -159,13 +159,13 @@ async function run(task: SegmentTask): Promise<void> {
       options = { ...common, fd: task.fd!, from: { byteOffset: start, line: 0 }, until: base + (segment + 1) * task.segmentBytes, blockingReads: true };
     }
     const source = new NdjsonSource(options);
-    const builder = new BlockBuilder();
+    const builder = new BlockBuilder({ packed: true });
     let items = 0;
     let nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
     let rejects: SegmentReject[] = [];
     let rejectBytes = 0;
     const send = (last: boolean): void => {
-      const block = builder.eventCount > 0 ? builder.finish(0) : null;
+      const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
       const offsets = nextOffsets.slice(0, items);
       post(
         { type: 'chunk', worker: task.worker, segment, block, nextOffsets: offsets, rejects, items, last },

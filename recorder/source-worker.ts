@@ -1,7 +1,9 @@
 // The recorder's source worker (see pipeline.ts): reads the source, encodes its events into
-// finished blocks exactly as the main thread's builder would, and posts each block with the
+// blocks exactly as the main thread's builder would (less the position index and checksum,
+// which the main thread adds as it applies them: completeBlock), and posts each block with the
 // rejects and the source position that go into the same commit. The main thread applies the
-// events (live checkpoints) and writes; this thread stays at most MAX_IN_FLIGHT batches ahead.
+// events (live checkpoints) and writes; this thread stays a bounded number of batches and bytes
+// ahead (MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT).
 // The thread is kept for the process's next recording (pipeline.ts): each job comes as a
 // message with its own port, and engines are loaded once.
 
@@ -9,7 +11,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { BlockBuilder } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
 import { SendWindow, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
@@ -24,7 +26,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   const control = new Int32Array(task.control);
   const engine = await loadEngineOnce(task.engineSpec);
   const source = sourceFromSpec(task.spec, engine);
-  const builder = new BlockBuilder();
+  const builder = new BlockBuilder({ packed: true });
   let seq = task.startSeq;
   let blockNo = task.firstBlockNo;
   let read = task.read;
@@ -34,24 +36,26 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   let rejectBytes = 0;
   let lastItem: SourceItem | null = null;
   const fast = source.fillBlock !== undefined && source.resumePosition !== undefined;
-  // At most MAX_IN_FLIGHT batches ahead of the main thread (or until told to stop); each holds
-  // at most a block of 4 MiB and 4 MiB of rejects, so no bound on bytes is needed.
-  const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, Infinity);
+  // At most MAX_IN_FLIGHT batches, or MAX_BYTES_IN_FLIGHT of their blocks and rejects, ahead of
+  // the main thread (or until told to stop).
+  const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT);
   let stopped = false;
 
   const post = (message: PipelineMessage, transfer: ArrayBuffer[] = []): void => {
     port.postMessage(message, transfer);
   };
   const send = (): void => {
-    const block = builder.eventCount > 0 ? builder.finish(blockNo++) : null;
+    const block = builder.eventCount > 0 ? builder.finishPacked(blockNo++) : null;
     if (block === null && rejects.length === 0) return;
+    // (Counted before the post, which hands the block's buffer over and leaves it empty here.)
+    const bytes = (block === null ? 0 : block.data.length) + rejectBytes;
     post(
       { type: 'batch', block, rejects, read, quarantined, position: fast ? source.resumePosition!() : lastItem === null ? undefined : source.resumeAfter(lastItem) },
       block === null ? [] : [block.data.buffer as ArrayBuffer],
     );
     rejects = [];
     rejectBytes = 0;
-    window.sentMessage(0);
+    window.sentMessage(bytes);
   };
 
   /** Asked to stop (signal, stop condition): the source ends after what it is reading now. */

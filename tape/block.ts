@@ -48,11 +48,32 @@ export interface BlockSource {
   maxPosition: number;
 }
 
-export interface EncodedBlock extends BlockHeader {
+/**
+ * A block's header and events without its checksum and position index: what a reader thread
+ * sends the thread that commits it, which walks every event anyway (to apply it, or to copy it
+ * into a block of its own) and completes the block there (completeBlock).
+ */
+export interface PackedBlock extends BlockHeader {
   readonly data: Uint8Array;
+}
+
+export interface EncodedBlock extends PackedBlock {
   readonly checksum: number;
   /** Sorted by stream, then partition. */
   readonly sources: readonly BlockSource[];
+}
+
+/** The block `packed` with its checksum and its position index, `spans` (taken: empty afterwards). */
+export function completeBlock(packed: PackedBlock, spans: SourceSpans): EncodedBlock {
+  const header: BlockHeader = {
+    blockNo: packed.blockNo,
+    firstSeq: packed.firstSeq,
+    eventCount: packed.eventCount,
+    firstTsUs: packed.firstTsUs,
+    minTsUs: packed.minTsUs,
+    maxTsUs: packed.maxTsUs,
+  };
+  return { ...header, data: packed.data, checksum: blockChecksum(header, packed.data), sources: spans.take() };
 }
 
 /** Partitions below this (of stream 0) are tracked in an array; others in a map. */
@@ -170,7 +191,8 @@ export const BLOCK_MAX_BYTES = 4 << 20;
 /** Accumulates events into a block. Reused across blocks; `finish` copies the bytes out. */
 export class BlockBuilder {
   private readonly sink = new ByteSink(1 << 17);
-  private readonly spans = new SourceSpans();
+  /** The position index as events go in; null for a builder whose blocks leave as PackedBlocks (finishPacked). */
+  private readonly spans: SourceSpans | null;
   private count = 0;
   private firstSeq = 0;
   private firstTsUs = 0;
@@ -178,6 +200,14 @@ export class BlockBuilder {
   private maxTsUs = 0;
   private prevTsUs = 0;
   private prevPosition = 0;
+
+  /**
+   * `packed`: the blocks leave by finishPacked, for another thread to complete, so the position
+   * index is not kept here (a reader thread's builder).
+   */
+  constructor(options: { readonly packed?: boolean } = {}) {
+    this.spans = options.packed === true ? null : new SourceSpans();
+  }
 
   get eventCount(): number {
     return this.count;
@@ -265,7 +295,7 @@ export class BlockBuilder {
 
   /** Bookkeeping after an event. */
   private end(stream: number, partition: number, ts: number, position: number): void {
-    this.spans.add(stream, partition, position);
+    this.spans?.add(stream, partition, position);
     this.prevTsUs = ts;
     this.prevPosition = position;
     if (ts < this.minTsUs) this.minTsUs = ts;
@@ -360,7 +390,7 @@ export class BlockBuilder {
       const end = codec.encodeInto(event, b, o);
       if (end !== o + payloadLength) throw new Error(`event ${seq + n}: the codec wrote ${end - o} bytes but said ${payloadLength}`);
       o = end;
-      spans.add(0, partition, position);
+      if (spans !== null) spans.add(0, partition, position);
       prevTs = ts;
       prevPosition = position;
       if (ts < minTs) minTs = ts;
@@ -440,17 +470,25 @@ export class BlockBuilder {
 
   /** The finished block, numbered `blockNo`; the builder is empty afterwards. */
   finish(blockNo: number): EncodedBlock {
+    if (this.spans === null) throw new Error('a builder of packed blocks finishes them with finishPacked');
+    return completeBlock(this.finishPacked(blockNo), this.spans);
+  }
+
+  /**
+   * The finished block, numbered `blockNo`, without its checksum and position index (see
+   * PackedBlock); the builder is empty afterwards.
+   */
+  finishPacked(blockNo: number): PackedBlock {
     if (this.count === 0) throw new Error('cannot finish an empty block');
-    const header: BlockHeader = {
+    const block: PackedBlock = {
       blockNo,
       firstSeq: this.firstSeq,
       eventCount: this.count,
       firstTsUs: this.firstTsUs,
       minTsUs: this.minTsUs,
       maxTsUs: this.maxTsUs,
+      data: this.sink.copy(),
     };
-    const data = this.sink.copy();
-    const block = { ...header, data, checksum: blockChecksum(header, data), sources: this.spans.take() };
     this.sink.reset();
     this.count = 0;
     return block;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blockChecksum, BlockBuilder, BlockCursor, BlockFormatError, MAX_BLOCK_VALUE, type BlockEvent } from '../../tape/block.js';
+import { blockChecksum, BlockBuilder, BlockCursor, BlockFormatError, completeBlock, MAX_BLOCK_VALUE, SourceSpans, type BlockEvent } from '../../tape/block.js';
 import { propertyParams } from '../support/property.js';
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
@@ -54,6 +54,30 @@ describe('event blocks', () => {
         expect(block.maxTsUs).toBe(Math.max(...events.map((e) => e.timestampUs)));
       }),
       propertyParams('block round trip', 200),
+    );
+  });
+
+  it('a packed block completed by the thread that walks its events (completeBlock) is the block finish() gives: the same bytes, checksum and position index', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 60 }), fc.nat({ max: 2 ** 40 }), (events, firstSeq) => {
+        const whole = new BlockBuilder();
+        const packed = new BlockBuilder({ packed: true });
+        events.forEach((e, i) => {
+          whole.add(firstSeq + i, e);
+          packed.add(firstSeq + i, e);
+        });
+        const expected = whole.finish(5);
+        const sent = packed.finishPacked(5);
+        expect(sent).not.toHaveProperty('checksum');
+        expect(sent).not.toHaveProperty('sources');
+        // What the recorder's main thread does with a reader thread's block.
+        const spans = new SourceSpans();
+        const cursor = new BlockCursor().reset(sent, sent.data);
+        while (cursor.next()) spans.add(cursor.stream, cursor.partition, cursor.position);
+        expect(completeBlock(sent, spans)).toEqual(expected);
+        expect(() => packed.finish(6)).toThrow(/finishPacked/);
+      }),
+      propertyParams('packed block completed', 200),
     );
   });
 
