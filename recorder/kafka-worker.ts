@@ -137,10 +137,12 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   const send = async (): Promise<void> => {
     if (items === 0) return;
     const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
+    // Counted before the post, which hands the block's buffer over and leaves it empty here
+    // (counted after it, a chunk's block counted 0: only its rejects bounded the bytes ahead).
+    const bytes = (block === null ? 0 : block.data.byteLength) + rejectBytes;
     post({ type: 'chunk', block, rejects, items, converted }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
     sent++;
     if (converted) convertedChunks++;
-    const bytes = (block === null ? 0 : block.data.byteLength) + rejectBytes;
     items = 0;
     rejects = [];
     rejectBytes = 0;

@@ -167,11 +167,14 @@ async function run(task: SegmentTask): Promise<void> {
     const send = (last: boolean): void => {
       const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
       const offsets = nextOffsets.slice(0, items);
+      // Counted before the post, which hands the block's and the offsets' buffers over and
+      // leaves them empty here (counted after it, they counted 0 and only the rejects bounded
+      // the bytes ahead).
+      const bytes = (block === null ? 0 : block.data.byteLength) + offsets.byteLength + rejectBytes;
       post(
         { type: 'chunk', worker: task.worker, segment, block, nextOffsets: offsets, rejects, items, last },
         block === null ? [offsets.buffer] : [block.data.buffer as ArrayBuffer, offsets.buffer],
       );
-      const bytes = (block === null ? 0 : block.data.byteLength) + offsets.byteLength + rejectBytes;
       items = 0;
       nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
       rejects = [];
