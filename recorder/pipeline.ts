@@ -202,6 +202,8 @@ export interface SegmentTask {
   readonly input: string;
   /** The main thread's open descriptor of `input` (NdjsonSource's): every worker reads the file through it; or null: the text is fed (SegmentText messages). */
   readonly fd: number | null;
+  /** With `fd`: the file's size when the recording opened it (an end found before it is E_INPUT_TRUNCATED); else 0. */
+  readonly sizeAtOpen: number;
   readonly engineSpec: string;
   /** Where the recording starts: the first segment starts here. */
   readonly from: { readonly byteOffset: number; readonly line: number };

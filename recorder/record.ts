@@ -405,7 +405,24 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     positionNow = () => (segmentLine < 0 ? undefined : { byteOffset: segmentByteOffset, line: segmentLine });
     let segmentLineBase = startLine;
     let segmentItems = 0;
-    for await (const chunk of segments.chunks()) {
+    const chunks = segments.chunks()[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<SegmentChunk>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        // A parse worker failed between lines (the file was cut short, a read failed): what
+        // was taken is whole and applied, so it is committed, as on one thread; then the
+        // error stands (and a failed commit does not hide it).
+        try {
+          flush();
+        } catch {
+          // The worker's error is the one to report.
+        }
+        throw error;
+      }
+      if (next.done === true) break;
+      const chunk = next.value;
       takeChunk(chunk, input, segmentLineBase);
       segmentItems += chunk.items;
       if (chunk.last) {
@@ -414,7 +431,11 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       }
       segments.consumed(chunk.worker);
       if (segmentLine >= 0) source.textTaken?.(segmentByteOffset);
-      if (stopped) return;
+      if (stopped) {
+        // As a for await's return does (the generator holds nothing to let go of today).
+        await chunks.return?.(undefined);
+        return;
+      }
       if (performance.now() - lastYieldMs >= YIELD_INTERVAL_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         lastYieldMs = performance.now();
@@ -766,7 +787,8 @@ function startPipeline<S, E>(
     const from = spec.from as { byteOffset: number; line: number };
     const segmentBytes = positiveInteger('segmentBytes', options.segmentBytes ?? SEGMENT_BYTES);
     const fd = spec.kind === 'ndjson' ? spec.fd : null;
-    const segments = new SegmentPipeline(url, { input: spec.input, fd, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
+    const sizeAtOpen = spec.kind === 'ndjson' ? spec.sizeAtOpen : 0;
+    const segments = new SegmentPipeline(url, { input: spec.input, fd, sizeAtOpen, engineSpec, from, maxLineBytes: spec.maxLineBytes, keepRaw: spec.keepRaw, redaction: spec.redaction, segmentBytes });
     if (fd === null) segments.feed(source.text!(), from.byteOffset, segmentBytes);
     return segments;
   }

@@ -18,7 +18,7 @@ import { loadEngine } from '../tape/load-engine.js';
 import { chunkFull, CONTROL_STOP_SEGMENTS, CONTROL_TEXT_TAKEN, SEGMENT_CHUNK_ITEMS, SEGMENT_IN_FLIGHT, SEGMENT_IN_FLIGHT_BYTES, type SegmentMessage, type SegmentReject, type SegmentTask, type SegmentText } from './pipeline.js';
 import { SendWindow, workerFailure } from '../tape/threads.js';
 import { Redactor } from './redact.js';
-import { isReject } from './source.js';
+import { isReject, type SourceItem } from './source.js';
 import { lineStartAtOrAfter, NdjsonSource, nextByteOffsetOf, type NdjsonSourceOptions } from './sources/ndjson.js';
 
 /** A segment of fed text (SegmentPipeline.feed), as it arrives. */
@@ -125,7 +125,9 @@ async function run(task: SegmentTask): Promise<void> {
           Atomics.notify(control, takenAt);
         })
       : null;
-  const size = task.fd === null ? 0 : fstatSync(task.fd).size;
+  // Segments up to the size the file had when the recording opened it, or has now if larger:
+  // one cut short since ends where its reads find the end too soon (E_INPUT_TRUNCATED).
+  const size = task.fd === null ? 0 : Math.max(fstatSync(task.fd).size, task.sizeAtOpen);
   const window = new SendWindow(control, task.worker, stopAt, SEGMENT_IN_FLIGHT, SEGMENT_IN_FLIGHT_BYTES);
   const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
@@ -156,7 +158,7 @@ async function run(task: SegmentTask): Promise<void> {
         post({ type: 'end', worker: task.worker, segment });
         return;
       }
-      options = { ...common, fd: task.fd!, from: { byteOffset: start, line: 0 }, until: base + (segment + 1) * task.segmentBytes, blockingReads: true };
+      options = { ...common, fd: task.fd!, sizeAtOpen: task.sizeAtOpen, from: { byteOffset: start, line: 0 }, until: base + (segment + 1) * task.segmentBytes, blockingReads: true };
     }
     const source = new NdjsonSource(options);
     const builder = new BlockBuilder({ packed: true });
@@ -181,7 +183,7 @@ async function run(task: SegmentTask): Promise<void> {
       rejectBytes = 0;
       window.sentMessage(bytes);
     };
-    for await (const batch of source.batches()) {
+    const takeBatch = (batch: readonly SourceItem[]): void => {
       for (let i = 0; i < batch.length; i++) {
         const item = batch[i];
         nextOffsets[items] = nextByteOffsetOf(item);
@@ -195,6 +197,16 @@ async function run(task: SegmentTask): Promise<void> {
         items++;
         if (chunkFull(items, SEGMENT_CHUNK_ITEMS, builder.byteLength, rejectBytes)) send(false);
       }
+    };
+    try {
+      for await (const batch of source.batches()) {
+        takeBatch(batch);
+      }
+    } catch (error) {
+      // The lines parsed before a failure between lines (the file was cut short, a read failed)
+      // go to the main thread first: it commits them, then the error stands.
+      if (items > 0) send(false);
+      throw error;
     }
     send(true);
   }

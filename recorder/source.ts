@@ -106,6 +106,8 @@ export type SourceSpec =
       readonly input: string;
       /** The main thread's open descriptor of `input`: a worker reads the same file, even if the path changes meanwhile. */
       readonly fd: number;
+      /** The file's size when the main thread opened it (see NdjsonSourceOptions.sizeAtOpen). */
+      readonly sizeAtOpen: number;
       readonly maxLineBytes: number;
       readonly from: unknown;
       readonly keepRaw: boolean;

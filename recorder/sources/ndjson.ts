@@ -94,6 +94,12 @@ export interface NdjsonSourceOptions<E> {
    * the file the main thread's source opened (the descriptor stays that source's to close).
    */
   readonly fd?: number;
+  /**
+   * The file's size when the recording opened it (a parse worker's source is given the main
+   * thread's): a read that finds the file's end before it means the file was cut short while it
+   * was read (E_INPUT_TRUNCATED). By default the size this source finds when it opens the file.
+   */
+  readonly sizeAtOpen?: number;
 }
 
 /**
@@ -215,6 +221,12 @@ export class NdjsonSource<E> implements Source<E> {
           if (compressed !== null) throw compressed;
           // (A gzip file's resume point is checked when it is decompressed up to it: see gunzipped.)
           const from = options.from;
+          const sizeAtOpen = options.sizeAtOpen;
+          if (from !== undefined && sizeAtOpen !== undefined && from.byteOffset > file.size && from.byteOffset <= sizeAtOpen) {
+            // A parse worker's segment that starts past the end of a file that was longer when
+            // the recording opened it: the file was cut short, it is not another file.
+            throw cutShort(fd, file.size, { label: options.input, size: sizeAtOpen });
+          }
           if (from !== undefined && from.byteOffset > 0 && !gzip) checkResumePoint(fd, options.input, from);
         }
       } catch (error) {
@@ -258,6 +270,7 @@ export class NdjsonSource<E> implements Source<E> {
         kind: 'ndjson',
         input: o.input,
         fd: this.fd,
+        sizeAtOpen: this.options.sizeAtOpen ?? this.fileSize!,
         maxLineBytes: this.maxLineBytes,
         from,
         keepRaw: o.keepRaw !== false,
@@ -306,8 +319,9 @@ export class NdjsonSource<E> implements Source<E> {
     if (this.gzip) return this.gunzipped(fd);
     if (!this.seekable) return checkedStream(this.counted(readChunks(fd, null)), first, this.label, () => false);
     const start = this.from.byteOffset;
-    if (this.options.blockingReads) return readBlocking(fd, start);
-    return readChunks(fd, start);
+    const expected = { label: this.label, size: this.options.sizeAtOpen ?? this.fileSize! };
+    if (this.options.blockingReads) return readBlocking(fd, start, expected);
+    return readChunks(fd, start, expected);
   }
 
   /**
@@ -647,28 +661,64 @@ async function* checkedChunks(input: AsyncIterable<Uint8Array>, check: boolean, 
 
 const readAsync = promisify(read);
 
+/** A file's name, and the size it had when the recording opened it: where its end is expected. */
+interface ExpectedEnd {
+  readonly label: string;
+  readonly size: number;
+}
+
+/**
+ * The end of the file open as `fd` was found at byte `at`, before the size it had when the
+ * recording opened it: something cut the file short while it was read (logrotate's
+ * copytruncate does that to a log). Its last line read may be cut too, and the lines after are
+ * gone: the recording stops here rather than report the cut line as bad input or end as if
+ * the file had been read whole.
+ */
+function cutShort(fd: number, at: number, expected: ExpectedEnd): TapedeckError {
+  let now = at;
+  try {
+    now = fstatSync(fd).size;
+  } catch {
+    // The size found by the read stands.
+  }
+  const n = (value: number): string => value.toLocaleString('en-US');
+  return new TapedeckError(
+    'E_INPUT_TRUNCATED',
+    `${expected.label}: the file was cut short while it was recorded: it held ${n(expected.size)} bytes when the recording opened it, and its end came at byte ${n(at)} ` +
+      `(${n(now)} bytes now; another program truncated it, as logrotate's copytruncate does?). The whole lines before the cut are recorded, not the one it cut; ` +
+      '--resume goes on from there if the file is put back whole',
+  );
+}
+
 /**
  * The file open as `fd` from byte `start` (null: a pipe, read in order from where it is), in
- * chunks of READ_CHUNK_BYTES. Not a read stream: destroying one closes its descriptor, which
- * is the source's to close (close()), and closing a descriptor twice can close another file
- * that was given its number meanwhile.
+ * chunks of READ_CHUNK_BYTES; with `expected`, an end before its size is an error (cutShort).
+ * Not a read stream: destroying one closes its descriptor, which is the source's to close
+ * (close()), and closing a descriptor twice can close another file that was given its number
+ * meanwhile.
  */
-async function* readChunks(fd: number, start: number | null): AsyncGenerator<Uint8Array> {
+async function* readChunks(fd: number, start: number | null, expected?: ExpectedEnd): AsyncGenerator<Uint8Array> {
   for (let at = start; ; ) {
     const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     const { bytesRead } = await readAsync(fd, chunk, 0, READ_CHUNK_BYTES, at);
-    if (bytesRead === 0) return;
+    if (bytesRead === 0) {
+      if (expected !== undefined && at !== null && at < expected.size) throw cutShort(fd, at, expected);
+      return;
+    }
     if (at !== null) at += bytesRead;
     yield bytesRead === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, bytesRead);
   }
 }
 
-/** The file open as `fd` from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads. */
-async function* readBlocking(fd: number, start: number): AsyncGenerator<Uint8Array> {
+/** The file open as `fd` from `start`, in chunks of READ_CHUNK_BYTES, by blocking reads; an end before `expected.size` is an error (cutShort). */
+async function* readBlocking(fd: number, start: number, expected: ExpectedEnd): AsyncGenerator<Uint8Array> {
   for (let at = start; ; ) {
     const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     const n = readSync(fd, chunk, 0, READ_CHUNK_BYTES, at);
-    if (n === 0) return;
+    if (n === 0) {
+      if (at < expected.size) throw cutShort(fd, at, expected);
+      return;
+    }
     at += n;
     yield n === READ_CHUNK_BYTES ? chunk : chunk.subarray(0, n);
   }
