@@ -331,6 +331,18 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     options.onProgress?.({ events: seq, read, blocks: blockNo, position });
   };
 
+  /**
+   * The source failed between inputs: what was taken is whole and applied, so it is committed,
+   * as a stop commits it; then the source's error stands (a failed commit does not hide it).
+   */
+  const commitTaken = (): void => {
+    try {
+      flush();
+    } catch {
+      // The source's error is the one to report.
+    }
+  };
+
   /** After event seq - 1 was applied: the checkpoint and snapshot it completes, if any. */
   const afterApplied = (): void => {
     if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
@@ -411,14 +423,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       try {
         next = await chunks.next();
       } catch (error) {
-        // A parse worker failed between lines (the file was cut short, a read failed): what
-        // was taken is whole and applied, so it is committed, as on one thread; then the
-        // error stands (and a failed commit does not hide it).
-        try {
-          flush();
-        } catch {
-          // The worker's error is the one to report.
-        }
+        // A parse worker failed between lines (the file was cut short, a read failed).
+        commitTaken();
         throw error;
       }
       if (next.done === true) break;
@@ -550,16 +556,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         try {
           next = await batches.next();
         } catch (error) {
-          // The source failed between inputs (a read error, damaged compressed input): what
-          // was taken is whole and applied, so it is committed, as a stop commits it; then the
-          // source's error stands (and a failed commit does not hide it).
-          if ((idle?.failure() ?? null) === null) {
-            try {
-              flush();
-            } catch {
-              // The source's error is the one to report.
-            }
-          }
+          // The source failed between inputs (a read error, damaged compressed input).
+          if ((idle?.failure() ?? null) === null) commitTaken();
           throw error;
         }
         if (next.done === true) break;
