@@ -332,14 +332,23 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   };
 
   /**
-   * The source failed between inputs: what was taken is whole and applied, so it is committed,
-   * as a stop commits it; then the source's error stands (a failed commit does not hide it).
+   * The next of `inputs`. When the source fails between inputs (a read error, damaged
+   * compressed input, a file cut short), what was taken is whole and applied, so it is
+   * committed, as a stop commits it (unless `commit` says no); then the source's error stands
+   * (a failed commit does not hide it).
    */
-  const commitTaken = (): void => {
+  const nextOrCommit = async <T>(inputs: AsyncIterator<T>, commit: () => boolean = () => true): Promise<IteratorResult<T>> => {
     try {
-      flush();
-    } catch {
-      // The source's error is the one to report.
+      return await inputs.next();
+    } catch (error) {
+      if (commit()) {
+        try {
+          flush();
+        } catch {
+          // The source's error is the one to report.
+        }
+      }
+      throw error;
     }
   };
 
@@ -419,14 +428,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     let segmentItems = 0;
     const chunks = segments.chunks()[Symbol.asyncIterator]();
     for (;;) {
-      let next: IteratorResult<SegmentChunk>;
-      try {
-        next = await chunks.next();
-      } catch (error) {
-        // A parse worker failed between lines (the file was cut short, a read failed).
-        commitTaken();
-        throw error;
-      }
+      // (A parse worker's failure between lines comes here: a file cut short, a read failed.)
+      const next = await nextOrCommit(chunks);
       if (next.done === true) break;
       const chunk = next.value;
       takeChunk(chunk, input, segmentLineBase);
@@ -552,14 +555,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     const batches = source.batches()[Symbol.asyncIterator]();
     try {
       for (;;) {
-        let next: IteratorResult<readonly SourceItem<E>[]>;
-        try {
-          next = await batches.next();
-        } catch (error) {
-          // The source failed between inputs (a read error, damaged compressed input).
-          if ((idle?.failure() ?? null) === null) commitTaken();
-          throw error;
-        }
+        const next = await nextOrCommit(batches, () => (idle?.failure() ?? null) === null);
         if (next.done === true) break;
         const batch = next.value;
         if ((idle?.failure() ?? null) !== null) break;

@@ -173,6 +173,8 @@ export class NdjsonSource<E> implements Source<E> {
   private discardedBytes = 0;
   /** A regular file's size when it was opened (compressed, for a gzip file); null for stdin or a pipe. */
   readonly fileSize: number | null;
+  /** A regular file's size when the recording opened it (NdjsonSourceOptions.sizeAtOpen, else fileSize): where its reads expect its end. */
+  private readonly sizeAtOpen: number | null;
   /** The input is a gzip-compressed file: read through zlib, in order (positions are in its text). */
   readonly gzip: boolean;
   /** Compressed bytes of a gzip file read so far (its progress). */
@@ -236,6 +238,7 @@ export class NdjsonSource<E> implements Source<E> {
     }
     this.streamed = streamed;
     this.fileSize = fileSize;
+    this.sizeAtOpen = options.sizeAtOpen ?? fileSize;
     this.gzip = gzip;
     this.live = fileSize === null;
     // A stream (stdin, a pipe) cannot be read again: a resumed recording reads what is piped in
@@ -270,7 +273,7 @@ export class NdjsonSource<E> implements Source<E> {
         kind: 'ndjson',
         input: o.input,
         fd: this.fd,
-        sizeAtOpen: this.options.sizeAtOpen ?? this.fileSize!,
+        sizeAtOpen: this.sizeAtOpen!,
         maxLineBytes: this.maxLineBytes,
         from,
         keepRaw: o.keepRaw !== false,
@@ -319,7 +322,7 @@ export class NdjsonSource<E> implements Source<E> {
     if (this.gzip) return this.gunzipped(fd);
     if (!this.seekable) return checkedStream(this.counted(readChunks(fd, null)), first, this.label, () => false);
     const start = this.from.byteOffset;
-    const expected = { label: this.label, size: this.options.sizeAtOpen ?? this.fileSize! };
+    const expected = { label: this.label, size: this.sizeAtOpen! };
     if (this.options.blockingReads) return readBlocking(fd, start, expected);
     return readChunks(fd, start, expected);
   }

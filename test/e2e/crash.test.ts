@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 import { killRandom, killUntilDone } from '../support/kill.js';
 
 const KILLS = 20;
@@ -16,8 +16,7 @@ describe('crash safety', () => {
     console.log(`[crash] ndjson: seed ${seed} (rerun: TAPEDECK_SEED=${seed} npx vitest run test/e2e/crash.test.ts)`);
     const dir = tempDir();
     const source = join(dir, 'source.ndjson');
-    expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '1000000', '--seed', String(seed % 1000)]).status).toBe(0);
-    expect(tapedeck(['export', join(dir, 'gen.tape'), '--out', source]).status).toBe(0);
+    writeGeneratedNdjson(source, 1_000_000, seed % 1000);
     const tape = join(dir, 'crash.tape');
     const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source], tape, events: 1_000_000, random: killRandom(seed), label: `ndjson, seed ${seed}` });
     console.log(`[crash] ndjson: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
@@ -65,8 +64,7 @@ describe('crash safety', () => {
     // 600,000 lines: a file is committed 8 blocks (32,768 events) at a time, and each kill by
     // progress needs a commit of its own, so 300,000 lines (9 commits before the last) left
     // the 10 kills to chance (a run made 9, the recording finishing before the tenth).
-    expect(tapedeck(['record', '--out', join(dir, 'gen.tape'), '--events', '600000', '--seed', String(seed % 1000)]).status).toBe(0);
-    expect(tapedeck(['export', join(dir, 'gen.tape'), '--out', source]).status).toBe(0);
+    writeGeneratedNdjson(source, 600_000, seed % 1000);
     const gz = join(dir, 'source.ndjson.gz');
     writeFileSync(gz, gzipSync(readFileSync(source)));
     const tape = join(dir, 'crash.tape');

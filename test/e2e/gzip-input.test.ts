@@ -12,7 +12,7 @@ import { recordTape } from '../../recorder/record.js';
 import { NdjsonSource } from '../../recorder/sources/ndjson.js';
 import { TapeReader } from '../../tape/reader.js';
 import { corpus, MAX_LINE } from '../support/bad-input.js';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 
 const exportText = (tape: string): string => tapedeck(['export', tape]).stdout;
 
@@ -39,10 +39,8 @@ describe.each([
 
   beforeAll(() => {
     dir = tempDir();
-    const source = join(dir, 'source.tape');
-    expect(tapedeck(['record', '--out', source, '--events', '100000', '--seed', '4']).status).toBe(0);
     plain = join(dir, 'events.ndjson');
-    expect(tapedeck(['export', source, '--out', plain]).status).toBe(0);
+    writeGeneratedNdjson(plain, 100_000, 4);
     text = readFileSync(plain, 'utf8');
     lineCount = text.split('\n').length - 1;
     expect(lineCount).toBe(100_000);

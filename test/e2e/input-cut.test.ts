@@ -11,7 +11,7 @@ import { TapedeckError } from '../../engine/errors.js';
 import { worldEngine } from '../../engine/world/index.js';
 import { recordTape } from '../../recorder/record.js';
 import { NdjsonSource } from '../../recorder/sources/ndjson.js';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 
 interface Held {
   events: number;
@@ -26,13 +26,11 @@ describe('an NDJSON file cut short while it is recorded', () => {
 
   beforeAll(() => {
     dir = tempDir();
-    const generated = join(dir, 'generated.tape');
     // 400,000 lines (about 48 MB): the parse workers run at most 2 x 16 chunks of 4,096 lines
     // ahead of the main thread, which has taken 32,768 at its first commit, so most of the file
     // is still unread when the test cuts it there.
-    expect(tapedeck(['record', '--out', generated, '--events', '400000', '--seed', '11']).status).toBe(0);
     original = join(dir, 'original.ndjson');
-    expect(tapedeck(['export', generated, '--out', original]).status).toBe(0);
+    writeGeneratedNdjson(original, 400_000, 11);
     lines = readFileSync(original, 'utf8').split('\n');
     expect(lines.pop()).toBe('');
     expect(lines).toHaveLength(400_000);

@@ -8,7 +8,7 @@ import { TapeError } from '../../tape/errors.js';
 import { TapeReader } from '../../tape/reader.js';
 import { COLUMNS, type ColumnKind } from '../../tape/schema.js';
 import { verifyTape } from '../../tape/verify.js';
-import { tapedeck, tempDir } from '../support/cli.js';
+import { tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 
 /**
  * Everything a reader hands out, as JSON (the snapshots it picks before each checkpoint apart);
@@ -92,10 +92,8 @@ describe('damaged tapes', () => {
 
   it('record --resume refuses a tape with a damaged or missing block before its last snapshot (exit 2 naming the block), and leaves the tape as it was', () => {
     const dir = tempDir();
-    const generated = join(dir, 'gen.tape');
-    expect(tapedeck(['record', '--out', generated, '--events', '12000']).status).toBe(0);
     const input = join(dir, 'in.ndjson');
-    expect(tapedeck(['export', generated, '--out', input]).status).toBe(0);
+    writeGeneratedNdjson(input, 12_000);
     const lines = readFileSync(input, 'utf8').split('\n');
     const firstPart = join(dir, 'first.ndjson');
     writeFileSync(firstPart, lines.slice(0, 8000).join('\n') + '\n');

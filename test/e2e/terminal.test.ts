@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyTape } from '../../tape/verify.js';
-import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { REPO, tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 import { committedEvents } from '../support/kill.js';
 
 /** An argument for the shell `script -c` runs. */
@@ -77,10 +77,8 @@ describe('stdin at a terminal', () => {
 
   it('recording a file at a terminal shows its progress in MiB read, with the events so far', () => {
     const dir = tempDir();
-    const source = join(dir, 'source.tape');
     const input = join(dir, 'in.ndjson');
-    expect(tapedeck(['record', '--out', source, '--events', '100000']).status).toBe(0);
-    expect(tapedeck(['export', source, '--out', input]).status).toBe(0);
+    writeGeneratedNdjson(input, 100_000);
     const command = [process.execPath, join(REPO, 'bin', 'tapedeck.js'), 'record', '--source', 'ndjson', '--input', input, '--out', join(dir, 'file.tape')].map(quote).join(' ');
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);

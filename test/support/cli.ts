@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(REPO, 'bin', 'tapedeck.js');
@@ -135,4 +136,14 @@ export function tempDir(prefix = 'tapedeck-test-'): string {
 export function removeTempDirs(): void {
   if (process.env.TAPEDECK_KEEP_TEST_FILES) return;
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Write `path`: the NDJSON lines of `events` generated `world` events (`--seed`, when given), as
+ * `export` writes them, from a tape recorded beside it (`path`.tape).
+ */
+export function writeGeneratedNdjson(path: string, events: number, seed?: number): void {
+  const tape = `${path}.tape`;
+  expect(tapedeck(['record', '--out', tape, '--events', String(events), ...(seed === undefined ? [] : ['--seed', String(seed)])]).status).toBe(0);
+  expect(tapedeck(['export', tape, '--out', path]).status).toBe(0);
 }
