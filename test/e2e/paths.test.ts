@@ -89,6 +89,17 @@ describe('paths and files', () => {
     refused(tapedeck(['record', '--out', join(dir, 'missing', 'a.tape'), '--events', '100']), /error \[E_TAPE_CREATE\]: .*a\.tape: cannot create the tape: its folder does not exist \(ENOENT\)/);
   });
 
+  it('a tape whose creation fails (--force) leaves the tape it was to replace as it was, and nothing half-made', () => {
+    const kept = join(dir, 'kept.tape');
+    copyFileSync(tape, kept);
+    // Files up to 256 KiB: an empty tape (its schema in 64 KiB pages) is larger.
+    const r = tapedeck(['record', '--out', kept, '--events', '100', '--force'], { fileSizeLimitBlocks: 512 });
+    refused(r, /error \[E_TAPE_WRITE\]: .*kept\.tape: cannot create the tape: /);
+    expect(readdirSync(dir).filter((f) => f.startsWith('kept.tape'))).toEqual(['kept.tape']);
+    expect(readFileSync(kept).equals(readFileSync(tape))).toBe(true);
+    expect(tapedeck(['verify', kept]).status).toBe(0);
+  });
+
   it('export and reports name the file they cannot write, and why', () => {
     refused(tapedeck(['export', tape, '--out', join(dir, 'missing', 'x.ndjson')]), /error \[E_FILE_WRITE\]: cannot create .*x\.ndjson: its folder does not exist \(ENOENT\)/);
     refused(tapedeck(['export', tape, '--out', dir]), /error \[E_FILE_WRITE\]: cannot create .*: it is a folder \(EISDIR\)/);

@@ -34,6 +34,18 @@ function openOn(path: string): string[] {
   return targets;
 }
 
+/**
+ * Wait (up to 5 s) until this process holds nothing open on `path` or its -wal/-shm files: a
+ * file the writer let go of (the -wal file it removed, a tape it replaced) is closed on Node's
+ * thread pool, so that its space is freed there. A descriptor left open would keep that space
+ * taken for as long as the process runs (it shows as "x.tape-wal (deleted)").
+ */
+async function expectNothingOpenOn(path: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (openOn(path).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(openOn(path)).toEqual([]);
+}
+
 /** A finished tape as a closed writer leaves it: one self-contained file, out of WAL mode, sound. */
 function expectSelfContained(path: string): void {
   expect(existsSync(`${path}-wal`)).toBe(false);
@@ -51,7 +63,7 @@ describe('tape writer', () => {
     const result = await recordTape(new WorldTrafficSource({ seed: 3, events: 300_000 }), { path, engine: worldEngine, runSeed: 3, pipeline: 'off' });
     expect(result.events).toBe(300_000);
     expect(backgroundCheckpointJobs()).toBe(before + 1);
-    expect(openOn(path)).toEqual([]);
+    await expectNothingOpenOn(path);
     expect(existsSync(`${path}-wal`)).toBe(false);
     const reader = TapeReader.open(path);
     expect(reader.summary().events).toBe(300_000);
@@ -254,11 +266,7 @@ describe('tape writer', () => {
     const result = await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path, engine, runSeed: 2, pipeline: 'off', overwrite: true });
     expect(result.events).toBe(20_000);
     expect(statSync(path).ino).not.toBe(old);
-    // The replaced file is let go on Node's thread pool: a descriptor left on it would keep its
-    // space taken for as long as the process runs (it shows as "replaced.tape (deleted)").
-    const deadline = Date.now() + 5_000;
-    while (openOn(path).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(openOn(path)).toEqual([]);
+    await expectNothingOpenOn(path);
     const fresh = join(dir, 'fresh.tape');
     await recordTape(new WorldTrafficSource({ seed: 2, events: 20_000 }), { path: fresh, engine, runSeed: 2, pipeline: 'off' });
     expect(tapedeck(['export', path]).stdout).toBe(tapedeck(['export', fresh]).stdout);
