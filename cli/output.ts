@@ -5,6 +5,7 @@ import { writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import cliProgress from 'cli-progress';
+import { formatDurationMs, type PacedPlan } from '../replayer/pacing.js';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -167,3 +168,17 @@ export function noteWalMode(result: { readonly path: string; readonly inWalMode:
       'it is complete and sound, and tapedeck reads it as it is (keep the two files together; the next writer to close it, such as a --resume, folds the WAL in)\n',
   );
 }
+
+/**
+ * The note, on stderr, that a paced replay (--speed K) will take a while: the first events
+ * would otherwise come out with nothing said (the replay sleeps to follow the recorded pace).
+ */
+export function notePaced(plan: PacedPlan): void {
+  if (plan.pacedMs < PACED_NOTE_MS) return;
+  process.stderr.write(
+    `tapedeck: note: at ${plan.speed} times the recorded pace, the ${formatDurationMs(plan.recordedUs / 1000)} of recorded time take about ${formatDurationMs(plan.pacedMs)} to replay (--speed max does not wait)\n`,
+  );
+}
+
+/** Paced replays shorter than this go without a note. */
+const PACED_NOTE_MS = 10_000;

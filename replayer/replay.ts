@@ -10,6 +10,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine, InvariantViolation, JsonEvent } from '../engine/types.js';
 import { DeterminismGuard, DeterminismViolationError } from './guard.js';
+import { pacedPlan, type PacedPlan } from './pacing.js';
 import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
@@ -54,6 +55,11 @@ export interface ReplayOptions {
    * paced, so that wall-clock time follows recorded time divided by K (K = 2: twice as fast).
    */
   readonly speed?: number | 'max';
+  /**
+   * With a speed K: told, before the replay starts, how long following the range's recorded
+   * time takes (a speed that would take more than a year is refused, E_USAGE).
+   */
+  readonly onPaced?: (plan: PacedPlan) => void;
   /** Also return this replay's digest at every checkpoint (for comparing runs). */
   readonly collectDigests?: boolean;
   /**
@@ -235,6 +241,11 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   const rangeEvents = Math.max(0, Math.min(toSeq, total - 1) - fromSeq + 1);
   const speed = options.speed ?? 'max';
   if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new ReplayError('E_USAGE', `--speed must be "max" or a positive number, got ${speed}`);
+  if (speed !== 'max') {
+    // (Made whether or not onPaced is given: it refuses a speed that would take years.)
+    const plan = pacedPlan(reader, fromSeq, Math.min(toSeq, total - 1), speed);
+    options.onPaced?.(plan);
+  }
   // Pacing: the first replayed event sets the origin; later ones wait until their recorded
   // offset, divided by the speed, has passed on the wall clock.
   let paceOriginUs = -1;

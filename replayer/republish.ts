@@ -30,6 +30,7 @@ import { compiledWorkerUrl, firstAbandoned, GAVE_UP, within, WorkerInbox } from 
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
+import { pacedPlan, type PacedPlan } from './pacing.js';
 
 /** How a republished event's value is written: its JSON, or the engine codec's bytes. */
 export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
@@ -47,6 +48,11 @@ export interface RepublishOptions {
   readonly fromSeq?: number;
   readonly toSeq?: number;
   readonly onProgress?: (sent: number, total: number) => void;
+  /**
+   * With a speed K: told, before sending starts, how long following the range's recorded time
+   * takes (a speed that would take more than a year is refused, E_USAGE).
+   */
+  readonly onPaced?: (plan: PacedPlan) => void;
   /**
    * Called as acknowledgements arrive, and once at the end (also after a failure or a stop),
    * with the last event known delivered together with every one before it (null: none yet).
@@ -244,6 +250,11 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     const toSeq = Math.min(options.toSeq ?? total - 1, total - 1);
     if (fromSeq > total) throw new TapedeckError('E_USAGE', `--from ${fromSeq} is past the end of the tape (${total} events)`);
     const rangeEvents = Math.max(0, toSeq - fromSeq + 1);
+    // Before the broker is reached: a speed that would take years is refused at once.
+    if (speed !== 'max') {
+      const plan = pacedPlan(reader, fromSeq, toSeq, speed);
+      options.onPaced?.(plan);
+    }
 
     const admin = kafka.admin();
     let targetPartitions: number;

@@ -270,6 +270,23 @@ export class TapeReader {
     });
   }
 
+  /**
+   * The recorded time the events `fromSeq` to `toSeq` span (µs): the latest timestamp of the
+   * blocks holding them less the earliest, from the blocks' columns (an estimate to the block:
+   * a range that starts or ends inside a block counts the whole block); 0 when none holds them.
+   */
+  timeSpanUs(fromSeq: number, toSeq: number): number {
+    return this.guard('the blocks table', () => {
+      const b = this.db
+        .prepare('SELECT MIN(min_ts_us) AS minTs, MAX(max_ts_us) AS maxTs FROM blocks WHERE first_seq <= ? AND first_seq + event_count > ?')
+        .get(toSeq, fromSeq) as { minTs: number | null; maxTs: number | null };
+      if (b.minTs === null || b.maxTs === null) return 0;
+      const problem = columnProblem(b, { minTs: 'integer' }) ?? columnProblem(b, { maxTs: 'integer' });
+      if (problem !== null) throw new TapeCorruptError(this.path, `the blocks table does not add up: ${problem}`);
+      return Math.max(0, b.maxTs - b.minTs);
+    });
+  }
+
   /** Every checkpoint, in order, each checked against its checksum. */
   checkpoints(): Checkpoint[] {
     const rows = this.guard('checkpoints', () =>

@@ -13,7 +13,7 @@ import { printDivergence } from '../divergence.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
 import { fileWriteError } from '../../tape/private.js';
-import { fmt, fmtSeconds, line, printJson, progress, count } from '../output.js';
+import { fmt, fmtSeconds, line, notePaced, printJson, progress, count } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
 import { writeEmpirical } from '../../replayer/latency/service-time.js';
@@ -68,7 +68,7 @@ export function replayCommand(): Command {
     .option('--to <seq>', 'last event to replay, included', nonNegativeInt('--to'))
     .option('--from-time <time>', 'first event at or after this time (µs since the epoch, or ISO 8601)', timeUs('--from-time'))
     .option('--to-time <time>', 'last event at or before this time', timeUs('--to-time'))
-    .option('--speed <max|K>', 'max: never sleep (virtual time follows the recorded timestamps); K: paced, wall-clock time = recorded time / K', speedValue, 'max' as const)
+    .option('--speed <max|K>', 'max: never sleep (virtual time follows the recorded timestamps); K: paced, wall-clock time = recorded time / K (a pace taking 10 s or more is announced on stderr; one taking more than a year is refused)', speedValue, 'max' as const)
     .option('--checkpoint-digests', "with --json: include this replay's digest at every checkpoint")
     .option('--check-determinism', 'replay twice in two separate processes and compare their digests at every checkpoint')
     .option(
@@ -132,6 +132,7 @@ export function replayCommand(): Command {
           speed: flags.speed,
           collectDigests: flags.checkpointDigests === true,
           latency,
+          onPaced: notePaced,
           onProgress: (done, total) => bar.update(done, total),
         });
       }
@@ -267,6 +268,7 @@ async function republish(tape: string, flags: ReplayFlags): Promise<number> {
     senders: flags.workers,
     onAcknowledged: positions === null ? undefined : (lastAckedSeq) => positions.update(fromSeq ?? 0, lastAckedSeq),
     signal: stop.signal,
+    onPaced: notePaced,
     onProgress: (sent, total) => bar.update(sent, total),
   }).finally(() => {
     stop.release();
