@@ -78,7 +78,7 @@ export interface KafkaPreload {
 }
 
 async function run(task: KafkaTask, port: MessagePort): Promise<void> {
-  const post = (message: KafkaMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  const post = (message: KafkaMessage): void => port.postMessage(message);
   const { redaction, ...options } = task.options as Record<string, unknown> & { redaction: RedactionParts | 'main' | null };
   const canConvert = task.engineSpec !== undefined && redaction !== 'main';
   let codec: EventCodec<unknown> = jsonCodec;
@@ -105,7 +105,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   });
   port.once('close', () => finishRequested());
   try {
-    await read(task, source, canConvert, post);
+    await read(task, source, canConvert, port);
     // The tape commits what this thread sent after this: the consumer stays in a shared group
     // until those positions have reached it (KafkaSource.close).
     await finish;
@@ -118,7 +118,8 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
 }
 
 /** Read the topics and send the records packed, up to 'end'. */
-async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: boolean, post: (message: KafkaMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
+async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: boolean, port: MessagePort): Promise<void> {
+  const post = (message: KafkaMessage): void => port.postMessage(message);
   const stats = { ...fastDecoderStats };
   const control = new Int32Array(task.control);
   const fastCodec = canConvert ? source.fastCodec() : null;
@@ -137,17 +138,15 @@ async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: b
   const send = async (): Promise<void> => {
     if (items === 0) return;
     const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
-    // Counted before the post, which hands the block's buffer over and leaves it empty here
-    // (counted after it, a chunk's block counted 0: only its rejects bounded the bytes ahead).
-    const bytes = (block === null ? 0 : block.data.byteLength) + rejectBytes;
-    post({ type: 'chunk', block, rejects, items, converted }, block === null ? [] : [block.data.buffer as ArrayBuffer]);
+    const message: KafkaMessage = { type: 'chunk', block, rejects, items, converted };
+    const sentRejectBytes = rejectBytes;
     sent++;
     if (converted) convertedChunks++;
     items = 0;
     rejects = [];
     rejectBytes = 0;
     // Wait for room without blocking this thread's event loop: the consumer's heartbeats run on it.
-    const room = window.sentMessageAsync(bytes);
+    const room = window.sendAsync(port, message, block === null ? [] : [block.data.buffer as ArrayBuffer], sentRejectBytes);
     notePeak();
     await room;
   };

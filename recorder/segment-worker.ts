@@ -129,7 +129,7 @@ async function run(task: SegmentTask): Promise<void> {
   // one cut short since ends where its reads find the end too soon (E_INPUT_TRUNCATED).
   const size = task.fd === null ? 0 : Math.max(fstatSync(task.fd).size, task.sizeAtOpen);
   const window = new SendWindow(control, task.worker, stopAt, SEGMENT_IN_FLIGHT, SEGMENT_IN_FLIGHT_BYTES);
-  const post = (message: SegmentMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+  const post = (message: SegmentMessage): void => port.postMessage(message);
 
   for (let segment = task.worker; ; segment += task.workers) {
     if (Atomics.load(control, stopAt) !== 0) break;
@@ -169,19 +169,13 @@ async function run(task: SegmentTask): Promise<void> {
     const send = (last: boolean): void => {
       const block = builder.eventCount > 0 ? builder.finishPacked(0) : null;
       const offsets = nextOffsets.slice(0, items);
-      // Counted before the post, which hands the block's and the offsets' buffers over and
-      // leaves them empty here (counted after it, they counted 0 and only the rejects bounded
-      // the bytes ahead).
-      const bytes = (block === null ? 0 : block.data.byteLength) + offsets.byteLength + rejectBytes;
-      post(
-        { type: 'chunk', worker: task.worker, segment, block, nextOffsets: offsets, rejects, items, last },
-        block === null ? [offsets.buffer] : [block.data.buffer as ArrayBuffer, offsets.buffer],
-      );
+      const message: SegmentMessage = { type: 'chunk', worker: task.worker, segment, block, nextOffsets: offsets, rejects, items, last };
+      const sentRejectBytes = rejectBytes;
       items = 0;
       nextOffsets = new Float64Array(SEGMENT_CHUNK_ITEMS);
       rejects = [];
       rejectBytes = 0;
-      window.sentMessage(bytes);
+      window.send(port, message, block === null ? [offsets.buffer] : [block.data.buffer as ArrayBuffer, offsets.buffer], sentRejectBytes);
     };
     const takeBatch = (batch: readonly SourceItem[]): void => {
       for (let i = 0; i < batch.length; i++) {

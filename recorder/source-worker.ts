@@ -41,21 +41,22 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT);
   let stopped = false;
 
-  const post = (message: PipelineMessage, transfer: ArrayBuffer[] = []): void => {
-    port.postMessage(message, transfer);
-  };
+  const post = (message: PipelineMessage): void => port.postMessage(message);
   const send = (): void => {
     const block = builder.eventCount > 0 ? builder.finishPacked(blockNo++) : null;
     if (block === null && rejects.length === 0) return;
-    // (Counted before the post, which hands the block's buffer over and leaves it empty here.)
-    const bytes = (block === null ? 0 : block.data.length) + rejectBytes;
-    post(
-      { type: 'batch', block, rejects, read, quarantined, position: fast ? source.resumePosition!() : lastItem === null ? undefined : source.resumeAfter(lastItem) },
-      block === null ? [] : [block.data.buffer as ArrayBuffer],
-    );
+    const message: PipelineMessage = {
+      type: 'batch',
+      block,
+      rejects,
+      read,
+      quarantined,
+      position: fast ? source.resumePosition!() : lastItem === null ? undefined : source.resumeAfter(lastItem),
+    };
+    const sentRejectBytes = rejectBytes;
     rejects = [];
     rejectBytes = 0;
-    window.sentMessage(bytes);
+    window.send(port, message, block === null ? [] : [block.data.buffer as ArrayBuffer], sentRejectBytes);
   };
 
   /** Asked to stop (signal, stop condition): the source ends after what it is reading now. */

@@ -62,6 +62,19 @@ export async function within<T>(promise: Promise<T>, ms: number, late: T): Promi
 /** Atomics.waitAsync (Node 16+; not in this project's TypeScript lib). */
 export const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
 
+/** Where a worker posts its messages (its MessagePort, or parentPort). */
+export interface MessagePoster {
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
+}
+
+/** Post `message` on `port`, handing over `transfer`; its size in bytes (see SendWindow.send). */
+function postCounted(port: MessagePoster, message: unknown, transfer: readonly ArrayBuffer[], copiedBytes: number): number {
+  let bytes = copiedBytes;
+  for (const buffer of transfer) bytes += buffer.byteLength;
+  port.postMessage(message, transfer);
+  return bytes;
+}
+
 /**
  * How far a worker runs ahead of the main thread, which counts the messages it took in
  * control[index]: after each message the worker waits while `maxMessages` are untaken, or
@@ -92,6 +105,24 @@ export class SendWindow {
   /** Bytes of the messages sent and not known to be taken (as of the last wait). */
   get bytesAhead(): number {
     return this.bytes;
+  }
+
+  /**
+   * Post `message` on `port`, handing over the buffers in `transfer`, and wait for room for the
+   * next (blocking the thread). The message's size is the bytes of `transfer` and `copiedBytes`
+   * (what the post copies: rejected lines), taken before the post, which leaves the buffers
+   * empty here: taken after it, a block counted 0 bytes and only rejects bounded the window.
+   */
+  send(port: MessagePoster, message: unknown, transfer: readonly ArrayBuffer[], copiedBytes = 0): void {
+    this.sentMessage(postCounted(port, message, transfer, copiedBytes));
+  }
+
+  /**
+   * send without blocking the thread's event loop (a Kafka client's heartbeats run on it):
+   * the message is posted and counted at once; the promise settles when there is room.
+   */
+  sendAsync(port: MessagePoster, message: unknown, transfer: readonly ArrayBuffer[], copiedBytes = 0): Promise<void> {
+    return this.sentMessageAsync(postCounted(port, message, transfer, copiedBytes));
   }
 
   /** A message of `bytes` was sent: wait for room for the next (blocking the thread). */

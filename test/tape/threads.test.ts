@@ -1,7 +1,7 @@
 // The flow control between a worker and the main thread (tape/threads.ts): SendWindow bounds
 // the messages and the bytes a worker has sent and the main thread has not taken.
 
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
 
@@ -13,7 +13,9 @@ const READY = 3;
 const WORDS = 4;
 
 /** A worker that sends messages of `sizes` bytes through a SendWindow(maxMessages, maxBytes), counting each send that returned; once it has loaded the module. */
-async function sender(control: Int32Array, sizes: readonly number[], maxMessages: number, maxBytes: number): Promise<Worker> {
+async function sender(control: Int32Array, sizes: readonly number[], maxMessages: number, maxBytes: number, port?: MessagePort): Promise<Worker> {
+  // With a port: messages posted on it by send(), each handing over a buffer of `size` bytes
+  // and counting 7 bytes more (as a reject's, which the post copies); else sentMessage(size).
   const code = `
     const { workerData } = require('node:worker_threads');
     import(${JSON.stringify(`${REPO}/dist/tape/threads.js`)}).then(({ SendWindow }) => {
@@ -21,12 +23,16 @@ async function sender(control: Int32Array, sizes: readonly number[], maxMessages
       const window = new SendWindow(control, ${TAKEN}, ${STOP}, workerData.maxMessages, workerData.maxBytes);
       Atomics.store(control, ${READY}, 1);
       for (const size of workerData.sizes) {
-        window.sentMessage(size);
+        if (workerData.port === undefined) window.sentMessage(size);
+        else {
+          const buffer = new ArrayBuffer(size);
+          window.send(workerData.port, { buffer }, [buffer], 7);
+        }
         Atomics.add(control, ${RETURNED}, 1);
         Atomics.notify(control, ${RETURNED});
       }
     });`;
-  const worker = new Worker(code, { eval: true, workerData: { control, sizes, maxMessages, maxBytes } });
+  const worker = new Worker(code, { eval: true, workerData: { control, sizes, maxMessages, maxBytes, port }, transferList: port === undefined ? [] : [port] });
   const deadline = Date.now() + 20_000;
   while (Atomics.load(control, READY) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   expect(Atomics.load(control, READY), 'the sender thread started').toBe(1);
@@ -83,6 +89,31 @@ describe('SendWindow', () => {
       take(control);
       await heldAt(control, 6);
     } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('send() counts the buffers it hands over, and the bytes it is told the post copies', async () => {
+    const control = new Int32Array(new SharedArrayBuffer(4 * WORDS));
+    const { port1, port2 } = new MessageChannel();
+    const received: number[] = [];
+    port1.on('message', (m: { buffer: ArrayBuffer }) => received.push(m.buffer.byteLength));
+    // 1000-byte buffers (and 7 bytes copied), at most 16 untaken and less than 2007 bytes: the
+    // second message makes 2014 bytes untaken and waits. (Counted after the post, which leaves
+    // the buffer empty here, each would count 7 bytes and none would wait.)
+    const worker = await sender(control, [1000, 1000, 1000, 1000], 16, 2007, port2);
+    try {
+      await heldAt(control, 1);
+      take(control);
+      await heldAt(control, 2);
+      take(control, 2);
+      await heldAt(control, 4);
+      const deadline = Date.now() + 5_000;
+      while (received.length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Each buffer arrived whole: handed over, not copied or emptied before the post.
+      expect(received).toEqual([1000, 1000, 1000, 1000]);
+    } finally {
+      port1.close();
       await worker.terminate();
     }
   });
