@@ -530,3 +530,24 @@ function recordHint(path: string): string {
   if (text.startsWith('{"')) return `; it looks like NDJSON event lines: to make a tape of them, ${record}`;
   return '';
 }
+
+/**
+ * Whether the file at `path` starts as a tape does: an SQLite database whose application_id is
+ * "TAPE" (its header's bytes 68 to 71). A quick look, not a check: a damaged tape may pass.
+ * False when it cannot be read.
+ */
+export function looksLikeTape(path: string): boolean {
+  const head = Buffer.alloc(72);
+  let n = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  return n === head.length && head.toString('latin1', 0, 16) === 'SQLite format 3\0' && head.readUInt32BE(68) === TAPE_APPLICATION_ID;
+}

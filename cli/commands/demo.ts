@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
 import { replayTape } from '../../replayer/replay.js';
+import { TapeError } from '../../tape/errors.js';
 import { loadEngine } from '../../tape/load-engine.js';
+import { looksLikeTape } from '../../tape/reader.js';
 import { fmt, fmtBytes, fmtSeconds, line, noteWalMode, printJson, progress, count } from '../output.js';
 import { engineFile, refuseOutputsOverInputs } from '../files.js';
 import { positiveInt } from '../parse.js';
@@ -32,7 +34,7 @@ export function demoCommand(): Command {
         'checkpoint. Exit 0 when every checkpoint matched and every invariant held, 1 otherwise.',
     )
     .option('--engine <name|path>', 'engine to run: "world" or a path to your engine module (it needs a generate() hook)', 'world')
-    .option('--out <file>', 'where to write the tape (replaced if it exists) [default: tapedeck-demo-<seed>.tape in the temp directory]');
+    .option('--out <file>', 'where to write the tape (a tape there is replaced; any other file is refused) [default: tapedeck-demo-<seed>.tape in the temp directory]');
   addSyntheticOptions(command, 1_000_000);
   return command
     .option('--checkpoint-every <n>', 'events between digest checkpoints', positiveInt('--checkpoint-every'), DEFAULT_CHECKPOINT_EVERY)
@@ -47,6 +49,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   refuseOutputsOverInputs([{ name: '--out', path: flags.out }], [engineFile(flags.engine)]);
   const engine = await loadEngine(flags.engine);
   const path = flags.out ?? join(tmpdir(), `tapedeck-demo-${flags.seed}.tape`);
+  refuseReplacingOther(path);
   const source = syntheticSource(engine, flags);
 
   const recordBar = progress('recording');
@@ -114,4 +117,16 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   line('Next: `npx tapedeck inspect ' + path + '` shows what the tape holds; `npx tapedeck replay ' + path + '` replays it again.');
   line('Other commands: record (synthetic, NDJSON file or stdin, Kafka), replay (also --workers N, --to-kafka, --latency), rehearse, simulate, bisect, merge, ingest, inspect, verify, export. `npx tapedeck --help` explains each.');
   return ok ? EXIT.ok : EXIT.checkFailed;
+}
+
+/**
+ * The demo replaces the tape at its --out (an earlier demo's, run after run), but nothing
+ * else: `demo --out notes.txt` would have put a tape where the notes were. A file there that
+ * is empty or a tape is replaced; any other is refused (a folder is refused when the tape is
+ * created).
+ */
+function refuseReplacingOther(path: string): void {
+  const existing = statSync(path, { throwIfNoEntry: false });
+  if (existing === undefined || existing.isDirectory() || (existing.isFile() && existing.size === 0) || looksLikeTape(path)) return;
+  throw new TapeError('E_TAPE_EXISTS', path, 'the file exists and is not a tape; the demo replaces a tape there (an earlier demo\'s), nothing else: choose another --out, or move the file away');
 }

@@ -149,6 +149,29 @@ describe('tapedeck command line', () => {
     expect(tapedeck(['inspect', gz]).stderr).toContain(`${gz}: not a tapedeck tape (not an SQLite database: file is not a database); it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, tapedeck record --source ndjson --input ${gz} --out events.tape`);
   });
 
+  it('replaces a tape at its --out (an earlier demo\'s), or an empty file, but refuses any other file and leaves it as it was', () => {
+    const dir = tempDir();
+    const out = join(dir, 'demo.tape');
+    expect(tapedeck(['demo', '--events', '2000', '--out', out]).status).toBe(0);
+    const again = tapedeck(['demo', '--events', '3000', '--out', out, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.json<{ events: number }>().events).toBe(3000);
+    const empty = join(dir, 'empty.tape');
+    writeFileSync(empty, '');
+    expect(tapedeck(['demo', '--events', '2000', '--out', empty]).status).toBe(0);
+    for (const [name, contents] of [
+      ['notes.txt', 'notes I keep\n'],
+      ['other.sqlite', readFileSync(out).subarray(0, 68).toString('latin1') + 'ABCD'],
+    ] as const) {
+      const other = join(dir, name);
+      writeFileSync(other, contents, 'latin1');
+      const r = tapedeck(['demo', '--events', '2000', '--out', other]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`error \\[E_TAPE_EXISTS\\]: .*${name.replace('.', '\\.')}: the file exists and is not a tape; the demo replaces a tape there \\(an earlier demo's\\), nothing else: choose another --out, or move the file away`));
+      expect(readFileSync(other, 'latin1')).toBe(contents);
+    }
+  });
+
   it('refuses to overwrite a tape without --force', () => {
     const dir = tempDir();
     const out = join(dir, 't.tape');
