@@ -510,19 +510,8 @@ export class TapeReader {
  * event lines, or a gzip file of them), how to make a tape of it; else ''.
  */
 function recordHint(path: string): string {
-  const head = Buffer.alloc(16);
-  let n = 0;
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      n = readSync(fd, head, 0, head.length, 0);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-  const bytes = head.subarray(0, n);
+  const bytes = fileHead(path, 16);
+  if (bytes === null) return '';
   const quoted = /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
   const record = `tapedeck record --source ndjson --input ${quoted} --out events.tape`;
   if (startsWithBytes(bytes, GZIP_MAGIC)) return `; it is gzip-compressed, perhaps NDJSON event lines: to make a tape of them, ${record}`;
@@ -537,17 +526,21 @@ function recordHint(path: string): string {
  * False when it cannot be read.
  */
 export function looksLikeTape(path: string): boolean {
-  const head = Buffer.alloc(72);
-  let n = 0;
+  const head = fileHead(path, 72);
+  return head !== null && head.length === 72 && head.toString('latin1', 0, 16) === 'SQLite format 3\0' && head.readUInt32BE(68) === TAPE_APPLICATION_ID;
+}
+
+/** The first `length` bytes of the file at `path` (fewer if it is shorter); null when it cannot be read. */
+function fileHead(path: string, length: number): Buffer | null {
+  const head = Buffer.alloc(length);
   try {
     const fd = openSync(path, 'r');
     try {
-      n = readSync(fd, head, 0, head.length, 0);
+      return head.subarray(0, readSync(fd, head, 0, length, 0));
     } finally {
       closeSync(fd);
     }
   } catch {
-    return false;
+    return null;
   }
-  return n === head.length && head.toString('latin1', 0, 16) === 'SQLite format 3\0' && head.readUInt32BE(68) === TAPE_APPLICATION_ID;
 }

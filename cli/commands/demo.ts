@@ -127,6 +127,8 @@ async function runDemo(flags: DemoFlags): Promise<number> {
  */
 function refuseReplacingOther(path: string): void {
   const existing = statSync(path, { throwIfNoEntry: false });
-  if (existing === undefined || existing.isDirectory() || (existing.isFile() && existing.size === 0) || looksLikeTape(path)) return;
+  if (existing === undefined || existing.isDirectory()) return;
+  // (Only a regular file is looked into: opening a FIFO would wait for a writer.)
+  if (existing.isFile() && (existing.size === 0 || looksLikeTape(path))) return;
   throw new TapeError('E_TAPE_EXISTS', path, 'the file exists and is not a tape; the demo replaces a tape there (an earlier demo\'s), nothing else: choose another --out, or move the file away');
 }
