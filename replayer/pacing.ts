@@ -6,8 +6,10 @@
 import { TapedeckError } from '../engine/errors.js';
 import type { TapeReader } from '../tape/reader.js';
 
+const YEAR_MS = 365.25 * 86_400_000;
+
 /** A paced replay that would take longer than a year is refused. */
-export const MAX_PACED_MS = 365.25 * 86_400_000;
+export const MAX_PACED_MS = YEAR_MS;
 
 export interface PacedPlan {
   /** The multiple of the recorded pace. */
@@ -35,8 +37,19 @@ export function pacedPlan(reader: TapeReader, fromSeq: number, toSeq: number, sp
   return { speed, recordedUs, pacedMs };
 }
 
+/**
+ * Before a replay of events `fromSeq` to `toSeq` at `speed`: for a speed K, its plan
+ * (pacedPlan, which refuses one that would take years, whether or not anyone is told), given to
+ * `onPaced`; nothing at max.
+ */
+export function planPacing(reader: TapeReader, fromSeq: number, toSeq: number, speed: number | 'max', onPaced: ((plan: PacedPlan) => void) | undefined): void {
+  if (speed === 'max') return;
+  const plan = pacedPlan(reader, fromSeq, toSeq, speed);
+  onPaced?.(plan);
+}
+
 const UNITS: readonly (readonly [number, string])[] = [
-  [365.25 * 86_400_000, 'years'],
+  [YEAR_MS, 'years'],
   [86_400_000, 'days'],
   [3_600_000, 'h'],
   [60_000, 'min'],

@@ -30,7 +30,7 @@ import { compiledWorkerUrl, firstAbandoned, GAVE_UP, within, WorkerInbox } from 
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
-import { pacedPlan, type PacedPlan } from './pacing.js';
+import { planPacing, type PacedPlan } from './pacing.js';
 
 /** How a republished event's value is written: its JSON, or the engine codec's bytes. */
 export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
@@ -251,10 +251,7 @@ export async function republishTape(path: string, options: RepublishOptions): Pr
     if (fromSeq > total) throw new TapedeckError('E_USAGE', `--from ${fromSeq} is past the end of the tape (${total} events)`);
     const rangeEvents = Math.max(0, toSeq - fromSeq + 1);
     // Before the broker is reached: a speed that would take years is refused at once.
-    if (speed !== 'max') {
-      const plan = pacedPlan(reader, fromSeq, toSeq, speed);
-      options.onPaced?.(plan);
-    }
+    planPacing(reader, fromSeq, toSeq, speed, options.onPaced);
 
     const admin = kafka.admin();
     let targetPartitions: number;

@@ -248,7 +248,8 @@ export class TapeWriter {
     // Build the empty tape under a temporary name and rename it into place, so that a crash
     // during creation never leaves a file at `path` that is not a tape.
     const building = `${path}.creating`;
-    for (const suffix of ['', '-journal']) rmSync(building + suffix, { force: true });
+    // (Its -wal and -shm files too: a crash after it was switched to WAL mode leaves them.)
+    TapeWriter.discard(building);
     let db: Database.Database;
     try {
       // Owner-only from the start; SQLite gives its -wal and -shm files the database file's mode.
@@ -285,7 +286,7 @@ export class TapeWriter {
     } catch (cause) {
       // Nothing is at `path` yet: the half-built file goes.
       if (db.open) db.close();
-      for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(building + suffix, { force: true });
+      TapeWriter.discard(building);
       const why = whyWriteFailed(cause);
       if (why !== null) throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: ${why}`, { cause });
       throw writeError(path, 'create the tape', cause);
