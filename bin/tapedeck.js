@@ -7,6 +7,10 @@ if (!existsSync(entry)) {
   process.stderr.write('tapedeck: dist/ is missing; run `npm install` (or `npm run build`) in the repository first\n');
   process.exit(2);
 }
+// Threads the command will want are started first, so that they start while the commands load
+// (dist/cli/early.js).
+const { startEarly } = await import(new URL('../dist/cli/early.js', import.meta.url).href);
+startEarly(process.argv);
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv);
 // The command is done and has said so. Whatever still holds the process after that (a Kafka

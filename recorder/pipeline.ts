@@ -100,6 +100,36 @@ export function keptSourceWorker(): number | null {
   return sourceWorkers?.keptThreadId ?? null;
 }
 
+/** The keeper of the source worker threads, made on first use. */
+function sourceKeeper(url: URL): WorkerKeeper {
+  return (sourceWorkers ??= new WorkerKeeper(() => new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS })));
+}
+
+/**
+ * Start a source worker now (unless one is kept), to be taken by the recording that follows:
+ * the CLI calls it before it loads its commands, so that the thread's start (an isolate and its
+ * modules, about 100 ms here) runs beside that loading instead of after it. Unused, it stays
+ * idle and unreferenced like a kept one; false when the compiled worker is not there.
+ */
+export function prestartSourceWorker(): boolean {
+  const url = sourceWorkerUrl();
+  if (url === null) return false;
+  const keeper = sourceKeeper(url);
+  if (keeper.keptThreadId === null) {
+    const worker = keeper.take();
+    // A thread that fails while it waits (it could not load its modules) ends, and the keeper
+    // lets it go: the recording then starts its own, whose failure it reports.
+    worker.on('error', () => undefined);
+    keeper.keep(worker);
+  }
+  return true;
+}
+
+/** End the kept source worker, if any: the next recording starts its own (for tests). */
+export async function endKeptSourceWorker(): Promise<void> {
+  await sourceWorkers?.end();
+}
+
 export class SourcePipeline {
   private readonly worker: Worker;
   private readonly port: MessagePort;
@@ -113,8 +143,7 @@ export class SourcePipeline {
     this.control = new Int32Array(control);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    sourceWorkers ??= new WorkerKeeper(() => new Worker(url, { resourceLimits: SMALL_HEAP_LIMITS }));
-    this.worker = sourceWorkers.take();
+    this.worker = sourceKeeper(url).take();
     this.inbox = new WorkerInbox(this.worker, 'the source worker', undefined, port1);
     this.worker.postMessage({ task: { ...task, control } satisfies PipelineTask, port: port2 } satisfies SourceJob, [port2]);
   }

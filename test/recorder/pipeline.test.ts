@@ -17,7 +17,7 @@ import { openResume, type ResumePoint } from '../../recorder/resume.js';
 import { NdjsonSource, type NdjsonPosition } from '../../recorder/sources/ndjson.js';
 import { Redactor } from '../../recorder/redact.js';
 import { EngineGeneratedSource, WorldTrafficSource } from '../../recorder/sources/synthetic.js';
-import { keptSourceWorker } from '../../recorder/pipeline.js';
+import { endKeptSourceWorker, keptSourceWorker, prestartSourceWorker } from '../../recorder/pipeline.js';
 import { BLOCK_MAX_BYTES } from '../../tape/block.js';
 import { loadEngine } from '../../tape/load-engine.js';
 import { BAD, corpus, good, MAX_LINE } from '../support/bad-input.js';
@@ -254,6 +254,22 @@ describe('recording with the source on a worker thread', () => {
     expect(keptSourceWorker()).toBeNull();
     expect(tapeRows((await record('after-failure.tape')).path)).toEqual(tapeRows(first.path));
     expect(keptSourceWorker()).not.toBe(kept);
+
+    // Started ahead (the CLI does so while its commands load): the recording takes that thread,
+    // so none is left idle while it runs, and keeps it after; a second prestart starts nothing.
+    await endKeptSourceWorker();
+    expect(keptSourceWorker()).toBeNull();
+    expect(prestartSourceWorker()).toBe(true);
+    const prestarted = keptSourceWorker();
+    expect(prestarted).not.toBeNull();
+    expect(prestartSourceWorker()).toBe(true);
+    expect(keptSourceWorker()).toBe(prestarted);
+    const idleDuring: (number | null)[] = [];
+    const early = await record('prestarted.tape', { onProgress: () => idleDuring.push(keptSourceWorker()) });
+    expect(idleDuring.length).toBeGreaterThan(0);
+    expect(idleDuring.every((id) => id === null)).toBe(true);
+    expect(keptSourceWorker()).toBe(prestarted);
+    expect(tapeRows(early.path)).toEqual(tapeRows(first.path));
   });
 
   it("finishes a block at 4 MiB of data whatever its number of events (a user's large JSON events): the same tapes on the workers as on one thread", async () => {
