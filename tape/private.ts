@@ -3,7 +3,8 @@
 // applies when the file is created and is then narrowed by the umask, so each helper also sets
 // the mode explicitly on the open descriptor.
 
-import { closeSync, fchmodSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fchmodSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { TapedeckError } from '../engine/errors.js';
 
 export const PRIVATE_MODE = 0o600;
@@ -18,6 +19,31 @@ export function openPrivate(path: string): number {
     throw error;
   }
   return fd;
+}
+
+/**
+ * Sync the folder that holds `path` to disk, after a file was renamed into it: the file's own
+ * sync puts its bytes on disk, not the folder's entry naming it, which a power loss could then
+ * take back (the name would be the old file's again, or nothing). A folder this process may
+ * not open (it may write it without reading it) and a file system that cannot sync folders
+ * are left as they are: the rename stands, synced by the file system's next commit. An I/O
+ * error is thrown.
+ */
+export function syncFolderOf(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dirname(path), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** What the system's errors when writing a file mean, in words. */

@@ -4,7 +4,7 @@
 
 import { close, closeSync, constants as fsConstants, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { BackgroundCheckpointer } from './checkpointer.js';
-import { openPrivate, whyWriteFailed } from './private.js';
+import { openPrivate, syncFolderOf, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
 import type { BlockSource, EncodedBlock } from './block.js';
 import { statTapePath, TapeError, TapeWriteError } from './errors.js';
@@ -292,6 +292,13 @@ export class TapeWriter {
       throw writeError(path, 'create the tape', cause);
     }
     TapeWriter.moveIntoPlace(building, path);
+    try {
+      // The rename itself on disk: the first commits, a durable source's included, are synced
+      // to a file the folder names.
+      syncFolderOf(path);
+    } catch (cause) {
+      throw new TapeError('E_TAPE_CREATE', path, `cannot create the tape: its folder could not be synced: ${whyWriteFailed(cause) ?? (cause as Error).message}`, { cause });
+    }
     return TapeWriter.openForAppend(path, { durability: options.durability });
   }
 

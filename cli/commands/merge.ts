@@ -2,6 +2,7 @@
 // group, each with its own tape). See recorder/sources/merge.ts for the order and duplicates.
 
 import { renameSync, rmSync } from 'node:fs';
+import { syncFolderOf } from '../../tape/private.js';
 import { Command } from 'commander';
 import { TapedeckError } from '../../engine/errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY, recordTape } from '../../recorder/record.js';
@@ -107,4 +108,5 @@ function putInPlace(building: string, out: string, inWalMode: boolean): void {
     rmSync(`${building}-shm`, { force: true });
   }
   renameSync(building, out);
+  syncFolderOf(out);
 }

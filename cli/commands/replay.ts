@@ -12,7 +12,7 @@ import { REPUBLISH_VALUE_FORMATS, republishTape, SENDER_STOPPED_QUIET_MS, STOPPE
 import { printDivergence } from '../divergence.js';
 import { EXIT, stopOnSignals } from '../exit.js';
 import { engineForTape, loadEngine } from '../../tape/load-engine.js';
-import { fileWriteError } from '../../tape/private.js';
+import { fileWriteError, syncFolderOf } from '../../tape/private.js';
 import { fmt, fmtSeconds, line, notePaced, printJson, progress, count } from '../output.js';
 import { addKafkaSecurityOptions, anyKafkaSecurityFlag, kafkaSecurityFrom, type KafkaSecurityFlags } from '../kafka-security.js';
 import { addLatencyOptions, LATENCY_FLAGS, latencyOptionsFrom, percentileCells, printBudget, printTable, writeReport, type LatencyFlags } from '../latency.js';
@@ -354,6 +354,7 @@ class PositionFile {
         closeSync(fd);
       }
       renameSync(temporary, this.path);
+      syncFolderOf(this.path);
     } catch (error) {
       throw fileWriteError('write the position file', this.path, error);
     }
