@@ -37,6 +37,13 @@ export function pacedPlan(reader: TapeReader, fromSeq: number, toSeq: number, sp
   return { speed, recordedUs, pacedMs };
 }
 
+/** The speed a library caller gave (default max), or E_USAGE for one that is not max or a positive finite number. */
+export function checkedSpeed(speed: number | 'max' | undefined): number | 'max' {
+  const value = speed ?? 'max';
+  if (value !== 'max' && !(value > 0 && Number.isFinite(value))) throw new TapedeckError('E_USAGE', `--speed must be "max" or a positive number, got ${value}`);
+  return value;
+}
+
 /**
  * Before a replay of events `fromSeq` to `toSeq` at `speed`: for a speed K, its plan
  * (pacedPlan, which refuses one that would take years, whether or not anyone is told), given to

@@ -10,7 +10,7 @@ import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine } from '../engine/registry.js';
 import type { Engine, InvariantViolation, JsonEvent } from '../engine/types.js';
 import { DeterminismGuard, DeterminismViolationError } from './guard.js';
-import { planPacing, type PacedPlan } from './pacing.js';
+import { checkedSpeed, planPacing, type PacedPlan } from './pacing.js';
 import { TapeCorruptError } from '../tape/errors.js';
 import { TapeReader } from '../tape/reader.js';
 import { lockstep, type Divergence } from './bisect.js';
@@ -239,8 +239,7 @@ function replayOpen(reader: TapeReader, options: ReplayOptions): ReplayResult {
   };
 
   const rangeEvents = Math.max(0, Math.min(toSeq, total - 1) - fromSeq + 1);
-  const speed = options.speed ?? 'max';
-  if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new ReplayError('E_USAGE', `--speed must be "max" or a positive number, got ${speed}`);
+  const speed = checkedSpeed(options.speed);
   planPacing(reader, fromSeq, Math.min(toSeq, total - 1), speed, options.onPaced);
   // Pacing: the first replayed event sets the origin; later ones wait until their recorded
   // offset, divided by the speed, has passed on the wall clock.

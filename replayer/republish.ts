@@ -30,7 +30,7 @@ import { compiledWorkerUrl, firstAbandoned, GAVE_UP, within, WorkerInbox } from 
 // republish-send.js (kafkajs) is loaded when a republish runs, not with this module: the CLI
 // loads this module for every replay.
 import type { SendOutcome, SendPlan } from './republish-send.js';
-import { planPacing, type PacedPlan } from './pacing.js';
+import { checkedSpeed, planPacing, type PacedPlan } from './pacing.js';
 
 /** How a republished event's value is written: its JSON, or the engine codec's bytes. */
 export const REPUBLISH_VALUE_FORMATS = ['json', 'codec'] as const;
@@ -234,8 +234,7 @@ async function sendOnThreads(
 }
 
 export async function republishTape(path: string, options: RepublishOptions): Promise<RepublishResult> {
-  const speed = options.speed ?? 'max';
-  if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new TapedeckError('E_USAGE', `--speed must be "max" or a positive number, got ${speed}`);
+  const speed = checkedSpeed(options.speed);
   const senders = options.senders ?? defaultSenders();
   if (!Number.isSafeInteger(senders) || senders < 1) throw new TapedeckError('E_USAGE', `--workers must be a positive integer, got ${senders}`);
   const valueFormat = options.valueFormat ?? 'json';

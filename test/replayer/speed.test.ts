@@ -26,6 +26,10 @@ describe('--speed', () => {
     expect(r.status).toBe(0);
     expect(r.json<{ speed: number; elapsedMs: number }>()).toMatchObject({ speed: 8 });
     expect(tapedeck(['replay', path, '--speed', 'fast']).stderr).toMatch(/--speed must be max or a positive multiple of the recorded rate \(such as 2 or 0.5\), got "fast"/);
+    // From the library, where no option parser stands in front (republish checks it the same way, checkedSpeed).
+    for (const speed of [0, -2, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => replayTape(path, { speed }), `speed ${speed}`).toThrow(expect.objectContaining({ code: 'E_USAGE', message: `--speed must be "max" or a positive number, got ${speed}` }));
+    }
   });
 
   it('a speed at which the replay would take more than a year is refused before anything is replayed; a long one is announced', async () => {
