@@ -5,22 +5,40 @@
 import { Command, CommanderError } from 'commander';
 import { TapedeckError } from '../engine/errors.js';
 import { tapedeckVersion } from '../tape/version.js';
-import { bisectCommand } from './commands/bisect.js';
-import { demoCommand } from './commands/demo.js';
-import { exportCommand } from './commands/export.js';
-import { inspectCommand } from './commands/inspect.js';
-import { mergeCommand } from './commands/merge.js';
-import { ingestCommand } from './commands/ingest.js';
-import { recordCommand } from './commands/record.js';
-import { rehearseCommand } from './commands/rehearse.js';
-import { simulateCommand } from './commands/simulate.js';
-import { replayCommand } from './commands/replay.js';
-import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit.js';
 import { visible } from './output.js';
 import { explainKafkaFailure, scrubSecrets } from './kafka-security.js';
 
-export function buildProgram(): Command {
+/**
+ * The commands, in the order `--help` lists them, each loaded when it is the one to run: a
+ * command's modules (the recorder, the replayer, SQLite's native module...) are most of the
+ * CLI's start, and `tapedeck inspect` need not load `replay`'s. Help and an unknown command
+ * load them all, `--version` none.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  demo: async () => (await import('./commands/demo.js')).demoCommand(),
+  record: async () => (await import('./commands/record.js')).recordCommand(),
+  replay: async () => (await import('./commands/replay.js')).replayCommand(),
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand(),
+  verify: async () => (await import('./commands/verify.js')).verifyCommand(),
+  export: async () => (await import('./commands/export.js')).exportCommand(),
+  bisect: async () => (await import('./commands/bisect.js')).bisectCommand(),
+  rehearse: async () => (await import('./commands/rehearse.js')).rehearseCommand(),
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand(),
+  merge: async () => (await import('./commands/merge.js')).mergeCommand(),
+  ingest: async () => (await import('./commands/ingest.js')).ingestCommand(),
+};
+
+/** The commands that `args` (the command line less node and the script) needs: see COMMANDS. */
+export function commandsFor(args: readonly string[]): string[] {
+  const first = args[0];
+  if (first === '-V' || first === '--version') return [];
+  if (first !== undefined && Object.hasOwn(COMMANDS, first)) return [first];
+  return Object.keys(COMMANDS);
+}
+
+/** The program with the commands named (all by default). */
+export async function buildProgram(names: readonly string[] = Object.keys(COMMANDS)): Promise<Command> {
   const program = new Command('tapedeck')
     .description(
       'Record event streams into SQLite tapes and replay them deterministically, at full speed, through your engine on a virtual clock.\n' +
@@ -29,7 +47,7 @@ export function buildProgram(): Command {
     .version(tapedeckVersion(), '-V, --version', 'print the tapedeck version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [demoCommand(), recordCommand(), replayCommand(), inspectCommand(), verifyCommand(), exportCommand(), bisectCommand(), rehearseCommand(), simulateCommand(), mergeCommand(), ingestCommand()]) {
+  for (const command of await Promise.all(names.map((name) => COMMANDS[name]()))) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return program;
@@ -42,8 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
     throw error;
   });
-  const program = buildProgram();
   try {
+    const program = await buildProgram(commandsFor(argv.slice(2)));
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {

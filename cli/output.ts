@@ -100,8 +100,9 @@ export function line(text = ''): void {
   process.stdout.write(visible(text) + '\n');
 }
 
-const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-export const fmt = (n: number): string => numberFormat.format(n);
+/** Made on first use: making it loads the locale's data (about 25 ms), which `--version` or `--help` need not wait for. */
+let numberFormat: Intl.NumberFormat | null = null;
+export const fmt = (n: number): string => (numberFormat ??= new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(n);
 /** `n` and its noun, singular for 1: "1 block", "245 blocks". */
 export const count = (n: number, noun: string, plural = `${noun}s`): string => `${fmt(n)} ${n === 1 ? noun : plural}`;
 export const fmtSeconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;

@@ -82,10 +82,17 @@ describe('tapedeck command line', () => {
   it('--help lists every command with one line each, and --version prints the version', () => {
     const help = tapedeck(['--help']);
     expect(help.status).toBe(0);
+    const listed = [...help.stdout.matchAll(/^  ([a-z]+) /gm)].map((m) => m[1]);
+    expect(listed).toEqual(['demo', 'record', 'replay', 'inspect', 'verify', 'export', 'bisect', 'rehearse', 'simulate', 'merge', 'ingest', 'help']);
     for (const command of ['demo', 'record', 'replay', 'inspect', 'verify', 'export', 'bisect']) expect(help.stdout).toMatch(new RegExp(`^  ${command} .*\\S`, 'm'));
     const version = tapedeck(['--version']);
     expect(version.status).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // main.ts loads only the command given; a mistyped one loads them all, to suggest the nearest.
+    const typo = tapedeck(['recrod', '--events', '10']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toContain("error: unknown command 'recrod'\n(Did you mean record?)");
+    expect(tapedeck(['help', 'inspect']).stdout).toMatch(/^Usage: tapedeck inspect \[options\] <tape>/);
   });
 
   it("keeps the tables in every command's --help indented when wrapped to 80 columns, and says each default once", () => {
