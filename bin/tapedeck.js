@@ -10,7 +10,7 @@ if (!existsSync(entry)) {
 // Threads the command will want are started first, so that they start while the commands load
 // (dist/cli/early.js).
 const { startEarly } = await import(new URL('../dist/cli/early.js', import.meta.url).href);
-startEarly(process.argv);
+await startEarly(process.argv);
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv);
 // The command is done and has said so. Whatever still holds the process after that (a Kafka

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { recordsGeneratedTraffic } from '../../cli/early.js';
 import { WORKER_MIN_EVENTS } from '../../recorder/sources/synthetic.js';
 
-const guess = (line: string): boolean => recordsGeneratedTraffic(line.split(' ').filter((a) => a !== ''));
+const guess = (line: string): boolean => recordsGeneratedTraffic(line.split(' ').filter((a) => a !== ''), WORKER_MIN_EVENTS);
 
 describe('the CLI starts the generator thread early', () => {
   it('for demo and for record of synthetic traffic (the default source)', () => {
