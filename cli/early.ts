@@ -1,9 +1,10 @@
 // What the CLI starts before it loads its command. Loading it (commander, the recorder's
 // modules, SQLite's native module) takes the main thread a while; a recording of generated
 // traffic then starts the generator's thread, whose own start (an isolate and its modules) took
-// about 0.1 s more before its first block. Started here, on the other core, that thread is ready when the recording
-// asks for it (`prestartSourceWorker`). The command line is only glanced at: a guess that is
-// wrong costs an idle thread, never a wrong result, since the command parses its options itself.
+// about 0.1 s more before its first block. Started here, on the other core, that thread is
+// ready when the recording asks for it (`prestartSourceWorker`). The command line is only
+// glanced at: a guess that is wrong costs an idle thread, never a wrong result, since the
+// command parses its options itself.
 
 // Nothing is imported up front: a command line that records no generated traffic (`--version`,
 // `inspect`) loads nothing more for this.

@@ -105,7 +105,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
   });
   port.once('close', () => finishRequested());
   try {
-    await read(task, source, canConvert, port);
+    await read(task, source, canConvert, port, post);
     // The tape commits what this thread sent after this: the consumer stays in a shared group
     // until those positions have reached it (KafkaSource.close).
     await finish;
@@ -118,8 +118,7 @@ async function run(task: KafkaTask, port: MessagePort): Promise<void> {
 }
 
 /** Read the topics and send the records packed, up to 'end'. */
-async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: boolean, port: MessagePort): Promise<void> {
-  const post = (message: KafkaMessage): void => port.postMessage(message);
+async function read(task: KafkaTask, source: KafkaSource<unknown>, canConvert: boolean, port: MessagePort, post: (message: KafkaMessage) => void): Promise<void> {
   const stats = { ...fastDecoderStats };
   const control = new Int32Array(task.control);
   const fastCodec = canConvert ? source.fastCodec() : null;

@@ -132,7 +132,7 @@ export class SendWindow {
   }
 
   /** sentMessage without blocking the thread's event loop (a Kafka client's heartbeats run on it). */
-  async sentMessageAsync(bytes: number): Promise<void> {
+  private async sentMessageAsync(bytes: number): Promise<void> {
     this.add(bytes);
     for (let taken = this.full(); taken !== null; taken = this.full()) {
       const wait = waitAsync(this.control, this.index, taken, 1000);
