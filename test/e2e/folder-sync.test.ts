@@ -5,14 +5,16 @@
 // the first commit reaches its WAL. (SQLite syncs the folder too, when it first syncs a WAL file
 // it created: for a durable source within the first commit, but after its writes, and for a
 // relaxed one not before its first checkpoint; a merged tape, renamed after its last commit,
-// had no sync after the rename at all.) .ci/run installs strace; in CI a missing strace fails
-// these tests, locally they skip saying so.
+// had no sync after the rename at all.) A republish's position file is replaced the same way
+// (written to FILE.writing, synced, renamed). .ci/run installs strace; in CI a missing strace
+// fails these tests, locally they skip saying so (and the position file's without a broker).
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
+import { createTopic, KAFKA_BROKERS, kafkaAvailable } from '../support/kafka.js';
 
 const BIN = join(REPO, 'bin', 'tapedeck.js');
 
@@ -31,6 +33,8 @@ function straceMissing(): string | null {
 const missing = straceMissing();
 if (missing !== null) console.warn(`\n*** SKIPPING the folder sync tests: ${missing} ***\n`);
 const run = missing === null ? describe : describe.skip;
+/** Checked only where strace can watch: without a broker, the Kafka case skips saying so (in CI it fails). */
+const withBroker = missing === null && (await kafkaAvailable());
 
 /** The system calls of `tapedeck args` that rename, sync or write, with the paths of their descriptors (strace -y), in order. */
 function traced(dir: string, args: readonly string[], input?: string): string[] {
@@ -82,4 +86,24 @@ run('a file put in place is followed by a sync of its folder', () => {
     expect(folderSynced, 'a sync of the folder after the rename').toBeGreaterThan(renamed);
     expect(tapedeck(['verify', out]).status).toBe(0);
   });
+
+  it.runIf(withBroker)('a republish position file: each version renamed from FILE.writing into place, then the folder synced', async () => {
+    const dir = tempDir();
+    const tape = join(dir, 'republish.tape');
+    expect(tapedeck(['record', '--events', '20000', '--partitions', '4', '--seed', '5', '--out', tape]).status).toBe(0);
+    const topic = await createTopic('folder-sync', 4);
+    const positionFile = join(dir, 'republish.position.json');
+    const lines = traced(dir, ['replay', tape, '--to-kafka', '--brokers', KAFKA_BROKERS.join(','), '--topic', topic, '--position-file', positionFile]);
+    const isRename = (l: string): boolean => /rename/.test(l) && l.includes(`"${positionFile}.writing"`) && l.includes(`"${positionFile}"`);
+    const renames = lines.flatMap((l, i) => (isRename(l) ? [i] : []));
+    // At least the final one (the run's last acknowledged event); a short run may write only it.
+    expect(renames.length, 'renames of the position file into place').toBeGreaterThanOrEqual(1);
+    for (const [k, renamed] of renames.entries()) {
+      const folderSynced = after(lines, renamed, (l) => l.includes('fsync(') && l.includes(`<${dir}>`));
+      expect(folderSynced, `a sync of the folder after rename ${k + 1} of ${renames.length}`).toBeGreaterThan(renamed);
+      if (k + 1 < renames.length) expect(folderSynced, `the folder synced before the next version replaces it`).toBeLessThan(renames[k + 1]);
+    }
+    const saved = JSON.parse(readFileSync(positionFile, 'utf8')) as { lastAckedSeq: number | null };
+    expect(saved.lastAckedSeq).toBe(19_999);
+  }, 180_000);
 });
