@@ -22,21 +22,108 @@ function add(out: InvariantViolation[], code: string, message: string): void {
 let listedScratch = new Uint32Array(0);
 let scanNumber = 0;
 
+/** Lists the inventory walk follows side by side (see inventoriesSound). */
+const LANES = 8;
+const lanePlayer = new Int32Array(LANES);
+const laneAt = new Int32Array(LANES);
+const laneCount = new Int32Array(LANES);
+
+/** The next scan's mark (the scratch grown to `capacity` treasures first). */
+function nextMark(capacity: number): number {
+  if (listedScratch.length < capacity) listedScratch = new Uint32Array(capacity);
+  scanNumber = (scanNumber + 1) >>> 0;
+  if (scanNumber === 0) {
+    listedScratch.fill(0);
+    scanNumber = 1;
+  }
+  return scanNumber;
+}
+
+/**
+ * Whether every inventory keeps the rules: each treasure a player's list holds is owned by that
+ * player and listed nowhere else, and each list is as long as the player's count. Marks every
+ * listed treasure with `mark`, as the walk in checkWorldInvariants does; false as soon as a rule
+ * is broken (that walk then runs again, in player order, to name each violation).
+ *
+ * A list is a chain of loads, each waiting for the one before it (a treasure's owner, mark and
+ * next are in arrays larger than the core's cache), so one list at a time left the core waiting
+ * most of the time: here LANES lists are walked side by side, and their loads overlap. A cycle
+ * reaches a treasure already marked, so every walk ends.
+ */
+function inventoriesSound(state: WorldState, listed: Uint32Array, mark: number): boolean {
+  const playerCapacity = state.playerCapacity;
+  const playerPresent = state.playerPresent;
+  const playerHeld = state.playerHeld;
+  const playerOwnedHead = state.playerOwnedHead;
+  const treasureOwner = state.treasureOwner;
+  const treasureNextOwned = state.treasureNextOwned;
+  let p = 0;
+  let active = 0;
+  for (let k = 0; k < LANES; k++) laneAt[k] = -1;
+  for (;;) {
+    // Put the next players whose lists are not empty into the free lanes.
+    for (let k = 0; k < LANES && p < playerCapacity; k++) {
+      if (laneAt[k] !== -1) continue;
+      while (p < playerCapacity) {
+        const q = p++;
+        if (playerPresent[q] !== 1) continue;
+        const head = playerOwnedHead[q];
+        if (head === -1) {
+          if (playerHeld[q] !== 0) return false;
+          continue;
+        }
+        lanePlayer[k] = q;
+        laneAt[k] = head;
+        laneCount[k] = 0;
+        active++;
+        break;
+      }
+    }
+    if (active === 0) return true;
+    // One step of every list under way.
+    for (let k = 0; k < LANES; k++) {
+      const t = laneAt[k];
+      if (t === -1) continue;
+      const q = lanePlayer[k];
+      // (An id past the arrays reads undefined, which is no player and no mark: a violation.)
+      if (treasureOwner[t] !== q || listed[t] === mark) return false;
+      listed[t] = mark;
+      const count = ++laneCount[k];
+      const next = treasureNextOwned[t];
+      laneAt[k] = next;
+      if (next === -1) {
+        if (count !== playerHeld[q]) return false;
+        active--;
+      }
+    }
+  }
+}
+
 export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
+  let mark = nextMark(state.treasureCapacity);
+  if (inventoriesSound(state, listedScratch, mark)) return checkInvariantsAfter(state, mark);
+  mark = nextMark(state.treasureCapacity);
+  return checkInvariantsAfter(state, mark, true);
+}
+
+/** checkWorldInvariants with every inventory walked in player order, as it was before the walk side by side (for the tests that hold the two equal). */
+export function checkWorldInvariantsInOrder(state: WorldState): InvariantViolation[] {
+  return checkInvariantsAfter(state, nextMark(state.treasureCapacity), true);
+}
+
+/**
+ * The rules, with the listed treasures marked `mark`: by inventoriesSound (`walk` false: the
+ * inventories keep their rules), or by the walk here in player order (`walk`), which names
+ * every violation.
+ */
+function checkInvariantsAfter(state: WorldState, mark: number, walk = false): InvariantViolation[] {
   const out: InvariantViolation[] = [];
   const { zones, arenaSize, maxHealth } = state.options;
   const treasureCapacity = state.treasureCapacity;
   const playerCapacity = state.playerCapacity;
 
-  // How many player inventories list each treasure: at most one may.
-  if (listedScratch.length < treasureCapacity) listedScratch = new Uint32Array(treasureCapacity);
+  // Which treasures a player's inventory lists (at most one may list each): those marked `mark`.
   const listed = listedScratch;
-  scanNumber = (scanNumber + 1) >>> 0;
-  if (scanNumber === 0) {
-    listed.fill(0);
-    scanNumber = 1;
-  }
-  const mark = scanNumber;
 
   const playerPresent = state.playerPresent;
   const playerHealth = state.playerHealth;
@@ -60,6 +147,9 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
         add(out, 'position-out-of-bounds', `player ${p} is at (${playerX[p]}, ${playerY[p]}), outside [0, ${arenaSize - 1}]`);
       }
     }
+    const held = playerHeld[p];
+    heldTotal += held;
+    if (!walk) continue;
     let count = 0;
     // Bounded walk: a list longer than the number of treasures has a cycle.
     for (let t = playerOwnedHead[p]; t !== -1 && count <= treasureCapacity; t = treasureNextOwned[t]) {
@@ -72,9 +162,7 @@ export function checkWorldInvariants(state: WorldState): InvariantViolation[] {
       }
       listed[t] = mark;
     }
-    const held = playerHeld[p];
     if (count !== held) add(out, 'held-count-mismatch', `player ${p} holds ${count} treasures but counts ${held}`);
-    heldTotal += held;
   }
   if (players !== state.playersPresent) add(out, 'player-count-mismatch', `${players} players present but the counter says ${state.playersPresent}`);
 
