@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, tapedeck, tempDir } from '../support/cli.js';
+import { createTopicsSettled } from '../support/kafka.js';
 
 const LIBS = join(REPO, '.kafka', 'libs');
 const PORT = 29192; // plaintext (setup only); the controller takes 29193
@@ -83,7 +84,7 @@ run('Kafka over SASL_SSL (real broker)', () => {
     const kafka = new Kafka({ clientId: 'secure-setup', brokers: [`127.0.0.1:${PORT}`], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: `${TOPIC}-out`, numPartitions: 3 }] });
+    await createTopicsSettled(admin, [{ topic: TOPIC, numPartitions: 3 }, { topic: `${TOPIC}-out`, numPartitions: 3 }]);
     await admin.disconnect();
     const producer = kafka.producer();
     await producer.connect();

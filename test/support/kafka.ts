@@ -58,13 +58,52 @@ export async function groupOffsets(group: string, topic: string): Promise<Record
   return withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)])));
 }
 
+/** The metadata errors a topic created a moment ago may still answer with. */
+const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
+
+/**
+ * Create `topics` and wait until every partition has a leader that serves it. kafkajs's own
+ * wait (`waitForLeaders`) retries only while the broker says a leader is not available; a KRaft
+ * broker asked right after the creation may first say it does not host the topic at all
+ * (`UNKNOWN_TOPIC_OR_PARTITION`, "This server does not host this topic-partition"), which
+ * kafkajs gives up on: it failed a suite's setup in a CI-like run. And a partition the metadata
+ * already gives a leader may still be refused by that leader for a moment
+ * (`NOT_LEADER_FOR_PARTITION`, seen right after a broker restart). So the wait here ends when
+ * the metadata names a leader for every partition and each topic's offsets can be read, the
+ * three answers above waited out, up to `timeoutMs`.
+ */
+export async function createTopicsSettled(admin: Admin, topics: readonly { topic: string; numPartitions: number }[], timeoutMs = 60_000): Promise<void> {
+  await admin.createTopics({ topics: topics.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: false });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let waitingFor: string;
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+      const unsettled = topics.filter((t) => {
+        const partitions = found.find((f) => f.name === t.topic)?.partitions ?? [];
+        return partitions.length !== t.numPartitions || partitions.some((p) => !(p.leader >= 0));
+      });
+      if (unsettled.length === 0) {
+        for (const t of topics) await admin.fetchTopicOffsets(t.topic);
+        return;
+      }
+      waitingFor = `no leader yet for a partition of ${unsettled.map((t) => t.topic).join(', ')}`;
+    } catch (error) {
+      // (kafkajs's own retries end in an error that holds the broker's as originalError.)
+      const type = (error as { type?: unknown }).type ?? (error as { originalError?: { type?: unknown } }).originalError?.type;
+      if (typeof type !== 'string' || !SETTLING.has(type)) throw error;
+      waitingFor = `${type}: ${(error as Error).message}`;
+    }
+    if (Date.now() > deadline) throw new Error(`topics created but not ready after ${timeoutMs / 1000} s (${waitingFor})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 let topicCounter = 0;
-/** A fresh topic with a unique name. */
+/** A fresh topic with a unique name, every partition with a leader. */
 export async function createTopic(prefix: string, partitions: number): Promise<string> {
   const topic = `${prefix}-${process.pid}-${Date.now()}-${topicCounter++}`;
-  await withAdmin(async (admin) => {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  });
+  await withAdmin((admin) => createTopicsSettled(admin, [{ topic, numPartitions: partitions }]));
   return topic;
 }
 
