@@ -46,9 +46,10 @@ function nextMark(capacity: number): number {
  * is broken (that walk then runs again, in player order, to name each violation).
  *
  * A list is a chain of loads, each waiting for the one before it (a treasure's owner, mark and
- * next are in arrays larger than the core's cache), so one list at a time left the core waiting
- * most of the time: here LANES lists are walked side by side, and their loads overlap. A cycle
- * reaches a treasure already marked, so every walk ends.
+ * next are in arrays larger than the core's cache); LANES lists are walked side by side so that
+ * the loads of several lists can overlap. Measured, not explained in detail: 1,000 scans of the
+ * state after 1M events took 723 ms one list at a time and 612 to 659 ms with 4 to 32 lists
+ * side by side. A cycle reaches a treasure already marked, so every walk ends.
  */
 function inventoriesSound(state: WorldState, listed: Uint32Array, mark: number): boolean {
   const playerCapacity = state.playerCapacity;
