@@ -204,4 +204,84 @@ describe('event blocks', () => {
     const cursor = new BlockCursor().reset(block, block.data.subarray(0, block.data.length - 2));
     expect(() => cursor.next()).toThrow(BlockFormatError);
   });
+
+  it('the cursor\'s path for the common event reads exactly what its general path reads, from sound and from damaged blocks', () => {
+    // Events mostly of the common shape (small steps, small partitions, no stream, no headers),
+    // with keys and payloads on both sides of 128 bytes (a varint of two bytes) and some
+    // events of any shape; then bytes flipped, cut off or appended, and counts changed.
+    const around128 = fc.integer({ min: 120, max: 136 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }));
+    const common = fc.record({
+      timestampUs: fc.integer({ min: 0, max: 200 }),
+      partition: fc.oneof(fc.nat({ max: 127 }), fc.nat({ max: 300 })),
+      position: fc.integer({ min: 0, max: 100 }),
+      stream: fc.constant(0),
+      key: fc.option(fc.oneof(bytes(8), around128), { nil: null }),
+      headers: fc.constant([]),
+      payload: fc.oneof(bytes(16), around128),
+    });
+    const ordered = (events: BlockEvent[]): BlockEvent[] => {
+      let ts = 1_767_225_600_000_000;
+      let position = 0;
+      return events.map((e) => {
+        ts = Math.min(MAX_BLOCK_VALUE, Math.max(0, ts + e.timestampUs - 100));
+        position = Math.min(MAX_BLOCK_VALUE, Math.max(0, position + e.position - 20));
+        return { ...e, timestampUs: ts, position };
+      });
+    };
+    const damage = fc.array(
+      fc.oneof(
+        fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
+        fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 2, 4, 8, 0x7f, 0x80, 0xff) }),
+        fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+        fc.record({ kind: fc.constant('append' as const), extra: bytes(4) }),
+        fc.record({ kind: fc.constant('count' as const), by: fc.integer({ min: -2, max: 2 }) }),
+      ),
+      { maxLength: 3 },
+    );
+    type Step = { readonly error: string } | readonly number[];
+    const walk = (cursor: BlockCursor, header: Parameters<BlockCursor['reset']>[0], data: Uint8Array, general: boolean): Step[] => {
+      cursor.reset(header, data);
+      const steps: Step[] = [];
+      for (;;) {
+        try {
+          const more = general ? (cursor as unknown as { nextGeneral(): boolean }).nextGeneral() : cursor.next();
+          if (!more) return steps;
+        } catch (error) {
+          if (!(error instanceof BlockFormatError)) throw error;
+          steps.push({ error: error.message });
+          return steps;
+        }
+        steps.push([cursor.seq, cursor.timestampUs, cursor.partition, cursor.position, cursor.stream, cursor.keyOffset, cursor.keyLength, cursor.headersOffset, cursor.payloadOffset, cursor.payloadLength, cursor.offset]);
+      }
+    };
+    let damaged = 0;
+    let commonEvents = 0;
+    fc.assert(
+      fc.property(fc.array(fc.oneof({ weight: 6, arbitrary: common }, { weight: 1, arbitrary: eventArb }), { minLength: 1, maxLength: 40 }), damage, (raw, changes) => {
+        const events = ordered(raw);
+        const builder = new BlockBuilder();
+        events.forEach((e, i) => builder.add(7 + i, e));
+        const block = builder.finish(0);
+        let data = Uint8Array.from(block.data);
+        let eventCount = block.eventCount;
+        for (const c of changes) {
+          if (c.kind === 'flip' && data.length > 0) data[c.at % data.length] ^= 1 << c.bit;
+          else if (c.kind === 'set' && data.length > 0) data[c.at % data.length] = c.value;
+          else if (c.kind === 'cut') data = data.subarray(0, c.at % (data.length + 1));
+          else if (c.kind === 'append') data = Uint8Array.from([...data, ...c.extra]);
+          else if (c.kind === 'count') eventCount = Math.max(0, eventCount + c.by);
+        }
+        if (changes.length > 0) damaged++;
+        commonEvents += events.filter((e) => (e.stream ?? 0) === 0 && (e.headers ?? []).length === 0).length;
+        const header = { ...block, eventCount };
+        const fast = walk(new BlockCursor(), header, data, false);
+        const general = walk(new BlockCursor(), header, data, true);
+        expect(fast).toEqual(general);
+        if (changes.length === 0) expect(fast.length).toBe(events.length);
+      }),
+      propertyParams('block cursor fast path equals general path', 500),
+    );
+    expect(damaged).toBeGreaterThan(100);
+    expect(commonEvents).toBeGreaterThan(2000);
+  });
 });
