@@ -48,18 +48,52 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
   }
 }
 
-/** Each partition's end offset (high watermark), by partition number as a string. */
+/**
+ * Each partition's end offset (high watermark), by partition number as a string. Asked right
+ * after the broker was frozen or restarted, the broker may refuse for a moment (see settled).
+ */
 export async function topicEnds(topic: string): Promise<Record<string, number>> {
-  return withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [String(p.partition), Number(p.high)])));
+  return settled(`the end offsets of ${topic}`, () =>
+    withAdmin(async (admin) => Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [String(p.partition), Number(p.high)]))),
+  );
 }
 
 /** The offsets `group` has committed for `topic` (-1: none), by partition number as a string. */
 export async function groupOffsets(group: string, topic: string): Promise<Record<string, number>> {
-  return withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)])));
+  return settled(`the offsets of group ${group} on ${topic}`, () =>
+    withAdmin(async (admin) => Object.fromEntries((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0].partitions.map((p) => [String(p.partition), Number(p.offset)]))),
+  );
 }
 
 /** The metadata errors a topic created a moment ago may still answer with. */
 const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
+
+/** The broker's error type of a kafkajs error: its own, or (after kafkajs's retries) its originalError's. */
+function settlingType(error: unknown): string | null {
+  const type = (error as { type?: unknown }).type ?? (error as { originalError?: { type?: unknown } }).originalError?.type;
+  return typeof type === 'string' && SETTLING.has(type) ? type : null;
+}
+
+/**
+ * `ask` again while the broker answers one of the SETTLING errors, 100 ms apart, up to
+ * `timeoutMs`; any other error at once. A broker just thawed (SIGCONT) or restarted has answered
+ * "This server is not the leader for that topic-partition" (`NOT_LEADER_FOR_PARTITION`) to a
+ * request for a topic's offsets for a moment: it failed a test in a CI-like run after its
+ * broker had been frozen.
+ */
+async function settled<T>(what: string, ask: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await ask();
+    } catch (error) {
+      const type = settlingType(error);
+      if (type === null) throw error;
+      if (Date.now() > deadline) throw new Error(`${what}: the broker still answers ${type} after ${timeoutMs / 1000} s: ${(error as Error).message}`, { cause: error });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /**
  * Create `topics` and wait until every partition has a leader that serves it. kafkajs's own
@@ -89,9 +123,8 @@ export async function createTopicsSettled(admin: Admin, topics: readonly { topic
       }
       waitingFor = `no leader yet for a partition of ${unsettled.map((t) => t.topic).join(', ')}`;
     } catch (error) {
-      // (kafkajs's own retries end in an error that holds the broker's as originalError.)
-      const type = (error as { type?: unknown }).type ?? (error as { originalError?: { type?: unknown } }).originalError?.type;
-      if (typeof type !== 'string' || !SETTLING.has(type)) throw error;
+      const type = settlingType(error);
+      if (type === null) throw error;
       waitingFor = `${type}: ${(error as Error).message}`;
     }
     if (Date.now() > deadline) throw new Error(`topics created but not ready after ${timeoutMs / 1000} s (${waitingFor})`);
