@@ -74,23 +74,34 @@ function settlingType(error: unknown): string | null {
   return typeof type === 'string' && SETTLING.has(type) ? type : null;
 }
 
+/** What an `ask` of settled answers when the broker has answered, but not yet what is waited for. */
+class NotYet {
+  constructor(readonly why: string) {}
+}
+
 /**
- * `ask` again while the broker answers one of the SETTLING errors, 100 ms apart, up to
- * `timeoutMs`; any other error at once. A broker just thawed (SIGCONT) or restarted has answered
- * "This server is not the leader for that topic-partition" (`NOT_LEADER_FOR_PARTITION`) to a
- * request for a topic's offsets for a moment: it failed a test in a CI-like run after its
- * broker had been frozen.
+ * `ask` again while it answers NotYet or the broker answers one of the SETTLING errors, 100 ms
+ * apart, up to `timeoutMs`; any other error at once. A broker just thawed (SIGCONT) or restarted
+ * has answered "This server is not the leader for that topic-partition"
+ * (`NOT_LEADER_FOR_PARTITION`) to a request for a topic's offsets for a moment: it failed a test
+ * in a CI-like run after its broker had been frozen.
  */
-async function settled<T>(what: string, ask: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+async function settled<T>(what: string, ask: () => Promise<T | NotYet>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    let waitingFor: string;
+    let cause: unknown;
     try {
-      return await ask();
+      const answer = await ask();
+      if (!(answer instanceof NotYet)) return answer;
+      waitingFor = answer.why;
     } catch (error) {
       const type = settlingType(error);
       if (type === null) throw error;
-      if (Date.now() > deadline) throw new Error(`${what}: the broker still answers ${type} after ${timeoutMs / 1000} s: ${(error as Error).message}`, { cause: error });
+      waitingFor = `the broker answers ${type}: ${(error as Error).message}`;
+      cause = error;
     }
+    if (Date.now() > deadline) throw new Error(`${what}: not settled after ${timeoutMs / 1000} s (${waitingFor})`, { cause });
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -102,34 +113,27 @@ async function settled<T>(what: string, ask: () => Promise<T>, timeoutMs = 60_00
  * (`UNKNOWN_TOPIC_OR_PARTITION`, "This server does not host this topic-partition"), which
  * kafkajs gives up on: it failed a suite's setup in a CI-like run. And a partition the metadata
  * already gives a leader may still be refused by that leader for a moment
- * (`NOT_LEADER_FOR_PARTITION`, seen right after a broker restart). So the wait here ends when
- * the metadata names a leader for every partition and each topic's offsets can be read, the
- * three answers above waited out, up to `timeoutMs`.
+ * (`NOT_LEADER_FOR_PARTITION`, seen right after a broker restart). So the wait here (settled)
+ * ends when the metadata names a leader for every partition and each topic's offsets can be
+ * read, up to `timeoutMs`.
  */
 export async function createTopicsSettled(admin: Admin, topics: readonly { topic: string; numPartitions: number }[], timeoutMs = 60_000): Promise<void> {
   await admin.createTopics({ topics: topics.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: false });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let waitingFor: string;
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+  const names = topics.map((t) => t.topic);
+  await settled(
+    `topics ${names.join(', ')} created`,
+    async () => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: names });
       const unsettled = topics.filter((t) => {
         const partitions = found.find((f) => f.name === t.topic)?.partitions ?? [];
         return partitions.length !== t.numPartitions || partitions.some((p) => !(p.leader >= 0));
       });
-      if (unsettled.length === 0) {
-        for (const t of topics) await admin.fetchTopicOffsets(t.topic);
-        return;
-      }
-      waitingFor = `no leader yet for a partition of ${unsettled.map((t) => t.topic).join(', ')}`;
-    } catch (error) {
-      const type = settlingType(error);
-      if (type === null) throw error;
-      waitingFor = `${type}: ${(error as Error).message}`;
-    }
-    if (Date.now() > deadline) throw new Error(`topics created but not ready after ${timeoutMs / 1000} s (${waitingFor})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+      if (unsettled.length > 0) return new NotYet(`no leader yet for a partition of ${unsettled.map((t) => t.topic).join(', ')}`);
+      for (const t of topics) await admin.fetchTopicOffsets(t.topic);
+      return undefined;
+    },
+    timeoutMs,
+  );
 }
 
 let topicCounter = 0;
