@@ -15,6 +15,7 @@ import {
   META_CHECKSUM_KEY,
   metaChecksum,
   metaFromRows,
+  POSITION_INDEX,
   rowChecksum,
   snapshotChecksum,
   TAPE_APPLICATION_ID,
@@ -297,6 +298,14 @@ export class TapeReader {
       if (problem !== null) throw new TapeCorruptError(this.path, problem);
       return { nextSeq: r.next_seq, digest: r.digest, nowUs: r.now_us };
     });
+  }
+
+  /**
+   * Whether the tape has its index by source position, which a writer builds when it finishes
+   * the tape (see POSITION_INDEX): false for a tape whose recording did not finish.
+   */
+  hasPositionIndex(): boolean {
+    return this.guard('the schema', () => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(POSITION_INDEX) !== undefined);
   }
 
   /** Source positions to resume from, each checked against its checksum. */

@@ -14,6 +14,8 @@ import {
   metaChecksum,
   metaToRows,
   rowChecksum,
+  CREATE_POSITION_INDEX,
+  POSITION_INDEX,
   SCHEMA_V1,
   snapshotChecksum,
   TAPE_APPLICATION_ID,
@@ -336,6 +338,9 @@ export class TapeWriter {
       // Into WAL mode: that needs the tape to itself for a moment; a process reading a finished
       // tape (a replay) holds it shared, and SQLite gives up after its busy timeout.
       TapeWriter.configure(db, options.durability);
+      // The index by source position is not kept up while recording (see POSITION_INDEX):
+      // close() builds it again over every row.
+      db.exec(`DROP INDEX IF EXISTS ${POSITION_INDEX}`);
       return new TapeWriter(path, db, options.durability ?? 'relaxed', options.leaveWalWaitMs);
     } catch (cause) {
       db.close();
@@ -395,6 +400,8 @@ export class TapeWriter {
       // (see moveIntoPlace): with the file system's online discard, truncating the 12 MB it
       // grew to in the bench's 1M-event recording took 5 ms of the recorder's thread.
       wal = openToFree(`${this.path}-wal`);
+      // The index by source position, over every block's rows (see POSITION_INDEX).
+      this.db.exec(CREATE_POSITION_INDEX);
       // Everything committed is folded into the database file (a FULL checkpoint: leaving WAL
       // mode then removes the -wal file). A reader's open snapshot keeps part of the WAL from
       // being folded in: SQLite reports that in the row it returns, not as an error, and

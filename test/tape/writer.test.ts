@@ -191,6 +191,83 @@ describe('tape writer', () => {
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
+  it('builds the index by source position when the tape is finished, not while recording (what a crash leaves is sound without it and answers the same); appending drops it and finishing builds it over every row', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'position-index.tape');
+    const crashed = join(dir, 'crashed.tape');
+    const indexesOf = (file: string): string[] => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'block_sources' AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name);
+      } finally {
+        db.close();
+      }
+    };
+    // Where offset `position` of `partition` is: the first block whose span of it reaches that far.
+    const query = 'SELECT block_no FROM block_sources WHERE stream = 0 AND partition = ? AND max_position >= ? ORDER BY max_position LIMIT 1';
+    const answers = (file: string): unknown[] => {
+      const db = new Database(file, { readonly: true });
+      try {
+        const find = db.prepare(query).pluck();
+        return [0, 5, 17, 63].flatMap((partition) => [0, 9_999, 20_500, 29_999, 40_000].map((position) => find.get(partition, position) ?? null));
+      } finally {
+        db.close();
+      }
+    };
+    const during: string[][] = [];
+    await recordTape(new WorldTrafficSource({ seed: 5, events: 30_000 }), {
+      path,
+      engine: worldEngine,
+      runSeed: 5,
+      blockEvents: 1_000,
+      pipeline: 'off',
+      onProgress: () => {
+        during.push(indexesOf(path));
+        // The file and its WAL between two commits: what kill -9 would leave.
+        if (during.length === 2) for (const suffix of ['', '-wal']) copyFileSync(path + suffix, crashed + suffix);
+      },
+    });
+    expect(during.length).toBeGreaterThan(2);
+    expect(during.every((names) => names.length === 0)).toBe(true);
+    expect(indexesOf(path)).toEqual(['block_sources_by_position']);
+    const plan = (() => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare(`EXPLAIN QUERY PLAN ${query}`).all(17, 100) as { detail: string }[]).map((r) => r.detail).join('; ');
+      } finally {
+        db.close();
+      }
+    })();
+    expect(plan).toContain('block_sources_by_position');
+    // The answers, by the index and by reading the table through (the crashed copy, cut at its commit).
+    const found = answers(path);
+    expect(found.filter((b) => b !== null).length).toBeGreaterThan(10);
+    expect(indexesOf(crashed)).toEqual([]);
+    const verifyCrashed = tapedeck(['verify', crashed]);
+    expect(verifyCrashed.status, verifyCrashed.stdout + verifyCrashed.stderr).toBe(0);
+    const cut = answers(crashed);
+    const crashedBlocks = (() => {
+      const db = new Database(crashed, { readonly: true });
+      try {
+        return (db.prepare('SELECT count(*) FROM blocks').pluck().get() as number);
+      } finally {
+        db.close();
+      }
+    })();
+    expect(crashedBlocks).toBeGreaterThan(0);
+    expect(cut).toEqual(found.map((b) => (b !== null && (b as number) < crashedBlocks ? b : null)));
+    // Appending (as --resume does) drops it while it writes; finishing builds it again.
+    const writer = TapeWriter.openForAppend(path);
+    try {
+      expect(indexesOf(path)).toEqual([]);
+    } finally {
+      writer.close();
+    }
+    expect(indexesOf(path)).toEqual(['block_sources_by_position']);
+    expect(answers(path)).toEqual(found);
+    expectSelfContained(path);
+  });
+
   it('a batch whose position index fails part way through an insert leaves nothing of itself on the tape (the index rows go in OR FAIL)', async () => {
     const path = join(tempDir(), 'failed-batch.tape');
     await recordTape(new WorldTrafficSource({ seed: 4, events: 20_000 }), { path, engine: worldEngine, runSeed: 4, pipeline: 'off' });
