@@ -219,7 +219,8 @@ describe('tape writer', () => {
       path,
       engine: worldEngine,
       runSeed: 5,
-      blockEvents: 1_000,
+      // 120 blocks: a commit every 8 (RELAXED_COMMIT_BLOCKS).
+      blockEvents: 250,
       pipeline: 'off',
       onProgress: () => {
         during.push(indexesOf(path));
