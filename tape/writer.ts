@@ -10,12 +10,12 @@ import type { BlockSource, EncodedBlock } from './block.js';
 import { statTapePath, TapeError, TapeWriteError } from './errors.js';
 import {
   checkpointChecksum,
+  CREATE_POSITION_INDEX,
   META_CHECKSUM_KEY,
   metaChecksum,
   metaToRows,
-  rowChecksum,
-  CREATE_POSITION_INDEX,
   POSITION_INDEX,
+  rowChecksum,
   SCHEMA_V1,
   snapshotChecksum,
   TAPE_APPLICATION_ID,

@@ -85,7 +85,7 @@ export function inspectCommand(): Command {
           if (partitions.size === 0) line('  partitions   0 (no events)');
           else line(`  partitions   ${partitions.size}: ${[...partitions.entries()].sort((a, b) => a[0] - b[0]).map(([p, n]) => `${p}:${fmt(n)}`).join(' ')}`);
           for (const s of report.sourcePositions) line(`  resume       ${s.source} at event ${fmt(s.nextSeq)}, position ${JSON.stringify(s.position)}`);
-          if (!report.positionIndex) line('  index        by source position not built yet: the recording did not finish (record --resume finishes the tape and builds it; queries of block_sources answer the same without it)');
+          if (!report.positionIndex) line('  index        by source position not built yet: a recording builds it when it finishes (record --resume finishes one that was stopped by a crash); queries of block_sources answer the same without it, more slowly');
           for (const w of warnings) line(`  WARNING      ${w}`);
         }
       } finally {

@@ -246,6 +246,11 @@ describe('tape writer', () => {
     expect(indexesOf(crashed)).toEqual([]);
     const verifyCrashed = tapedeck(['verify', crashed]);
     expect(verifyCrashed.status, verifyCrashed.stdout + verifyCrashed.stderr).toBe(0);
+    // inspect tells the two apart.
+    expect(tapedeck(['inspect', crashed, '--json']).json<{ positionIndex: boolean }>().positionIndex).toBe(false);
+    expect(tapedeck(['inspect', crashed]).stdout).toContain('index        by source position not built yet');
+    expect(tapedeck(['inspect', path, '--json']).json<{ positionIndex: boolean }>().positionIndex).toBe(true);
+    expect(tapedeck(['inspect', path]).stdout).not.toContain('by source position not built');
     const cut = answers(crashed);
     const crashedBlocks = (() => {
       const db = new Database(crashed, { readonly: true });
