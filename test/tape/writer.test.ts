@@ -46,6 +46,16 @@ async function expectNothingOpenOn(path: string): Promise<void> {
   expect(openOn(path)).toEqual([]);
 }
 
+/** `read` on a read-only connection to the tape at `path`, closed afterwards. */
+function readTape<T>(path: string, read: (db: Database.Database) => T): T {
+  const db = new Database(path, { readonly: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
 /** A finished tape as a closed writer leaves it: one self-contained file, out of WAL mode, sound. */
 function expectSelfContained(path: string): void {
   expect(existsSync(`${path}-wal`)).toBe(false);
@@ -195,25 +205,15 @@ describe('tape writer', () => {
     const dir = tempDir();
     const path = join(dir, 'position-index.tape');
     const crashed = join(dir, 'crashed.tape');
-    const indexesOf = (file: string): string[] => {
-      const db = new Database(file, { readonly: true });
-      try {
-        return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'block_sources' AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name);
-      } finally {
-        db.close();
-      }
-    };
+    const indexesOf = (file: string): string[] =>
+      readTape(file, (db) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'block_sources' AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name));
     // Where offset `position` of `partition` is: the first block whose span of it reaches that far.
     const query = 'SELECT block_no FROM block_sources WHERE stream = 0 AND partition = ? AND max_position >= ? ORDER BY max_position LIMIT 1';
-    const answers = (file: string): unknown[] => {
-      const db = new Database(file, { readonly: true });
-      try {
+    const answers = (file: string): unknown[] =>
+      readTape(file, (db) => {
         const find = db.prepare(query).pluck();
         return [0, 5, 17, 63].flatMap((partition) => [0, 9_999, 20_500, 29_999, 40_000].map((position) => find.get(partition, position) ?? null));
-      } finally {
-        db.close();
-      }
-    };
+      });
     const during: string[][] = [];
     await recordTape(new WorldTrafficSource({ seed: 5, events: 30_000 }), {
       path,
@@ -231,14 +231,7 @@ describe('tape writer', () => {
     expect(during.length).toBeGreaterThan(2);
     expect(during.every((names) => names.length === 0)).toBe(true);
     expect(indexesOf(path)).toEqual(['block_sources_by_position']);
-    const plan = (() => {
-      const db = new Database(path, { readonly: true });
-      try {
-        return (db.prepare(`EXPLAIN QUERY PLAN ${query}`).all(17, 100) as { detail: string }[]).map((r) => r.detail).join('; ');
-      } finally {
-        db.close();
-      }
-    })();
+    const plan = readTape(path, (db) => (db.prepare(`EXPLAIN QUERY PLAN ${query}`).all(17, 100) as { detail: string }[]).map((r) => r.detail).join('; '));
     expect(plan).toContain('block_sources_by_position');
     // The answers, by the index and by reading the table through (the crashed copy, cut at its commit).
     const found = answers(path);
@@ -252,14 +245,7 @@ describe('tape writer', () => {
     expect(tapedeck(['inspect', path, '--json']).json<{ positionIndex: boolean }>().positionIndex).toBe(true);
     expect(tapedeck(['inspect', path]).stdout).not.toContain('by source position not built');
     const cut = answers(crashed);
-    const crashedBlocks = (() => {
-      const db = new Database(crashed, { readonly: true });
-      try {
-        return (db.prepare('SELECT count(*) FROM blocks').pluck().get() as number);
-      } finally {
-        db.close();
-      }
-    })();
+    const crashedBlocks = readTape(crashed, (db) => db.prepare('SELECT count(*) FROM blocks').pluck().get() as number);
     expect(crashedBlocks).toBeGreaterThan(0);
     expect(cut).toEqual(found.map((b) => (b !== null && (b as number) < crashedBlocks ? b : null)));
     // Appending (as --resume does) drops it while it writes; finishing builds it again.
@@ -277,14 +263,7 @@ describe('tape writer', () => {
   it('a batch whose position index fails part way through an insert leaves nothing of itself on the tape (the index rows go in OR FAIL)', async () => {
     const path = join(tempDir(), 'failed-batch.tape');
     await recordTape(new WorldTrafficSource({ seed: 4, events: 20_000 }), { path, engine: worldEngine, runSeed: 4, pipeline: 'off' });
-    const count = (table: string): number => {
-      const db = new Database(path, { readonly: true });
-      try {
-        return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    const count = (table: string): number => readTape(path, (db) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
     const before = { blocks: count('blocks'), sources: count('block_sources') };
     const db = new Database(path, { readonly: true });
     const last = db.prepare('SELECT * FROM blocks ORDER BY block_no DESC LIMIT 1').get() as Record<string, number> & { data: Buffer };
