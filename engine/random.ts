@@ -50,11 +50,18 @@ export class SeededRandom implements Random {
     // draw; the quotient below is exact (both operands are integers below 2^32, so the
     // division cannot round up to the next integer), and so is the remainder. A property test
     // holds it equal to uniformInt (test/engine/random.test.ts).
+    //
+    // A draw is taken when it lies below `allowed`, the largest multiple of the range that fits
+    // in 2^32, which is more than 2^32 - range: any draw below that is taken without working
+    // `allowed` out (a division), and for the ranges drawn here (at most 65,536 values) that is
+    // every draw but about one in 65,000.
     const range = max - min + 1;
-    const allowed = range > 2 ? Math.floor(4294967296 / range) * range : 4294967296;
     const generator = this.generator;
     let draw = generator.next() + 2147483648;
-    while (draw >= allowed) draw = generator.next() + 2147483648;
+    if (draw >= 4294967296 - range) {
+      const allowed = range > 2 ? Math.floor(4294967296 / range) * range : 4294967296;
+      while (draw >= allowed) draw = generator.next() + 2147483648;
+    }
     // As a small integer (| 0): an event object holding a double in a field makes V8 widen that
     // field for every object of the same shape in the thread (the codec's decoded events too),
     // which cost a replay or a recording in the same process a third of its speed.

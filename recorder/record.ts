@@ -352,12 +352,19 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     }
   };
 
-  /** After event seq - 1 was applied: the checkpoint and snapshot it completes, if any. */
+  /**
+   * After event seq - 1 was applied: the checkpoint and snapshot it completes, if any (at each
+   * multiple of checkpointEvery and of snapshotEvery). Called for every event, so it compares
+   * seq with the next such multiple instead of dividing twice. (seq only grows, by one.)
+   */
+  let nextMultiple = 0;
   const afterApplied = (): void => {
+    if (seq < nextMultiple) return;
     if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
     if (seq % snapshotEvery === 0) {
       pendingSnapshots.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs, state: engine.snapshot(state) });
     }
+    nextMultiple = Math.min(checkpointEvery * (Math.floor(seq / checkpointEvery) + 1), snapshotEvery * (Math.floor(seq / snapshotEvery) + 1));
   };
 
   /**

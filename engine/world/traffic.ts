@@ -260,7 +260,11 @@ export class WorldTraffic {
     else this.mixedEvent();
     const e = this.current;
     this.currentTimestampUs = this.options.startUs + Math.floor(this.elapsedUs);
-    this.currentPartition = this.eventZone % this.options.partitions;
+    // Zone z goes to partition z mod partitions; with no more zones than partitions (the
+    // defaults) that is z, without a division.
+    const zone = this.eventZone;
+    const partitions = this.options.partitions;
+    this.currentPartition = zone < partitions ? zone : zone % partitions;
     if (e.kind === WorldEventKind.spawn) {
       const at = this.playerKeyOffsets[this.options.players];
       this.currentKeyOffset = at;

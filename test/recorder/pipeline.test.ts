@@ -144,6 +144,52 @@ describe('recording with the source on a worker thread', () => {
     expect(on).toEqual(off);
   });
 
+  it('takes a checkpoint at every multiple of checkpointEvery and a snapshot at every multiple of snapshotEvery, whether or not one divides the other, also after a resume', async () => {
+    const dir = tempDir();
+    const multiples = (every: number, from: number, to: number): number[] => {
+      const out: number[] = [];
+      for (let n = (Math.floor(from / every) + 1) * every; n <= to; n += every) out.push(n);
+      return out;
+    };
+    const stored = (path: string): { checkpoints: number[]; snapshots: number[] } => {
+      const db = new Database(path, { readonly: true });
+      try {
+        const seqs = (table: string): number[] => (db.prepare(`SELECT next_seq FROM ${table} ORDER BY next_seq`).all() as { next_seq: number }[]).map((r) => r.next_seq);
+        return { checkpoints: seqs('checkpoints'), snapshots: seqs('snapshots') };
+      } finally {
+        db.close();
+      }
+    };
+    for (const [checkpointEvery, snapshotEvery] of [[700, 1500], [1000, 300], [450, 450]]) {
+      for (const pipeline of ['on', 'off'] as PipelineMode[]) {
+        const path = join(dir, `cadence-${checkpointEvery}-${snapshotEvery}-${pipeline}.tape`);
+        const options = { ...recordOptions, checkpointEvery, snapshotEvery, path, pipeline };
+        // Stopped after a commit past 5,000 events (the generator's thread may have sent up to
+        // 32 blocks more, which the stop commits too), then resumed to 40,000.
+        const source = { ...syntheticOptions, events: 40_000 };
+        const controller = new AbortController();
+        const first = await recordTape(new WorldTrafficSource(source), {
+          ...options,
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.events >= 5_000) controller.abort();
+          },
+        });
+        expect(first.stopped).toBe(true);
+        const resume = openResume(path, worldEngine, 'synthetic');
+        expect(resume.nextSeq).toBe(first.events);
+        const second = await recordTape(new WorldTrafficSource(source, (resume.position as { nextIndex: number }).nextIndex), { ...options, resume });
+        expect(first.events).toBeLessThan(40_000);
+        expect(second.events).toBe(40_000);
+        // A checkpoint also ends each run (its last state) when it ends between multiples.
+        expect(stored(path), `checkpoint every ${checkpointEvery}, snapshot every ${snapshotEvery}, pipeline ${pipeline}, stopped at ${first.events}`).toEqual({
+          checkpoints: [...new Set([...multiples(checkpointEvery, 0, 40_000), first.events, 40_000])].sort((a, b) => a - b),
+          snapshots: multiples(snapshotEvery, 0, 40_000),
+        });
+      }
+    }
+  });
+
   it('a write that fails mid-recording, and the close after it: the first error stands, naming what the tape keeps, and the process exits', () => {
     // What a full disk does (SQLITE_FULL at a commit; the close's checkpoint then fails too),
     // simulated in a process of its own: a source worker left waiting for room once kept the
