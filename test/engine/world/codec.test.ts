@@ -102,6 +102,39 @@ describe('world codec', () => {
     expect(() => worldCodec.encodedLength!(worldEvent(9 as WorldEventKind, 1))).toThrow(/unknown world event kind 9/);
   });
 
+  it('takes every field of every kind at both ends of its documented range, and refuses it one past either end or not an integer, naming it', () => {
+    const L = WORLD_LIMITS;
+    // The layout in codec.ts's header: [kind, its fields as (JSON name, WorldEvent field, min, max)].
+    const layout: [WorldEventKind, [string, 'id' | 'other' | 'zone' | 'x' | 'y' | 'amount', number, number][]][] = [
+      [WorldEventKind.join, [['player', 'id', 0, L.maxId], ['zone', 'zone', 0, L.maxZone], ['x', 'x', 0, L.maxCoordinate], ['y', 'y', 0, L.maxCoordinate]]],
+      [WorldEventKind.leave, [['player', 'id', 0, L.maxId]]],
+      [WorldEventKind.move, [['player', 'id', 0, L.maxId], ['dx', 'x', -L.maxStep, L.maxStep], ['dy', 'y', -L.maxStep, L.maxStep]]],
+      [WorldEventKind.rotate, [['player', 'id', 0, L.maxId], ['angle', 'amount', 0, L.maxAngle]]],
+      [WorldEventKind.shoot, [['player', 'id', 0, L.maxId], ['target', 'other', 0, L.maxId], ['damage', 'amount', 0, L.maxDamage]]],
+      [WorldEventKind.loot, [['player', 'id', 0, L.maxId], ['treasure', 'other', 0, L.maxId]]],
+      [WorldEventKind.spawn, [['treasure', 'id', 0, L.maxId], ['zone', 'zone', 0, L.maxZone], ['x', 'x', 0, L.maxCoordinate], ['y', 'y', 0, L.maxCoordinate], ['value', 'amount', 0, L.maxValue]]],
+    ];
+    const names = ['join', 'leave', 'move', 'rotate', 'shoot', 'loot', 'spawn'];
+    for (const [kind, fields] of layout) {
+      for (const [name, field, min, max] of fields) {
+        for (const value of [min, max]) {
+          const event = worldEvent(kind, 1);
+          event[field] = value;
+          const buffer = new Uint8Array(32);
+          const end = worldCodec.encodeInto!(event, buffer, 3);
+          expect(worldCodec.decodeAt!(buffer, 3, end - 3), `${names[kind]}.${name} = ${value}`).toEqual(event);
+        }
+        for (const value of [min - 1, max + 1, min + 0.5, Number.NaN]) {
+          const event = worldEvent(kind, 1);
+          event[field] = value;
+          const message = `${names[kind]}.${name} must be an integer in [${min}, ${max}], got ${value}`;
+          expect(() => worldCodec.encodeInto!(event, new Uint8Array(32), 0), `${names[kind]}.${name} = ${value}`).toThrow(message);
+          expect(() => worldCodec.encode(event)).toThrow(CodecError);
+        }
+      }
+    }
+  });
+
   it('uses the documented compact sizes', () => {
     expect(worldCodec.encode(join(1, 2, 3, 4)).length).toBe(11);
     expect(worldCodec.encode(move(1, -2, 3)).length).toBe(9);
