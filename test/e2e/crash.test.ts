@@ -9,6 +9,12 @@ import { tapedeck, tempDir, writeGeneratedNdjson } from '../support/cli.js';
 import { killRandom, killUntilDone } from '../support/kill.js';
 
 const KILLS = 20;
+/**
+ * Each kill by progress needs a commit of its own, and a file or the generator is committed 32
+ * blocks at a time: blocks of 1,024 events make a commit every 32,768 events, about 30 in a
+ * 1M-event recording (with the default 4,096, about 8).
+ */
+const BLOCK_EVENTS = ['--block-events', '1024'];
 
 describe('crash safety', () => {
   it('kill -9 while recording a 1M-line NDJSON file: verify passes after each kill, resume loses and duplicates nothing', async () => {
@@ -18,7 +24,7 @@ describe('crash safety', () => {
     const source = join(dir, 'source.ndjson');
     writeGeneratedNdjson(source, 1_000_000, seed % 1000);
     const tape = join(dir, 'crash.tape');
-    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source], tape, events: 1_000_000, random: killRandom(seed), label: `ndjson, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', source, ...BLOCK_EVENTS], tape, events: 1_000_000, random: killRandom(seed), label: `ndjson, seed ${seed}` });
     console.log(`[crash] ndjson: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(KILLS);
     expect(tapedeck(['verify', tape]).status).toBe(0);
@@ -36,7 +42,7 @@ describe('crash safety', () => {
     const seed = Number(process.env.TAPEDECK_SEED ?? Date.now() % 1_000_000) + 1;
     console.log(`[crash] synthetic: seed ${seed} (rerun: TAPEDECK_SEED=${seed - 1} npx vitest run test/e2e/crash.test.ts)`);
     const dir = tempDir();
-    const args = ['record', '--events', '1000000', '--seed', String(seed % 1000)];
+    const args = ['record', '--events', '1000000', '--seed', String(seed % 1000), ...BLOCK_EVENTS];
     const straight = join(dir, 'straight.tape');
     const straightRun = tapedeck([...args, '--out', straight, '--json']);
     expect(straightRun.status).toBe(0);
@@ -61,14 +67,14 @@ describe('crash safety', () => {
     console.log(`[crash] gzip: seed ${seed} (rerun: TAPEDECK_SEED=${seed - 2} npx vitest run test/e2e/crash.test.ts)`);
     const dir = tempDir();
     const source = join(dir, 'source.ndjson');
-    // 600,000 lines: a file is committed 8 blocks (32,768 events) at a time, and each kill by
-    // progress needs a commit of its own, so 300,000 lines (9 commits before the last) left
-    // the 10 kills to chance (a run made 9, the recording finishing before the tenth).
+    // 600,000 lines: committed 32,768 events at a time (BLOCK_EVENTS), and each kill by progress
+    // needs a commit of its own, so 300,000 lines (9 commits before the last) left the 10 kills
+    // to chance (a run made 9, the recording finishing before the tenth).
     writeGeneratedNdjson(source, 600_000, seed % 1000);
     const gz = join(dir, 'source.ndjson.gz');
     writeFileSync(gz, gzipSync(readFileSync(source)));
     const tape = join(dir, 'crash.tape');
-    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz], tape, events: 600_000, planned: 10, random: killRandom(seed), label: `gzip, seed ${seed}` });
+    const { kills, points } = await killUntilDone({ args: ['record', '--source', 'ndjson', '--input', gz, ...BLOCK_EVENTS], tape, events: 600_000, planned: 10, random: killRandom(seed), label: `gzip, seed ${seed}` });
     console.log(`[crash] gzip: ${kills} kills (planned events committed + ms, or ms after start : events the tape held after the kill): ${points}`);
     expect(kills, points).toBeGreaterThanOrEqual(10);
     expect(tapedeck(['verify', tape]).status).toBe(0);

@@ -91,7 +91,7 @@ describe.each([
     expect(r.stderr).toMatch(/error \[E_INPUT_GZIP\]: .*cut\.ndjson\.gz: the gzip data is damaged or cut short after [\d,]+ bytes of text \(unexpected end of file\); the whole lines before it are recorded/);
     const held = inspect(tape);
     // Everything read before the error is committed, not only what the last regular commit held
-    // (a file's commits come every 8 blocks, 32,768 events).
+    // (a file's commits come every 32 blocks, 131,072 events).
     expect(held.events).toBeGreaterThan(prefixLines - 1_000);
     expect(held.events).toBeLessThanOrEqual(prefixLines);
     expect(held.sourcePositions[0].position.line).toBe(held.events);
@@ -206,6 +206,8 @@ describe.each([
       path: join(dir, 'progress.tape'),
       engine: worldEngine,
       runSeed: 1,
+      // Progress comes at each commit: blocks of 1,000 events, 32 a commit, make three before the last.
+      blockEvents: 1000,
       onProgress: (p) => seen.push(source.progressBytes(p.position)),
     });
     expect(result.events).toBe(100_000);

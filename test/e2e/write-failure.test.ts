@@ -24,9 +24,10 @@ describe('a write that fails mid-recording', () => {
     const straight = join(dir, 'straight.tape');
     expect(tapedeck(['record', '--out', straight, '--events', String(EVENTS), '--seed', '5']).status).toBe(0);
 
-    // Files up to 2 MiB (4096 blocks of 512 bytes): the tape of 300,000 events is about 7 MiB.
+    // Files up to 4 MiB (8192 blocks of 512 bytes): the tape of 300,000 events is about 7 MiB,
+    // and a commit of 32 blocks (131,072 events) writes about 3 MiB to the WAL.
     const tape = join(dir, 'failed.tape');
-    const failed = tapedeck(['record', '--out', tape, '--events', String(EVENTS), '--seed', '5'], { fileSizeLimitBlocks: 4096, timeoutMs: 60_000 });
+    const failed = tapedeck(['record', '--out', tape, '--events', String(EVENTS), '--seed', '5'], { fileSizeLimitBlocks: 8192, timeoutMs: 60_000 });
     const kept = keptAfterWriteFailure(
       failed,
       /tapedeck: error \[E_TAPE_WRITE\]: .*failed\.tape: cannot write to the tape: the disk reported an I\/O error \(SQLite: .*\)\. The tape keeps the ([\d,]+) events committed before it, sound; once the cause is fixed, the same command with --resume continues the recording from there/,
@@ -82,12 +83,14 @@ describe('a write that fails mid-recording', () => {
     const dir = tempDir();
     const path = join(dir, 't.tape');
     const options = { seed: 3, events: 30_000 };
+    // Blocks of 250 events, 32 a commit (8,000 events): the stop comes before the generator's
+    // thread has sent everything.
     const controller = new AbortController();
     const first = await recordTape(new WorldTrafficSource(options), {
       path,
       engine: worldEngine,
       runSeed: 3,
-      blockEvents: 1000,
+      blockEvents: 250,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.events >= 10_000) controller.abort();
@@ -97,7 +100,7 @@ describe('a write that fails mid-recording', () => {
     // Both open the tape where it ends, before either writes: as two `record --resume` started together.
     const resumes = [openResume(path, worldEngine, 'synthetic'), openResume(path, worldEngine, 'synthetic')];
     const run = (i: number) =>
-      recordTape(new WorldTrafficSource(options, (resumes[i].position as { nextIndex: number }).nextIndex), { path, engine: worldEngine, runSeed: 3, blockEvents: 1000, resume: resumes[i] });
+      recordTape(new WorldTrafficSource(options, (resumes[i].position as { nextIndex: number }).nextIndex), { path, engine: worldEngine, runSeed: 3, blockEvents: 250, resume: resumes[i] });
     expect((await run(0)).events).toBe(30_000);
     const refused = await run(1).then(
       () => null,

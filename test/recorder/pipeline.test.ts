@@ -163,7 +163,8 @@ describe('recording with the source on a worker thread', () => {
     for (const [checkpointEvery, snapshotEvery] of [[700, 1500], [1000, 300], [450, 450]]) {
       for (const pipeline of ['on', 'off'] as PipelineMode[]) {
         const path = join(dir, `cadence-${checkpointEvery}-${snapshotEvery}-${pipeline}.tape`);
-        const options = { ...recordOptions, checkpointEvery, snapshotEvery, path, pipeline };
+        // Blocks of 200 events, 32 a commit (6,400 events).
+        const options = { ...recordOptions, checkpointEvery, snapshotEvery, path, pipeline, blockEvents: 200 };
         // Stopped after a commit past 5,000 events (the generator's thread may have sent up to
         // 32 blocks more, which the stop commits too), then resumed to 40,000.
         const source = { ...syntheticOptions, events: 40_000 };
@@ -220,8 +221,8 @@ describe('recording with the source on a worker thread', () => {
     const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.signal, 'the process did not exit by itself').toBeNull();
     expect(r.status, r.stderr).toBe(0);
-    // Two commits of 8 blocks of 4,096 events made it; the commit's error is the one reported.
-    expect(r.stdout).toMatch(/cannot write to the tape: the disk is full \(simulated\)\. The tape keeps the 65,536 events committed before it, sound/);
+    // Two commits of 32 blocks of 4,096 events made it; the commit's error is the one reported.
+    expect(r.stdout).toMatch(/cannot write to the tape: the disk is full \(simulated\)\. The tape keeps the 262,144 events committed before it, sound/);
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
 
@@ -255,7 +256,7 @@ describe('recording with the source on a worker thread', () => {
 
   it('keeps the source worker for the next recording: the same tapes, and a failed recording does not hand its worker on', async () => {
     const dir = tempDir();
-    const record = async (name: string, extra: { signal?: AbortSignal; onProgress?: (p: { events: number }) => void } = {}) => {
+    const record = async (name: string, extra: { signal?: AbortSignal; onProgress?: (p: { events: number }) => void; blockEvents?: number } = {}) => {
       const path = join(dir, name);
       const result = await recordTape(new WorldTrafficSource(syntheticOptions), { ...recordOptions, path, pipeline: 'on', ...extra });
       expect(result.pipelined).toBe(true);
@@ -269,8 +270,10 @@ describe('recording with the source on a worker thread', () => {
     expect(tapeRows(second.path)).toEqual(tapeRows(first.path));
 
     // Stopped part-way: the worker ends the job cleanly and is kept; the next tape is whole.
+    // (Blocks of 100 events: a commit every 3,200, so that the stop comes before the worker has
+    // sent everything.)
     const controller = new AbortController();
-    const stopped = await record('stopped.tape', { signal: controller.signal, onProgress: (p) => p.events >= 5000 && controller.abort() });
+    const stopped = await record('stopped.tape', { signal: controller.signal, onProgress: (p) => p.events >= 5000 && controller.abort(), blockEvents: 100 });
     expect(stopped.result.stopped).toBe(true);
     expect(stopped.result.events).toBeLessThan(30_000);
     expect(keptSourceWorker()).toBe(kept);

@@ -219,7 +219,7 @@ describe('tape writer', () => {
       path,
       engine: worldEngine,
       runSeed: 5,
-      // 120 blocks: a commit every 8 (RELAXED_COMMIT_BLOCKS).
+      // 120 blocks: a commit every 32 (RELAXED_COMMIT_BLOCKS), four in all.
       blockEvents: 250,
       pipeline: 'off',
       onProgress: () => {
