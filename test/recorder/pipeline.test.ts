@@ -345,8 +345,14 @@ describe('recording with the source on a worker thread', () => {
       const tapes: string[] = [];
       for (const pipeline of ['on', 'off'] as PipelineMode[]) {
         const path = join(dir, `${name}-${pipeline}.tape`);
-        const result = await recordTape(source(), { ...common, path, pipeline, segmentBytes: 1 << 20 });
+        // Blocks in the tape at each commit: a commit comes once the blocks waiting hold 8 MiB
+        // (RELAXED_COMMIT_BYTES), so these blocks of 4 MiB or more go in two at a time, not 32.
+        const committed: number[] = [0];
+        const result = await recordTape(source(), { ...common, path, pipeline, segmentBytes: 1 << 20, onProgress: (p) => committed.push(p.blocks) });
         expect(result).toMatchObject({ events: 120, pipelined: pipeline === 'on' });
+        const perCommit = committed.slice(1).map((blocks, i) => blocks - committed[i]);
+        expect(perCommit.length, `${name} ${pipeline}: ${perCommit.join(' ')}`).toBeGreaterThanOrEqual(3);
+        expect(Math.max(...perCommit), `${name} ${pipeline}: ${perCommit.join(' ')}`).toBeLessThanOrEqual(2);
         tapes.push(path);
       }
       // (The blocks' data by digest: a deep comparison of 20 MB byte by byte takes minutes.)
