@@ -57,10 +57,19 @@ export interface PackedBlock extends BlockHeader {
   readonly data: Uint8Array;
 }
 
+/**
+ * A block's position index, packed: SOURCE_FIELDS numbers a span (stream, partition, event
+ * count, min position, max position), sorted by stream, then partition. One typed array a
+ * block instead of an object a span: the recorder's main thread holds a commit's blocks (up to
+ * 32) until it commits them, and 64 objects a block surviving its young-generation collections
+ * made V8 grow that generation (a 20M-event recording's heap 26 MB instead of 17).
+ */
+export type PackedSources = Float64Array;
+export const SOURCE_FIELDS = 5;
+
 export interface EncodedBlock extends PackedBlock {
   readonly checksum: number;
-  /** Sorted by stream, then partition. */
-  readonly sources: readonly BlockSource[];
+  readonly sources: PackedSources;
 }
 
 /**
@@ -78,7 +87,7 @@ export function completeBlock(packed: PackedBlock, spans: SourceSpans): EncodedB
     maxTsUs: packed.maxTsUs,
     data: packed.data,
     checksum: blockChecksum(packed, packed.data),
-    sources: spans.take(),
+    sources: spans.takePacked(),
   };
 }
 
@@ -120,6 +129,33 @@ export class SourceSpans {
       if (position < span.minPosition) span.minPosition = position;
       if (position > span.maxPosition) span.maxPosition = position;
     }
+  }
+
+  /** take(), packed (see PackedSources): the tracker is empty afterwards. */
+  takePacked(): PackedSources {
+    if (this.spans.size === 0) {
+      // Stream 0's dense partitions alone, the common case: in order already, and no object.
+      const count = this.denseCount;
+      let n = 0;
+      for (let partition = 0; partition < DENSE_PARTITIONS; partition++) if (count[partition] !== 0) n++;
+      const out = new Float64Array(n * SOURCE_FIELDS);
+      let o = 0;
+      for (let partition = 0; partition < DENSE_PARTITIONS; partition++) {
+        if (count[partition] === 0) continue;
+        out[o] = 0;
+        out[o + 1] = partition;
+        out[o + 2] = count[partition];
+        out[o + 3] = this.denseMin[partition];
+        out[o + 4] = this.denseMax[partition];
+        o += SOURCE_FIELDS;
+        count[partition] = 0;
+      }
+      return out;
+    }
+    const spans = this.take();
+    const out = new Float64Array(spans.length * SOURCE_FIELDS);
+    spans.forEach((s, i) => out.set([s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition], i * SOURCE_FIELDS));
+    return out;
   }
 
   /** The spans sorted by stream then partition; the tracker is empty afterwards. */

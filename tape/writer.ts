@@ -6,7 +6,7 @@ import { close, closeSync, constants as fsConstants, fsyncSync, openSync, rename
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { openPrivate, syncFolderOf, whyWriteFailed } from './private.js';
 import Database from 'better-sqlite3';
-import type { BlockSource, EncodedBlock } from './block.js';
+import { SOURCE_FIELDS, type EncodedBlock, type PackedSources } from './block.js';
 import { statTapePath, TapeError, TapeWriteError } from './errors.js';
 import {
   checkpointChecksum,
@@ -188,10 +188,11 @@ export class TapeWriter {
    * A block's rows of the position index, up to SOURCE_ROWS_PER_INSERT in one statement: a
    * block of 64 partitions is one insert, not 64 (a statement's run costs more than its rows).
    */
-  private insertSources(blockNo: number, sources: readonly BlockSource[]): void {
+  private insertSources(blockNo: number, sources: PackedSources): void {
     const values = this.sourceValues;
-    for (let from = 0; from < sources.length; from += SOURCE_ROWS_PER_INSERT) {
-      const rows = Math.min(SOURCE_ROWS_PER_INSERT, sources.length - from);
+    const spans = sources.length / SOURCE_FIELDS;
+    for (let from = 0; from < spans; from += SOURCE_ROWS_PER_INSERT) {
+      const rows = Math.min(SOURCE_ROWS_PER_INSERT, spans - from);
       let statement = this.insertBlockSources[rows];
       if (statement === undefined) {
         const placeholders = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
@@ -205,14 +206,14 @@ export class TapeWriter {
       }
       values.length = rows * 6;
       for (let i = 0; i < rows; i++) {
-        const s = sources[from + i];
+        const s = (from + i) * SOURCE_FIELDS;
         const o = i * 6;
         values[o] = blockNo;
-        values[o + 1] = s.stream;
-        values[o + 2] = s.partition;
-        values[o + 3] = s.eventCount;
-        values[o + 4] = s.minPosition;
-        values[o + 5] = s.maxPosition;
+        values[o + 1] = sources[s];
+        values[o + 2] = sources[s + 1];
+        values[o + 3] = sources[s + 2];
+        values[o + 4] = sources[s + 3];
+        values[o + 5] = sources[s + 4];
       }
       statement.run(values);
     }

@@ -57,6 +57,28 @@ describe('event blocks', () => {
     );
   });
 
+  it('the position index packed for the writer (takePacked) holds take()\'s spans, in its order, for any streams and partitions', () => {
+    // Stream 0 and partitions below 1,024 alone (the common case, packed without objects), or
+    // any streams and partitions.
+    const dense = fc.record({ stream: fc.constant(0), partition: fc.nat({ max: 70 }), position: fc.nat({ max: 2 ** 40 }) });
+    const any = fc.record({ stream: fc.nat({ max: 3 }), partition: fc.oneof(fc.nat({ max: 70 }), fc.nat({ max: 5000 })), position: fc.nat({ max: 2 ** 40 }) });
+    fc.assert(
+      fc.property(fc.oneof(fc.array(dense, { maxLength: 200 }), fc.array(fc.oneof(dense, any), { maxLength: 200 })), (adds) => {
+        const packed = new SourceSpans();
+        const objects = new SourceSpans();
+        for (const a of adds) {
+          packed.add(a.stream, a.partition, a.position);
+          objects.add(a.stream, a.partition, a.position);
+        }
+        const expected = objects.take().flatMap((s) => [s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition]);
+        expect([...packed.takePacked()]).toEqual(expected);
+        // Empty afterwards.
+        expect(packed.takePacked().length).toBe(0);
+      }),
+      propertyParams('takePacked equals take', 300),
+    );
+  });
+
   it('a packed block completed by the thread that walks its events (completeBlock) is the block finish() gives: the same bytes, checksum and position index', () => {
     fc.assert(
       fc.property(fc.array(eventArb, { minLength: 1, maxLength: 60 }), fc.nat({ max: 2 ** 40 }), (events, firstSeq) => {

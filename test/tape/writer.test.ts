@@ -269,7 +269,7 @@ describe('tape writer', () => {
     const last = db.prepare('SELECT * FROM blocks ORDER BY block_no DESC LIMIT 1').get() as Record<string, number> & { data: Buffer };
     db.close();
     // 70 rows: the first insert takes 64, the second 6, and its last row repeats a partition.
-    const sources = Array.from({ length: 70 }, (_, i) => ({ stream: 0, partition: Math.min(i, 68), eventCount: 1, minPosition: i, maxPosition: i }));
+    const sources = new Float64Array(Array.from({ length: 70 }, (_, i) => [0, Math.min(i, 68), 1, i, i]).flat());
     const block = {
       blockNo: last.block_no + 1,
       firstSeq: last.first_seq + last.event_count,
