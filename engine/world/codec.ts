@@ -115,9 +115,15 @@ function refuse(event: WorldEvent): never {
 function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
   const kind = event.kind;
   const id = event.id;
-  let o = offset;
   // Each field: in range, and an integer ((v | 0) === v, exact for the int32 values in range;
-  // false for NaN and fractions).
+  // false for NaN and fractions). Every kind starts with its tag and a u32 id.
+  if (!(kind >= 0 && kind < LAYOUT.length && (kind | 0) === kind) || !(id >= 0 && id <= MAX_ID && (id | 0) === id)) refuse(event);
+  let o = offset;
+  b[o++] = kind;
+  b[o++] = id;
+  b[o++] = id >>> 8;
+  b[o++] = id >>> 16;
+  b[o++] = id >>> 24;
   switch (kind) {
     case WorldEventKind.join:
     case WorldEventKind.spawn: {
@@ -126,7 +132,6 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
       const y = event.y;
       const value = kind === WorldEventKind.spawn ? event.amount : 0;
       if (
-        !(id >= 0 && id <= MAX_ID && (id | 0) === id) ||
         !(zone >= 0 && zone <= MAX_ZONE && (zone | 0) === zone) ||
         !(x >= 0 && x <= MAX_COORDINATE && (x | 0) === x) ||
         !(y >= 0 && y <= MAX_COORDINATE && (y | 0) === y) ||
@@ -134,11 +139,6 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
       ) {
         refuse(event);
       }
-      b[o++] = kind;
-      b[o++] = id;
-      b[o++] = id >>> 8;
-      b[o++] = id >>> 16;
-      b[o++] = id >>> 24;
       b[o++] = zone;
       b[o++] = zone >>> 8;
       b[o++] = x;
@@ -154,14 +154,7 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
     case WorldEventKind.move: {
       const x = event.x;
       const y = event.y;
-      if (!(id >= 0 && id <= MAX_ID && (id | 0) === id) || !(x >= -MAX_STEP && x <= MAX_STEP && (x | 0) === x) || !(y >= -MAX_STEP && y <= MAX_STEP && (y | 0) === y)) {
-        refuse(event);
-      }
-      b[o++] = kind;
-      b[o++] = id;
-      b[o++] = id >>> 8;
-      b[o++] = id >>> 16;
-      b[o++] = id >>> 24;
+      if (!(x >= -MAX_STEP && x <= MAX_STEP && (x | 0) === x) || !(y >= -MAX_STEP && y <= MAX_STEP && (y | 0) === y)) refuse(event);
       b[o++] = x;
       b[o++] = (x & 0xffff) >>> 8;
       b[o++] = y;
@@ -170,12 +163,7 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
     }
     case WorldEventKind.rotate: {
       const angle = event.amount;
-      if (!(id >= 0 && id <= MAX_ID && (id | 0) === id) || !(angle >= 0 && angle <= MAX_ANGLE && (angle | 0) === angle)) refuse(event);
-      b[o++] = kind;
-      b[o++] = id;
-      b[o++] = id >>> 8;
-      b[o++] = id >>> 16;
-      b[o++] = id >>> 24;
+      if (!(angle >= 0 && angle <= MAX_ANGLE && (angle | 0) === angle)) refuse(event);
       b[o++] = angle;
       b[o++] = angle >>> 8;
       return o;
@@ -184,18 +172,7 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
     case WorldEventKind.loot: {
       const other = event.other;
       const damage = kind === WorldEventKind.shoot ? event.amount : 0;
-      if (
-        !(id >= 0 && id <= MAX_ID && (id | 0) === id) ||
-        !(other >= 0 && other <= MAX_ID && (other | 0) === other) ||
-        !(damage >= 0 && damage <= MAX_DAMAGE && (damage | 0) === damage)
-      ) {
-        refuse(event);
-      }
-      b[o++] = kind;
-      b[o++] = id;
-      b[o++] = id >>> 8;
-      b[o++] = id >>> 16;
-      b[o++] = id >>> 24;
+      if (!(other >= 0 && other <= MAX_ID && (other | 0) === other) || !(damage >= 0 && damage <= MAX_DAMAGE && (damage | 0) === damage)) refuse(event);
       b[o++] = other;
       b[o++] = other >>> 8;
       b[o++] = other >>> 16;
@@ -204,12 +181,6 @@ function encodeInto(event: WorldEvent, b: Uint8Array, offset: number): number {
       return o;
     }
     case WorldEventKind.leave:
-      if (!(id >= 0 && id <= MAX_ID && (id | 0) === id)) refuse(event);
-      b[o++] = kind;
-      b[o++] = id;
-      b[o++] = id >>> 8;
-      b[o++] = id >>> 16;
-      b[o++] = id >>> 24;
       return o;
     default:
       return refuse(event);
