@@ -25,8 +25,8 @@ const exported = (tape: string): string => {
 describe('a reader thread stuck in the engine\'s code', () => {
   it('a generate() hook that never returns: Ctrl-C ends the source worker after 10 s, exit 0, the tape sound; --resume completes it as a straight recording', async () => {
     const events = 400_000;
-    // After the commit at 262,144 events (32 blocks of 4,096 a commit), which the wait for
-    // 200,000 committed below sees.
+    // After a commit past 200,000 events, which the wait below sees: a commit comes every 32
+    // blocks of 4,096 events (262,144), or sooner once the blocks hold 8 MiB.
     const stuckAt = 300_000;
     const tape = join(dir, 'generated.tape');
     const args = ['record', '--engine', engine, '--events', String(events), '--pipeline', 'on'];
@@ -48,7 +48,7 @@ describe('a reader thread stuck in the engine\'s code', () => {
     const events = 400_000;
     const tape = join(dir, 'twice.tape');
     const args = ['record', '--engine', engine, '--events', String(events), '--pipeline', 'on'];
-    // Stuck after the commit at 262,144 events (see above).
+    // Stuck after a commit past 200,000 events (see above).
     const run = startTapedeck([...args, '--out', tape], { env: { ...STUCK_ENV, TAPEDECK_TEST_STUCK_AT: '300000' } });
     try {
       await waitForCommitted(tape, 200_000);
