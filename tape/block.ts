@@ -96,6 +96,7 @@ const bySource = (a: BlockSource, b: BlockSource): number => a.stream - b.stream
 
 /** Partitions below this (of stream 0) are tracked in an array; others in a map. */
 const DENSE_PARTITIONS = 1024;
+const NO_SPANS: readonly BlockSource[] = [];
 
 /** Tracks BlockSource spans as events go by (used by the builder and by verify). */
 export class SourceSpans {
@@ -131,49 +132,51 @@ export class SourceSpans {
     }
   }
 
-  /** take(), packed (see PackedSources): the tracker is empty afterwards. */
+  /**
+   * The spans, packed (see PackedSources), by stream then partition; the tracker is empty
+   * afterwards. Stream 0's dense partitions come first, in order already; the others (other
+   * streams, or partitions from DENSE_PARTITIONS up) all sort after them, so only those are
+   * sorted, and in the common case there are none: no sort, whose work array and comparator
+   * were garbage a block on the recorder's main thread (with them its heap grew to 28 MB in the
+   * first 6M events of a long recording, against 16.5 without), and no object.
+   */
   takePacked(): PackedSources {
-    if (this.spans.size === 0) {
-      // Stream 0's dense partitions alone, the common case: in order already, and no object.
-      const count = this.denseCount;
-      let n = 0;
-      for (let partition = 0; partition < DENSE_PARTITIONS; partition++) if (count[partition] !== 0) n++;
-      const out = new Float64Array(n * SOURCE_FIELDS);
-      let o = 0;
-      for (let partition = 0; partition < DENSE_PARTITIONS; partition++) {
-        if (count[partition] === 0) continue;
-        out[o] = 0;
-        out[o + 1] = partition;
-        out[o + 2] = count[partition];
-        out[o + 3] = this.denseMin[partition];
-        out[o + 4] = this.denseMax[partition];
-        o += SOURCE_FIELDS;
-        count[partition] = 0;
-      }
-      return out;
+    const count = this.denseCount;
+    let dense = 0;
+    for (let partition = 0; partition < DENSE_PARTITIONS; partition++) if (count[partition] !== 0) dense++;
+    const others = this.spans.size === 0 ? NO_SPANS : [...this.spans.values()].sort(bySource);
+    this.spans.clear();
+    const out = new Float64Array((dense + others.length) * SOURCE_FIELDS);
+    let o = 0;
+    for (let partition = 0; partition < DENSE_PARTITIONS; partition++) {
+      if (count[partition] === 0) continue;
+      out[o] = 0;
+      out[o + 1] = partition;
+      out[o + 2] = count[partition];
+      out[o + 3] = this.denseMin[partition];
+      out[o + 4] = this.denseMax[partition];
+      o += SOURCE_FIELDS;
+      count[partition] = 0;
     }
-    const spans = this.take();
-    const out = new Float64Array(spans.length * SOURCE_FIELDS);
-    spans.forEach((s, i) => out.set([s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition], i * SOURCE_FIELDS));
+    for (const span of others) {
+      out[o] = span.stream;
+      out[o + 1] = span.partition;
+      out[o + 2] = span.eventCount;
+      out[o + 3] = span.minPosition;
+      out[o + 4] = span.maxPosition;
+      o += SOURCE_FIELDS;
+    }
     return out;
   }
 
-  /** The spans sorted by stream then partition; the tracker is empty afterwards. */
+  /** takePacked(), as objects (verify compares them with the rows a tape stores). */
   take(): BlockSource[] {
+    const packed = this.takePacked();
     const out: BlockSource[] = [];
-    const count = this.denseCount;
-    for (let partition = 0; partition < DENSE_PARTITIONS; partition++) {
-      if (count[partition] === 0) continue;
-      out.push({ stream: 0, partition, eventCount: count[partition], minPosition: this.denseMin[partition], maxPosition: this.denseMax[partition] });
-      count[partition] = 0;
+    for (let o = 0; o < packed.length; o += SOURCE_FIELDS) {
+      out.push({ stream: packed[o], partition: packed[o + 1], eventCount: packed[o + 2], minPosition: packed[o + 3], maxPosition: packed[o + 4] });
     }
-    // Stream 0's dense partitions alone (the common case) are in order already: no sort, whose
-    // work array and comparator were garbage a block on the recorder's main thread (with them
-    // its heap grew to 28 MB in the first 6M events of a long recording, against 16.5 without).
-    if (this.spans.size === 0) return out;
-    for (const span of this.spans.values()) out.push(span);
-    this.spans.clear();
-    return out.sort(bySource);
+    return out;
   }
 }
 

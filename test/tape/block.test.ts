@@ -57,25 +57,36 @@ describe('event blocks', () => {
     );
   });
 
-  it('the position index packed for the writer (takePacked) holds take()\'s spans, in its order, for any streams and partitions', () => {
+  it('the position index (takePacked, and take() as objects) holds each stream and partition once, with its count and least and greatest position, by stream then partition', () => {
     // Stream 0 and partitions below 1,024 alone (the common case, packed without objects), or
     // any streams and partitions.
     const dense = fc.record({ stream: fc.constant(0), partition: fc.nat({ max: 70 }), position: fc.nat({ max: 2 ** 40 }) });
-    const any = fc.record({ stream: fc.nat({ max: 3 }), partition: fc.oneof(fc.nat({ max: 70 }), fc.nat({ max: 5000 })), position: fc.nat({ max: 2 ** 40 }) });
+    // (A few partitions each side of 1,024, so that the spans kept apart from the dense ones see
+    // several events too.)
+    const any = fc.record({ stream: fc.nat({ max: 3 }), partition: fc.oneof(fc.nat({ max: 5 }), fc.integer({ min: 1020, max: 1030 }), fc.nat({ max: 5000 })), position: fc.nat({ max: 2 ** 40 }) });
     fc.assert(
       fc.property(fc.oneof(fc.array(dense, { maxLength: 200 }), fc.array(fc.oneof(dense, any), { maxLength: 200 })), (adds) => {
+        // What the index must hold, worked out here from the adds.
+        const bySpan = new Map<string, { stream: number; partition: number; eventCount: number; minPosition: number; maxPosition: number }>();
+        for (const a of adds) {
+          const span = bySpan.get(`${a.stream}/${a.partition}`);
+          if (span === undefined) bySpan.set(`${a.stream}/${a.partition}`, { stream: a.stream, partition: a.partition, eventCount: 1, minPosition: a.position, maxPosition: a.position });
+          else bySpan.set(`${a.stream}/${a.partition}`, { ...span, eventCount: span.eventCount + 1, minPosition: Math.min(span.minPosition, a.position), maxPosition: Math.max(span.maxPosition, a.position) });
+        }
+        const expected = [...bySpan.values()].sort((a, b) => a.stream - b.stream || a.partition - b.partition);
         const packed = new SourceSpans();
         const objects = new SourceSpans();
         for (const a of adds) {
           packed.add(a.stream, a.partition, a.position);
           objects.add(a.stream, a.partition, a.position);
         }
-        const expected = objects.take().flatMap((s) => [s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition]);
-        expect([...packed.takePacked()]).toEqual(expected);
+        expect([...packed.takePacked()]).toEqual(expected.flatMap((s) => [s.stream, s.partition, s.eventCount, s.minPosition, s.maxPosition]));
+        expect(objects.take()).toEqual(expected);
         // Empty afterwards.
         expect(packed.takePacked().length).toBe(0);
+        expect(objects.take()).toEqual([]);
       }),
-      propertyParams('takePacked equals take', 300),
+      propertyParams('position index spans', 300),
     );
   });
 
