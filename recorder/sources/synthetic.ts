@@ -6,7 +6,7 @@ import type { Engine } from '../../engine/types.js';
 import { SeededRandom } from '../../engine/random.js';
 import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
-import { DEFAULT_START_US, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
+import { DEFAULT_START_US, DEFAULT_TRAFFIC_OPTIONS, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
 import type { BlockBuilder, PayloadWriter } from '../../tape/block.js';
 
@@ -20,22 +20,36 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   readonly name = 'synthetic';
   readonly live = false;
   readonly description: unknown;
-  private readonly traffic: WorldTraffic;
+  private readonly options: TrafficOptions;
+  private made: WorldTraffic | null = null;
   private stopped = false;
 
   constructor(
     options: Partial<TrafficOptions>,
     private readonly startIndex = 0,
   ) {
-    this.traffic = new WorldTraffic(options);
-    this.description = { kind: 'synthetic', generator: 'world-traffic/1', ...this.traffic.options };
-    this.traffic.skipTo(startIndex);
+    this.options = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+    this.description = { kind: 'synthetic', generator: 'world-traffic/1', ...this.options };
+  }
+
+  /**
+   * The generator, made and brought to the resume point (by generating every event before it)
+   * on first use: a recording on the source worker makes its own from workerSpec(), and
+   * skipping here too cost a resume the same time again on the main thread, before the worker
+   * started (1.5 s of a 30M-event recording resumed at 11.6M).
+   */
+  private get traffic(): WorldTraffic {
+    if (this.made === null) {
+      this.made = new WorldTraffic(this.options);
+      this.made.skipTo(this.startIndex);
+    }
+    return this.made;
   }
 
   workerSpec(): { spec: SourceSpec; large: boolean } {
     return {
-      spec: { kind: 'world-traffic', options: this.traffic.options, startIndex: this.startIndex },
-      large: this.traffic.options.events - this.startIndex >= WORKER_MIN_EVENTS,
+      spec: { kind: 'world-traffic', options: this.options, startIndex: this.startIndex },
+      large: this.options.events - this.startIndex >= WORKER_MIN_EVENTS,
     };
   }
 
@@ -69,7 +83,7 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   }
 
   resumePosition(): unknown {
-    return { nextIndex: this.traffic.position };
+    return { nextIndex: this.made === null ? this.startIndex : this.made.position };
   }
 
   stop(): void {
@@ -105,9 +119,15 @@ export class EngineGeneratedSource<E> implements Source<E> {
     }
     this.random = new SeededRandom(options.seed);
     this.description = { kind: 'synthetic', generator: `${engine.name}.generate`, ...options, startUs: options.startUs ?? DEFAULT_START_US };
-    // Regenerate up to the resume point: the arrival times and the generator's draws depend
-    // on everything before it.
-    for (let i = 0; i < startIndex; i++) this.nextRecord();
+  }
+
+  /**
+   * Regenerate up to the resume point (the arrival times and the generator's draws depend on
+   * everything before it), on first use: as WorldTrafficSource, not on the main thread when the
+   * source worker generates.
+   */
+  private skipToStart(): void {
+    while (this.index < this.startIndex) this.nextRecord();
   }
 
   private nextRecord(): SourceRecord<E> {
@@ -132,6 +152,7 @@ export class EngineGeneratedSource<E> implements Source<E> {
   }
 
   async *batches(): AsyncIterable<readonly SourceRecord<E>[]> {
+    this.skipToStart();
     while (!this.stopped && this.index < this.options.events) {
       const batch: SourceRecord<E>[] = [];
       for (let i = 0; i < BATCH_EVENTS && this.index < this.options.events; i++) batch.push(this.nextRecord());

@@ -193,6 +193,19 @@ describe('event blocks', () => {
     expect(() => started.addRun(9, 1, one, writer)).toThrow(/expected seq 8, got 9/);
     const late = packable([{ timestampUs: MAX_BLOCK_VALUE + 1, partition: 0, position: 0, key: null, payload: new Uint8Array(1) }]);
     expect(() => new BlockBuilder().addRun(4, 1, late, writer)).toThrow(/event 4: timestamp .* must be integers in \[0, 2\^52 - 1\]/);
+    // Past a block's first event too: above its maximum, below its minimum, NaN, or a position
+    // out of range, each third in a run that starts between two earlier timestamps.
+    const event = (timestampUs: number, position = 0) => ({ timestampUs, partition: 0, position, key: null, payload: new Uint8Array(1) });
+    for (const [bad, position] of [[MAX_BLOCK_VALUE + 1, 0], [-1, 0], [NaN, 0], [15, MAX_BLOCK_VALUE + 1], [15, -1], [15, NaN]]) {
+      const builder = new BlockBuilder();
+      const events = packable([event(10), event(20), event(bad, position), event(15)]);
+      expect(builder.addRun(0, 2, events, writer)).toBe(2);
+      expect(() => builder.addRun(2, 2, events, writer), `${bad} at ${position}`).toThrow(/event 2: timestamp .* must be integers in \[0, 2\^52 - 1\]/);
+    }
+    // In range, below the minimum and above the maximum: the block's range follows.
+    const inRange = new BlockBuilder();
+    expect(inRange.addRun(0, 5, packable([event(10), event(20), event(5), event(MAX_BLOCK_VALUE), event(0)]), writer)).toBe(5);
+    expect(inRange.finish(0)).toMatchObject({ firstTsUs: 10, minTsUs: 0, maxTsUs: MAX_BLOCK_VALUE });
   });
 
   it('addRun stops at BLOCK_MAX_BYTES, and the next run starts the next block', () => {
