@@ -142,10 +142,26 @@ describe('world codec', () => {
   });
 
   it('names what is wrong with bad bytes', () => {
-    expect(() => worldCodec.decode(new Uint8Array([]))).toThrow(CodecError);
+    expect(() => worldCodec.decode(new Uint8Array([]))).toThrow(/empty world event/);
+    expect(() => worldCodec.decodeInto!(new Uint8Array([WorldEventKind.leave, 1, 0, 0, 0]), 2, 0, null)).toThrow(/empty world event/);
     expect(() => worldCodec.decode(new Uint8Array([9, 0, 0, 0, 0]))).toThrow(/unknown world event tag 0x09/);
     expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.leave, 1, 0, 0]))).toThrow(/leave event must be 5 bytes, got 4/);
     expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.leave, 0xff, 0xff, 0xff, 0xff]))).toThrow(/leave.player must be at most 16777215/);
+    // A step below -32767 (either axis), a target or treasure past the id limit; an id past it
+    // is named first.
+    const step = (dx: number, dy: number, id = 1) => new Uint8Array([WorldEventKind.move, id, 0, 0, id === 1 ? 0 : 0xff, dx & 0xff, (dx >> 8) & 0xff, dy & 0xff, (dy >> 8) & 0xff]);
+    expect(worldCodec.decode(step(-32767, 32767))).toEqual(move(1, -32767, 32767));
+    expect(() => worldCodec.decode(step(-32768, 0))).toThrow(/move step below -32767/);
+    expect(() => worldCodec.decode(step(0, -32768))).toThrow(/move step below -32767/);
+    expect(() => worldCodec.decode(step(-32768, 0, 0xff))).toThrow(/move.player must be at most 16777215, got 4278190335/);
+    expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.shoot, 1, 0, 0, 0, 0, 0, 0, 1, 9]))).toThrow(/shoot.target must be at most 16777215, got 16777216/);
+    expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.loot, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]))).toThrow(/loot.treasure must be at most 16777215, got 4294967295/);
+    expect(() => worldCodec.decode(new Uint8Array([WorldEventKind.loot, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toThrow(/loot.player must be at most/);
+    // At an offset, into an event it reuses: every field overwritten.
+    const into = worldCodec.decode(worldCodec.encode(spawn(9, 2, 3, 4, 5)));
+    const bytes = new Uint8Array([7, 7, ...worldCodec.encode(move(3, -4, 5))]);
+    expect(worldCodec.decodeInto!(bytes, 2, 9, into)).toBe(into);
+    expect(into).toEqual(move(3, -4, 5));
   });
 
   it('names what is wrong with bad JSON', () => {
