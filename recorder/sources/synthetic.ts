@@ -36,7 +36,7 @@ export class WorldTrafficSource implements Source<WorldEvent> {
    * The generator, made and brought to the resume point (by generating every event before it)
    * on first use: a recording on the source worker makes its own from workerSpec(), and
    * skipping here too cost a resume the same time again on the main thread, before the worker
-   * started (1.5 s of a 30M-event recording resumed at 11.6M).
+   * started (1.5 to 2.3 s of a 30M-event recording resumed at 11.6M).
    */
   private get traffic(): WorldTraffic {
     if (this.made === null) {

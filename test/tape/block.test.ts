@@ -193,8 +193,8 @@ describe('event blocks', () => {
     expect(() => started.addRun(9, 1, one, writer)).toThrow(/expected seq 8, got 9/);
     const late = packable([{ timestampUs: MAX_BLOCK_VALUE + 1, partition: 0, position: 0, key: null, payload: new Uint8Array(1) }]);
     expect(() => new BlockBuilder().addRun(4, 1, late, writer)).toThrow(/event 4: timestamp .* must be integers in \[0, 2\^52 - 1\]/);
-    // Past a block's first event too: above its maximum, below its minimum, NaN, or a position
-    // out of range, each third in a run that starts between two earlier timestamps.
+    // Past a block's first event too: a timestamp above 2^52 - 1 or below 0 or NaN, or such a
+    // position, as the third event of a block, packed by a second run after two good events.
     const event = (timestampUs: number, position = 0) => ({ timestampUs, partition: 0, position, key: null, payload: new Uint8Array(1) });
     for (const [bad, position] of [[MAX_BLOCK_VALUE + 1, 0], [-1, 0], [NaN, 0], [15, MAX_BLOCK_VALUE + 1], [15, -1], [15, NaN]]) {
       const builder = new BlockBuilder();
