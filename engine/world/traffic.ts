@@ -58,6 +58,11 @@ export const DEFAULT_TRAFFIC_OPTIONS: TrafficOptions = {
   maxStep: DEFAULT_WORLD_OPTIONS.maxStep,
 };
 
+/** `options` with every option left out at its default: the options a generator runs with. */
+export function trafficOptions(options: Partial<TrafficOptions> = {}): TrafficOptions {
+  return { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+}
+
 export interface TrafficRecord {
   readonly index: number;
   readonly timestampUs: number;
@@ -187,7 +192,7 @@ export class WorldTraffic {
   private readonly treasureZone = new Int32Array(TREASURE_ID_POOL).fill(-1);
 
   constructor(options: Partial<TrafficOptions> = {}) {
-    this.options = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+    this.options = trafficOptions(options);
     const o = this.options;
     this.ramp = o.profile === 'ramp';
     this.burst = o.profile === 'burst';

@@ -6,7 +6,7 @@ import type { Engine } from '../../engine/types.js';
 import { SeededRandom } from '../../engine/random.js';
 import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
-import { DEFAULT_START_US, DEFAULT_TRAFFIC_OPTIONS, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
+import { DEFAULT_START_US, trafficOptions, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
 import type { BlockBuilder, PayloadWriter } from '../../tape/block.js';
 
@@ -28,7 +28,7 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     options: Partial<TrafficOptions>,
     private readonly startIndex = 0,
   ) {
-    this.options = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+    this.options = trafficOptions(options);
     this.description = { kind: 'synthetic', generator: 'world-traffic/1', ...this.options };
   }
 
