@@ -126,8 +126,14 @@ function writeError(path: string, what: string, error: unknown): unknown {
 
 export class TapeWriter {
   private readonly insertBlock: Database.Statement;
-  /** Statements inserting n rows of block_sources at once (n from 1 to SOURCE_ROWS_PER_INSERT), made as needed. */
-  private readonly insertBlockSources: (Database.Statement | undefined)[] = [];
+  /**
+   * Statements inserting n rows of block_sources at once (n from 1 to SOURCE_ROWS_PER_INSERT),
+   * made as needed. The array is made at its full length, not grown by its first stores: an
+   * array that gains holes changes its hidden class, and the optimized insertSources, made for
+   * the last tape's array, was thrown away at the next tape's ("wrong map", `--trace-deopt`, in
+   * the second and third recording of a process).
+   */
+  private readonly insertBlockSources: (Database.Statement | undefined)[] = Array.from({ length: SOURCE_ROWS_PER_INSERT + 1 }, () => undefined);
   /** The bound values of one such insert, reused. */
   private readonly sourceValues: number[] = [];
   private readonly insertCheckpoint: Database.Statement;

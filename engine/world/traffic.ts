@@ -58,9 +58,28 @@ export const DEFAULT_TRAFFIC_OPTIONS: TrafficOptions = {
   maxStep: DEFAULT_WORLD_OPTIONS.maxStep,
 };
 
-/** `options` with every option left out at its default: the options a generator runs with. */
+/**
+ * `options` with every option left out at its default: the options a generator runs with.
+ * Returned as a literal of its own, not as the spread: the spread's result changed its hidden
+ * class once a process had made it eight times, and every optimized method of the generator
+ * that read an option was thrown away and compiled again then (`--trace-deopt`: "wrong map" in
+ * the constructor, advance, gapUs and five more, when the ninth generator ran; on the recorder's
+ * source worker, in the fourth to ninth recording of a process, 40 to 60 ms of compiling).
+ */
 export function trafficOptions(options: Partial<TrafficOptions> = {}): TrafficOptions {
-  return { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+  const o = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
+  return {
+    seed: o.seed,
+    events: o.events,
+    ratePerSec: o.ratePerSec,
+    partitions: o.partitions,
+    players: o.players,
+    profile: o.profile,
+    startUs: o.startUs,
+    zones: o.zones,
+    arenaSize: o.arenaSize,
+    maxStep: o.maxStep,
+  };
 }
 
 export interface TrafficRecord {
