@@ -61,10 +61,10 @@ export const DEFAULT_TRAFFIC_OPTIONS: TrafficOptions = {
 /**
  * `options` with every option left out at its default: the options a generator runs with.
  * Returned as a literal of its own, not as the spread: the spread's result changed its hidden
- * class once a process had made it eight times, and every optimized method of the generator
- * that read an option was thrown away and compiled again then (`--trace-deopt`: "wrong map" in
- * the constructor, advance, gapUs and five more, when the ninth generator ran; on the recorder's
- * source worker, in the fourth to ninth recording of a process, 40 to 60 ms of compiling).
+ * class at the ninth call in a process, and every optimized method of the generator that read
+ * an option was thrown away (`--trace-deopt`: "wrong map" in the constructor, advance, gapUs and
+ * five more). The recorder's source worker calls this twice a recording: in its fifth, V8
+ * compiled those methods again, about 56 ms of its helper threads' time (`--trace-opt`).
  */
 export function trafficOptions(options: Partial<TrafficOptions> = {}): TrafficOptions {
   const o = { ...DEFAULT_TRAFFIC_OPTIONS, ...options };
