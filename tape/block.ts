@@ -11,12 +11,12 @@
 //   [key       varint length, bytes]
 //   [headers   varint count, then per header: varint length, name bytes, varint length, value bytes]
 //   payload    varint length, bytes (the engine codec's encoding)
-// The checksum is CRC-32 (zlib's polynomial, via node:zlib) over a 52-byte canonical header,
+// The checksum is CRC-32 (zlib's polynomial, see crc32.ts) over a 52-byte canonical header,
 // then the blob. The header ("TDB1", block_no, first_seq, event_count, first_ts_us, min_ts_us,
 // max_ts_us as little-endian doubles or u32s, and the blob's length) repeats the row's
 // columns, so damage to a column is caught too.
 
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { ByteSink, MAX_VARINT_BYTES, putBytes, putVarint, readVarint, VarintError, type ReadCursor } from './varint.js';
 
 /**
@@ -216,7 +216,7 @@ export function blockChecksum(header: BlockHeader, data: Uint8Array): number {
   h.writeDoubleLE(header.minTsUs, 32);
   h.writeDoubleLE(header.maxTsUs, 40);
   h.writeUInt32LE(data.length, 48);
-  return crc32(data, crc32(h)) >>> 0;
+  return crc32(data, crc32(h));
 }
 
 /** What BlockBuilder.addEncoded needs of a codec (EventCodec's optional fast path). */

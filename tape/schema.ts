@@ -3,7 +3,7 @@
 // Every row carries a CRC-32 (blocks over their header and data, the rest through
 // rowChecksum), so that damage anywhere is detected and named rather than read.
 
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 
 export const TAPE_FORMAT_VERSION = 1;
 /** PRAGMA application_id: the bytes "TAPE". */
@@ -100,7 +100,7 @@ export function rowChecksum(fields: readonly (string | number)[], blob?: Uint8Ar
   // Empty blobs are skipped: zlib.crc32 on Node 20 returns 0 for a Buffer over a zero-length
   // ArrayBuffer (as better-sqlite3 returns empty blobs) instead of the running value.
   if (blob !== undefined && blob !== null && blob.length > 0) crc = crc32(blob, crc);
-  return crc >>> 0;
+  return crc;
 }
 
 /**
