@@ -336,13 +336,14 @@ function benchHelp(): string {
     "Measures tapedeck's paths, each against a baseline measured in the same run (the machines\n" +
     'are shared and noisy: the ratios travel better than the absolute figures), then prints a\n' +
     'table, the goals with the figure measured for each, and one JSON object as the last line.\n' +
-    'A case, its baseline and the cases measured against either run in rounds: a warm-up\n' +
-    'round, then --reps rounds (default 5), each running every case of the group once in\n' +
-    'turn, so that a case and its baseline share the machine\'s slow spells; the median run\n' +
-    'of each case is reported, and each round\'s ratio to the baseline is printed too. The\n' +
-    'Kafka cases are measured the same way (the consumer cases, then the producer cases).\n' +
-    'Each case\'s CPU time (all threads) is printed beside its wall time, and on Linux its\n' +
-    'CPU time by thread.\n\n' +
+    'A case, its baseline and the cases measured against either run in rounds: warm-up\n' +
+    'rounds for 3 s (at least one, at most ten: V8 optimizes the code a run calls per block\n' +
+    'only after several runs), then --reps rounds (default 5), each running every case of\n' +
+    'the group once in turn, so that a case and its baseline share the machine\'s slow\n' +
+    'spells; the median run of each case is reported, and each round\'s ratio to the\n' +
+    'baseline is printed too. The Kafka cases are measured the same way (the consumer\n' +
+    'cases, then the producer cases). Each case\'s CPU time (all threads) is printed beside\n' +
+    'its wall time, and on Linux its CPU time by thread.\n\n' +
     'Options:\n' +
     '  --events N        events in the tape the cases use (default 1,000,000)\n' +
     '  --reps N          measured runs per case (default 5)\n' +

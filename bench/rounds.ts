@@ -1,8 +1,16 @@
-// Measuring cases in rounds (main.ts's cases and the Kafka cases): a warm-up round, then `reps`
+// Measuring cases in rounds (main.ts's cases and the Kafka cases): warm-up rounds, then `reps`
 // rounds, each running every case of a group once in turn. A slow spell of these shared
 // machines (or of the broker) then falls on a case and its baseline alike, which runs of one
 // case after another did not ensure. Each run's wall time and CPU time (all threads) is kept,
 // and on Linux each thread's CPU time (see cpu.ts).
+//
+// The warm-up lasts WARM_UP.minMs (at least one round, at most WARM_UP.maxRounds), not one
+// round: V8 optimizes a function once it has run enough, and the code a run calls per block or
+// per message, not per event, gets there only after several runs of 1M events. With one
+// warm-up round, `--trace-opt` showed V8 compiling the recorder's code for the first time in
+// the second and fourth measured rounds of record-synthetic (50 to 110 ms of its helper threads
+// a run), and the measured runs' CPU by thread showed those threads busy: the rounds measured
+// V8 settling, not the recording. A group whose round takes 3 s or more still warms up once.
 
 import { performance } from 'node:perf_hooks';
 import { processCpuMs, threadCpuMs, threadShares, type ThreadShares } from './cpu.js';
@@ -28,7 +36,17 @@ export interface RoundResult {
   readonly cpuRunsMs: number[];
   /** CPU time a run, the main thread and the others (Linux only; null elsewhere). */
   readonly threadCpuMs: ThreadShares | null;
+  /** Rounds of the group run before the measured ones (see WarmUp). */
+  readonly warmUpRounds: number;
 }
+
+/** How long a group warms up: rounds until minMs have gone by, at least one, at most maxRounds. */
+export interface WarmUp {
+  readonly minMs: number;
+  readonly maxRounds: number;
+}
+
+export const WARM_UP: WarmUp = { minMs: 3000, maxRounds: 10 };
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,15 +73,27 @@ export function caseGroups<C extends { readonly name: string; readonly baseline?
 }
 
 /** Measure `group` in rounds (see above), saying so on stderr. */
-export async function measureRounds(group: readonly RoundCase[], reps: number): Promise<RoundResult[]> {
+export async function measureRounds(group: readonly RoundCase[], reps: number, warmUp: WarmUp = WARM_UP): Promise<RoundResult[]> {
   const names = group.map((c) => c.name).join(', ');
-  process.stderr.write(`${names}: warm-up + ${reps} ${group.length > 1 ? 'rounds, one run of each in turn' : 'runs'}\n`);
+  const each = group.length > 1 ? 'rounds, one run of each in turn' : 'runs';
+  process.stderr.write(`${names}: warm-up (${warmUp.minMs / 1000} s, 1 to ${warmUp.maxRounds} ${group.length > 1 ? 'rounds' : 'runs'}) + ${reps} ${each}\n`);
   const runsMs = group.map((): number[] => []);
   const cpuRunsMs = group.map((): number[] => []);
   const counts = group.map(() => 0);
   /** Per case, CPU time by thread summed over its runs (null: no /proc). */
   const threadSums = group.map((): Map<number, number> | null => new Map());
-  for (let round = -1; round < reps; round++) {
+  const warmUpStarted = performance.now();
+  let warmUpRounds = 0;
+  while (warmUpRounds === 0 || (warmUpRounds < warmUp.maxRounds && performance.now() - warmUpStarted < warmUp.minMs)) {
+    for (const c of group) {
+      await c.before?.();
+      await c.run();
+    }
+    warmUpRounds++;
+  }
+  const unit = group.length > 1 ? 'round' : 'run';
+  process.stderr.write(`  warmed up: ${warmUpRounds} ${unit}${warmUpRounds === 1 ? '' : 's'} in ${((performance.now() - warmUpStarted) / 1000).toFixed(1)} s\n`);
+  for (let round = 0; round < reps; round++) {
     for (const [i, c] of group.entries()) {
       await c.before?.();
       const threadsBefore = threadCpuMs();
@@ -73,7 +103,6 @@ export async function measureRounds(group: readonly RoundCase[], reps: number): 
       const wallMs = performance.now() - started;
       const cpuMs = processCpuMs() - cpuStarted;
       const threadsAfter = threadCpuMs();
-      if (round < 0) continue;
       runsMs[i].push(wallMs);
       cpuRunsMs[i].push(cpuMs);
       const sums = threadSums[i];
@@ -97,6 +126,7 @@ export async function measureRounds(group: readonly RoundCase[], reps: number): 
       cpuMs: median(cpuRunsMs[i]),
       cpuRunsMs: cpuRunsMs[i],
       threadCpuMs: sums === null ? null : threadShares(sums, processMs, reps),
+      warmUpRounds,
     };
   });
 }

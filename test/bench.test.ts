@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { processCpuMs, threadCpuMs, threadShares } from '../bench/cpu.js';
 import { caseGroups, measureRounds, median, ratiosByRound } from '../bench/rounds.js';
 
+const sleep = (ms: number): Promise<number> => new Promise((resolve) => setTimeout(() => resolve(1), ms));
+
 describe('bench rounds', () => {
-  it('runs a warm-up round, then each round runs every case of the group once in turn', async () => {
+  it('runs warm-up rounds, then each round runs every case of the group once in turn', async () => {
     const calls: string[] = [];
     const results = await measureRounds(
       [
@@ -15,17 +17,33 @@ describe('bench rounds', () => {
         { name: 'case', run: async () => (calls.push('case'), 50), before: () => calls.push('before case') },
       ],
       3,
+      { minMs: 0, maxRounds: 10 },
     );
+    // One warm-up round (the least there is), then the three measured.
     expect(calls).toEqual(Array.from({ length: 4 }, () => ['base', 'before case', 'case']).flat());
-    expect(results.map((r) => [r.name, r.events, r.runsMs.length, r.cpuRunsMs.length])).toEqual([
-      ['base', 100, 3, 3],
-      ['case', 50, 3, 3],
+    expect(results.map((r) => [r.name, r.events, r.runsMs.length, r.cpuRunsMs.length, r.warmUpRounds])).toEqual([
+      ['base', 100, 3, 3, 1],
+      ['case', 50, 3, 3, 1],
     ]);
     for (const r of results) {
       expect(r.medianMs).toBe(median(r.runsMs));
       expect(r.eventsPerSec).toBeCloseTo((r.events * 1000) / r.medianMs, 6);
       expect(r.cpuMs).toBe(median(r.cpuRunsMs));
     }
+  });
+
+  it('warms up for minMs of rounds, at least one and at most maxRounds', async () => {
+    // Rounds of about 20 ms: 100 ms of warm-up takes five or six (a timer may fire late).
+    const runs: number[] = [];
+    const [timed] = await measureRounds([{ name: 'sleeps', run: () => (runs.push(performance.now()), sleep(20)) }], 2, { minMs: 100, maxRounds: 50 });
+    expect(timed.warmUpRounds).toBeGreaterThanOrEqual(4);
+    expect(timed.warmUpRounds).toBeLessThanOrEqual(6);
+    expect(runs).toHaveLength(timed.warmUpRounds + 2);
+    expect(runs[timed.warmUpRounds] - runs[0], 'the measured runs start once minMs have gone by').toBeGreaterThanOrEqual(95);
+    const [capped] = await measureRounds([{ name: 'sleeps', run: () => sleep(20) }], 1, { minMs: 60_000, maxRounds: 3 });
+    expect(capped.warmUpRounds).toBe(3);
+    const [long] = await measureRounds([{ name: 'sleeps', run: () => sleep(30) }], 1, { minMs: 10, maxRounds: 3 });
+    expect(long.warmUpRounds, 'a round longer than minMs warms up once').toBe(1);
   });
 
   it('counts the CPU time a case spends, beside its wall time', async () => {
@@ -41,6 +59,7 @@ describe('bench rounds', () => {
         { name: 'idle', run: () => new Promise<number>((resolve) => setTimeout(() => resolve(1), 60)) },
       ],
       2,
+      { minMs: 0, maxRounds: 1 },
     );
     expect(busy.cpuMs).toBeGreaterThan(10);
     expect(idle.cpuMs).toBeLessThan(0.5 * idle.medianMs);
