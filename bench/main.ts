@@ -337,7 +337,7 @@ function benchHelp(): string {
     'are shared and noisy: the ratios travel better than the absolute figures), then prints a\n' +
     'table, the goals with the figure measured for each, and one JSON object as the last line.\n' +
     'A case, its baseline and the cases measured against either run in rounds: warm-up\n' +
-    'rounds for 3 s (at least one, at most ten: V8 optimizes the code a run calls per block\n' +
+    'rounds for 10 s (at least one, at most ten: V8 optimizes the code a run calls per block\n' +
     'only after several runs), then --reps rounds (default 5), each running every case of\n' +
     'the group once in turn, so that a case and its baseline share the machine\'s slow\n' +
     'spells; the median run of each case is reported, and each round\'s ratio to the\n' +

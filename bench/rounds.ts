@@ -10,7 +10,9 @@
 // warm-up round, `--trace-opt` showed V8 compiling the recorder's code for the first time in
 // the second and fourth measured rounds of record-synthetic (50 to 110 ms of its helper threads
 // a run), and the measured runs' CPU by thread showed those threads busy: the rounds measured
-// V8 settling, not the recording. A group whose round takes 3 s or more still warms up once.
+// V8 settling, not the recording. The replays with the latency model showed the same in their
+// first five runs of a process. 10 s gives the replay and NDJSON groups (rounds of about 4 s)
+// three rounds, the ten-round cap the short groups; the slowest Kafka group still warms up once.
 
 import { performance } from 'node:perf_hooks';
 import { processCpuMs, threadCpuMs, threadShares, type ThreadShares } from './cpu.js';
@@ -46,7 +48,7 @@ export interface WarmUp {
   readonly maxRounds: number;
 }
 
-export const WARM_UP: WarmUp = { minMs: 3000, maxRounds: 10 };
+export const WARM_UP: WarmUp = { minMs: 10_000, maxRounds: 10 };
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
