@@ -97,8 +97,8 @@ export const META_CHECKSUM_KEY = 'meta_crc32';
  */
 export function rowChecksum(fields: readonly (string | number)[], blob?: Uint8Array | null): number {
   let crc = crc32(fields.join('\x1f') + '\x1f');
-  // Empty blobs are skipped: zlib.crc32 on Node 20 returns 0 for a Buffer over a zero-length
-  // ArrayBuffer (as better-sqlite3 returns empty blobs) instead of the running value.
+  // An empty blob adds nothing (skipped since node:zlib's crc32, which the tape used before
+  // crc32.ts, returned 0 for one over a zero-length ArrayBuffer instead of the running value).
   if (blob !== undefined && blob !== null && blob.length > 0) crc = crc32(blob, crc);
   return crc;
 }
