@@ -23,11 +23,12 @@ import { isatty, ReadStream } from 'node:tty';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, crc32 } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import type { EventCodec } from '../../engine/types.js';
 import { TapedeckError } from '../../engine/errors.js';
+import { crc32 } from '../../tape/crc32.js';
 import { unreadableWhy } from '../../tape/errors.js';
 import { GZIP_MAGIC, isProblem, parseEventLine, startsWithBytes, UTF8_BOM, type LineTransform } from '../../tape/ndjson.js';
 import { Redactor } from '../redact.js';
@@ -556,7 +557,7 @@ export class NdjsonSource<E> implements Source<E> {
       return p;
     }
     if (tail.length !== Math.min(TAIL_CHECK_BYTES, p.byteOffset)) return p;
-    return { byteOffset: p.byteOffset, line: p.line, tailBytes: tail.length, tailCrc32: crc32(tail) >>> 0 };
+    return { byteOffset: p.byteOffset, line: p.line, tailBytes: tail.length, tailCrc32: crc32(tail) };
   }
 
   resumeAfter(item: SourceItem<E>): NdjsonPosition {
@@ -784,7 +785,7 @@ function checkTail(path: string, from: NdjsonPosition, tail: Buffer, atEnd: bool
   }
   if (from.tailCrc32 !== undefined && from.tailBytes !== undefined) {
     const checked = tail.subarray(tail.length - from.tailBytes);
-    if (from.tailBytes > tail.length || crc32(checked) >>> 0 !== from.tailCrc32) {
+    if (from.tailBytes > tail.length || crc32(checked) !== from.tailCrc32) {
       throw new TapedeckError(
         'E_RESUME_MISMATCH',
         `${path}: the ${from.tailBytes.toLocaleString('en-US')} bytes before byte ${byteOffset.toLocaleString('en-US')} (line ${(from.line + 1).toLocaleString('en-US')}, where the recording resumes) ` +
