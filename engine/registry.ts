@@ -57,5 +57,29 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
   if (problems.length > 0) {
     throw new EngineShapeError(`${where} is not a valid engine: ${problems.join('; ')}. See "Writing an engine" in the README.`);
   }
-  return { ...(candidate as Engine), codec: codec as Engine['codec'] };
+  // The module's object stays the prototype of the engine returned, so that an engine written
+  // as a class keeps its methods (a copy of the object's own properties dropped them: `generate`
+  // then read as missing, and `apply` failed) and `this` in them reads its fields.
+  const engine = Object.create(candidate) as Engine;
+  Object.defineProperty(engine, 'codec', { value: codec, enumerable: true });
+  const digest = e.digest as (this: Engine, state: unknown) => unknown;
+  Object.defineProperty(engine, 'digest', {
+    value: function checkedDigest(this: Engine, state: unknown): string {
+      return digestString(digest.call(this, state), where);
+    },
+    enumerable: true,
+  });
+  return engine;
+}
+
+/**
+ * `value`, a digest an engine's digest() returned, if it is a string; else an EngineShapeError
+ * naming what it was. A digest is stored in the tape as text and compared as text: a number
+ * was stored as its digits but checksummed as a number, so that every command then refused the
+ * tape as damaged, and `undefined` failed the recording's first commit with a misleading error.
+ */
+export function digestString(value: unknown, where: string): string {
+  if (typeof value === 'string') return value;
+  const shown = value === null ? 'null' : typeof value === 'object' ? `an ${Array.isArray(value) ? 'array' : 'object'}` : `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value} (${String(value).slice(0, 40)})`}`;
+  throw new EngineShapeError(`${where}: digest() returned ${shown}; it must return a string, equal for equal states. See "Writing an engine" in the README.`);
 }

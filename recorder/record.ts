@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { RunContext, type UpdateSink } from '../engine/context.js';
 import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
-import { builtInEngine } from '../engine/registry.js';
+import { builtInEngine, digestString } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { BlockBuilder, BlockCursor, completeBlock, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
@@ -368,10 +368,12 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
    * thread (perf, 1M-event recordings), as much as the engine's busiest function.
    */
   let nextMultiple = 0;
+  /** The state's digest, to store: a string (an engine object passed in by a program is not checked on loading). */
+  const digestNow = (): string => digestString(engine.digest(state), `engine "${engine.name}"`);
   const afterApplied = (): void => {
-    if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+    if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs });
     if (seq % snapshotEvery === 0) {
-      pendingSnapshots.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs, state: engine.snapshot(state) });
+      pendingSnapshots.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs, state: engine.snapshot(state) });
     }
     nextMultiple = Math.min(checkpointEvery * (Math.floor(seq / checkpointEvery) + 1), snapshotEvery * (Math.floor(seq / snapshotEvery) + 1));
   };
@@ -707,7 +709,7 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     }
     // The final state is always checkpointed, so a replay verifies the end of the tape too.
     // (Only when this run added events: a resumed tape already has its end checkpointed.)
-    if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: engine.digest(state), nowUs: ctx.nowUs });
+    if (seq > startSeq && seq % checkpointEvery !== 0) pendingCheckpoints.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs });
     flush();
     completed = true;
   } catch (error) {

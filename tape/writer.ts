@@ -366,9 +366,10 @@ export class TapeWriter {
     try {
       this.commitTx(batch);
     } catch (error) {
-      if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT') && batch.blocks !== undefined && batch.blocks.length > 0) {
+      if (error instanceof Database.SqliteError && (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE') && batch.blocks !== undefined && batch.blocks.length > 0) {
         // The blocks this run numbered from where the tape ended are there already: another
-        // process appended to the tape since this one opened it.
+        // process appended to the tape since this one opened it. (Only a key taken twice says
+        // so: a value a column refuses, such as a missing one, is an error of this run's.)
         throw new TapeWriteError(
           this.path,
           `cannot write to the tape: it already holds block ${batch.blocks[0].blockNo}, written by another recording of this tape that is running or ran since this one started (two recordings cannot write one tape at once; SQLite: ${error.message})`,

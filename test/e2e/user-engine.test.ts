@@ -102,6 +102,51 @@ describe('a user engine loaded by path', () => {
     expect(report.mismatchList.map((m) => m.nextSeq)).toEqual([3000, 4000, 5000]);
   });
 
+  it('runs an engine written as a class (methods on its prototype) as the same engine written as an object', () => {
+    const dir = userEngineDir();
+    const object = join(dir, 'counter-engine.mjs');
+    // The example's methods moved into a class, and an instance exported: its methods and the
+    // field they read are found through the prototype (a copy of the object's own properties
+    // had none of them: `generate` read as missing).
+    const source = readFileSync(object, 'utf8');
+    const body = source.slice(source.indexOf('export default {') + 'export default {'.length, source.lastIndexOf('};'));
+    const methods = body
+      .replace(/^  name: 'counter',\n  version: '1.0.0',\n/m, '')
+      .replace(/^  \},$/gm, '  }')
+      .replace('return state.total < 0', 'return state.total < this.floor');
+    writeFileSync(join(dir, 'counter-class.mjs'), `class Counter {\n  name = 'counter';\n  version = '1.0.0';\n  floor = 0;\n${methods}}\nexport default new Counter();\n`);
+    const tapes = { object: join(dir, 'object.tape'), klass: join(dir, 'class.tape') };
+    expect(tapedeck(['record', '--engine', object, '--out', tapes.object, '--events', '3000', '--json']).status).toBe(0);
+    const recorded = tapedeck(['record', '--engine', join(dir, 'counter-class.mjs'), '--out', tapes.klass, '--events', '3000', '--json']);
+    expect(recorded.status, recorded.stderr).toBe(0);
+    const replayed = tapedeck(['replay', tapes.klass, '--engine', join(dir, 'counter-class.mjs'), '--paranoid', '--json']);
+    expect(replayed.status, replayed.stderr).toBe(0);
+    expect(replayed.json()).toMatchObject({ ok: true, events: 3000, mismatches: 0 });
+    // The same events and digests as the object's.
+    expect(tapedeck(['export', tapes.klass]).stdout).toBe(tapedeck(['export', tapes.object]).stdout);
+    expect(recorded.json<{ finalDigest: string }>().finalDigest).toBe(tapedeck(['replay', tapes.object, '--engine', object, '--json']).json<{ finalDigest: string }>().finalDigest);
+  });
+
+  it('refuses an engine whose digest() returns something else than a string, naming what it returned', () => {
+    const dir = userEngineDir();
+    const source = readFileSync(join(dir, 'counter-engine.mjs'), 'utf8');
+    for (const [name, returned, shown] of [
+      ['number', 'return state.total;', /digest\(\) returned a number \(\d+\); it must return a string/],
+      ['missing', 'return undefined;', /digest\(\) returned undefined; it must return a string/],
+    ] as const) {
+      const module = join(dir, `counter-${name}.mjs`);
+      writeFileSync(module, source.replace('return `${state.total};${counts}`;', returned));
+      // Before: a number was stored as its digits but checksummed as a number, so the tape
+      // recorded (exit 0) and every command then refused it as damaged; undefined failed the
+      // first commit as if another recording had written the tape.
+      const r = tapedeck(['record', '--engine', module, '--out', join(dir, `${name}.tape`), '--events', '3000', '--checkpoint-every', '1000']);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/E_ENGINE_SHAPE/);
+      expect(r.stderr).toMatch(shown);
+      expect(r.stderr).not.toMatch(/another recording/);
+    }
+  });
+
   it('explains what is missing from a module that is not an engine', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'half.mjs'), 'export default { name: "half", version: "1", init() { return 0; } };\n');

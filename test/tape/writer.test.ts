@@ -16,6 +16,8 @@ import { ArraySource } from '../../recorder/sources/array.js';
 import { join as joinEvent } from '../../engine/world/events.js';
 import { TapeReader } from '../../tape/reader.js';
 import { TapeWriter } from '../../tape/writer.js';
+import { TapeWriteError } from '../../tape/errors.js';
+import { EngineShapeError } from '../../engine/errors.js';
 import { backgroundCheckpointJobs } from '../../tape/checkpointer.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 
@@ -368,5 +370,48 @@ describe('tape writer', () => {
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(existsSync(`${crashed}-journal`)).toBe(false);
     expect(tapedeck(['export', crashed]).stdout).toBe(tapedeck(['export', tape]).stdout);
+  });
+
+  it('an engine object whose digest() is not a string stops the recording with an error naming it, and the tape holds nothing from it', async () => {
+    const path = join(tempDir(), 'number-digest.tape');
+    const records = Array.from({ length: 3_000 }, (_, i) => ({ event: joinEvent(i, i % 64, 1, 1), partition: i % 64, key: null, timestampUs: 1_000_000 + i }));
+    // Passed in by a program, not loaded from a module: the recorder checks the digests it stores.
+    const numeric = { ...worldEngine, digest: () => 42 } as unknown as typeof worldEngine;
+    let failure: unknown = null;
+    try {
+      await recordTape(new ArraySource(numeric, records, { kind: 'test' }), { path, engine: numeric, runSeed: 1, checkpointEvery: 1_000, pipeline: 'off' });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(EngineShapeError);
+    expect((failure as Error).message).toMatch(/engine "world": digest\(\) returned a number \(42\); it must return a string/);
+    const reader = TapeReader.open(path);
+    expect(reader.summary().events).toBe(0);
+    reader.close();
+  });
+
+  it('a row a column refuses is reported as this run\'s error, with SQLite\'s reason, not as another recording\'s conflict', async () => {
+    const path = join(tempDir(), 'refused-row.tape');
+    await recordTape(new WorldTrafficSource({ seed: 7, events: 5_000 }), { path, engine: worldEngine, runSeed: 7, pipeline: 'off' });
+    const reader = TapeReader.open(path);
+    const last = [...reader.blocks(0)].at(-1)!.header;
+    reader.close();
+    const writer = TapeWriter.openForAppend(path);
+    // A block after the tape's last, with a position index row whose partition is missing (NaN
+    // is bound as NULL): a NOT NULL constraint, as a bug of this run's would break it.
+    const block = { blockNo: last.blockNo + 1, firstSeq: last.firstSeq + last.eventCount, eventCount: 1, firstTsUs: 1, minTsUs: 1, maxTsUs: 1, data: new Uint8Array([1, 2, 3]), checksum: 0, sources: new Float64Array([0, Number.NaN, 1, 0, 0]) };
+    let failure: unknown = null;
+    try {
+      writer.commit({ blocks: [block] });
+    } catch (error) {
+      failure = error;
+    }
+    writer.close();
+    expect(failure).toBeInstanceOf(TapeWriteError);
+    expect((failure as TapeWriteError).conflict).toBe(false);
+    expect((failure as Error).message).toMatch(/NOT NULL constraint failed: block_sources\.partition/);
+    expect((failure as Error).message).not.toMatch(/another recording/);
+    // Rolled back whole: the tape is as it was.
+    expect(tapedeck(['verify', path]).status).toBe(0);
   });
 });
