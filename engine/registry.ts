@@ -60,16 +60,60 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
   // The module's object stays the prototype of the engine returned, so that an engine written
   // as a class keeps its methods (a copy of the object's own properties dropped them: `generate`
   // then read as missing, and `apply` failed) and `this` in them reads its fields.
+  // What the engine returns to be stored is checked as it comes: a digest that is no string, a
+  // snapshot or an encoded event that is no bytes, was stored as something else than what its
+  // checksum or a reader expects (see digestString and bytesFrom).
   const engine = Object.create(candidate) as Engine;
-  Object.defineProperty(engine, 'codec', { value: codec, enumerable: true });
   const digest = e.digest as (this: Engine, state: unknown) => unknown;
-  Object.defineProperty(engine, 'digest', {
-    value: function checkedDigest(this: Engine, state: unknown): string {
-      return digestString(digest.call(this, state), where);
+  const snapshot = e.snapshot as (this: Engine, state: unknown) => unknown;
+  Object.defineProperties(engine, {
+    codec: { value: codec === jsonCodec ? codec : checkedCodec(codec as Engine['codec'], where), enumerable: true },
+    digest: {
+      value: function checkedDigest(this: Engine, state: unknown): string {
+        return digestString(digest.call(this, state), where);
+      },
+      enumerable: true,
+    },
+    snapshot: {
+      value: function checkedSnapshot(this: Engine, state: unknown): Uint8Array {
+        return bytesFrom(snapshot.call(this, state), `${where}: snapshot()`);
+      },
+      enumerable: true,
+    },
+  });
+  return engine;
+}
+
+/** A user's codec, its encode() checked to return bytes (the rest as it is, through the prototype). */
+function checkedCodec(codec: Engine['codec'], where: string): Engine['codec'] {
+  const checked = Object.create(codec) as Engine['codec'];
+  const encode = codec.encode;
+  Object.defineProperty(checked, 'encode', {
+    value: function checkedEncode(this: Engine['codec'], event: unknown): Uint8Array {
+      return bytesFrom(encode.call(this, event), `${where}: codec.encode()`);
     },
     enumerable: true,
   });
-  return engine;
+  return checked;
+}
+
+/** How a value that should have been something else is named in an error. */
+function described(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+  return `a ${typeof value} (${String(value).slice(0, 40)})`;
+}
+
+/**
+ * `value`, bytes an engine returned (a snapshot, an encoded event), if it is a Uint8Array (a
+ * Buffer is one); else an EngineShapeError naming `what` and what it returned. A snapshot that
+ * was a string was stored as text and every command then refused the tape as damaged; an
+ * event encoded as a string was stored as bytes of zero.
+ */
+export function bytesFrom(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  throw new EngineShapeError(`${what} returned ${described(value)}; it must return a Uint8Array. See "Writing an engine" in the README.`);
 }
 
 /**
@@ -80,6 +124,5 @@ export function normalizeEngine(candidate: unknown, where: string): Engine {
  */
 export function digestString(value: unknown, where: string): string {
   if (typeof value === 'string') return value;
-  const shown = value === null ? 'null' : typeof value === 'object' ? `an ${Array.isArray(value) ? 'array' : 'object'}` : `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value} (${String(value).slice(0, 40)})`}`;
-  throw new EngineShapeError(`${where}: digest() returned ${shown}; it must return a string, equal for equal states. See "Writing an engine" in the README.`);
+  throw new EngineShapeError(`${where}: digest() returned ${described(value)}; it must return a string, equal for equal states. See "Writing an engine" in the README.`);
 }

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { RunContext, type UpdateSink } from '../engine/context.js';
 import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
-import { builtInEngine, digestString } from '../engine/registry.js';
+import { builtInEngine, bytesFrom, digestString } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
 import { BlockBuilder, BlockCursor, completeBlock, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
@@ -368,12 +368,12 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
    * thread (perf, 1M-event recordings), as much as the engine's busiest function.
    */
   let nextMultiple = 0;
-  /** The state's digest, to store: a string (an engine object passed in by a program is not checked on loading). */
+  /** The state's digest, to store: a string (an engine object passed in by a program is not checked on loading; so its snapshots, below). */
   const digestNow = (): string => digestString(engine.digest(state), `engine "${engine.name}"`);
   const afterApplied = (): void => {
     if (seq % checkpointEvery === 0) pendingCheckpoints.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs });
     if (seq % snapshotEvery === 0) {
-      pendingSnapshots.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs, state: engine.snapshot(state) });
+      pendingSnapshots.push({ nextSeq: seq, digest: digestNow(), nowUs: ctx.nowUs, state: bytesFrom(engine.snapshot(state), `engine "${engine.name}": snapshot()`) });
     }
     nextMultiple = Math.min(checkpointEvery * (Math.floor(seq / checkpointEvery) + 1), snapshotEvery * (Math.floor(seq / snapshotEvery) + 1));
   };

@@ -147,6 +147,32 @@ describe('a user engine loaded by path', () => {
     }
   });
 
+  it('refuses an engine whose snapshot() or codec.encode() returns something else than bytes, naming it', () => {
+    const dir = userEngineDir();
+    const source = readFileSync(join(dir, 'counter-engine.mjs'), 'utf8');
+    const snapshotText = join(dir, 'counter-snapshot-text.mjs');
+    writeFileSync(snapshotText, source.replace('return new TextEncoder().encode(JSON.stringify(state));', 'return JSON.stringify(state);'));
+    const encodeText = join(dir, 'counter-encode-text.mjs');
+    writeFileSync(
+      encodeText,
+      source.replace(
+        '  init(options) {',
+        "  codec: { name: 'counter-text', encode: (e) => JSON.stringify(e), decode: (b) => JSON.parse(new TextDecoder().decode(b)), toJSON: (e) => e, fromJSON: (j) => j },\n\n  init(options) {",
+      ),
+    );
+    // Before: a snapshot given as text was stored as text, and verify and replay then refused
+    // the tape as damaged; events encoded as text were stored as bytes of zero, unreadable. Both
+    // recordings exited 0. Recorded on this thread (3,000 events) and on the source worker's.
+    for (const events of ['3000', '300000']) {
+      const snap = tapedeck(['record', '--engine', snapshotText, '--out', join(dir, `s${events}.tape`), '--events', events, '--snapshot-every', '1000']);
+      expect(snap.status, snap.stderr).toBe(2);
+      expect(snap.stderr).toMatch(/E_ENGINE_SHAPE.*counter-snapshot-text\.mjs: snapshot\(\) returned a string \(\{"counts".*\); it must return a Uint8Array/);
+      const enc = tapedeck(['record', '--engine', encodeText, '--out', join(dir, `e${events}.tape`), '--events', events]);
+      expect(enc.status, enc.stderr).toBe(2);
+      expect(enc.stderr).toMatch(/E_ENGINE_SHAPE.*counter-encode-text\.mjs: codec\.encode\(\) returned a string \(\{"type".*\); it must return a Uint8Array/);
+    }
+  });
+
   it('explains what is missing from a module that is not an engine', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'half.mjs'), 'export default { name: "half", version: "1", init() { return 0; } };\n');
