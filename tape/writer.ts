@@ -401,17 +401,21 @@ export class TapeWriter {
     if (!this.db.open) return true;
     let wal: number | null = null;
     try {
-      // The -wal file's space is freed on a thread of Node's pool once SQLite has removed it
-      // (see moveIntoPlace): with the file system's online discard, truncating the 12 MB it
-      // grew to in the bench's 1M-event recording took 5 ms of the recorder's thread.
-      wal = openToFree(`${this.path}-wal`);
       // The background checkpointer folds in the last commits while this thread builds the
       // index by source position over every block's rows (see POSITION_INDEX), so that the
-      // final checkpoint below has little left to copy. Then it closes its connection:
-      // leaving WAL mode needs this one to be the only one.
+      // final checkpoint below has little left to copy. Then it closes its connection, whatever
+      // happened here: leaving WAL mode needs this one to be the only one, and a connection
+      // left open would hold the tape's files.
       if (this.checkpointer) this.checkpointer.request();
-      this.db.exec(CREATE_POSITION_INDEX);
-      if (this.checkpointer) this.checkpointer.stop();
+      try {
+        // The -wal file's space is freed on a thread of Node's pool once SQLite has removed it
+        // (see moveIntoPlace): with the file system's online discard, truncating the 12 MB it
+        // grew to in the bench's 1M-event recording took 5 ms of the recorder's thread.
+        wal = openToFree(`${this.path}-wal`);
+        this.db.exec(CREATE_POSITION_INDEX);
+      } finally {
+        if (this.checkpointer) this.checkpointer.stop();
+      }
       // Everything committed is folded into the database file (a FULL checkpoint: leaving WAL
       // mode then removes the -wal file). A reader's open snapshot keeps part of the WAL from
       // being folded in: SQLite reports that in the row it returns, not as an error, and

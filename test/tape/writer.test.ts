@@ -414,4 +414,31 @@ describe('tape writer', () => {
     // Rolled back whole: the tape is as it was.
     expect(tapedeck(['verify', path]).status).toBe(0);
   });
+
+  it.runIf(existsSync('/proc/self/fd'))('a close that fails while the background checkpointer runs still ends that thread\'s connection: nothing is left open on the tape, which stays sound', async () => {
+    const path = join(tempDir(), 'failed-close.tape');
+    // The index by source position fails when the tape is finished (a full disk, say), after
+    // enough blocks for the background checkpoints to have started.
+    const exec = Database.prototype.exec;
+    Database.prototype.exec = function (this: Database.Database, sql: string) {
+      if (sql.startsWith('CREATE INDEX IF NOT EXISTS block_sources_by_position')) throw new Database.SqliteError('database or disk is full (simulated)', 'SQLITE_FULL');
+      return exec.call(this, sql);
+    };
+    const before = backgroundCheckpointJobs();
+    let failure: unknown = null;
+    try {
+      await recordTape(new WorldTrafficSource({ seed: 8, events: 300_000 }), { path, engine: worldEngine, runSeed: 8, pipeline: 'off' });
+    } catch (error) {
+      failure = error;
+    } finally {
+      Database.prototype.exec = exec;
+    }
+    expect(backgroundCheckpointJobs()).toBe(before + 1);
+    expect((failure as Error).message).toMatch(/cannot finish the tape: the disk is full \(SQLite: database or disk is full \(simulated\), SQLITE_FULL\)/);
+    await expectNothingOpenOn(path);
+    const reader = TapeReader.open(path);
+    expect(reader.summary().events).toBe(300_000);
+    reader.close();
+    expect(tapedeck(['verify', path]).status).toBe(0);
+  });
 });
