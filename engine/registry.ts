@@ -4,7 +4,7 @@
 
 import { EngineShapeError } from './errors.js';
 import { jsonCodec } from './json-codec.js';
-import type { Engine } from './types.js';
+import { MAX_PARTITION, type Engine } from './types.js';
 import { worldEngine } from './world/index.js';
 
 const BUILT_IN: ReadonlyMap<string, Engine> = new Map<string, Engine>([['world', worldEngine as unknown as Engine]]);
@@ -95,6 +95,17 @@ function checkedCodec(codec: Engine['codec'], where: string): Engine['codec'] {
     enumerable: true,
   });
   return checked;
+}
+
+/**
+ * `partition`, the partition an engine's generate() hook gave event `index`, if it is an
+ * integer in [0, MAX_PARTITION]; else an EngineShapeError saying so. A partition of -1 or 1.5
+ * was packed into a block that every command then refused as damaged, and an omitted one failed
+ * the first commit.
+ */
+export function generatedPartition(partition: unknown, index: number, where: string): number {
+  if (typeof partition === 'number' && Number.isInteger(partition) && partition >= 0 && partition <= MAX_PARTITION) return partition;
+  throw new EngineShapeError(`${where}: generate() gave event ${index} the partition ${described(partition)}; it must be an integer in [0, ${MAX_PARTITION}]. See "Writing an engine" in the README.`);
 }
 
 /** How a value that should have been something else is named in an error. */

@@ -4,6 +4,12 @@
 
 import type { Random } from './random.js';
 
+/**
+ * The highest partition a tape holds: a 32-bit signed integer's range, as Kafka's partitions
+ * and the NDJSON line format (tape/ndjson.ts) have it.
+ */
+export const MAX_PARTITION = 2 ** 31 - 1;
+
 /** The JSON form of one event: what NDJSON lines carry beside timestamp, partition and key. */
 export interface JsonEvent {
   readonly type: string;

@@ -14,7 +14,7 @@
 // Any other field is refused, so a typo is caught rather than ignored. Parsing problems are
 // ParseProblem values with a stable reason code; docs/recording.md lists them.
 
-import type { EventCodec } from '../engine/types.js';
+import { MAX_PARTITION, type EventCodec } from '../engine/types.js';
 import { MAX_BLOCK_VALUE, type EventHeader } from './block.js';
 
 export interface ParsedLine<E> {
@@ -52,7 +52,6 @@ export const UTF8_BOM: readonly number[] = [0xef, 0xbb, 0xbf];
 export const startsWithBytes = (head: Uint8Array, magic: readonly number[]): boolean => head.length >= magic.length && magic.every((b, i) => head[i] === b);
 
 const KNOWN_FIELDS = new Set(['timestampUs', 'partition', 'key', 'keyBase64', 'headers', 'type', 'payload']);
-const MAX_PARTITION = 2 ** 31 - 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Nesting past which holdsUnsafeNumber stops looking and lets the exact text scan decide. */

@@ -3,6 +3,7 @@
 // stored index, which is exact because generation is deterministic.
 
 import type { Engine } from '../../engine/types.js';
+import { generatedPartition } from '../../engine/registry.js';
 import { SeededRandom } from '../../engine/random.js';
 import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
@@ -136,7 +137,7 @@ export class EngineGeneratedSource<E> implements Source<E> {
     const g = this.engine.generate!(this.random, index);
     return {
       timestampUs: (this.options.startUs ?? DEFAULT_START_US) + Math.floor(this.elapsedUs),
-      partition: g.partition,
+      partition: generatedPartition(g.partition, index, `engine "${this.engine.name}"`),
       position: index,
       key: g.key === null ? null : this.encoder.encode(g.key),
       payload: this.engine.codec.encode(g.event),

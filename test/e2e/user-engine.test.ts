@@ -173,6 +173,29 @@ describe('a user engine loaded by path', () => {
     }
   });
 
+  it('refuses an engine whose generate() gives a partition that is not an integer in [0, 2^31 - 1], naming the event', () => {
+    const dir = userEngineDir();
+    const source = readFileSync(join(dir, 'counter-engine.mjs'), 'utf8');
+    // Before: -1 and 1.5 were packed into blocks that verify and replay then called damaged
+    // (exit 0 from the recording); an omitted partition failed the first commit with SQLite's
+    // NOT NULL; 2^40 recorded a tape whose export the NDJSON recorder refuses.
+    for (const [name, partition, shown] of [
+      ['negative', '-1', /a number \(-1\)/],
+      ['fraction', 'index === 7 ? 1.5 : index % 4', /event 7 the partition a number \(1\.5\)/],
+      ['missing', 'undefined', /the partition undefined/],
+      ['too-large', '2 ** 40', /a number \(1099511627776\)/],
+    ] as const) {
+      const module = join(dir, `counter-${name}.mjs`);
+      writeFileSync(module, source.replace('partition: index % 4,', `partition: ${partition},`));
+      for (const events of ['3000', '300000']) {
+        const r = tapedeck(['record', '--engine', module, '--out', join(dir, `${name}-${events}.tape`), '--events', events]);
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/E_ENGINE_SHAPE.*engine "counter": generate\(\) gave event \d+ the partition .*; it must be an integer in \[0, 2147483647\]/);
+        expect(r.stderr).toMatch(shown);
+      }
+    }
+  });
+
   it('explains what is missing from a module that is not an engine', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'half.mjs'), 'export default { name: "half", version: "1", init() { return 0; } };\n');
