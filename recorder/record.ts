@@ -9,7 +9,7 @@ import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine, bytesFrom, digestString } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
-import { BlockBuilder, BlockCursor, completeBlock, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
+import { BlockBuilder, BlockCursor, completeBlock, isEncoded, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { TapeWriteError } from '../tape/errors.js';
 import { sameFile } from '../tape/private.js';
@@ -382,7 +382,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
    * A block from the worker: decode and apply its events, and note each one's source position;
    * return it with its position index and checksum, to commit as it is (the worker leaves both
    * to this thread, which walks the events anyway: sent as objects, a block's 64 index rows
-   * cost more to pass between threads than to make here).
+   * cost more to pass between threads than to make here). A block that comes complete (the
+   * generator's, from world-traffic-packer.ts, whose thread has time to spare) is applied only.
    */
   const cursor = new BlockCursor();
   const decode = eventDecoder(engine);
@@ -392,16 +393,18 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
     }
     const bytes = block.data;
+    // A block may come complete (the generator's, packed by WebAssembly on the worker, which has the time).
+    const complete = isEncoded(block);
     cursor.reset(block, bytes);
     while (cursor.next()) {
       const event = decode(bytes, cursor.payloadOffset, cursor.payloadLength);
-      blockSpans.add(cursor.stream, cursor.partition, cursor.position);
+      if (!complete) blockSpans.add(cursor.stream, cursor.partition, cursor.position);
       ctx.prepare(seq, cursor.timestampUs, cursor.partition);
       state = engine.apply(state, event, ctx);
       seq++;
       if (seq >= nextMultiple) afterApplied();
     }
-    return completeBlock(block, blockSpans);
+    return complete ? block : completeBlock(block, blockSpans);
   };
 
   let stopped = false;

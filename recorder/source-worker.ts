@@ -8,7 +8,7 @@
 // message with its own port, and engines are loaded once.
 
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { BlockBuilder } from '../tape/block.js';
+import { BlockBuilder, isEncoded, type PackedBlock } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
 import { CONTROL_CONSUMED, CONTROL_STOP, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
@@ -35,15 +35,15 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   /** Bytes of raw input the rejects to send hold. */
   let rejectBytes = 0;
   let lastItem: SourceItem | null = null;
-  const fast = source.fillBlock !== undefined && source.resumePosition !== undefined;
+  const fast = source.packBlock !== undefined && source.resumePosition !== undefined;
   // At most MAX_IN_FLIGHT batches, or MAX_BYTES_IN_FLIGHT of their blocks and rejects, ahead of
   // the main thread (or until told to stop).
   const window = new SendWindow(control, CONTROL_CONSUMED, CONTROL_STOP, MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT);
   let stopped = false;
 
   const post = (message: PipelineMessage): void => port.postMessage(message);
-  const send = (): void => {
-    const block = builder.eventCount > 0 ? builder.finishPacked(blockNo++) : null;
+  const send = (packed: PackedBlock | null = null): void => {
+    const block = packed ?? (builder.eventCount > 0 ? builder.finishPacked(blockNo++) : null);
     if (block === null && rejects.length === 0) return;
     const message: PipelineMessage = {
       type: 'batch',
@@ -56,7 +56,9 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
     const sentRejectBytes = rejectBytes;
     rejects = [];
     rejectBytes = 0;
-    window.send(port, message, block === null ? [] : [block.data.buffer as ArrayBuffer], sentRejectBytes);
+    const transfer = block === null ? [] : [block.data.buffer as ArrayBuffer];
+    if (block !== null && isEncoded(block)) transfer.push(block.sources.buffer as ArrayBuffer);
+    window.send(port, message, transfer, sentRejectBytes);
   };
 
   /** Asked to stop (signal, stop condition): the source ends after what it is reading now. */
@@ -70,11 +72,12 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   if (fast) {
     // A source that packs its events itself (the generator): a block at a time.
     for (;;) {
-      const added = source.fillBlock!(builder, seq, task.blockEvents - builder.eventCount);
-      if (added === 0) break;
-      seq += added;
-      read += added;
-      if (builder.full(task.blockEvents)) send();
+      const block = source.packBlock!(seq, task.blockEvents, blockNo);
+      if (block === null) break;
+      blockNo++;
+      seq += block.eventCount;
+      read += block.eventCount;
+      send(block);
       stopIfAsked();
     }
   } else {

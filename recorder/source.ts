@@ -3,7 +3,7 @@
 // live checkpoints without decoding again) and rejects (inputs it could not accept, with the
 // reason). It says where to resume after any item it handed out.
 
-import type { BlockBuilder, BlockEvent } from '../tape/block.js';
+import type { BlockEvent, PackedBlock } from '../tape/block.js';
 import type { RedactionParts } from './redact.js';
 
 export interface SourceRecord<E = unknown> extends BlockEvent {
@@ -83,13 +83,14 @@ export interface Source<E = unknown> {
    */
   close?(): void | Promise<void>;
   /**
-   * Optional fast path, for a source that rejects nothing (the synthetic generator): add up
-   * to `limit` of the next events straight to `builder`, numbered from `seq`, without an
-   * object per event; returns how many (0 once the source is done or stopped). The blocks are
-   * those that batches() and BlockBuilder.add would give. Given with resumePosition.
+   * Optional fast path, for a source that rejects nothing (the synthetic generator): the next
+   * block, numbered `blockNo`, of up to `limit` of the next events numbered from `seq` (fewer
+   * only at the source's end or at BLOCK_MAX_BYTES of data), made without an object per event;
+   * null once the source is done or stopped. The blocks are those that batches() and
+   * BlockBuilder.add would give. Given with resumePosition.
    */
-  fillBlock?(builder: BlockBuilder, seq: number, limit: number): number;
-  /** With fillBlock: where to resume to read the event after the last one it added. */
+  packBlock?(seq: number, limit: number, blockNo: number): PackedBlock | null;
+  /** With packBlock: where to resume to read the event after the last one it packed. */
   resumePosition?(): unknown;
   /** With a workerSpec of kind 'ndjson-text': the input's text from this run's start, read once. */
   text?(): AsyncIterable<Uint8Array>;

@@ -72,6 +72,11 @@ export interface EncodedBlock extends PackedBlock {
   readonly sources: PackedSources;
 }
 
+/** Whether `block` comes complete, with its checksum and position index (a source that packs its blocks whole: the generator). */
+export function isEncoded(block: PackedBlock): block is EncodedBlock {
+  return (block as Partial<EncodedBlock>).sources !== undefined;
+}
+
 /**
  * The block `packed` with its checksum and its position index, `spans` (taken: empty
  * afterwards). One object a block besides the index's rows: the recorder's main thread makes

@@ -9,7 +9,8 @@ import { worldCodec } from '../../engine/world/codec.js';
 import type { WorldEvent } from '../../engine/world/events.js';
 import { DEFAULT_START_US, trafficOptions, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
-import type { BlockBuilder, PayloadWriter } from '../../tape/block.js';
+import { BlockBuilder, type PackedBlock, type PayloadWriter } from '../../tape/block.js';
+import { packerSupports, WorldTrafficPacker } from './world-traffic-packer.js';
 
 const BATCH_EVENTS = 512;
 /** The world codec's writer for BlockBuilder.addRun. */
@@ -23,6 +24,10 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   readonly description: unknown;
   private readonly options: TrafficOptions;
   private made: WorldTraffic | null = null;
+  /** packBlock()'s generator, when the options are in the WebAssembly generator's ranges. */
+  private packer: WorldTrafficPacker | null = null;
+  /** packBlock()'s builder otherwise. */
+  private builder: BlockBuilder | null = null;
   private stopped = false;
 
   constructor(
@@ -73,10 +78,21 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     }
   }
 
-  /** The generator's events packed straight into the block (see Source.fillBlock): the source worker's path. */
-  fillBlock(builder: BlockBuilder, seq: number, limit: number): number {
+  /**
+   * The next block (see Source.packBlock): the source worker's path. Made by the WebAssembly
+   * generator (world-traffic-packer.ts) when it handles the options, else by WorldTraffic and
+   * BlockBuilder.addRun; the blocks are the same.
+   */
+  packBlock(seq: number, limit: number, blockNo: number): PackedBlock | null {
     // stop() comes between calls (the source worker asks between blocks), never during one.
-    return this.stopped ? 0 : builder.addRun(seq, limit, this.traffic, worldCodecWriter);
+    if (this.stopped) return null;
+    if (this.packer === null && this.builder === null) {
+      if (packerSupports(this.options)) this.packer = new WorldTrafficPacker(this.options, limit, this.startIndex);
+      else this.builder = new BlockBuilder({ packed: true });
+    }
+    if (this.packer !== null) return this.packer.packBlock(seq, limit, blockNo);
+    const builder = this.builder!;
+    return builder.addRun(seq, limit, this.traffic, worldCodecWriter) === 0 ? null : builder.finishPacked(blockNo);
   }
 
   resumeAfter(record: SourceItem<WorldEvent>): unknown {
@@ -84,7 +100,7 @@ export class WorldTrafficSource implements Source<WorldEvent> {
   }
 
   resumePosition(): unknown {
-    return { nextIndex: this.made === null ? this.startIndex : this.made.position };
+    return { nextIndex: this.packer !== null ? this.packer.position : this.made === null ? this.startIndex : this.made.position };
   }
 
   stop(): void {

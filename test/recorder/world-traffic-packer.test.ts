@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { worldCodec } from '../../engine/world/codec.js';
+import { trafficOptions, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
+import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
+import { packerSupports, WorldTrafficPacker } from '../../recorder/sources/world-traffic-packer.js';
+import { WORLD_TRAFFIC_SOURCE_SHA256 } from '../../recorder/sources/world-traffic-wasm.js';
+import { BlockBuilder, type EncodedBlock } from '../../tape/block.js';
+import { propertyParams } from '../support/property.js';
+
+const writer = { encodedLength: worldCodec.encodedLength!, encodeInto: worldCodec.encodeInto! };
+
+type Outcome = { blocks: EncodedBlock[]; position: number; error?: string };
+
+/** The blocks the JavaScript generator and BlockBuilder.addRun make, completed by the builder (the reference). */
+function javascriptBlocks(options: TrafficOptions, startIndex: number, blockEvents: number): Outcome {
+  const traffic = new WorldTraffic(options);
+  traffic.skipTo(startIndex);
+  const builder = new BlockBuilder();
+  const blocks: EncodedBlock[] = [];
+  let seq = 100;
+  try {
+    for (;;) {
+      const n = builder.addRun(seq, blockEvents, traffic, writer);
+      if (n === 0) break;
+      seq += n;
+      blocks.push(builder.finish(blocks.length));
+    }
+  } catch (error) {
+    return { blocks, position: traffic.position, error: String(error) };
+  }
+  return { blocks, position: traffic.position };
+}
+
+function wasmBlocks(options: TrafficOptions, startIndex: number, blockEvents: number): Outcome {
+  const packer = new WorldTrafficPacker(options, blockEvents, startIndex);
+  const blocks: EncodedBlock[] = [];
+  let seq = 100;
+  try {
+    for (;;) {
+      const block = packer.packBlock(seq, blockEvents, blocks.length);
+      if (block === null) break;
+      seq += block.eventCount;
+      blocks.push(block);
+    }
+  } catch (error) {
+    return { blocks, position: packer.position, error: String(error) };
+  }
+  return { blocks, position: packer.position };
+}
+
+function expectSameBlocks(actual: Outcome, expected: Outcome): void {
+  expect(actual.error).toBe(expected.error);
+  // Where the JavaScript failed mid-block, the block it was filling was not finished.
+  if (expected.error === undefined) expect(actual.position).toBe(expected.position);
+  expect(actual.blocks.length).toBe(expected.blocks.length);
+  for (let i = 0; i < expected.blocks.length; i++) {
+    // The header, checksum and position index; then the bytes.
+    const { data: a, sources: sourcesA, ...headerA } = actual.blocks[i];
+    const { data: b, sources: sourcesB, ...headerB } = expected.blocks[i];
+    expect(headerA, `block ${i}`).toEqual(headerB);
+    expect([...sourcesA], `block ${i}'s position index`).toEqual([...sourcesB]);
+    expect(Buffer.from(a).equals(Buffer.from(b)), `block ${i}'s bytes`).toBe(true);
+  }
+}
+
+describe('the WebAssembly traffic generator (world-traffic.c)', () => {
+  it('is built from the C source in the repository (scripts/build-wasm.sh after any change to it)', () => {
+    const source = readFileSync(new URL('../../recorder/sources/world-traffic.c', import.meta.url));
+    expect(createHash('sha256').update(source).digest('hex')).toBe(WORLD_TRAFFIC_SOURCE_SHA256);
+  });
+
+  it('packs the same blocks as WorldTraffic and BlockBuilder.addRun for the default traffic (1M events)', () => {
+    const options = trafficOptions({ seed: 1, events: 1_000_000 });
+    expect(packerSupports(options)).toBe(true);
+    const expected = javascriptBlocks(options, 0, 4096);
+    expect(expected.blocks.length).toBe(245);
+    expectSameBlocks(wasmBlocks(options, 0, 4096), expected);
+  });
+
+  it('packs the same blocks for any options it supports, seed, resume point and block size', () => {
+    const options = fc.record({
+      seed: fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 })),
+      events: fc.integer({ min: 0, max: 20_000 }),
+      ratePerSec: fc.oneof(fc.double({ min: 0.001, max: 1e8, noNaN: true }), fc.constantFrom(500_000, 2_500_000)),
+      partitions: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 2 ** 31 - 1 })),
+      players: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 6000 })),
+      profile: fc.constantFrom('steady' as const, 'ramp' as const, 'burst' as const, 'hot' as const),
+      startUs: fc.oneof(fc.constant(1_767_225_600_000_000), fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 2 ** 52 - 2 ** 34, max: 2 ** 52 + 10 })),
+      zones: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 65536 })),
+      arenaSize: fc.oneof(fc.integer({ min: 1, max: 1024 }), fc.constant(65536)),
+      maxStep: fc.oneof(fc.integer({ min: 0, max: 16 }), fc.constant(32767)),
+    });
+    fc.assert(
+      fc.property(options, fc.nat(), fc.integer({ min: 1, max: 5000 }), (o, startAt, blockEvents) => {
+        const full = trafficOptions(o);
+        expect(packerSupports(full)).toBe(true);
+        const startIndex = o.events === 0 ? 0 : startAt % (o.events + 1);
+        expectSameBlocks(wasmBlocks(full, startIndex, blockEvents), javascriptBlocks(full, startIndex, blockEvents));
+      }),
+      propertyParams('WebAssembly traffic equals WorldTraffic', 120),
+    );
+  });
+
+  it('stops a block at BLOCK_MAX_BYTES of data, as addRun does', () => {
+    const options = trafficOptions({ seed: 3, events: 400_000 });
+    const expected = javascriptBlocks(options, 0, 300_000);
+    expect(expected.blocks[0].eventCount).toBeLessThan(300_000);
+    expectSameBlocks(wasmBlocks(options, 0, 300_000), expected);
+  });
+
+  it('leaves options outside its ranges to the JavaScript generator, which refuses them as before', () => {
+    for (const bad of [{ arenaSize: 70_000 }, { maxStep: 40_000 }, { players: 2.5 }, { partitions: 0 }, { profile: 'spiky' }, { seed: 2 ** 60 }]) {
+      expect(packerSupports(trafficOptions(bad as Partial<TrafficOptions>)), JSON.stringify(bad)).toBe(false);
+    }
+    // Coordinates beyond what the world codec holds: the codec names the field.
+    const source = new WorldTrafficSource({ seed: 1, events: 10, arenaSize: 70_000 });
+    expect(() => source.packBlock(0, 4096, 0)).toThrow(/join\.x must be an integer in \[0, 65535\]/);
+    // In range, the source's blocks are the WebAssembly ones, and it resumes where they ended.
+    const inRange = new WorldTrafficSource({ seed: 1, events: 5000 }, 1000);
+    const block = inRange.packBlock(100, 4096, 0)!;
+    const reference = javascriptBlocks(trafficOptions({ seed: 1, events: 5000 }), 1000, 4096).blocks[0];
+    expect({ ...block, data: Buffer.from(block.data) }).toEqual({ ...reference, data: Buffer.from(reference.data) });
+    expect(inRange.resumePosition()).toEqual({ nextIndex: 5000 });
+  });
+});
