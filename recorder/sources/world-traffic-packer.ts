@@ -64,7 +64,11 @@ export class WorldTrafficPacker {
   private view: Float64Array;
   private index = 0;
 
-  constructor(options: TrafficOptions, blockEvents: number, startIndex: number) {
+  constructor(
+    options: TrafficOptions,
+    private readonly blockEvents: number,
+    startIndex: number,
+  ) {
     compiled ??= new WebAssembly.Module(Buffer.from(WORLD_TRAFFIC_WASM, 'base64'));
     const instance = new WebAssembly.Instance(compiled, { env: { log: Math.log } });
     this.x = instance.exports as unknown as Exports;
@@ -99,6 +103,7 @@ export class WorldTrafficPacker {
   packBlock(seq: number, limit: number, blockNo: number): EncodedBlock | null {
     const first = this.index;
     const n = this.x.pack(limit, BLOCK_MAX_BYTES);
+    if (n === -3) throw new RangeError(`blocks of ${limit} events: this generator was made for at most ${this.blockEvents}`);
     const io = this.io;
     if (n === -2) {
       const position = io[6] - 1;

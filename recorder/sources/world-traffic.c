@@ -325,6 +325,7 @@ static int advance(void) {
  */
 static double io[16];
 static u8 *block_bytes;
+static i32 block_capacity;
 /**
  * The block's position index, as SourceSpans tracks it: per partition (every event is of
  * stream 0, and a partition is below min(zones, partitions)), its events, least and greatest
@@ -387,6 +388,7 @@ __attribute__((export_name("init"))) i32 init(i32 seed, i32 partitions, i32 play
   // A world event packs into at most 1 + 8 + 5 + 8 + 1 + 10 + 1 + 13 = 47 bytes (a flag byte;
   // varints of two zigzagged values below 2^53 and of a partition below 2^31; the key and its
   // length; the payload and its length).
+  block_capacity = capacity;
   block_bytes = allocate((unsigned long)capacity);
   span_slots = zones < partitions ? zones : partitions;
   span_count = allocate((unsigned long)span_slots * 4);
@@ -505,8 +507,9 @@ static inline u8 *put_payload(u8 *b) {
  * BlockBuilder.addRun packs WorldTraffic's events, stopping early once the data reaches
  * `max_bytes` (the host keeps max_bytes + 64 within the capacity init() was given: no event
  * packs into more). Returns the number packed (then io[3..7] describe the block, and its
- * position index is io[10] spans at sources()), -1 when the memory ran out, or -2 when an
- * event's timestamp is beyond a block's range (io[8] holds it).
+ * position index is io[10] spans at sources()), -1 when the memory ran out, -2 when an
+ * event's timestamp is beyond a block's range (io[8] holds it), or -3, packing nothing, when
+ * the block might not fit the capacity.
  */
 __attribute__((export_name("pack"))) i32 pack(i32 limit, i32 max_bytes) {
   u8 *b = block_bytes;
@@ -515,6 +518,8 @@ __attribute__((export_name("pack"))) i32 pack(i32 limit, i32 max_bytes) {
   double prev_position = 0;
   i32 n = 0;
   i32 status = 0;
+  // Room for `limit` events, or for events up to max_bytes, whichever is less.
+  if ((i64)limit * 64 > block_capacity && (i64)max_bytes + 64 > block_capacity) return -3;
   while (n < limit && (b - start) < max_bytes && advance()) {
     double ts = e_ts;
     double position = (double)(index_next - 1);

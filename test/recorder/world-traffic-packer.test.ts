@@ -124,5 +124,9 @@ describe('the WebAssembly traffic generator (world-traffic.c)', () => {
     const reference = javascriptBlocks(trafficOptions({ seed: 1, events: 5000 }), 1000, 4096).blocks[0];
     expect({ ...block, data: Buffer.from(block.data) }).toEqual({ ...reference, data: Buffer.from(reference.data) });
     expect(inRange.resumePosition()).toEqual({ nextIndex: 5000 });
+    // Asked for more events a block than it was made for: refused, not written past its buffer.
+    const packer = new WorldTrafficPacker(trafficOptions({ seed: 1, events: 50_000 }), 100, 0);
+    expect(() => packer.packBlock(0, 20_000, 0)).toThrow('blocks of 20000 events: this generator was made for at most 100');
+    expect(packer.packBlock(0, 100, 0)!.eventCount).toBe(100);
   });
 });
