@@ -38,13 +38,18 @@ let compiled: WasmModule | null = null;
 
 const integerIn = (value: number, min: number, max: number): boolean => Number.isInteger(value) && value >= min && value <= max;
 
+/** Whether this Node has WebAssembly: not with `--jitless` or `--no-expose-wasm`. */
+const wasmAvailable = typeof WebAssembly === 'object';
+
 /**
  * Whether the WebAssembly generator handles these options: every one an integer in the range
  * the world's events can hold (its ids, zones, coordinates and steps), with the four profiles.
- * Others go to the JavaScript generator, which names what is wrong with them.
+ * Others go to the JavaScript generator, which names what is wrong with them; so does every
+ * recording when this Node has no WebAssembly.
  */
 export function packerSupports(o: TrafficOptions): boolean {
   return (
+    wasmAvailable &&
     Number.isSafeInteger(o.seed) &&
     integerIn(o.partitions, 1, MAX_PARTITION) &&
     integerIn(o.players, 1, WORLD_LIMITS.maxId + 1) &&

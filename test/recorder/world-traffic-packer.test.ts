@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { worldCodec } from '../../engine/world/codec.js';
@@ -8,6 +10,7 @@ import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
 import { packerSupports, WorldTrafficPacker } from '../../recorder/sources/world-traffic-packer.js';
 import { WORLD_TRAFFIC_SOURCE_SHA256 } from '../../recorder/sources/world-traffic-wasm.js';
 import { BlockBuilder, type EncodedBlock } from '../../tape/block.js';
+import { tapedeck, tempDir } from '../support/cli.js';
 import { propertyParams } from '../support/property.js';
 
 const writer = { encodedLength: worldCodec.encodedLength!, encodeInto: worldCodec.encodeInto! };
@@ -129,4 +132,31 @@ describe('the WebAssembly traffic generator (world-traffic.c)', () => {
     expect(() => packer.packBlock(0, 20_000, 0)).toThrow('blocks of 20000 events: this generator was made for at most 100');
     expect(packer.packBlock(0, 100, 0)!.eventCount).toBe(100);
   });
+
+  it('a Node without WebAssembly (--jitless) records the same tape, in JavaScript', () => {
+    const dir = tempDir();
+    const tapes = { jitless: join(dir, 'jitless.tape'), wasm: join(dir, 'wasm.tape') };
+    // 250,000 events: enough for the source worker (from 200,000), where the generator packs.
+    const args = (out: string) => ['record', '--out', out, '--events', '250000', '--seed', '3'];
+    const jitless = tapedeck(args(tapes.jitless), { env: { NODE_OPTIONS: '--jitless' } });
+    expect(jitless.stderr + jitless.stdout).toContain('digest 51e2b5fa0a555565 at event 250,000');
+    expect(jitless.status).toBe(0);
+    expect(tapedeck(args(tapes.wasm)).status).toBe(0);
+    const rows = (path: string) => {
+      const db = new Database(path, { readonly: true });
+      try {
+        // Each table's rows, hashed (blobs as base64): toEqual on 6 MB of blobs takes 20 s.
+        return ['blocks', 'block_sources', 'checkpoints', 'snapshots'].map((table) => {
+          const text = JSON.stringify(db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).raw().all(), function (this: Record<string, unknown>, key, value: unknown) {
+            const raw = this[key];
+            return Buffer.isBuffer(raw) ? raw.toString('base64') : value;
+          });
+          return `${table} ${createHash('sha256').update(text).digest('hex')}`;
+        });
+      } finally {
+        db.close();
+      }
+    };
+    expect(rows(tapes.jitless)).toEqual(rows(tapes.wasm));
+  }, 60_000);
 });
