@@ -29,8 +29,10 @@ import { Socket } from 'node:net';
 import { worldCodec } from '../engine/world/codec.js';
 import { RunContext } from '../engine/context.js';
 import { worldEngine, WorldTraffic, type TrafficRecord } from '../engine/world/index.js';
-import { recordTape } from '../recorder/record.js';
+import { DEFAULT_BLOCK_EVENTS, recordTape } from '../recorder/record.js';
 import { WorldTrafficSource } from '../recorder/sources/synthetic.js';
+import { WorldTrafficPacker } from '../recorder/sources/world-traffic-packer.js';
+import { trafficOptions } from '../engine/world/traffic.js';
 import { parseServiceTime } from '../replayer/latency/service-time.js';
 import { replayTape } from '../replayer/replay.js';
 import { simulate } from '../simulator/simulate.js';
@@ -124,11 +126,21 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'generate-world-traffic',
-    description: 'the synthetic generator alone, driven as the recorder drives it (advance())',
+    description: 'the JavaScript generator alone (advance()): the recorder\'s below 200,000 events, and for options the WebAssembly one does not take',
     run: (ctx) => {
       const traffic = new WorldTraffic({ seed: ctx.seed, events: ctx.events });
       let n = 0;
       while (traffic.advance()) n++;
+      return n;
+    },
+  },
+  {
+    name: 'pack-world-traffic',
+    description: "record-synthetic's source thread: the WebAssembly generator's blocks, with their position index and checksum",
+    run: (ctx) => {
+      const packer = new WorldTrafficPacker(trafficOptions({ seed: ctx.seed, events: ctx.events }), DEFAULT_BLOCK_EVENTS, 0);
+      let n = 0;
+      for (let blockNo = 0, block; (block = packer.packBlock(n, DEFAULT_BLOCK_EVENTS, blockNo)) !== null; blockNo++) n += block.eventCount;
       return n;
     },
   },
