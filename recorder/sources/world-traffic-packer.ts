@@ -7,7 +7,7 @@
 import { MAX_PARTITION } from '../../engine/types.js';
 import { TRAFFIC_PROFILES, type TrafficOptions } from '../../engine/world/traffic.js';
 import { WORLD_LIMITS } from '../../engine/world/events.js';
-import { BLOCK_MAX_BYTES, blockChecksum, SOURCE_FIELDS, type EncodedBlock } from '../../tape/block.js';
+import { BLOCK_MAX_BYTES, blockChecksum, MAX_BLOCK_VALUE, SOURCE_FIELDS, type EncodedBlock } from '../../tape/block.js';
 import { WORLD_TRAFFIC_WASM } from './world-traffic-wasm.js';
 
 /** The part of the WebAssembly JavaScript API used here (Node has it; its types are in the DOM library, which this project leaves out). */
@@ -57,9 +57,13 @@ export function packerSupports(o: TrafficOptions): boolean {
     integerIn(o.arenaSize, 1, WORLD_LIMITS.maxCoordinate + 1) &&
     integerIn(o.maxStep, 0, WORLD_LIMITS.maxStep) &&
     (TRAFFIC_PROFILES as readonly string[]).includes(o.profile) &&
-    typeof o.events === 'number' &&
-    typeof o.ratePerSec === 'number' &&
-    typeof o.startUs === 'number'
+    Number.isSafeInteger(o.events) &&
+    o.events >= 0 &&
+    // A positive, finite rate and a start in a block's range: every arrival time the C code
+    // works with is then finite and below 2^53 (it stops at the first beyond MAX_BLOCK_VALUE).
+    Number.isFinite(o.ratePerSec) &&
+    o.ratePerSec > 0 &&
+    integerIn(o.startUs, 0, MAX_BLOCK_VALUE)
   );
 }
 
