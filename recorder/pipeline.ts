@@ -64,6 +64,8 @@ export interface PipelineTask {
   readonly firstBlockNo: number;
   readonly blockEvents: number;
   readonly quarantine: boolean;
+  /** The main thread applies the events a source gives as numbers (Source.packedEvents), so the worker is to hand them over. */
+  readonly eventsAsNumbers: boolean;
   /** Inputs read and quarantined before this run (a resumed tape's). */
   readonly read: number;
   readonly quarantined: number;
@@ -80,9 +82,26 @@ export type PipelineMessage =
       readonly quarantined: number;
       /** Where the source resumes after this batch's last input (undefined: nothing read yet). */
       readonly position: unknown;
+      /**
+       * The block's events as numbers, when the source gives them (Source.packedEvents: the
+       * world generator's): in slot `slot` of the ring, which the first such message carries.
+       */
+      readonly events?: PackedEventsRef | null;
     }
   | { readonly type: 'strict-reject'; readonly reject: SourceReject }
   | { readonly type: 'end'; readonly stopped: boolean };
+
+/** Where a block's events are as numbers (see WorldEventRing). */
+export interface PackedEventsRef {
+  /** The ring's memory, in the first message that uses it. */
+  readonly ring?: SharedArrayBuffer;
+  readonly slotEvents: number;
+  readonly slot: number;
+  readonly count: number;
+}
+
+/** The largest block whose events the source worker hands over as numbers: its ring then holds MAX_IN_FLIGHT slots of 40 bytes an event (20 MiB at most). */
+export const RING_MAX_SLOT_EVENTS = 16_384;
 
 /** The compiled source worker (see compiledWorkerUrl). */
 export const sourceWorkerUrl = (): URL | null => compiledWorkerUrl(import.meta.url, 'recorder/source-worker.js');

@@ -9,13 +9,16 @@ import { eventDecoder } from '../engine/decode.js';
 import { TapedeckError } from '../engine/errors.js';
 import { builtInEngine, bytesFrom, digestString } from '../engine/registry.js';
 import type { Engine } from '../engine/types.js';
+import { worldCodec } from '../engine/world/codec.js';
+import { worldEvent, WorldEventKind, type WorldEvent } from '../engine/world/events.js';
+import { WORLD_EVENT_FIELDS, WorldEventRing } from './sources/world-traffic-packer.js';
 import { BlockBuilder, BlockCursor, completeBlock, isEncoded, SourceSpans, type EncodedBlock, type PackedBlock } from '../tape/block.js';
 import type { Checkpoint, RejectRecord, SnapshotRecord } from '../tape/schema.js';
 import { TapeWriteError } from '../tape/errors.js';
 import { sameFile } from '../tape/private.js';
 import { tapedeckVersion } from '../tape/version.js';
 import { TapeWriter, type Durability } from '../tape/writer.js';
-import { rejectsFull, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
+import { MAX_IN_FLIGHT, type PackedEventsRef, rejectsFull, KafkaPipeline, kafkaConvertSetting, prestartKafkaWorker, type KafkaReaderReport, kafkaWorkerUrl, type RawRecordSource, SEGMENT_BYTES, SegmentPipeline, segmentWorkerUrl, SourcePipeline, sourceWorkerUrl, type SegmentChunk } from './pipeline.js';
 import type { ResumePoint } from './resume.js';
 import { isReject, REJECTED, type Source, type SourceItem, type SourceRecord, type SourceReject, type SourceSpec } from './source.js';
 
@@ -407,6 +410,42 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
     return complete ? block : completeBlock(block, blockSpans);
   };
 
+  /**
+   * A block of the world generator's whose events came as numbers too (Source.packedEvents):
+   * applied from those, into one event object, without decoding the block, when the engine's
+   * codec is the world codec and the engine keeps no event (what decoding into one object
+   * would give). The block is committed as it came, complete.
+   */
+  const fromColumns = appliesEventNumbers(engine);
+  const columnEvent: WorldEvent = worldEvent(WorldEventKind.join, 0);
+  /** The source worker's ring of events as numbers, once its first message has brought it. */
+  let eventRing: WorldEventRing | null = null;
+  const applyColumns = (block: EncodedBlock, events: PackedEventsRef): EncodedBlock => {
+    if (events.ring !== undefined) eventRing = new WorldEventRing(events.ring, events.slotEvents, MAX_IN_FLIGHT);
+    if (block.firstSeq !== seq || block.blockNo !== blockNo || eventRing === null || events.count !== block.eventCount) {
+      throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
+    }
+    const fields = eventRing.fields;
+    const timestamps = eventRing.timestamps;
+    const event = columnEvent;
+    const first = events.slot * events.slotEvents;
+    const end = first + events.count;
+    for (let i = first, at = first * WORLD_EVENT_FIELDS; i < end; i++, at += WORLD_EVENT_FIELDS) {
+      event.kind = fields[at] as WorldEventKind;
+      event.id = fields[at + 1];
+      event.other = fields[at + 2];
+      event.zone = fields[at + 3];
+      event.x = fields[at + 4];
+      event.y = fields[at + 5];
+      event.amount = fields[at + 6];
+      ctx.prepare(seq, timestamps[i], fields[at + 7]);
+      state = engine.apply(state, event as E, ctx);
+      seq++;
+      if (seq >= nextMultiple) afterApplied();
+    }
+    return block;
+  };
+
   let stopped = false;
   const onAbort = (): void => {
     stopped = true;
@@ -427,7 +466,12 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
         if (message.stopped) stopped = true;
         break;
       }
-      const block = message.block === null ? undefined : applyBlock(message.block);
+      const block =
+        message.block === null
+          ? undefined
+          : fromColumns && message.events != null && isEncoded(message.block)
+            ? applyColumns(message.block, message.events)
+            : applyBlock(message.block);
       read = message.read;
       quarantined = message.quarantined;
       if (message.rejects.length > 0) pendingRejects.push(...message.rejects);
@@ -809,5 +853,14 @@ function startPipeline<S, E>(
   }
   const url = sourceWorkerUrl();
   if (url === null) return null;
-  return new SourcePipeline(url, { spec: plan.spec, engineSpec, quarantine: options.quarantine === true, ...start });
+  return new SourcePipeline(url, { spec: plan.spec, engineSpec, quarantine: options.quarantine === true, eventsAsNumbers: appliesEventNumbers(options.engine), ...start });
+}
+
+/**
+ * Whether the main thread applies a world generator's events from the numbers the source
+ * worker hands over (see WorldEventRing) instead of decoding its blocks: for an engine whose
+ * codec is the world codec and that keeps no event (decoding would fill one object too).
+ */
+function appliesEventNumbers(engine: Engine<unknown, unknown>): boolean {
+  return engine.codec === (worldCodec as unknown) && engine.transientEvents === true;
 }

@@ -11,10 +11,11 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { BlockBuilder, isEncoded, type PackedBlock } from '../tape/block.js';
 import type { RejectRecord } from '../tape/schema.js';
 import { loadEngineOnce } from '../tape/load-engine.js';
-import { CONTROL_CONSUMED, CONTROL_STOP, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT, rejectsFull, type PipelineMessage, type PipelineTask } from './pipeline.js';
+import { CONTROL_CONSUMED, CONTROL_STOP, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT, rejectsFull, RING_MAX_SLOT_EVENTS, type PackedEventsRef, type PipelineMessage, type PipelineTask } from './pipeline.js';
 import { SendWindow, workerFailure } from '../tape/threads.js';
 import { isReject, type SourceItem } from './source.js';
 import { sourceFromSpec } from './source-spec.js';
+import { WorldEventRing } from './sources/world-traffic-packer.js';
 
 /** A recording for this thread: the task, and the port its messages go to. */
 export interface SourceJob {
@@ -42,7 +43,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
   let stopped = false;
 
   const post = (message: PipelineMessage): void => port.postMessage(message);
-  const send = (packed: PackedBlock | null = null): void => {
+  const send = (packed: PackedBlock | null = null, events: PackedEventsRef | null = null): void => {
     const block = packed ?? (builder.eventCount > 0 ? builder.finishPacked(blockNo++) : null);
     if (block === null && rejects.length === 0) return;
     const message: PipelineMessage = {
@@ -52,6 +53,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
       read,
       quarantined,
       position: fast ? source.resumePosition!() : lastItem === null ? undefined : source.resumeAfter(lastItem),
+      events,
     };
     const sentRejectBytes = rejectBytes;
     rejects = [];
@@ -69,6 +71,20 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
     }
   };
 
+  /** The ring the source's blocks' events go into as numbers, made on first use (see WorldEventRing). */
+  let ring: WorldEventRing | null = null;
+  let ringSent = false;
+  const packedEvents = (block: PackedBlock): PackedEventsRef | null => {
+    if (!task.eventsAsNumbers || source.packedEvents === undefined || task.blockEvents > RING_MAX_SLOT_EVENTS) return null;
+    ring ??= WorldEventRing.create(task.blockEvents, MAX_IN_FLIGHT);
+    const slot = block.blockNo % ring.slots;
+    const count = source.packedEvents(ring, slot);
+    if (count < 0) return null;
+    const first = !ringSent;
+    ringSent = true;
+    return { ring: first ? ring.buffer : undefined, slotEvents: ring.slotEvents, slot, count };
+  };
+
   if (fast) {
     // A source that packs its events itself (the generator): a block at a time.
     for (;;) {
@@ -77,7 +93,7 @@ async function run(task: PipelineTask, port: MessagePort): Promise<void> {
       blockNo++;
       seq += block.eventCount;
       read += block.eventCount;
-      send(block);
+      send(block, packedEvents(block));
       stopIfAsked();
     }
   } else {

@@ -4,6 +4,7 @@
 // reason). It says where to resume after any item it handed out.
 
 import type { BlockEvent, PackedBlock } from '../tape/block.js';
+import type { WorldEventRing } from './sources/world-traffic-packer.js';
 import type { RedactionParts } from './redact.js';
 
 export interface SourceRecord<E = unknown> extends BlockEvent {
@@ -90,6 +91,13 @@ export interface Source<E = unknown> {
    * BlockBuilder.add would give. Given with resumePosition.
    */
   packBlock?(seq: number, limit: number, blockNo: number): PackedBlock | null;
+  /**
+   * Optional, with packBlock: the events of the block it returned last, as numbers, into slot
+   * `slot` of `ring`; returns how many, or -1 when it has none to give (the world generator
+   * gives them when it packs in WebAssembly; the recorder's main thread applies them without
+   * decoding the block when its engine's codec is the world codec).
+   */
+  packedEvents?(ring: WorldEventRing, slot: number): number;
   /** With packBlock: where to resume to read the event after the last one it packed. */
   resumePosition?(): unknown;
   /** With a workerSpec of kind 'ndjson-text': the input's text from this run's start, read once. */

@@ -10,7 +10,7 @@ import type { WorldEvent } from '../../engine/world/events.js';
 import { DEFAULT_START_US, trafficOptions, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import type { Source, SourceItem, SourceRecord, SourceSpec } from '../source.js';
 import { BlockBuilder, type PackedBlock, type PayloadWriter } from '../../tape/block.js';
-import { packerSupports, WorldTrafficPacker } from './world-traffic-packer.js';
+import { packerSupports, WorldTrafficPacker, type WorldEventRing } from './world-traffic-packer.js';
 
 const BATCH_EVENTS = 512;
 /** The world codec's writer for BlockBuilder.addRun. */
@@ -93,6 +93,10 @@ export class WorldTrafficSource implements Source<WorldEvent> {
     if (this.packer !== null) return this.packer.packBlock(seq, limit, blockNo);
     const builder = this.builder!;
     return builder.addRun(seq, limit, this.traffic, worldCodecWriter) === 0 ? null : builder.finishPacked(blockNo);
+  }
+
+  packedEvents(ring: WorldEventRing, slot: number): number {
+    return this.packer === null ? -1 : this.packer.eventsInto(ring, slot);
   }
 
   resumeAfter(record: SourceItem<WorldEvent>): unknown {

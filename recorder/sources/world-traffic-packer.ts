@@ -23,9 +23,41 @@ interface Exports {
   io(): number;
   blockBytes(): number;
   sources(): number;
+  fields(): number;
+  timestamps(): number;
   init(seed: number, partitions: number, players: number, profile: number, zones: number, arena: number, step: number, capacity: number): number;
   skip(count: number): number;
   pack(limit: number, maxBytes: number): number;
+}
+
+/** Numbers a world event is handed over as: kind, id, other, zone, x, y, amount, partition. */
+export const WORLD_EVENT_FIELDS = 8;
+
+/**
+ * Blocks' world events as numbers, in shared memory: `slots` slots of up to `slotEvents`
+ * events each (WORLD_EVENT_FIELDS int32s and a timestamp an event), the block numbered b in
+ * slot b mod slots. The recorder's source worker writes a block's events there as it sends
+ * the block, and the main thread applies them from there; the worker stays at most
+ * MAX_IN_FLIGHT blocks ahead (the number of slots), so a slot is written again only after the
+ * main thread has applied its block.
+ */
+export class WorldEventRing {
+  readonly fields: Int32Array;
+  readonly timestamps: Float64Array;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly slotEvents: number,
+    readonly slots: number,
+  ) {
+    const events = slotEvents * slots;
+    this.fields = new Int32Array(buffer, 0, events * WORLD_EVENT_FIELDS);
+    this.timestamps = new Float64Array(buffer, events * WORLD_EVENT_FIELDS * 4, events);
+  }
+
+  static create(slotEvents: number, slots: number): WorldEventRing {
+    return new WorldEventRing(new SharedArrayBuffer(slotEvents * slots * (WORLD_EVENT_FIELDS * 4 + 8)), slotEvents, slots);
+  }
 }
 
 /** Bytes a world event packs into at most (see world-traffic.c), with room to spare. */
@@ -71,6 +103,8 @@ export function packerSupports(o: TrafficOptions): boolean {
 export class WorldTrafficPacker {
   private readonly x: Exports;
   private view: Float64Array;
+  /** Events in the block packBlock() returned last. */
+  private lastCount = 0;
   private index = 0;
 
   constructor(
@@ -123,7 +157,21 @@ export class WorldTrafficPacker {
     const header = { blockNo, firstSeq: seq, eventCount: n, firstTsUs: io[3], minTsUs: io[4], maxTsUs: io[5] };
     const data = new Uint8Array(this.x.memory.buffer, this.x.blockBytes(), io[7]).slice();
     const sources = new Float64Array(this.x.memory.buffer, this.x.sources(), io[10] * SOURCE_FIELDS).slice();
+    this.lastCount = n;
     return { ...header, data, checksum: blockChecksum(header, data), sources };
+  }
+
+  /**
+   * The events of the block packBlock() returned last, as numbers, into slot `slot` of `ring`
+   * (which must hold that many a slot); returns how many.
+   */
+  eventsInto(ring: WorldEventRing, slot: number): number {
+    const n = this.lastCount;
+    if (n > ring.slotEvents) throw new RangeError(`a block of ${n} events does not fit a ring slot of ${ring.slotEvents}`);
+    const memory = this.x.memory.buffer;
+    ring.fields.set(new Int32Array(memory, this.x.fields(), n * WORLD_EVENT_FIELDS), slot * ring.slotEvents * WORLD_EVENT_FIELDS);
+    ring.timestamps.set(new Float64Array(memory, this.x.timestamps(), n), slot * ring.slotEvents);
+    return n;
   }
 
   private checked(n: number): number {

@@ -333,6 +333,14 @@ static i32 block_capacity;
  * partition, count, min, max, by partition).
  */
 static i32 span_slots;
+/**
+ * The block's events as numbers, for the recorder's main thread to apply without decoding
+ * them: per event, 8 int32s (kind, id, other, zone, x, y, amount, partition) at `fields` and
+ * its timestamp at `timestamps`. Every world event packs into at least 12 bytes, so a block
+ * within the capacity holds at most capacity / 12 of them.
+ */
+static i32 *fields;
+static double *timestamps;
 static i32 *span_count;
 static double *span_min, *span_max, *sources;
 
@@ -346,6 +354,14 @@ __attribute__((export_name("blockBytes"))) u8 *block_area(void) {
 
 __attribute__((export_name("sources"))) double *sources_area(void) {
   return sources;
+}
+
+__attribute__((export_name("fields"))) i32 *fields_area(void) {
+  return fields;
+}
+
+__attribute__((export_name("timestamps"))) double *timestamps_area(void) {
+  return timestamps;
 }
 
 /**
@@ -395,8 +411,10 @@ __attribute__((export_name("init"))) i32 init(i32 seed, i32 partitions, i32 play
   span_min = allocate((unsigned long)span_slots * 8);
   span_max = allocate((unsigned long)span_slots * 8);
   sources = allocate((unsigned long)span_slots * 5 * 8);
+  fields = allocate((unsigned long)(capacity / 12 + 1) * 8 * 4);
+  timestamps = allocate((unsigned long)(capacity / 12 + 1) * 8);
   if (!player_zone || !next_treasure || !online_slots || !offline_slots || !player_slots || !treasure_slots || !treasure_zone ||
-      !zone_players || !zone_treasures || !zone_weights || !block_bytes || !span_count || !span_min || !span_max || !sources) {
+      !zone_players || !zone_treasures || !zone_weights || !block_bytes || !span_count || !span_min || !span_max || !sources || !fields || !timestamps) {
     return 1;
   }
   fill_i32(player_zone, -1, players);
@@ -550,6 +568,16 @@ __attribute__((export_name("pack"))) i32 pack(i32 limit, i32 max_bytes) {
       *length = (u8)(b - length - 1);
     }
     b = put_payload(b);
+    i32 *f = fields + n * 8;
+    f[0] = e_kind;
+    f[1] = e_id;
+    f[2] = e_other;
+    f[3] = e_zone;
+    f[4] = e_x;
+    f[5] = e_y;
+    f[6] = e_amount;
+    f[7] = e_partition;
+    timestamps[n] = ts;
     i32 p = e_partition;
     if (span_count[p]++ == 0) {
       span_min[p] = position;

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { worldEngine } from '../../engine/world/index.js';
+import type { WorldEvent } from '../../engine/world/events.js';
+import type { Engine } from '../../engine/types.js';
 import { WorldTraffic } from '../../engine/world/traffic.js';
 import { InputError, recordTape, type PipelineMode, type RecordResult } from '../../recorder/record.js';
 import { openResume, type ResumePoint } from '../../recorder/resume.js';
@@ -143,6 +145,41 @@ describe('recording with the source on a worker thread', () => {
     const [on, off] = tapes.map(tapeRows);
     expect(on.blocks.length).toBe(Math.ceil(30_000 / 700));
     expect(on).toEqual(off);
+  });
+
+  it("applies the generator's events from the numbers the worker hands over (also a full window behind), or decodes the blocks for an engine that keeps its events: the same tape", async () => {
+    const dir = tempDir();
+    // An engine slow enough that the worker runs the full window (32 blocks) ahead and reuses
+    // each slot of its ring of events as soon as the window lets it.
+    let applied = 0;
+    const slow: Engine<unknown, WorldEvent> = {
+      ...(worldEngine as Engine<unknown, WorldEvent>),
+      apply: (state, event, ctx) => {
+        if (++applied % 350 === 0) {
+          const until = performance.now() + 3;
+          while (performance.now() < until) {
+            // The main thread falls behind.
+          }
+        }
+        return worldEngine.apply(state as never, event, ctx);
+      },
+    };
+    const keeping: Engine<unknown, WorldEvent> = { ...(worldEngine as Engine<unknown, WorldEvent>), transientEvents: false };
+    const runs = [
+      { name: 'numbers', engine: worldEngine as Engine<unknown, WorldEvent>, pipeline: 'on' },
+      { name: 'slow', engine: slow, pipeline: 'on' },
+      { name: 'decoded', engine: keeping, pipeline: 'on' },
+      { name: 'one-thread', engine: worldEngine as Engine<unknown, WorldEvent>, pipeline: 'off' },
+    ] as const;
+    const rows = [];
+    for (const run of runs) {
+      const path = join(dir, `${run.name}.tape`);
+      const result = await recordTape(new WorldTrafficSource(syntheticOptions), { ...recordOptions, engine: run.engine, engineSpec: 'world', path, pipeline: run.pipeline });
+      expect(result.pipelined, run.name).toBe(run.pipeline === 'on');
+      rows.push(tapeRows(path));
+    }
+    expect(rows[0].blocks.length).toBe(Math.ceil(30_000 / 700));
+    for (let i = 1; i < rows.length; i++) expect(rows[i], runs[i].name).toEqual(rows[0]);
   });
 
   it('takes a checkpoint at every multiple of checkpointEvery and a snapshot at every multiple of snapshotEvery, whether or not one divides the other, also after a resume', async () => {

@@ -7,15 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { worldCodec } from '../../engine/world/codec.js';
 import { trafficOptions, WorldTraffic, type TrafficOptions } from '../../engine/world/traffic.js';
 import { WorldTrafficSource } from '../../recorder/sources/synthetic.js';
-import { packerSupports, WorldTrafficPacker } from '../../recorder/sources/world-traffic-packer.js';
+import { packerSupports, WORLD_EVENT_FIELDS, WorldEventRing, WorldTrafficPacker } from '../../recorder/sources/world-traffic-packer.js';
 import { WORLD_TRAFFIC_SOURCE_SHA256 } from '../../recorder/sources/world-traffic-wasm.js';
-import { BlockBuilder, type EncodedBlock } from '../../tape/block.js';
+import { BlockBuilder, BlockCursor, type EncodedBlock } from '../../tape/block.js';
 import { tapedeck, tempDir } from '../support/cli.js';
 import { propertyParams } from '../support/property.js';
 
 const writer = { encodedLength: worldCodec.encodedLength!, encodeInto: worldCodec.encodeInto! };
 
-type Outcome = { blocks: EncodedBlock[]; position: number; error?: string };
+/** A block's events as the WebAssembly generator hands them over: WORLD_EVENT_FIELDS numbers and a timestamp each. */
+type EventNumbers = { fields: number[]; timestamps: number[] };
+type Outcome = { blocks: EncodedBlock[]; numbers?: EventNumbers[]; position: number; error?: string };
 
 /** The blocks the JavaScript generator and BlockBuilder.addRun make, completed by the builder (the reference). */
 function javascriptBlocks(options: TrafficOptions, startIndex: number, blockEvents: number): Outcome {
@@ -40,6 +42,7 @@ function javascriptBlocks(options: TrafficOptions, startIndex: number, blockEven
 function wasmBlocks(options: TrafficOptions, startIndex: number, blockEvents: number): Outcome {
   const packer = new WorldTrafficPacker(options, blockEvents, startIndex);
   const blocks: EncodedBlock[] = [];
+  const numbers: EventNumbers[] = [];
   let seq = 100;
   try {
     for (;;) {
@@ -47,11 +50,26 @@ function wasmBlocks(options: TrafficOptions, startIndex: number, blockEvents: nu
       if (block === null) break;
       seq += block.eventCount;
       blocks.push(block);
+      const ring = WorldEventRing.create(block.eventCount, 2);
+      expect(packer.eventsInto(ring, 1)).toBe(block.eventCount);
+      numbers.push({ fields: [...ring.fields.subarray(block.eventCount * WORLD_EVENT_FIELDS)], timestamps: [...ring.timestamps.subarray(block.eventCount)] });
     }
   } catch (error) {
-    return { blocks, position: packer.position, error: String(error) };
+    return { blocks, numbers, position: packer.position, error: String(error) };
   }
-  return { blocks, position: packer.position };
+  return { blocks, numbers, position: packer.position };
+}
+
+/** Where two blocks' events as numbers first differ, or null (a toEqual diff of 30,000 numbers takes minutes to print). */
+function firstDifference(actual: EventNumbers, expected: EventNumbers): string | null {
+  if (actual.timestamps.length !== expected.timestamps.length) return `${actual.timestamps.length} events, expected ${expected.timestamps.length}`;
+  for (let i = 0; i < expected.fields.length; i++) {
+    if (actual.fields[i] !== expected.fields[i]) return `event ${Math.floor(i / WORLD_EVENT_FIELDS)}, field ${i % WORLD_EVENT_FIELDS}: ${actual.fields[i]}, expected ${expected.fields[i]}`;
+  }
+  for (let i = 0; i < expected.timestamps.length; i++) {
+    if (actual.timestamps[i] !== expected.timestamps[i]) return `event ${i}'s timestamp: ${actual.timestamps[i]}, expected ${expected.timestamps[i]}`;
+  }
+  return null;
 }
 
 function expectSameBlocks(actual: Outcome, expected: Outcome): void {
@@ -66,6 +84,15 @@ function expectSameBlocks(actual: Outcome, expected: Outcome): void {
     expect(headerA, `block ${i}`).toEqual(headerB);
     expect([...sourcesA], `block ${i}'s position index`).toEqual([...sourcesB]);
     expect(Buffer.from(a).equals(Buffer.from(b)), `block ${i}'s bytes`).toBe(true);
+    // The events as numbers are the block's events, decoded.
+    const expectedNumbers: EventNumbers = { fields: [], timestamps: [] };
+    const cursor = new BlockCursor().reset(expected.blocks[i], b);
+    while (cursor.next()) {
+      const e = worldCodec.decodeAt!(b, cursor.payloadOffset, cursor.payloadLength);
+      expectedNumbers.fields.push(e.kind, e.id, e.other, e.zone, e.x, e.y, e.amount, cursor.partition);
+      expectedNumbers.timestamps.push(cursor.timestampUs);
+    }
+    expect(firstDifference(actual.numbers![i], expectedNumbers), `block ${i}'s events as numbers`).toBe(null);
   }
 }
 
