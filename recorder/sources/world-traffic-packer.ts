@@ -37,9 +37,13 @@ export const WORLD_EVENT_FIELDS = 8;
  * Blocks' world events as numbers, in shared memory: `slots` slots of up to `slotEvents`
  * events each (WORLD_EVENT_FIELDS int32s and a timestamp an event), the block numbered b in
  * slot b mod slots. The recorder's source worker writes a block's events there as it sends
- * the block, and the main thread applies them from there; the worker stays at most
- * MAX_IN_FLIGHT blocks ahead (the number of slots), so a slot is written again only after the
- * main thread has applied its block.
+ * the block, and the main thread applies them from there. The slots are as many as the blocks
+ * the worker may have in flight (MAX_IN_FLIGHT): after sending a block the worker waits until
+ * at most MAX_IN_FLIGHT - 1 are untaken (SendWindow), so the slot it fills next, that of the
+ * block MAX_IN_FLIGHT before, holds events the main thread has applied. (A stop lets that
+ * wait return at once, but the worker then stops its source before it packs another block.)
+ * Events as numbers, not decoded from the block: the main thread's decoding was about a tenth
+ * of its time, and the source worker has time to spare.
  */
 export class WorldEventRing {
   readonly fields: Int32Array;
