@@ -391,10 +391,14 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
   const cursor = new BlockCursor();
   const decode = eventDecoder(engine);
   const blockSpans = new SourceSpans();
-  const applyBlock = (block: PackedBlock): EncodedBlock => {
-    if (block.firstSeq !== seq || block.blockNo !== blockNo) {
+  /** Throws unless `block` is the next block, starting at the next event (and `inStep` holds). */
+  const expectNextBlock = (block: PackedBlock, inStep = true): void => {
+    if (!inStep || block.firstSeq !== seq || block.blockNo !== blockNo) {
       throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
     }
+  };
+  const applyBlock = (block: PackedBlock): EncodedBlock => {
+    expectNextBlock(block);
     const bytes = block.data;
     // A block may come complete (the generator's, packed by WebAssembly on the worker, which has the time).
     const complete = isEncoded(block);
@@ -416,18 +420,16 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
    * codec is the world codec and the engine keeps no event (what decoding into one object
    * would give). The block is committed as it came, complete.
    */
-  const fromColumns = appliesEventNumbers(engine);
-  const columnEvent: WorldEvent = worldEvent(WorldEventKind.join, 0);
+  const fromNumbers = appliesEventNumbers(engine);
+  const numbersEvent: WorldEvent = worldEvent(WorldEventKind.join, 0);
   /** The source worker's ring of events as numbers, once its first message has brought it. */
   let eventRing: WorldEventRing | null = null;
-  const applyColumns = (block: EncodedBlock, events: PackedEventsRef): EncodedBlock => {
+  const applyNumbers = (block: EncodedBlock, events: PackedEventsRef): EncodedBlock => {
     if (events.ring !== undefined) eventRing = new WorldEventRing(events.ring, events.slotEvents, MAX_IN_FLIGHT);
-    if (block.firstSeq !== seq || block.blockNo !== blockNo || eventRing === null || events.count !== block.eventCount) {
-      throw new Error(`recorder pipeline out of step: block ${block.blockNo} starts at event ${block.firstSeq}, expected block ${blockNo} at ${seq}`);
-    }
-    const fields = eventRing.fields;
-    const timestamps = eventRing.timestamps;
-    const event = columnEvent;
+    expectNextBlock(block, eventRing !== null && events.count === block.eventCount);
+    const fields = eventRing!.fields;
+    const timestamps = eventRing!.timestamps;
+    const event = numbersEvent;
     const first = events.slot * events.slotEvents;
     const end = first + events.count;
     for (let i = first, at = first * WORLD_EVENT_FIELDS; i < end; i++, at += WORLD_EVENT_FIELDS) {
@@ -469,8 +471,8 @@ async function recordFrom<S, E>(source: Source<E>, options: RecordOptions<S, E>)
       const block =
         message.block === null
           ? undefined
-          : fromColumns && message.events != null && isEncoded(message.block)
-            ? applyColumns(message.block, message.events)
+          : fromNumbers && message.events != null && isEncoded(message.block)
+            ? applyNumbers(message.block, message.events)
             : applyBlock(message.block);
       read = message.read;
       quarantined = message.quarantined;
